@@ -1,0 +1,135 @@
+"""Callbacks that turn a training loop into a run: metrics, checkpoints, pictures, progress."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ebkit.engine import Callback, Metrics, Trainer, metrics_to_floats
+from ebkit.runs import save_checkpoint
+
+PICTURE_SEED_OFFSET = 7919
+"""Pictures use their own generator (seed + this) so drawing them never changes training."""
+
+
+class MetricsLog(Callback):
+    """Appends every ``every``-th step's metrics to ``metrics.jsonl`` and keeps the
+    latest values for the progress bar."""
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path = path
+        self.every = every
+        self.latest: dict[str, float] = {}
+        self.history: list[dict[str, Any]] = []
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if trainer.step % self.every and trainer.step != trainer.settings.steps:
+            return
+        record = {"step": trainer.step, **metrics_to_floats(metrics)}
+        self.latest = record
+        self.history.append(record)
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+class Checkpoints(Callback):
+    """Saves a checkpoint every ``every`` steps (0: only at the end) and at the end."""
+
+    def __init__(self, run_dir: Path, every: int) -> None:
+        self.run_dir = run_dir
+        self.every = every
+        self.last_saved: Path | None = None
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if self.every and trainer.step % self.every == 0:
+            self.last_saved = save_checkpoint(trainer, self.run_dir)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.last_saved is None or not self.last_saved.stem.endswith(f"{trainer.step:07d}"):
+            self.last_saved = save_checkpoint(trainer, self.run_dir)
+
+
+class SamplePictures(Callback):
+    """Writes ``samples/step-NNNNNNN.png`` every ``every`` steps and ``samples/final.png``
+    at the end, always from the same noise so the pictures show progress."""
+
+    def __init__(self, run_dir: Path, every: int, count: int, seed: int) -> None:
+        self.folder = run_dir / "samples"
+        self.every = every
+        self.count = count
+        self.seed = seed + PICTURE_SEED_OFFSET
+        self._reference = None
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        import torch
+
+        spec = trainer.components.dataset.spec
+        if spec.event_shape == (2,):
+            generator = torch.Generator().manual_seed(self.seed)
+            self._reference = trainer.components.dataset.sample(1000, generator).x
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if self.every and trainer.step % self.every == 0 and trainer.step < trainer.settings.steps:
+            self.write(trainer, self.folder / f"step-{trainer.step:07d}.png")
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.write(trainer, self.folder / "final.png")
+
+    def write(self, trainer: Trainer, path: Path) -> None:
+        from ebkit.plotting import save_samples
+
+        samples = trainer.draw_samples(self.count, self.seed)
+        save_samples(samples, path, trainer.components.dataset.spec, reference=self._reference)
+
+
+class ProgressBar(Callback):
+    """A rich progress bar with the latest logged losses."""
+
+    def __init__(self, metrics: MetricsLog, *, keys: tuple[str, ...] = ()) -> None:
+        self.metrics = metrics
+        self.keys = keys
+        self._progress: Any = None
+        self._task: Any = None
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"),
+            transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(
+            "train", total=trainer.settings.steps, completed=trainer.step, losses=""
+        )
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if trainer.step % self.metrics.every == 0:
+            latest = self.metrics.latest
+            shown = [key for key in self.keys if key in latest] or [
+                key for key in latest if key.startswith("loss")
+            ]
+            losses = "  ".join(f"{key}={latest[key]:.4g}" for key in shown)
+            self._progress.update(self._task, completed=trainer.step, losses=losses)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.close(trainer)
+
+    def close(self, trainer: Trainer) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=trainer.step)
+            self._progress.stop()
+            self._progress = None

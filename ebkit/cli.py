@@ -1,0 +1,286 @@
+"""The ``ebkit`` command line.
+
+Import-light on purpose: listing plugins and components, and ``--help``, never import
+torch; commands that train import the engine inside their body.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from ebkit.components import KINDS
+from ebkit.errors import EbkitError, UsageError
+from ebkit.plugins import PluginManager, get_plugin_manager
+
+KIND_PLURALS = {
+    "energies": "energy",
+    "samplers": "sampler",
+    "losses": "loss",
+    "regularizers": "regularizer",
+    "datasets": "dataset",
+}
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+class EbkitGroup(click.Group):
+    """Turns :class:`EbkitError` into ``Error: <one line>`` and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EbkitError as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            if os.environ.get("EBKIT_DEBUG"):
+                raise
+            click.echo(
+                f"Error: unexpected {type(error).__name__}: {error} "
+                "(set EBKIT_DEBUG=1 to see the traceback)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=EbkitGroup)
+@click.version_option(package_name="ebkit")
+def cli() -> None:
+    """Energy-based models on PyTorch: train EBGANs, BEGANs and MCMC-trained EBMs
+    from components provided by plugins."""
+
+
+def _manager() -> PluginManager:
+    return get_plugin_manager()
+
+
+# -- train ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--energy", metavar="NAME", help="Energy function (see `ebkit components energy`).")
+@click.option("--sampler", metavar="NAME", help="Contrastive sampler.")
+@click.option("--loss", metavar="NAME", help="Loss functional.")
+@click.option(
+    "--regularizer", "regularizers", metavar="NAME", multiple=True, help="Regularizer (repeatable)."
+)
+@click.option("--data", metavar="NAME", help="Dataset [default: digits].")
+@click.option("--data-path", metavar="PATH", help="Files of the dataset, if it reads any.")
+@click.option("--steps", type=int, metavar="N", help="Training steps [default: 2000].")
+@click.option("--batch-size", type=int, metavar="N", help="Batch size [default: 64].")
+@click.option("--seed", type=int, metavar="N", help="Seed of the run [default: 0].")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device [default: auto]."
+)
+@click.option("--out", metavar="DIR", help="New run directory [default: runs/<names>-<time>].")
+@click.option("--config", "config_file", metavar="FILE.toml", help="TOML configuration file.")
+@click.option(
+    "-o",
+    "overrides",
+    metavar="COMPONENT.KEY=VALUE",
+    multiple=True,
+    help="Set a component option, e.g. -o energy.width=256 (repeatable).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(
+    energy: str | None,
+    sampler: str | None,
+    loss: str | None,
+    regularizers: Sequence[str],
+    data: str | None,
+    data_path: str | None,
+    steps: int | None,
+    batch_size: int | None,
+    seed: int | None,
+    device: str | None,
+    out: str | None,
+    config_file: str | None,
+    overrides: Sequence[str],
+    quiet: bool,
+) -> None:
+    """Train an energy against a contrastive sampler and write a run directory."""
+    from ebkit.config import load_toml, resolve_config
+
+    manager = _manager()
+    run_config = resolve_config(
+        manager,
+        toml=load_toml(config_file) if config_file else None,
+        names={"energy": energy, "sampler": sampler, "loss": loss, "data": data},
+        regularizers=regularizers,
+        data_path=data_path,
+        train={"steps": steps, "batch_size": batch_size, "seed": seed, "device": device},
+        overrides=overrides,
+    )
+    if out is None:
+        names = [
+            run_config.data.id,
+            run_config.energy.id,
+            run_config.sampler.id,
+            run_config.loss.id,
+        ]
+        label = "-".join(name.rsplit("/", 1)[-1] for name in names)
+        out = os.path.join("runs", f"{label}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    from ebkit.training import train_run
+
+    console = _console(stderr=True)
+    start = time.perf_counter()
+    trainer = train_run(run_config, out, manager=manager, progress=not quiet)
+    elapsed = time.perf_counter() - start
+    console.print(
+        f"Trained {trainer.step} steps in {elapsed:.1f} s. Run: [bold]{out}[/] "
+        f"(samples: {os.path.join(out, 'samples', 'final.png')})"
+    )
+
+
+# -- plugins and components -------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """List plugins, their versions and the components each provides."""
+    manager = _manager()
+    infos = sorted(manager.plugins.values(), key=lambda info: (info.source != "builtin", info.name))
+    if as_json:
+        click.echo(json.dumps([info.as_json() for info in infos], indent=2))
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table("plugin", "version", "status", "components")
+    for info in infos:
+        provided = "; ".join(
+            f"{kind}: {', '.join(names)}" for kind, names in sorted(info.components.items())
+        )
+        status = info.status if info.error is None else f"{info.status}: {info.error}"
+        table.add_row(info.name, info.version or "-", escape(status), provided or "-")
+    _console().print(table)
+
+
+def _kind(text: str) -> str:
+    kind = KIND_PLURALS.get(text, text)
+    if kind not in KINDS:
+        raise UsageError(f"unknown component kind {text!r} (accepted: {', '.join(KINDS)})")
+    return kind
+
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.argument("args", nargs=-1, metavar="[KIND] | show KIND NAME")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def components(args: tuple[str, ...], as_json: bool) -> None:
+    """List components (of one KIND), or show one with its options.
+
+    KIND is energy, sampler, loss, regularizer or dataset.
+    """
+    manager = _manager()
+    if args and args[0] == "show":
+        if len(args) != 3:
+            raise UsageError("usage: ebkit components show KIND NAME")
+        _show_component(manager, _kind(args[1]), args[2], as_json)
+        return
+    if len(args) > 1:
+        raise UsageError("usage: ebkit components [KIND] or ebkit components show KIND NAME")
+    kinds = [_kind(args[0])] if args else list(KINDS)
+    entries = [entry for kind in kinds for entry in manager.components(kind)]
+    short_counts: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        short_counts[(entry.kind, entry.name)] = short_counts.get((entry.kind, entry.name), 0) + 1
+    if as_json:
+        payload = [
+            {
+                "kind": entry.kind,
+                "name": entry.name,
+                "id": entry.qualified_id,
+                "plugin": entry.plugin,
+                "summary": entry.component.summary,
+            }
+            for entry in entries
+        ]
+        click.echo(json.dumps(payload, indent=2))
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table("kind", "name", "plugin", "summary")
+    for entry in entries:
+        ambiguous = short_counts[(entry.kind, entry.name)] > 1
+        name = entry.qualified_id if ambiguous else entry.name
+        table.add_row(entry.kind, name, entry.plugin, escape(entry.component.summary))
+    _console().print(table)
+
+
+def _show_component(manager: PluginManager, kind: str, name: str, as_json: bool) -> None:
+    entry = manager.lookup(kind, name)
+    component = entry.component
+    if as_json:
+        payload = {
+            "kind": kind,
+            "name": component.name,
+            "id": entry.qualified_id,
+            "summary": component.summary,
+            "options": [
+                {
+                    "name": option.name,
+                    "type": option.type_name,
+                    "default": option.default,
+                    "help": option.help,
+                    "choices": list(option.choices) if option.choices else None,
+                }
+                for option in component.options
+            ],
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]{entry.qualified_id}[/] ({kind}): {escape(component.summary)}")
+    if not component.options:
+        console.print("No options.")
+        return
+    table = Table("option", "type", "default", "help")
+    section = "data" if kind == "dataset" else kind
+    for option in component.options:
+        help_text = option.help
+        if option.choices:
+            help_text += f" (one of: {', '.join(option.choices)})"
+        table.add_row(
+            f"{section if kind != 'regularizer' else component.name}.{option.name}",
+            option.type_name,
+            escape(option.describe_default()),
+            escape(help_text),
+        )
+    console.print(table)
+
+
+def _add_plugin_commands() -> None:
+    try:
+        manager = _manager()
+    except EbkitError as error:  # strict mode: a broken plugin stops the CLI
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(error.exit_code)
+    manager.add_commands(cli)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``ebkit`` script."""
+    _add_plugin_commands()
+    cli.main(args=argv, prog_name="ebkit")

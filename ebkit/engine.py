@@ -1,0 +1,250 @@
+"""The training engine: the alternating energy/sampler step and a thin callback loop.
+
+:meth:`Trainer.train_step` reads like the algorithm box of the EBGAN paper; logging,
+checkpoints, pictures and progress hang off :class:`Callback` objects so the step stays
+free of bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from ebkit.errors import NonFiniteLossError, UsageError
+from ebkit.interfaces import (
+    ContrastiveSampler,
+    Dataset,
+    EnergyFunction,
+    EnergyOutput,
+    LossFunctional,
+    Regularizer,
+)
+
+Metrics = dict[str, Tensor | float]
+
+
+@dataclass
+class Components:
+    """The built pieces of a run."""
+
+    dataset: Dataset
+    energy: EnergyFunction
+    sampler: ContrastiveSampler
+    loss: LossFunctional
+    regularizers: dict[str, Regularizer] = field(default_factory=dict)
+
+
+@dataclass
+class TrainSettings:
+    """The engine's own settings (the ``train`` options of a run)."""
+
+    steps: int = 2000
+    batch_size: int = 64
+    seed: int = 0
+    energy_lr: float = 1e-3
+    sampler_lr: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+class Callback:
+    """Hooks into the training loop; override what you need."""
+
+    def on_train_start(self, trainer: Trainer) -> None: ...
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class Trainer:
+    """Trains an energy against a contrastive sampler with a loss functional.
+
+    Randomness comes from two generators seeded from ``settings.seed``: one on the CPU
+    for data batches, one on ``device`` for the sampler. Both, like every parameter,
+    optimiser moment, buffer and the step counter, are part of :meth:`state`.
+    """
+
+    def __init__(
+        self,
+        components: Components,
+        settings: TrainSettings,
+        *,
+        device: torch.device | str = "cpu",
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.components = components
+        self.settings = settings
+        self.device = torch.device(device)
+        self.callbacks = list(callbacks)
+        self.step = 0
+        components.energy.to(self.device)
+        components.sampler.to(self.device)
+        components.loss.to(self.device)
+        for regularizer in components.regularizers.values():
+            regularizer.to(self.device)
+        _check_requirements(components)
+
+        betas = (settings.beta1, settings.beta2)
+        self.energy_optimizer = torch.optim.Adam(
+            components.energy.parameters(), lr=settings.energy_lr, betas=betas
+        )
+        self.sampler_optimizer = None
+        if components.sampler.trainable:
+            self.sampler_optimizer = torch.optim.Adam(
+                components.sampler.parameters(), lr=settings.sampler_lr, betas=betas
+            )
+        self.data_generator = torch.Generator().manual_seed(settings.seed)
+        self.sample_generator = torch.Generator(self.device).manual_seed(settings.seed + 1)
+        self._energy_regularizers = _targeting(components.regularizers, "energy")
+        self._sampler_regularizers = _targeting(components.regularizers, "sampler")
+
+    # -- the algorithm ---------------------------------------------------------------
+
+    def train_step(self) -> Metrics:
+        """One step: energy update on data vs detached contrastive samples, then the
+        sampler update (if it is trainable), then the loss's state update."""
+        energy, sampler, loss = (
+            self.components.energy,
+            self.components.sampler,
+            self.components.loss,
+        )
+        batch_size = self.settings.batch_size
+        x = self.components.dataset.sample(batch_size, self.data_generator).x
+        x = x.to(self.device, non_blocking=True)
+
+        contrastive = sampler.sample(batch_size, energy, self.sample_generator)
+        real = energy(x)
+        fake = energy(contrastive.detach())
+        energy_term = loss.energy_loss(real, fake)
+        metrics: Metrics = dict(energy_term.metrics)
+        total = energy_term.loss + self._penalties(self._energy_regularizers, real, fake, metrics)
+        self._check_finite(total, "energy loss")
+        self.energy_optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.energy_optimizer.step()
+
+        sampler_fake = fake
+        if self.sampler_optimizer is not None:
+            if loss.fresh_sampler_batch:
+                contrastive = sampler.sample(batch_size, energy, self.sample_generator)
+            sampler_fake = energy(contrastive)
+            sampler_term = loss.sampler_loss(sampler_fake)
+            metrics.update(sampler_term.metrics)
+            total = sampler_term.loss + self._penalties(
+                self._sampler_regularizers, None, sampler_fake, metrics
+            )
+            self._check_finite(total, "sampler loss")
+            self.sampler_optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.sampler_optimizer.step()
+
+        metrics.update(sampler.metrics())
+        metrics.update(loss.update_state(real.detach(), sampler_fake.detach()))
+        self.step += 1
+        return metrics
+
+    def _penalties(
+        self,
+        regularizers: list[tuple[str, Regularizer]],
+        real: EnergyOutput | None,
+        fake: EnergyOutput,
+        metrics: Metrics,
+    ) -> Tensor | float:
+        total: Tensor | float = 0.0
+        for name, regularizer in regularizers:
+            penalty = regularizer.penalty(real, fake)
+            metrics[f"penalty_{name}"] = penalty.detach()
+            total = total + regularizer.weight * penalty
+        return total
+
+    def _check_finite(self, value: Tensor, what: str) -> None:
+        if not torch.isfinite(value):
+            raise NonFiniteLossError(
+                f"the {what} became {value.item()} at step {self.step + 1}; "
+                "training stopped (try a lower learning rate or a smaller margin)"
+            )
+
+    # -- the loop --------------------------------------------------------------------
+
+    def fit(self) -> None:
+        """Run steps until ``settings.steps``, calling the callbacks."""
+        for callback in self.callbacks:
+            callback.on_train_start(self)
+        self.set_mode(training=True)
+        while self.step < self.settings.steps:
+            metrics = self.train_step()
+            for callback in self.callbacks:
+                callback.on_step_end(self, metrics)
+        for callback in self.callbacks:
+            callback.on_train_end(self)
+
+    def set_mode(self, *, training: bool) -> None:
+        for module in self.modules().values():
+            module.train(training)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The stateful modules of the run, by the prefix used in checkpoints."""
+        modules: dict[str, torch.nn.Module] = {
+            "energy": self.components.energy,
+            "sampler": self.components.sampler,
+            "loss": self.components.loss,
+        }
+        for name, regularizer in self.components.regularizers.items():
+            modules[f"regularizer.{name}"] = regularizer
+        return modules
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        optimizers = {"energy": self.energy_optimizer}
+        if self.sampler_optimizer is not None:
+            optimizers["sampler"] = self.sampler_optimizer
+        return optimizers
+
+    @torch.no_grad()
+    def draw_samples(self, n: int, seed: int) -> Tensor:
+        """``n`` samples in eval mode from a generator seeded with ``seed`` (the same
+        noise every time, so pictures taken at intervals show progress), on the CPU."""
+        self.set_mode(training=False)
+        try:
+            generator = torch.Generator(self.device).manual_seed(seed)
+            with torch.enable_grad():  # MCMC samplers differentiate the energy
+                samples = self.components.sampler.sample(n, self.components.energy, generator)
+            return samples.detach().cpu()
+        finally:
+            self.set_mode(training=True)
+
+
+def _targeting(regularizers: dict[str, Regularizer], target: str) -> list[tuple[str, Regularizer]]:
+    return [(name, reg) for name, reg in regularizers.items() if reg.target == target]
+
+
+def _check_requirements(components: Components) -> None:
+    provided = components.energy.provides
+    for name, regularizer in components.regularizers.items():
+        missing = sorted(regularizer.requires - provided)
+        if missing:
+            raise UsageError(
+                f"regularizer {name!r} needs the energy's {', '.join(missing)}, which "
+                f"{type(components.energy).__name__} does not provide "
+                f"(it provides: {', '.join(sorted(provided)) or 'only the energy'})"
+            )
+    if components.regularizers and not components.sampler.trainable:
+        sampler_side = [n for n, r in components.regularizers.items() if r.target == "sampler"]
+        if sampler_side:
+            raise UsageError(
+                f"regularizer {sampler_side[0]!r} acts on the sampler's loss, but the "
+                f"sampler {type(components.sampler).__name__} is not trainable"
+            )
+
+
+def metrics_to_floats(metrics: Metrics) -> dict[str, float]:
+    """Convert logged tensors to floats (one host sync for all of them)."""
+    tensors = {k: v for k, v in metrics.items() if isinstance(v, Tensor)}
+    values = {k: float(v) for k, v in metrics.items() if not isinstance(v, Tensor)}
+    if tensors:
+        stacked = torch.stack([t.detach().float().reshape(()) for t in tensors.values()]).cpu()
+        values.update(zip(tensors, stacked.tolist(), strict=True))
+    return values

@@ -1,0 +1,27 @@
+"""Exceptions that the CLI turns into one clear line and an exit code.
+
+Anything raised as one of these is a message for the user, not a bug: the CLI prints
+``Error: <message>`` and exits with :attr:`EbkitError.exit_code`, never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class EbkitError(Exception):
+    """A failure while running (bad data file, unwritable directory...): exit code 1."""
+
+    exit_code = 1
+
+
+class UsageError(EbkitError):
+    """The user asked for something invalid (unknown name, bad option value): exit code 2."""
+
+    exit_code = 2
+
+
+class PluginError(EbkitError):
+    """A plugin failed to load or returned invalid records (raised only in strict mode)."""
+
+
+class NonFiniteLossError(EbkitError):
+    """A loss became NaN or infinite; training stops and keeps the last good checkpoint."""

@@ -1,0 +1,237 @@
+"""The interfaces every component implements: energies, samplers, losses, regularizers
+and datasets.
+
+One training step uses them like the algorithm box of the EBGAN paper::
+
+    x = dataset.sample(B, generator).x                    # (B, *event_shape)
+    x_neg = sampler.sample(B, energy, generator).detach()
+    real, fake = energy(x), energy(x_neg)                 # EnergyOutput each
+    loss.energy_loss(real, fake) (+ weighted regularizers) -> step the energy
+    if sampler.trainable:
+        fake = energy(sampler.sample(B, energy, generator))
+        loss.sampler_loss(fake) (+ weighted regularizers) -> step the sampler
+    loss.update_state(real, fake)                         # BEGAN's k_t, schedules
+
+Randomness always comes from an explicit ``torch.Generator`` so runs are reproducible
+and resumable; no component touches the global RNG.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What components need to know about the data, without the data itself.
+
+    ``event_shape`` is the shape of one sample: ``(D,)`` for vectors (``(2,)`` for the
+    2-D toys) or ``(C, H, W)`` for images. Samples lie in ``[low, high]``.
+    ``num_classes`` is set when the dataset has labels.
+    """
+
+    event_shape: tuple[int, ...]
+    low: float = -1.0
+    high: float = 1.0
+    num_classes: int | None = None
+
+    @property
+    def dim(self) -> int:
+        """Number of scalars per sample (pixels times channels for images)."""
+        return math.prod(self.event_shape)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.event_shape) == 3
+
+
+@dataclass
+class EnergyOutput:
+    """The structured output of an :class:`EnergyFunction` for a batch of B samples.
+
+    ``energy`` is always present. The optional fields carry what losses and regularizers
+    need beyond the scalar; an energy lists the ones it fills in ``EnergyFunction.provides``.
+
+    - ``energy``: ``(B,)``, one scalar per sample, lower on the data.
+    - ``features``: ``(B, F)``, the encoder's code (the pulling-away term uses it).
+    - ``reconstruction``: ``(B, *event_shape)``, for auto-encoder energies.
+    - ``logits``: ``(B, num_classes)``, for energies that also classify (Ladder networks).
+    """
+
+    energy: Tensor
+    features: Tensor | None = None
+    reconstruction: Tensor | None = None
+    logits: Tensor | None = None
+
+    def detach(self) -> EnergyOutput:
+        return EnergyOutput(
+            *(None if value is None else value.detach() for value in self._values())
+        )
+
+    def _values(self) -> tuple[Tensor | None, ...]:
+        return (self.energy, self.features, self.reconstruction, self.logits)
+
+
+class EnergyFunction(nn.Module, ABC):
+    """Maps a batch to one scalar energy per sample.
+
+    ``forward(x: (B, *event_shape)) -> EnergyOutput`` with ``energy: (B,)``.
+    Subclasses set ``provides`` to the optional :class:`EnergyOutput` fields they fill,
+    so that a regularizer needing ``features`` can refuse an energy without them before
+    training starts.
+    """
+
+    provides: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, spec: DataSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    @abstractmethod
+    def forward(self, x: Tensor) -> EnergyOutput:
+        """``x: (B, *event_shape) -> EnergyOutput`` with ``energy: (B,)``."""
+
+    def energy(self, x: Tensor) -> Tensor:
+        """Just the scalar energies, ``(B, *event_shape) -> (B,)``."""
+        return self(x).energy
+
+
+class ContrastiveSampler(nn.Module, ABC):
+    """Produces the contrastive samples whose energy the loss pushes up.
+
+    Three families share this interface:
+
+    - trainable samplers (a generator) set ``trainable = True``, own parameters, and
+      return samples that carry a graph to those parameters; the engine trains them
+      with ``LossFunctional.sampler_loss``;
+    - stateless samplers (Langevin) only read the energy;
+    - stateful samplers (a replay buffer) keep their state in registered buffers or in
+      ``extra_state_dict`` so checkpoints restore it exactly.
+
+    Compositions (a generator refined by Langevin) are samplers that own other samplers
+    as sub-modules.
+    """
+
+    trainable: ClassVar[bool] = False
+
+    def __init__(self, spec: DataSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    @abstractmethod
+    def sample(self, n: int, energy: EnergyFunction, generator: torch.Generator) -> Tensor:
+        """Draw ``n`` contrastive samples, ``(n, *event_shape)``, for ``energy``.
+
+        ``generator`` is the only source of randomness and lives on the samples' device.
+        Samples of a trainable sampler keep their graph; others should be detached.
+        """
+
+    def metrics(self) -> dict[str, Tensor | float]:
+        """Diagnostics from the last ``sample`` call (acceptance rate, gradient norm...)."""
+        return {}
+
+
+@dataclass
+class LossOutput:
+    """A scalar loss and the metrics to log with it (tensors are fine: the engine reads
+    them only when it logs, so no device sync happens on every step)."""
+
+    loss: Tensor
+    metrics: dict[str, Tensor | float] = field(default_factory=dict)
+
+
+class LossFunctional(nn.Module, ABC):
+    """Turns energies of data and contrastive samples into losses.
+
+    ``energy_loss`` shapes the energy surface; ``sampler_loss`` trains a trainable
+    sampler. State carried between steps (BEGAN's k_t, the step of a margin schedule)
+    lives in registered buffers, so it is checkpointed with the rest, and changes only in
+    ``update_state``, called once at the end of every step.
+
+    A loss that wants the sampler step to draw a fresh batch instead of reusing the
+    energy step's samples (BEGAN's z_G) sets ``fresh_sampler_batch = True``.
+    """
+
+    fresh_sampler_batch: ClassVar[bool] = False
+
+    def __init__(self, spec: DataSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    @abstractmethod
+    def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
+        """Loss for the energy's parameters; ``fake`` holds energies of detached samples."""
+
+    def sampler_loss(self, fake: EnergyOutput) -> LossOutput:
+        """Loss for a trainable sampler; ``fake`` carries the graph to its parameters."""
+        raise NotImplementedError(f"{type(self).__name__} cannot train a sampler")
+
+    def update_state(self, real: EnergyOutput, fake: EnergyOutput) -> dict[str, Tensor | float]:
+        """Advance the loss's state after a step; return metrics to log (default: none)."""
+        return {}
+
+
+class Regularizer(nn.Module, ABC):
+    """An extra weighted term on the energy's or the sampler's loss.
+
+    The engine adds ``weight * penalty(real, fake)`` to the loss named by ``target``.
+    ``requires`` lists the :class:`EnergyOutput` fields the penalty reads; the engine
+    checks them against ``EnergyFunction.provides`` before training.
+    """
+
+    requires: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self, spec: DataSpec, *, weight: float, target: Literal["energy", "sampler"]
+    ) -> None:
+        super().__init__()
+        if target not in ("energy", "sampler"):
+            raise ValueError(f"target must be 'energy' or 'sampler', not {target!r}")
+        if not weight >= 0:
+            raise ValueError(f"weight must be a non-negative number, not {weight!r}")
+        self.spec = spec
+        self.weight = float(weight)
+        self.target = target
+
+    @abstractmethod
+    def penalty(self, real: EnergyOutput | None, fake: EnergyOutput) -> Tensor:
+        """The unweighted scalar penalty. ``real`` is ``None`` on the sampler's loss."""
+
+
+@dataclass
+class DataBatch:
+    """A batch of samples ``x: (B, *event_shape)`` and, if the data has them, labels
+    ``y: (B,)`` (int64)."""
+
+    x: Tensor
+    y: Tensor | None = None
+
+
+class Dataset(ABC):
+    """A source of training batches.
+
+    Implement ``spec`` and ``sample``. Finite datasets can subclass
+    :class:`ebkit.data.TensorDataset`, which draws batches epoch by epoch.
+    Datasets that keep state (an epoch position) expose it through ``state_dict`` and
+    ``load_state_dict`` with tensors or plain JSON values, so a resumed run continues
+    with exactly the batches it would have seen.
+    """
+
+    spec: DataSpec
+
+    @abstractmethod
+    def sample(self, batch_size: int, generator: torch.Generator) -> DataBatch:
+        """Draw a batch on the CPU using only ``generator`` for randomness."""
+
+    def state_dict(self) -> dict[str, Tensor | int | float | str]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Tensor | int | float | str]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state but got {sorted(state)}")

@@ -1,0 +1,305 @@
+"""The plugin manager: loads plugins, collects their components, resolves names.
+
+Plugins are modules named by entry points in the ``ebkit`` group; the core's own
+components (``ebkit.builtins``) register through the very same hooks. The manager
+calls every hook implementation on its own so it knows which distribution provided
+each component, and a plugin that fails (import error, exception in a hook, invalid
+record) is skipped with one line on stderr while everything else keeps working.
+
+Environment:
+
+- ``EBKIT_LOAD_PLUGINS=a,b``: load only these plugins (the names ``ebkit plugins``
+  prints); an empty value loads none but the built-ins.
+- ``EBKIT_DISABLE_PLUGINS=a,b``: never load these.
+- ``EBKIT_STRICT_PLUGINS=1``: raise :class:`ebkit.PluginError` instead of skipping.
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from ebkit import hookspecs
+from ebkit.components import KINDS, Component, as_components
+from ebkit.errors import PluginError, UsageError
+
+ENTRY_POINT_GROUP = "ebkit"
+BUILTIN_PLUGIN = "ebkit"
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as ``ebkit plugins`` reports it."""
+
+    name: str
+    version: str | None
+    source: str
+    """``builtin``, ``entry point`` or ``registered`` (added in-process)."""
+    status: str = "loaded"
+    """``loaded``, ``disabled`` (by the environment) or ``broken``."""
+    error: str | None = None
+    components: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "status": self.status,
+            "error": self.error,
+            "components": self.components,
+        }
+
+
+@dataclass(frozen=True)
+class ComponentEntry:
+    """A component together with the plugin that provided it."""
+
+    kind: str
+    plugin: str
+    component: Component
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+    @property
+    def qualified_id(self) -> str:
+        return f"{self.plugin}/{self.component.name}"
+
+
+def _names_from_env(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _warn(message: str) -> None:
+    print(f"ebkit: {message}", file=sys.stderr)
+
+
+class PluginManager:
+    """Loads plugins once and answers component queries.
+
+    ``extra_plugins`` maps plugin names to modules or objects with hook implementations,
+    registered as if they came from an entry point (the test kit uses this).
+    """
+
+    def __init__(
+        self,
+        *,
+        load_entry_points: bool = True,
+        extra_plugins: Mapping[str, object] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.strict = env.get("EBKIT_STRICT_PLUGINS", "") not in ("", "0")
+        self._allow = _names_from_env(env.get("EBKIT_LOAD_PLUGINS"))
+        self._deny = _names_from_env(env.get("EBKIT_DISABLE_PLUGINS")) or set()
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self._pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._entries: dict[str, list[ComponentEntry]] = {kind: [] for kind in KINDS}
+
+        from ebkit import builtins
+
+        self._register(BUILTIN_PLUGIN, builtins, source="builtin", version=_version("ebkit"))
+        if load_entry_points:
+            self._load_entry_points()
+        for name, plugin in (extra_plugins or {}).items():
+            if self._enabled(name):
+                self._register(name, plugin, source="registered", version=None)
+        self._collect()
+
+    # -- loading -----------------------------------------------------------------
+
+    def _enabled(self, name: str) -> bool:
+        if name == BUILTIN_PLUGIN:
+            return True
+        if name in self._deny or (self._allow is not None and name not in self._allow):
+            self.plugins[name] = PluginInfo(name, None, "entry point", status="disabled")
+            return False
+        return True
+
+    def _load_entry_points(self) -> None:
+        for entry_point in sorted(
+            metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name
+        ):
+            dist = entry_point.dist
+            name = _canonical(dist.name) if dist is not None else entry_point.name
+            if name == BUILTIN_PLUGIN or not self._enabled(name):
+                continue
+            version = dist.version if dist is not None else None
+            try:
+                module = entry_point.load()
+            except Exception as error:
+                self._fail(name, version, "entry point", f"import failed: {_describe(error)}")
+                continue
+            self._register(name, module, source="entry point", version=version)
+
+    def _register(self, name: str, plugin: object, *, source: str, version: str | None) -> None:
+        if name in self.plugins and self.plugins[name].status == "loaded":
+            self._fail(name, version, source, "two plugins share this name")
+            return
+        try:
+            self._pm.register(plugin, name=name)
+            self._check_hooks(plugin)
+        except Exception as error:
+            if self._pm.is_registered(plugin):
+                self._pm.unregister(plugin)
+            self._fail(name, version, source, _describe(error))
+            return
+        self.plugins[name] = PluginInfo(name, version, source)
+
+    def _check_hooks(self, plugin: object) -> None:
+        """Reject a plugin whose hook implementations match no hook (a typo or a plugin
+        written for another ebkit), instead of silently ignoring them."""
+        unknown = [
+            impl.function.__name__
+            for hook_caller in self._pm.get_hookcallers(plugin) or []
+            if hook_caller.spec is None
+            for impl in hook_caller.get_hookimpls()
+            if impl.plugin is plugin
+        ]
+        if unknown:
+            raise PluginError(f"unknown hook {unknown[0]!r} (see docs/plugins.md)")
+
+    def _fail(self, name: str, version: str | None, source: str, reason: str) -> None:
+        if self.strict:
+            raise PluginError(f"plugin {name!r} failed: {reason}")
+        self.plugins[name] = PluginInfo(name, version, source, status="broken", error=reason)
+        _warn(f"skipped plugin {name!r}: {reason} (disable it with EBKIT_DISABLE_PLUGINS={name})")
+
+    def _collect(self) -> None:
+        """Call each plugin's component hooks on their own, keeping provenance."""
+        for name in list(self.plugins):
+            info = self.plugins[name]
+            if info.status != "loaded":
+                continue
+            plugin = self._pm.get_plugin(name)
+            try:
+                entries = list(self._components_of(plugin))
+            except Exception as error:
+                self._pm.unregister(plugin)
+                self._fail(name, info.version, info.source, _describe(error))
+                continue
+            for entry in entries:
+                self._entries[entry.kind].append(entry)
+                info.components.setdefault(entry.kind, []).append(entry.name)
+
+    def _components_of(self, plugin: object) -> Iterable[ComponentEntry]:
+        name = self._pm.get_name(plugin)
+        for kind, hook_name in hookspecs.COMPONENT_HOOKS.items():
+            hook_caller = getattr(self._pm.hook, hook_name)
+            seen: set[str] = set()
+            for impl in hook_caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                try:
+                    records = as_components(impl.function())
+                except Exception as error:
+                    raise PluginError(f"hook {hook_name} raised {_describe(error)}") from error
+                for record in records:
+                    if record.name in seen:
+                        raise PluginError(f"{kind} {record.name!r} registered twice")
+                    seen.add(record.name)
+                    yield ComponentEntry(kind, name, record)
+
+    # -- queries -----------------------------------------------------------------
+
+    def components(self, kind: str) -> list[ComponentEntry]:
+        return sorted(self._entries[kind], key=lambda entry: (entry.name, entry.plugin))
+
+    def lookup(self, kind: str, name: str) -> ComponentEntry:
+        """Find a component by short name or ``plugin/name``.
+
+        A short name offered by two plugins is an error that names both providers.
+        """
+        if kind not in self._entries:
+            raise UsageError(f"unknown component kind {kind!r} (accepted: {', '.join(KINDS)})")
+        entries = self._entries[kind]
+        if "/" in name:
+            matches = [entry for entry in entries if entry.qualified_id == name]
+        else:
+            matches = [entry for entry in entries if entry.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            providers = ", ".join(entry.qualified_id for entry in matches)
+            raise UsageError(
+                f"{kind} {name!r} is provided by several plugins ({providers}); "
+                "choose one by its qualified id"
+            )
+        available = sorted({entry.name for entry in entries} | _ids(entries))
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        short_names = sorted({entry.name for entry in entries})
+        raise UsageError(
+            f"unknown {kind} {name!r}; {hint}available: {', '.join(short_names) or 'none'}"
+        )
+
+    def add_commands(self, cli: Any) -> None:
+        """Let plugins add CLI commands; a failing plugin is skipped like any other."""
+        for impl in self._pm.hook.ebkit_commands.get_hookimpls():
+            name = self._pm.get_name(impl.plugin)
+            try:
+                impl.function(cli=cli)
+            except Exception as error:
+                info = self.plugins[name]
+                self._fail(name, info.version, info.source, f"ebkit_commands: {_describe(error)}")
+
+
+def _ids(entries: Iterable[ComponentEntry]) -> set[str]:
+    return {entry.qualified_id for entry in entries}
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _canonical(distribution_name: str) -> str:
+    return distribution_name.lower().replace("_", "-").replace(".", "-")
+
+
+def _version(distribution_name: str) -> str | None:
+    try:
+        return metadata.version(distribution_name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+_default_manager: PluginManager | None = None
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide manager, created on first use (plugins load once)."""
+    global _default_manager
+    if _default_manager is None:
+        _default_manager = PluginManager()
+    return _default_manager
+
+
+def set_plugin_manager(manager: PluginManager | None) -> PluginManager | None:
+    """Replace the process-wide manager (tests); returns the previous one."""
+    global _default_manager
+    previous, _default_manager = _default_manager, manager
+    return previous
+
+
+def module_plugin(name: str, **hooks: Callable[..., Any]) -> ModuleType:
+    """Build an in-memory plugin module from hook functions (for tests and scripts)."""
+    module = ModuleType(name)
+    for hook_name, function in hooks.items():
+        setattr(module, hook_name, hookspecs.hookimpl(function))
+    return module

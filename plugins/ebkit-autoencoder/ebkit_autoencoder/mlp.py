@@ -1,0 +1,105 @@
+"""The fully connected auto-encoder energy of the EBGAN paper's MNIST grid search."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from ebkit import DataSpec, EnergyFunction, EnergyOutput
+from ebkit_autoencoder import DISTANCES
+from ebkit_autoencoder.reconstruction import reconstruction_energy
+
+DROPOUT_P = 0.5
+"""Dropout probability when ``dropout=True``; the paper gives only the switch (dropoutD),
+so we use the usual p = 0.5."""
+
+WEIGHT_STD = 0.002
+"""Standard deviation of D's initial weights, N(0, 0.002) in the paper's App. C."""
+
+
+class MLPAutoEncoderEnergy(EnergyFunction):
+    """EBGAN's MLP auto-encoder discriminator; the energy is the reconstruction error.
+
+    ``x: (B, *event_shape) -> EnergyOutput`` with ``energy: (B,)``,
+    ``features: (B, width)`` (the code) and ``reconstruction: (B, *event_shape)``.
+
+    Architecture (paper App. C and §4.1), for d scalars per sample::
+
+        encoder: Linear(d, width) -> ReLU
+                 [-> Dropout] -> Linear(width, width) -> BatchNorm -> ReLU   (n_layers − 2 times)
+        decoder: [-> Dropout] -> Linear(width, d)                            (the reconstruction)
+
+    The paper applies BatchNorm "after each weight layer, except for the generator output
+    layer and the discriminator input layer". It says nothing about the decoder's output;
+    we read it as another output layer and leave it without BatchNorm (and without an
+    activation) because normalising the reconstruction over the batch would make the
+    energy of a sample depend on the batch even at a perfect reconstruction. With
+    ``n_layers=2`` there is therefore no BatchNorm at all.
+
+    ``dropout`` (the paper's dropoutD, placement unspecified) drops the output of every
+    encoder layer with p = 0.5 before the next weight layer reads it. ``features`` is the
+    code before that dropout, so in evaluation mode it is exactly what the decoder reads.
+
+    Weights start from N(0, 0.002) (standard deviation) and biases at 0, as in the paper;
+    BatchNorm keeps PyTorch's learned scale and shift. The input is flattened, so any
+    event shape works; the reconstruction is reshaped back.
+
+    In training mode BatchNorm normalises over the batch, so a sample's energy depends on
+    the other samples in the same forward pass, as in the paper.
+    """
+
+    provides: ClassVar[frozenset[str]] = frozenset({"features", "reconstruction"})
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        *,
+        n_layers: int = 2,
+        width: int = 1024,
+        distance: str = "l2",
+        dropout: bool = False,
+        batchnorm: bool = True,
+    ) -> None:
+        super().__init__(spec)
+        if n_layers < 2:
+            raise ValueError(f"n_layers must be at least 2 (encoder + decoder), not {n_layers}")
+        if width < 1:
+            raise ValueError(f"width must be at least 1, not {width}")
+        if distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, not {distance!r}")
+        self.distance = distance
+        dim = spec.dim
+
+        encoder: list[nn.Module] = [nn.Linear(dim, width), nn.ReLU()]
+        for _ in range(n_layers - 2):
+            if dropout:
+                encoder.append(nn.Dropout(DROPOUT_P))
+            encoder.append(nn.Linear(width, width))
+            if batchnorm:
+                encoder.append(nn.BatchNorm1d(width))
+            encoder.append(nn.ReLU())
+        self.encoder = nn.Sequential(*encoder)
+
+        decoder: list[nn.Module] = [nn.Dropout(DROPOUT_P)] if dropout else []
+        decoder.append(nn.Linear(width, dim))
+        self.decoder = nn.Sequential(*decoder)
+
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, mean=0.0, std=WEIGHT_STD)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: Tensor) -> EnergyOutput:
+        if tuple(x.shape[1:]) != tuple(self.spec.event_shape):
+            raise ValueError(
+                f"expected samples of shape {tuple(self.spec.event_shape)}, "
+                f"got a batch of shape {tuple(x.shape)}"
+            )
+        code = self.encoder(x.reshape(x.shape[0], -1))
+        reconstruction = self.decoder(code).reshape(x.shape)
+        return EnergyOutput(
+            energy=reconstruction_energy(x, reconstruction, self.distance),
+            features=code,
+            reconstruction=reconstruction,
+        )

@@ -1,0 +1,92 @@
+"""Tests for the ebkit-autoencoder plugin's registration (hooks, options, packaging)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import ebkit_autoencoder
+from ebkit import Component, DataSpec
+from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
+
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+
+
+def the_component() -> Component:
+    (component,) = ebkit_autoencoder.ebkit_energies()
+    return component
+
+
+def test_hook_returns_one_valid_component() -> None:
+    component = the_component()
+    assert isinstance(component, Component)
+    assert component.name == "autoencoder"
+    assert component.factory == "ebkit_autoencoder.mlp:MLPAutoEncoderEnergy"
+    assert [option.name for option in component.options] == [
+        "n_layers",
+        "width",
+        "distance",
+        "dropout",
+        "batchnorm",
+    ]
+
+
+def test_option_defaults_and_bounds() -> None:
+    component = the_component()
+    defaults = {option.name: option.default for option in component.options}
+    assert defaults == {
+        "n_layers": 2,
+        "width": 1024,
+        "distance": "l2",
+        "dropout": False,
+        "batchnorm": True,
+    }
+    assert component.option("n_layers").minimum == 2
+    assert component.option("width").minimum == 1
+    assert component.option("distance").choices == ("l2", "mse", "l1")
+
+
+def test_declared_defaults_match_the_class_defaults() -> None:
+    import inspect
+
+    parameters = inspect.signature(MLPAutoEncoderEnergy).parameters
+    for option in the_component().options:
+        assert parameters[option.name].default == option.default
+
+
+@pytest.mark.parametrize("event_shape", [(2,), (1, 8, 8)])
+def test_factory_builds_a_working_energy(event_shape: tuple[int, ...]) -> None:
+    component = the_component()
+    spec = DataSpec(event_shape)
+    options = component.resolve_options({"width": "16", "n_layers": 3}, prefix="energy")
+    energy = component.load_factory()(spec, **options)
+    assert isinstance(energy, MLPAutoEncoderEnergy)
+    out = energy(torch.randn(4, *event_shape))
+    assert out.energy.shape == (4,)
+
+
+@pytest.mark.parametrize("event_shape", [(2,), (1, 8, 8)])
+def test_factory_accepts_the_defaults(event_shape: tuple[int, ...]) -> None:
+    component = the_component()
+    energy = component.load_factory()(
+        DataSpec(event_shape), **component.resolve_options({}, prefix="energy")
+    )
+    assert energy(torch.randn(2, *event_shape)).features.shape == (2, 1024)
+
+
+def test_hook_module_does_not_import_torch() -> None:
+    code = "import sys, ebkit_autoencoder; sys.exit('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
+
+
+def test_pyproject_declares_the_entry_point() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((PLUGIN_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "ebkit-autoencoder"
+    assert project["entry-points"]["ebkit"] == {"autoencoder": "ebkit_autoencoder"}
+    assert project["dependencies"] == ["ebkit>=0.1,<0.2"]

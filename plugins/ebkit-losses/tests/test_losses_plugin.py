@@ -1,0 +1,73 @@
+"""Tests for the ebkit-losses plugin's registration (hooks, options, packaging)."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import ebkit_losses
+from ebkit import Component, DataSpec, EnergyOutput
+from ebkit_losses.margin import MarginLoss
+
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+
+
+def the_component() -> Component:
+    (component,) = ebkit_losses.ebkit_losses()
+    return component
+
+
+def test_hook_returns_only_the_margin_loss() -> None:
+    component = the_component()
+    assert isinstance(component, Component)
+    assert component.name == "margin"
+    assert component.factory == "ebkit_losses.margin:MarginLoss"
+    assert {option.name: option.default for option in component.options} == {
+        "margin": None,
+        "f": "identity",
+    }
+    assert component.option("f").choices == ("identity", "square")
+    assert component.option("margin").minimum == 0
+
+
+def test_declared_defaults_match_the_class_defaults() -> None:
+    parameters = inspect.signature(MarginLoss).parameters
+    for option in the_component().options:
+        assert parameters[option.name].default == option.default
+
+
+@pytest.mark.parametrize("event_shape", [(2,), (1, 8, 8)])
+def test_factory_builds_a_working_loss(event_shape: tuple[int, ...]) -> None:
+    component = the_component()
+    spec = DataSpec(event_shape)
+    loss = component.load_factory()(spec, **component.resolve_options({}, prefix="loss"))
+    assert isinstance(loss, MarginLoss)
+    assert loss.margin == pytest.approx(0.3 * spec.dim**0.5)
+    out = loss.energy_loss(EnergyOutput(torch.rand(3)), EnergyOutput(torch.rand(3)))
+    assert out.loss.shape == ()
+
+
+def test_factory_takes_cli_strings() -> None:
+    component = the_component()
+    options = component.resolve_options({"margin": "10", "f": "square"}, prefix="loss")
+    loss = component.load_factory()(DataSpec((1, 8, 8)), **options)
+    assert (loss.margin, loss.f) == (10.0, "square")
+
+
+def test_hook_module_does_not_import_torch() -> None:
+    code = "import sys, ebkit_losses; sys.exit('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
+
+
+def test_pyproject_declares_the_entry_point() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((PLUGIN_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "ebkit-losses"
+    assert project["entry-points"]["ebkit"] == {"losses": "ebkit_losses"}
+    assert project["dependencies"] == ["ebkit>=0.1,<0.2"]
