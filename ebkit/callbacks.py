@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +135,34 @@ class ProgressBar(Callback):
             self._progress.update(self._task, completed=trainer.step)
             self._progress.stop()
             self._progress = None
+
+
+class InterruptAtStepEnd(Callback):
+    """Defers Ctrl-C to the end of the current step, so the checkpoint saved on
+    interruption holds a whole step (a second Ctrl-C interrupts at once)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if self.requested:
+            self.restore()
+            raise KeyboardInterrupt
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None

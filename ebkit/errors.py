@@ -25,3 +25,9 @@ class PluginError(EbkitError):
 
 class NonFiniteLossError(EbkitError):
     """A loss became NaN or infinite; training stops and keeps the last good checkpoint."""
+
+
+class TrainingInterrupted(EbkitError):
+    """Ctrl-C during training; a checkpoint was saved first."""
+
+    exit_code = 130

@@ -6,10 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ebkit.build import build_components, resolve_device
-from ebkit.callbacks import Checkpoints, MetricsLog, ProgressBar, SamplePictures
+from ebkit.callbacks import (
+    Checkpoints,
+    InterruptAtStepEnd,
+    MetricsLog,
+    ProgressBar,
+    SamplePictures,
+)
 from ebkit.config import RunConfig
 from ebkit.engine import Callback, Trainer, TrainSettings
-from ebkit.errors import EbkitError
+from ebkit.errors import TrainingInterrupted
 from ebkit.plugins import PluginManager, get_plugin_manager
 from ebkit.runs import prepare_run_dir, save_checkpoint, write_json
 
@@ -43,6 +49,8 @@ def train_run(
     manager = manager or get_plugin_manager()
     components = build_components(manager, config)
     device = resolve_device(config.train["device"])
+    # Built before the run directory exists, so a configuration error leaves nothing behind.
+    trainer = Trainer(components, settings_from_config(config), device=device)
     run_dir = prepare_run_dir(out)
     write_json(run_dir / "config.json", config.as_json())
 
@@ -58,18 +66,20 @@ def train_run(
     if progress_bar is not None:
         callbacks.append(progress_bar)
     callbacks.extend(extra_callbacks)
-    trainer = Trainer(components, settings_from_config(config), device=device, callbacks=callbacks)
+    interrupt = InterruptAtStepEnd()
+    callbacks.append(interrupt)
+    trainer.callbacks = callbacks
     try:
         trainer.fit()
     except KeyboardInterrupt:
+        saved = save_checkpoint(trainer, run_dir)
+        raise TrainingInterrupted(
+            f"interrupted at step {trainer.step}; checkpoint saved to {saved}"
+        ) from None
+    finally:
+        interrupt.restore()
         if progress_bar is not None:
             progress_bar.close(trainer)
-        save_checkpoint(trainer, run_dir)
-        raise
-    except EbkitError:
-        if progress_bar is not None:
-            progress_bar.close(trainer)
-        raise
     _write_curves(run_dir, metrics)
     return trainer
 

@@ -36,3 +36,10 @@ def test_pyproject_declares_the_entry_point() -> None:
     assert project["version"] == "0.1.0"
     assert project["entry-points"]["ebkit"] == {"ladder": "ebkit_ladder"}
     assert project["dependencies"] == ["ebkit>=0.1,<0.2"]
+
+
+def test_loads_as_a_plugin_with_no_components(ebkit_plugins) -> None:
+    manager = ebkit_plugins({"ebkit-ladder": ebkit_ladder})
+    info = manager.plugins["ebkit-ladder"]
+    assert info.status == "loaded"
+    assert info.components == {}

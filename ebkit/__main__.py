@@ -1,0 +1,5 @@
+"""``python -m ebkit`` runs the command line."""
+
+from ebkit.cli import main
+
+main()

@@ -1,0 +1,17 @@
+"""The margin loss passes ebkit's conformance checks."""
+
+import pytest
+
+from ebkit.testing import check_loss
+from ebkit_losses import ebkit_losses
+
+(MARGIN,) = ebkit_losses()
+
+
+@pytest.mark.parametrize("f", ["identity", "square"])
+def test_margin_conforms(f):
+    check_loss(MARGIN, f=f)
+
+
+def test_margin_with_explicit_margin_conforms():
+    check_loss(MARGIN, margin=1.5)
