@@ -9,12 +9,13 @@ from typing import Any
 
 import torch
 
-from ebkit.config import RunConfig
+from ebkit.config import ComponentConfig, RunConfig
 from ebkit.engine import Components
 from ebkit.errors import EbkitError, UsageError
 from ebkit.interfaces import (
     ContrastiveSampler,
     Dataset,
+    DataSpec,
     EnergyFunction,
     LossFunctional,
     Regularizer,
@@ -44,38 +45,57 @@ def build_dataset(manager: PluginManager, config: RunConfig) -> Dataset:
     path = config.data_path
     if path is not None and not Path(path).exists():
         raise UsageError(f"--data-path {path} does not exist")
-    dataset = entry.component.load_factory()(path, **config.data.options)
+    try:
+        dataset = entry.component.load_factory()(path, **config.data.options)
+    except ValueError as error:
+        raise UsageError(f"dataset {entry.qualified_id!r}: {error}") from None
     _expect(dataset, Dataset, entry.qualified_id)
     return dataset
 
 
 def build_components(manager: PluginManager, config: RunConfig) -> Components:
-    """Build dataset, energy, sampler, loss and regularizers; parameters are initialised
-    from the run's seed (each component from its own offset, so adding a regularizer
-    does not change the energy's initial weights)."""
-    seed = int(config.train["seed"])
+    """Build dataset, energy, sampler, loss and regularizers for a run."""
     dataset = build_dataset(manager, config)
-    spec = dataset.spec
-    built: dict[str, Any] = {}
-    for offset, (kind, choice, expected) in enumerate(
-        [
-            ("energy", config.energy, EnergyFunction),
-            ("sampler", config.sampler, ContrastiveSampler),
-            ("loss", config.loss, LossFunctional),
-        ]
-    ):
-        entry = manager.lookup(kind, choice.id)
-        with seeded(seed * 1000 + offset):
-            built[kind] = entry.component.load_factory()(spec, **choice.options)
-        _expect(built[kind], expected, entry.qualified_id)
-    regularizers: dict[str, Regularizer] = {}
+    energy, sampler, loss, regularizers = build_models(manager, config, dataset.spec)
+    return Components(dataset, energy, sampler, loss, regularizers)
+
+
+def build_models(
+    manager: PluginManager, config: RunConfig, spec: DataSpec
+) -> tuple[EnergyFunction, ContrastiveSampler, LossFunctional, dict[str, Regularizer]]:
+    """Build everything but the dataset from its :class:`DataSpec` (what ``ebkit sample``
+    needs: no training data). Parameters are initialised from the run's seed, each
+    component from its own offset, so adding a regularizer does not change the energy's
+    initial weights."""
+    seed = int(config.train["seed"]) * 1000
+    energy = _build("energy", manager, config.energy, spec, seed, EnergyFunction)
+    sampler = _build("sampler", manager, config.sampler, spec, seed + 1, ContrastiveSampler)
+    loss = _build("loss", manager, config.loss, spec, seed + 2, LossFunctional)
+    regularizers = {}
     for index, choice in enumerate(config.regularizers):
-        entry = manager.lookup("regularizer", choice.id)
-        with seeded(seed * 1000 + 100 + index):
-            regularizer = entry.component.load_factory()(spec, **choice.options)
-        _expect(regularizer, Regularizer, entry.qualified_id)
-        regularizers[entry.name] = regularizer
-    return Components(dataset, built["energy"], built["sampler"], built["loss"], regularizers)
+        regularizer = _build("regularizer", manager, choice, spec, seed + 100 + index, Regularizer)
+        regularizers[manager.lookup("regularizer", choice.id).name] = regularizer
+    return energy, sampler, loss, regularizers
+
+
+def _build(
+    kind: str,
+    manager: PluginManager,
+    choice: ComponentConfig,
+    spec: DataSpec,
+    seed: int,
+    expected: type,
+) -> Any:
+    entry = manager.lookup(kind, choice.id)
+    factory = entry.component.load_factory()
+    try:
+        with seeded(seed):
+            built = factory(spec, **choice.options)
+    except ValueError as error:
+        # Components reject option combinations they cannot honour with ValueError.
+        raise UsageError(f"{kind} {entry.qualified_id!r}: {error}") from None
+    _expect(built, expected, entry.qualified_id)
+    return built
 
 
 def _expect(obj: object, expected: type, component_id: str) -> None:

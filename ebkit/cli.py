@@ -97,6 +97,9 @@ def _manager() -> PluginManager:
     multiple=True,
     help="Set a component option, e.g. -o energy.width=256 (repeatable).",
 )
+@click.option(
+    "--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(
     energy: str | None,
@@ -112,12 +115,44 @@ def train(
     out: str | None,
     config_file: str | None,
     overrides: Sequence[str],
+    resume: bool,
     quiet: bool,
 ) -> None:
-    """Train an energy against a contrastive sampler and write a run directory."""
+    """Train an energy against a contrastive sampler and write a run directory.
+
+    With --resume, continue the run in --out; only --steps (to extend it) and --device
+    may be given then, since everything else is fixed by the run's config.json.
+    """
     from ebkit.config import load_toml, resolve_config
 
     manager = _manager()
+    if resume:
+        fixed = {
+            "--energy": energy,
+            "--sampler": sampler,
+            "--loss": loss,
+            "--regularizer": regularizers or None,
+            "--data": data,
+            "--data-path": data_path,
+            "--batch-size": batch_size,
+            "--seed": seed,
+            "--config": config_file,
+            "-o": overrides or None,
+        }
+        given = [flag for flag, value in fixed.items() if value is not None]
+        if given:
+            raise UsageError(
+                f"--resume continues a run as configured; {given[0]} cannot be changed "
+                "(accepted with --resume: --out, --steps, --device, --quiet)"
+            )
+        if out is None:
+            raise UsageError("--resume needs --out RUN_DIR, the run to continue")
+        from ebkit.training import resume_run
+
+        start = time.perf_counter()
+        trainer = resume_run(out, steps=steps, device=device, manager=manager, progress=not quiet)
+        _report(trainer.step, time.perf_counter() - start, out)
+        return
     run_config = resolve_config(
         manager,
         toml=load_toml(config_file) if config_file else None,
@@ -139,14 +174,57 @@ def train(
 
     from ebkit.training import train_run
 
-    console = _console(stderr=True)
     start = time.perf_counter()
     trainer = train_run(run_config, out, manager=manager, progress=not quiet)
-    elapsed = time.perf_counter() - start
-    console.print(
-        f"Trained {trainer.step} steps in {elapsed:.1f} s. Run: [bold]{out}[/] "
-        f"(samples: {os.path.join(out, 'samples', 'final.png')})"
+    _report(trainer.step, time.perf_counter() - start, out)
+
+
+def _report(step: int, elapsed: float, out: str) -> None:
+    from rich.markup import escape
+
+    _console(stderr=True).print(
+        f"Trained to step {step} in {elapsed:.1f} s. Run: [bold]{escape(out)}[/] "
+        f"(samples: {escape(os.path.join(out, 'samples', 'final.png'))})"
     )
+
+
+# -- sample -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--n", "count", type=int, default=64, show_default=True, help="Number of samples.")
+@click.option(
+    "--out",
+    metavar="FILE",
+    help="Output .png (a grid or scatter) or .npz [default: RUN_DIR/samples/sampled.png].",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "-o",
+    "overrides",
+    metavar="sampler.KEY=VALUE",
+    multiple=True,
+    help="Change a sampler option for sampling (repeatable).",
+)
+def sample(
+    run_dir: str, count: int, out: str | None, seed: int, device: str, overrides: Sequence[str]
+) -> None:
+    """Draw samples from the newest checkpoint of a run (no training data needed)."""
+    if count < 1:
+        raise UsageError(f"--n {count}: must be at least 1")
+    target = out or os.path.join(run_dir, "samples", "sampled.png")
+    if not target.endswith((".png", ".npz")):
+        raise UsageError(f"--out {target}: the file must end in .png or .npz")
+    from ebkit.saved_run import SavedRun
+
+    run = SavedRun.open(run_dir, manager=_manager(), device=device, sampler_overrides=overrides)
+    samples = run.sample(count, seed=seed)
+    run.save_samples(samples, target)
+    _console(stderr=True).print(f"Wrote {count} samples from step {run.step} to {target}")
 
 
 # -- plugins and components -------------------------------------------------------------

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from ebkit.engine import Trainer
+    from ebkit.interfaces import DataSpec
 
 CHECKPOINT_FORMAT = 1
 
@@ -87,6 +88,35 @@ def save_checkpoint(trainer: Trainer, run_dir: Path) -> Path:
     return weights
 
 
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The ``config.json`` of an existing run, as JSON."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not an ebkit run directory (no config.json)")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:
+        raise EbkitError(f"{path} is not valid JSON ({error})") from None
+
+
+def truncate_metrics(path: Path, step: int) -> list[dict[str, Any]]:
+    """Drop metric records after ``step`` (logged after the checkpoint a run resumes
+    from); return the records kept."""
+    if not path.is_file():
+        return []
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            break  # a line cut short by a kill: nothing after it was written either
+        if record.get("step", 0) > step:
+            break
+        kept.append(record)
+    atomic_write(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in kept)))
+    return kept
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest checkpoint whose sidecar exists (sidecars are written last)."""
     folder = run_dir / "checkpoints"
@@ -140,13 +170,36 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, Tensor], dict[str, Any]]:
         else:
             data_meta[key] = value
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in tensors.items()}
+    spec = trainer.components.dataset.spec
     meta = {
         "format": CHECKPOINT_FORMAT,
         "step": trainer.step,
+        "spec": {
+            "event_shape": list(spec.event_shape),
+            "low": spec.low,
+            "high": spec.high,
+            "num_classes": spec.num_classes,
+        },
         "optimizers": optimizers,
         "data": data_meta,
     }
     return tensors, meta
+
+
+def spec_from_meta(meta: Mapping[str, Any]) -> DataSpec:
+    """The :class:`DataSpec` a checkpoint was trained on (no data needed to rebuild it)."""
+    from ebkit.interfaces import DataSpec
+
+    try:
+        saved = meta["spec"]
+        return DataSpec(
+            event_shape=tuple(int(size) for size in saved["event_shape"]),
+            low=float(saved["low"]),
+            high=float(saved["high"]),
+            num_classes=saved["num_classes"],
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise EbkitError(f"checkpoint metadata has no valid data spec ({error})") from None
 
 
 def restore_trainer_state(

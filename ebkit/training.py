@@ -1,5 +1,5 @@
-"""Running a training job into a run directory: the code path of ``ebkit train``,
-also usable from Python."""
+"""Running a training job into a run directory: the code path of ``ebkit train``
+(new runs and ``--resume``), also usable from Python."""
 
 from __future__ import annotations
 
@@ -15,9 +15,18 @@ from ebkit.callbacks import (
 )
 from ebkit.config import RunConfig
 from ebkit.engine import Callback, Trainer, TrainSettings
-from ebkit.errors import TrainingInterrupted
+from ebkit.errors import TrainingInterrupted, UsageError
 from ebkit.plugins import PluginManager, get_plugin_manager
-from ebkit.runs import prepare_run_dir, save_checkpoint, write_json
+from ebkit.runs import (
+    latest_checkpoint,
+    load_checkpoint,
+    prepare_run_dir,
+    read_run_config,
+    restore_trainer_state,
+    save_checkpoint,
+    truncate_metrics,
+    write_json,
+)
 
 
 def settings_from_config(config: RunConfig) -> TrainSettings:
@@ -33,6 +42,12 @@ def settings_from_config(config: RunConfig) -> TrainSettings:
     )
 
 
+def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
+    components = build_components(manager, config)
+    device = resolve_device(config.train["device"])
+    return Trainer(components, settings_from_config(config), device=device)
+
+
 def train_run(
     config: RunConfig,
     out: str | Path,
@@ -41,47 +56,98 @@ def train_run(
     progress: bool = True,
     extra_callbacks: tuple[Callback, ...] = (),
 ) -> Trainer:
-    """Build the components of ``config``, train them and fill the run directory ``out``.
+    """Build the components of ``config``, train them and fill the new run directory
+    ``out`` (an existing, non-empty directory is refused).
 
-    Ctrl-C saves a checkpoint before re-raising; a non-finite loss stops the run and
-    leaves the last good checkpoint in place.
+    Ctrl-C saves a checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss
+    stops the run and leaves the last good checkpoint in place.
     """
-    manager = manager or get_plugin_manager()
-    components = build_components(manager, config)
-    device = resolve_device(config.train["device"])
     # Built before the run directory exists, so a configuration error leaves nothing behind.
-    trainer = Trainer(components, settings_from_config(config), device=device)
+    trainer = build_trainer(config, manager or get_plugin_manager())
     run_dir = prepare_run_dir(out)
     write_json(run_dir / "config.json", config.as_json())
+    _fit(
+        trainer,
+        config,
+        run_dir,
+        MetricsLog(run_dir / "metrics.jsonl", config.train["log_every"]),
+        progress=progress,
+        extra_callbacks=extra_callbacks,
+    )
+    return trainer
 
+
+def resume_run(
+    run_dir: str | Path,
+    *,
+    steps: int | None = None,
+    device: str | None = None,
+    manager: PluginManager | None = None,
+    progress: bool = True,
+    extra_callbacks: tuple[Callback, ...] = (),
+) -> Trainer:
+    """Continue a stopped run from its newest complete checkpoint.
+
+    On the same device and seed, the result is bit-identical to a run that was never
+    interrupted. ``steps`` extends (or sets) the total number of steps; ``device``
+    moves the run.
+    """
+    run_dir = Path(run_dir)
+    config = RunConfig.from_json(read_run_config(run_dir))
+    if steps is not None:
+        config.train["steps"] = steps
+    if device is not None:
+        config.train["device"] = device
+    weights = latest_checkpoint(run_dir)
+    if weights is None:
+        raise UsageError(f"--resume: {run_dir} holds no complete checkpoint to resume from")
+    tensors, meta = load_checkpoint(weights)
+    trainer = build_trainer(config, manager or get_plugin_manager())
+    restore_trainer_state(trainer, tensors, meta)
+    if trainer.step > trainer.settings.steps:
+        raise UsageError(
+            f"--steps {trainer.settings.steps}: the run is already at step {trainer.step}"
+        )
+    write_json(run_dir / "config.json", config.as_json())
+    metrics = MetricsLog(run_dir / "metrics.jsonl", config.train["log_every"])
+    metrics.history = truncate_metrics(metrics.path, trainer.step)
+    _fit(trainer, config, run_dir, metrics, progress=progress, extra_callbacks=extra_callbacks)
+    return trainer
+
+
+def _fit(
+    trainer: Trainer,
+    config: RunConfig,
+    run_dir: Path,
+    metrics: MetricsLog,
+    *,
+    progress: bool,
+    extra_callbacks: tuple[Callback, ...],
+) -> None:
     train = config.train
-    metrics = MetricsLog(run_dir / "metrics.jsonl", train["log_every"])
-    checkpoints = Checkpoints(run_dir, train["checkpoint_every"])
-    callbacks: list[Callback] = [
-        metrics,
-        checkpoints,
-        SamplePictures(run_dir, train["sample_every"], train["sample_count"], train["seed"]),
-    ]
     progress_bar = ProgressBar(metrics) if progress else None
-    if progress_bar is not None:
-        callbacks.append(progress_bar)
-    callbacks.extend(extra_callbacks)
     interrupt = InterruptAtStepEnd()
-    callbacks.append(interrupt)
-    trainer.callbacks = callbacks
+    trainer.callbacks = [
+        metrics,
+        Checkpoints(run_dir, train["checkpoint_every"]),
+        SamplePictures(run_dir, train["sample_every"], train["sample_count"], train["seed"]),
+        *([progress_bar] if progress_bar is not None else []),
+        *extra_callbacks,
+        interrupt,
+    ]
     try:
         trainer.fit()
     except KeyboardInterrupt:
         saved = save_checkpoint(trainer, run_dir)
         raise TrainingInterrupted(
-            f"interrupted at step {trainer.step}; checkpoint saved to {saved}"
+            f"interrupted at step {trainer.step}; checkpoint saved to {saved} "
+            f"(continue with: ebkit train --resume --out {run_dir})"
         ) from None
     finally:
         interrupt.restore()
         if progress_bar is not None:
             progress_bar.close(trainer)
     _write_curves(run_dir, metrics)
-    return trainer
 
 
 def _write_curves(run_dir: Path, metrics: MetricsLog) -> None:

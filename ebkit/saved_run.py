@@ -1,0 +1,130 @@
+"""Loading a finished or stopped run back: its energy and sampler, ready to sample from
+or to score data, without the training data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ebkit.build import build_models, resolve_device
+from ebkit.config import ComponentConfig, RunConfig, parse_override
+from ebkit.errors import EbkitError, UsageError
+from ebkit.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
+from ebkit.plugins import PluginManager, get_plugin_manager
+from ebkit.runs import (
+    atomic_write,
+    latest_checkpoint,
+    load_checkpoint,
+    read_run_config,
+    spec_from_meta,
+)
+
+SAMPLE_CHUNK = 1024
+"""Samples drawn per call, so ``--n 100000`` does not need 100000 samples of activations."""
+
+
+@dataclass
+class SavedRun:
+    """A run directory loaded from its newest complete checkpoint (eval mode)."""
+
+    path: Path
+    config: RunConfig
+    spec: DataSpec
+    step: int
+    energy: EnergyFunction
+    sampler: ContrastiveSampler
+    device: torch.device
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        manager: PluginManager | None = None,
+        device: str = "auto",
+        sampler_overrides: Sequence[str] = (),
+    ) -> SavedRun:
+        """Load ``path``; ``sampler_overrides`` (``sampler.KEY=VALUE``) change sampler
+        options that do not affect its weights (e.g. a number of MCMC steps)."""
+        path = Path(path)
+        manager = manager or get_plugin_manager()
+        config = RunConfig.from_json(read_run_config(path))
+        config.sampler = _override_sampler(manager, config.sampler, sampler_overrides)
+        weights = latest_checkpoint(path)
+        if weights is None:
+            raise UsageError(f"{path} holds no complete checkpoint yet")
+        tensors, meta = load_checkpoint(weights)
+        spec = spec_from_meta(meta)
+        energy, sampler, _, _ = build_models(manager, config, spec)
+        for prefix, module in (("energy", energy), ("sampler", sampler)):
+            own = {
+                key[len(prefix) + 1 :]: value
+                for key, value in tensors.items()
+                if key.startswith(prefix + ".")
+            }
+            try:
+                module.load_state_dict(own, strict=True)
+            except RuntimeError as error:
+                first_line = str(error).strip().splitlines()[0]
+                raise EbkitError(
+                    f"checkpoint {weights} does not fit the run's {prefix} ({first_line})"
+                ) from None
+        target = resolve_device(device)
+        # Frozen, not no_grad: MCMC samplers still differentiate the energy w.r.t. x.
+        for module in (energy, sampler):
+            module.to(target).eval().requires_grad_(False)
+        return cls(path, config, spec, int(meta["step"]), energy, sampler, target)
+
+    def sample(self, n: int, *, seed: int = 0) -> Tensor:
+        """``n`` samples ``(n, *event_shape)`` on the CPU, reproducible for a seed."""
+        generator = torch.Generator(self.device).manual_seed(seed)
+        chunks = []
+        for start in range(0, n, SAMPLE_CHUNK):
+            size = min(SAMPLE_CHUNK, n - start)
+            chunk = self.sampler.sample(size, self.energy, generator)
+            chunks.append(chunk.detach().cpu())
+        return torch.cat(chunks)
+
+    @torch.no_grad()
+    def energies(self, x: Tensor) -> Tensor:
+        """Energies ``(N,)`` of samples ``x: (N, *event_shape)``, in chunks."""
+        results = [
+            self.energy(chunk.to(self.device)).energy.cpu() for chunk in x.split(SAMPLE_CHUNK)
+        ]
+        return torch.cat(results)
+
+    def save_samples(self, samples: Tensor, target: str | Path) -> None:
+        """Write a PNG picture (grid or scatter) or an ``.npz`` with array ``samples``."""
+        target = Path(target)
+        if target.suffix == ".npz":
+            array = samples.numpy().astype(np.float32)
+            atomic_write(target, lambda tmp: _save_npz(tmp, array))
+            return
+        from ebkit.plotting import save_samples
+
+        save_samples(samples, target, self.spec)
+
+
+def _save_npz(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as handle:
+        np.savez_compressed(handle, samples=array)
+
+
+def _override_sampler(
+    manager: PluginManager, choice: ComponentConfig, overrides: Sequence[str]
+) -> ComponentConfig:
+    if not overrides:
+        return choice
+    values = dict(choice.options)
+    for text in overrides:
+        component, key, value = parse_override(text)
+        if component != "sampler":
+            raise UsageError(f"-o {text!r}: only sampler options can change when sampling")
+        values[key] = value
+    component = manager.lookup("sampler", choice.id).component
+    return ComponentConfig(choice.id, component.resolve_options(values, prefix="sampler"))
