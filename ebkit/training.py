@@ -98,6 +98,8 @@ def resume_run(
         config.train["steps"] = steps
     if device is not None:
         config.train["device"] = device
+    for leftover in (run_dir / "checkpoints").glob(".*.tmp"):
+        leftover.unlink()  # a write cut short by the kill; the rename never happened
     weights = latest_checkpoint(run_dir)
     if weights is None:
         raise UsageError(f"--resume: {run_dir} holds no complete checkpoint to resume from")
