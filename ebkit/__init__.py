@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ebkit.architectures import ARCHITECTURES, choose_architecture
 from ebkit.components import Component, Option
 from ebkit.errors import EbkitError, NonFiniteLossError, PluginError, UsageError
 from ebkit.hookspecs import hookimpl
@@ -30,6 +31,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "ARCHITECTURES",
     "Component",
     "ContrastiveSampler",
     "DataBatch",
@@ -47,6 +49,7 @@ __all__ = [
     "TensorDataset",
     "UsageError",
     "__version__",
+    "choose_architecture",
     "hookimpl",
 ]
 

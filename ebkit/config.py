@@ -163,6 +163,9 @@ def resolve_config(
     data_path = data_path if data_path is not None else path_from_toml
 
     regularizer_tables = dict(toml.get("regularizers", {}))
+    for name, table in regularizer_tables.items():
+        if not isinstance(table, dict):
+            raise UsageError(f"--config: regularizers.{name} must be a table [regularizers.{name}]")
     regularizer_names = list(regularizers) or list(regularizer_tables)
     regularizer_values = {
         name: dict(regularizer_tables.get(name, {})) for name in regularizer_names

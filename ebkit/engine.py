@@ -99,6 +99,15 @@ class Trainer:
             )
         self.data_generator = torch.Generator().manual_seed(settings.seed)
         self.sample_generator = torch.Generator(self.device).manual_seed(settings.seed + 1)
+        # Modules such as nn.Dropout draw from torch's global RNG and offer no generator
+        # argument; each step runs them on this saved state instead (see train_step).
+        self.module_rng_state = torch.Generator().manual_seed(settings.seed + 2).get_state()
+        self._cuda_devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        self.module_cuda_rng_state = (
+            torch.Generator(self.device).manual_seed(settings.seed + 2).get_state()
+            if self._cuda_devices
+            else None
+        )
         self._energy_regularizers = _targeting(components.regularizers, "energy")
         self._sampler_regularizers = _targeting(components.regularizers, "sampler")
 
@@ -106,7 +115,21 @@ class Trainer:
 
     def train_step(self) -> Metrics:
         """One step: energy update on data vs detached contrastive samples, then the
-        sampler update (if it is trainable), then the loss's state update."""
+        sampler update (if it is trainable), then the loss's state update.
+
+        Whatever the modules draw from torch's global RNG comes from the trainer's own
+        saved state, and the caller's global RNG is left untouched."""
+        with torch.random.fork_rng(devices=self._cuda_devices):
+            torch.set_rng_state(self.module_rng_state)
+            if self.module_cuda_rng_state is not None:
+                torch.cuda.set_rng_state(self.module_cuda_rng_state, self.device)
+            metrics = self._step()
+            self.module_rng_state = torch.get_rng_state()
+            if self.module_cuda_rng_state is not None:
+                self.module_cuda_rng_state = torch.cuda.get_rng_state(self.device)
+        return metrics
+
+    def _step(self) -> Metrics:
         energy, sampler, loss = (
             self.components.energy,
             self.components.sampler,

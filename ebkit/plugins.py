@@ -109,110 +109,122 @@ class PluginManager:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
+        self._modules: dict[str, list[object]] = {}
+        """The hook modules of each loaded plugin (a distribution may declare several)."""
         self._entries: dict[str, list[ComponentEntry]] = {kind: [] for kind in KINDS}
 
         from ebkit import builtins
 
-        self._register(BUILTIN_PLUGIN, builtins, source="builtin", version=_version("ebkit"))
+        self._add(BUILTIN_PLUGIN, [builtins], source="builtin", version=_version("ebkit"))
         if load_entry_points:
             self._load_entry_points()
         for name, plugin in (extra_plugins or {}).items():
-            if self._enabled(name):
-                self._register(name, plugin, source="registered", version=None)
+            if self._enabled(name, source="registered"):
+                self._add(name, [plugin], source="registered", version=None)
         self._collect()
 
     # -- loading -----------------------------------------------------------------
 
-    def _enabled(self, name: str) -> bool:
+    def _enabled(self, name: str, *, source: str) -> bool:
         if name == BUILTIN_PLUGIN:
             return True
         if name in self._deny or (self._allow is not None and name not in self._allow):
-            self.plugins[name] = PluginInfo(name, None, "entry point", status="disabled")
+            self.plugins[name] = PluginInfo(name, None, source, status="disabled")
             return False
         return True
 
     def _load_entry_points(self) -> None:
-        for entry_point in sorted(
-            metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name
-        ):
+        by_distribution: dict[str, list[metadata.EntryPoint]] = {}
+        versions: dict[str, str | None] = {}
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = entry_point.dist
             name = _canonical(dist.name) if dist is not None else entry_point.name
-            if name == BUILTIN_PLUGIN or not self._enabled(name):
+            by_distribution.setdefault(name, []).append(entry_point)
+            versions[name] = dist.version if dist is not None else None
+        for name in sorted(by_distribution):
+            if name == BUILTIN_PLUGIN or not self._enabled(name, source="entry point"):
                 continue
-            version = dist.version if dist is not None else None
+            modules = []
             try:
-                module = entry_point.load()
+                for entry_point in sorted(by_distribution[name], key=lambda ep: ep.name):
+                    modules.append(entry_point.load())
             except Exception as error:
-                self._fail(name, version, "entry point", f"import failed: {_describe(error)}")
+                self._fail(
+                    name, versions[name], "entry point", f"import failed: {_describe(error)}"
+                )
                 continue
-            self._register(name, module, source="entry point", version=version)
+            self._add(name, modules, source="entry point", version=versions[name])
 
-    def _register(self, name: str, plugin: object, *, source: str, version: str | None) -> None:
-        if name in self.plugins and self.plugins[name].status == "loaded":
-            self._fail(name, version, source, "two plugins share this name")
+    def _add(self, name: str, modules: list[object], *, source: str, version: str | None) -> None:
+        if name in self._modules:
+            # Never let a newcomer displace a loaded plugin of the same name.
+            self._report(name, f"another plugin named {name!r} is already loaded", fatal=False)
             return
+        registered: list[object] = []
         try:
-            self._pm.register(plugin, name=name)
-            self._check_hooks(plugin)
+            for index, module in enumerate(modules):
+                self._pm.register(module, name=f"{name}#{index}")
+                registered.append(module)
+                self._check_hooks(module)
         except Exception as error:
-            if self._pm.is_registered(plugin):
-                self._pm.unregister(plugin)
+            for module in registered:
+                self._pm.unregister(module)
             self._fail(name, version, source, _describe(error))
             return
+        self._modules[name] = registered
         self.plugins[name] = PluginInfo(name, version, source)
 
     def _check_hooks(self, plugin: object) -> None:
         """Reject a plugin whose hook implementations match no hook (a typo or a plugin
         written for another ebkit), instead of silently ignoring them."""
         unknown = [
-            impl.function.__name__
+            hook_caller.name
             for hook_caller in self._pm.get_hookcallers(plugin) or []
             if hook_caller.spec is None
-            for impl in hook_caller.get_hookimpls()
-            if impl.plugin is plugin
         ]
         if unknown:
             raise PluginError(f"unknown hook {unknown[0]!r} (see docs/plugins.md)")
 
     def _fail(self, name: str, version: str | None, source: str, reason: str) -> None:
+        self.plugins[name] = PluginInfo(name, version, source, status="broken", error=reason)
+        self._report(name, reason, fatal=True)
+
+    def _report(self, name: str, reason: str, *, fatal: bool) -> None:
         if self.strict:
             raise PluginError(f"plugin {name!r} failed: {reason}")
-        self.plugins[name] = PluginInfo(name, version, source, status="broken", error=reason)
-        _warn(f"skipped plugin {name!r}: {reason} (disable it with EBKIT_DISABLE_PLUGINS={name})")
+        hint = f" (disable it with EBKIT_DISABLE_PLUGINS={name})" if fatal else ""
+        _warn(f"skipped plugin {name!r}: {reason}{hint}")
 
     def _collect(self) -> None:
         """Call each plugin's component hooks on their own, keeping provenance."""
-        for name in list(self.plugins):
+        for name, modules in list(self._modules.items()):
             info = self.plugins[name]
-            if info.status != "loaded":
-                continue
-            plugin = self._pm.get_plugin(name)
             try:
-                entries = list(self._components_of(plugin))
+                entries = [
+                    entry for module in modules for entry in self._components_of(name, module)
+                ]
+                _check_unique(entries)
             except Exception as error:
-                self._pm.unregister(plugin)
+                for module in modules:
+                    self._pm.unregister(module)
+                del self._modules[name]
                 self._fail(name, info.version, info.source, _describe(error))
                 continue
             for entry in entries:
                 self._entries[entry.kind].append(entry)
                 info.components.setdefault(entry.kind, []).append(entry.name)
 
-    def _components_of(self, plugin: object) -> Iterable[ComponentEntry]:
-        name = self._pm.get_name(plugin)
+    def _components_of(self, name: str, module: object) -> Iterable[ComponentEntry]:
         for kind, hook_name in hookspecs.COMPONENT_HOOKS.items():
             hook_caller = getattr(self._pm.hook, hook_name)
-            seen: set[str] = set()
             for impl in hook_caller.get_hookimpls():
-                if impl.plugin is not plugin:
+                if impl.plugin is not module:
                     continue
                 try:
                     records = as_components(impl.function())
                 except Exception as error:
                     raise PluginError(f"hook {hook_name} raised {_describe(error)}") from error
                 for record in records:
-                    if record.name in seen:
-                        raise PluginError(f"{kind} {record.name!r} registered twice")
-                    seen.add(record.name)
                     yield ComponentEntry(kind, name, record)
 
     # -- queries -----------------------------------------------------------------
@@ -250,13 +262,22 @@ class PluginManager:
 
     def add_commands(self, cli: Any) -> None:
         """Let plugins add CLI commands; a failing plugin is skipped like any other."""
+        owners = {id(module): name for name, modules in self._modules.items() for module in modules}
         for impl in self._pm.hook.ebkit_commands.get_hookimpls():
-            name = self._pm.get_name(impl.plugin)
+            name = owners[id(impl.plugin)]
             try:
                 impl.function(cli=cli)
             except Exception as error:
                 info = self.plugins[name]
                 self._fail(name, info.version, info.source, f"ebkit_commands: {_describe(error)}")
+
+
+def _check_unique(entries: list[ComponentEntry]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for entry in entries:
+        if (entry.kind, entry.name) in seen:
+            raise PluginError(f"{entry.kind} {entry.name!r} registered twice")
+        seen.add((entry.kind, entry.name))
 
 
 def _ids(entries: Iterable[ComponentEntry]) -> set[str]:

@@ -17,13 +17,40 @@ def ebkit_samplers() -> list[Component]:
     return [
         Component(
             name="generator",
-            summary="trained generator G(z), z ~ N(0, I): the EBGAN sampler (MLP, paper App. C)",
+            summary="trained generator G(z), z ~ N(0, I): the EBGAN sampler (MLP of the paper's "
+            "grid, or DCGAN-style conv)",
             factory="ebkit.builtins.generator:GeneratorSampler",
             options=(
+                Option(
+                    "arch",
+                    str,
+                    "auto",
+                    "network: mlp (the paper's MNIST grid), conv (DCGAN-style, images only) "
+                    "or auto = conv for images with height and width >= 16, else mlp",
+                    choices=("auto", "mlp", "conv"),
+                ),
                 Option("latent_dim", int, 100, "dimension of the noise z", minimum=1),
-                Option("n_layers", int, 3, "number of Linear layers (nLayerG)", minimum=1),
-                Option("width", int, 512, "width of the hidden layers (sizeG)", minimum=1),
-                Option("batchnorm", bool, True, "BatchNorm after every layer but the output"),
+                Option(
+                    "n_layers", int, 3, "mlp only: number of Linear layers (nLayerG)", minimum=1
+                ),
+                Option(
+                    "width", int, 512, "mlp only: width of the hidden layers (sizeG)", minimum=1
+                ),
+                Option(
+                    "channels",
+                    list[int],
+                    [256, 128, 64],
+                    "conv only: input channels of each 4x4 stride-2 transposed convolution; "
+                    "z is projected to channels[0] maps of side ceil(side / 2^len(channels)) "
+                    "and the output is cropped to the data's size",
+                    minimum=1,
+                ),
+                Option(
+                    "batchnorm",
+                    bool,
+                    True,
+                    "BatchNorm after every weight layer but the output",
+                ),
             ),
         ),
     ]
@@ -54,4 +81,48 @@ def ebkit_datasets() -> list[Component]:
             factory="ebkit.builtins.digits:Digits",
         )
     )
+    records += [
+        Component(
+            name="mnist",
+            summary="MNIST IDX files (raw or .gz) from --data-path DIR, scaled to [-1, 1]",
+            factory="ebkit.builtins.images:MNIST",
+            options=(
+                Option(
+                    "split",
+                    str,
+                    "auto",
+                    "train or test (the t10k files); auto: train if its files are there",
+                    choices=("auto", "train", "test"),
+                ),
+                Option("pad", bool, False, "zero-pad 28x28 to 32x32 (the EBGAN MNIST grid)"),
+            ),
+        ),
+        Component(
+            name="folder",
+            summary="every image under --data-path DIR (Pillow), square-cropped and resized",
+            factory="ebkit.builtins.images:ImageFolder",
+            options=(
+                Option("size", int, 32, "side of the square images after resizing", minimum=1),
+                Option("channels", int, 3, "1 (grayscale) or 3 (RGB)", minimum=1, maximum=3),
+                Option("labels", bool, False, "use the sub-folder names as class labels"),
+            ),
+        ),
+        Component(
+            name="npz",
+            summary="arrays in an .npz file (--data-path FILE): vectors or images",
+            factory="ebkit.builtins.images:NpzArrays",
+            options=(
+                Option("key", str, "x", "name of the samples array in the file"),
+                Option("label_key", str, "y", "name of the integer labels array, if present"),
+                Option(
+                    "scale",
+                    str,
+                    "auto",
+                    "minmax: data range to [-1, 1]; none: keep values; auto: uint8 0..255 "
+                    "to [-1, 1], data within [-1, 1] as is, else minmax",
+                    choices=("auto", "none", "minmax"),
+                ),
+            ),
+        ),
+    ]
     return records

@@ -1,29 +1,99 @@
-"""The ``generator`` sampler: a trained MLP generator G(z), z ~ N(0, I), as in EBGAN.
+"""The ``generator`` sampler: a trained generator G(z), z ~ N(0, I), as in EBGAN.
 
-Architecture from the EBGAN paper's MNIST grid (App. C; SPEC §2): ``n_layers`` Linear
-layers (nLayerG), hidden width ``width`` (sizeG), BatchNorm after every weight layer
-except the output, ReLU, tanh on the output; weights N(0, 0.02), biases 0. The tanh
-range [-1, 1] is then mapped affinely onto the data range ``[spec.low, spec.high]``
-(the paper's data is already in [-1, 1], where the map is the identity), so the same
+Two architectures, chosen by ``arch`` (``auto`` picks one from the data, see
+:func:`ebkit.choose_architecture`):
+
+- ``mlp``, the EBGAN paper's MNIST grid (App. C; SPEC §2): ``n_layers`` Linear layers
+  (nLayerG), hidden width ``width`` (sizeG), BatchNorm after every weight layer except
+  the output, ReLU, tanh on the output.
+- ``conv``, DCGAN-style (Radford et al. 2016, the generator of the paper's LSUN/CelebA
+  runs): z -> Linear -> ``(channels[0], h0, w0)`` -> one 4×4 stride-2 transposed
+  convolution per entry of ``channels`` (BatchNorm + ReLU after all but the last,
+  which writes the data's C channels) -> tanh -> centre crop to exactly (H, W).
+  With k = ``len(channels)`` doublings, h0 = ⌈H / 2^k⌉ and w0 = ⌈W / 2^k⌉, so the
+  output shape follows the dataset: 28×28 grows from 4×4 to 32×32 and is cropped.
+
+Both use weights N(0, 0.02) and biases 0 (the paper's G init, also DCGAN's); a layer
+followed by BatchNorm in the conv net has no bias, since BatchNorm's shift replaces it
+(DCGAN's convention). The tanh range [-1, 1] is mapped affinely onto the data range
+``[spec.low, spec.high]`` (the identity for the paper's [-1, 1] data), so the same
 generator serves images and the 2-D toys whose range is wider.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from ebkit.architectures import choose_architecture
 from ebkit.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 
 __all__ = ["GeneratorSampler"]
 
 _INIT_STD = 0.02
+_KERNEL, _STRIDE, _PADDING = 4, 2, 1  # "4c2s": each layer doubles the side exactly
+
+
+def _mlp(spec: DataSpec, latent_dim: int, n_layers: int, width: int, batchnorm: bool) -> nn.Module:
+    layers: list[nn.Module] = []
+    sizes = [latent_dim] + [width] * (n_layers - 1) + [spec.dim]
+    for index, (size_in, size_out) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(size_in, size_out))
+        if index < n_layers - 1:
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(size_out))
+            layers.append(nn.ReLU())
+    layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+class _ConvNet(nn.Module):
+    """DCGAN-style ``z: (n, latent_dim) -> (n, C, H, W)`` in [-1, 1] (see the module)."""
+
+    def __init__(
+        self, spec: DataSpec, latent_dim: int, channels: Sequence[int], batchnorm: bool
+    ) -> None:
+        super().__init__()
+        out_channels, height, width = spec.event_shape
+        scale = 2 ** len(channels)
+        self.start = (channels[0], math.ceil(height / scale), math.ceil(width / scale))
+        self.size = (height, width)
+        self.project = nn.Linear(latent_dim, math.prod(self.start), bias=not batchnorm)
+        self.project_norm = nn.BatchNorm2d(channels[0]) if batchnorm else nn.Identity()
+        layers: list[nn.Module] = [nn.ReLU()]
+        widths = [*channels, out_channels]
+        for index, (size_in, size_out) in enumerate(itertools.pairwise(widths)):
+            hidden = index < len(channels) - 1
+            layers.append(
+                nn.ConvTranspose2d(
+                    size_in, size_out, _KERNEL, _STRIDE, _PADDING, bias=not (hidden and batchnorm)
+                )
+            )
+            if hidden:
+                if batchnorm:
+                    layers.append(nn.BatchNorm2d(size_out))
+                layers.append(nn.ReLU())
+        layers.append(nn.Tanh())
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        grown = self.body(self.project_norm(self.project(z).reshape(z.shape[0], *self.start)))
+        # Centre crop from (h0·2^k, w0·2^k) to exactly (H, W).
+        (height, width), (full_height, full_width) = self.size, grown.shape[-2:]
+        top, left = (full_height - height) // 2, (full_width - width) // 2
+        return grown[..., top : top + height, left : left + width]
 
 
 class GeneratorSampler(ContrastiveSampler):
     """G: ``z: (n, latent_dim) -> x: (n, *spec.event_shape)`` in ``[spec.low, spec.high]``.
+
+    ``arch`` picks the network (module docstring): ``n_layers`` and ``width`` apply to
+    the MLP only, ``channels`` to the conv net only; ``latent_dim`` and ``batchnorm``
+    to both.
 
     Trainable: :meth:`sample` returns samples that keep their graph to G's parameters
     (the engine detaches them for the energy's update and trains G through
@@ -39,38 +109,38 @@ class GeneratorSampler(ContrastiveSampler):
         self,
         spec: DataSpec,
         *,
+        arch: str = "auto",
         latent_dim: int = 100,
         n_layers: int = 3,
         width: int = 512,
+        channels: Sequence[int] = (256, 128, 64),
         batchnorm: bool = True,
     ) -> None:
         super().__init__(spec)
         for option, value in (("latent_dim", latent_dim), ("n_layers", n_layers), ("width", width)):
             if value < 1:
                 raise ValueError(f"{option} must be >= 1, not {value}")
+        channels = list(channels)
+        if not channels or min(channels) < 1:
+            raise ValueError(f"channels must be a non-empty list of sizes >= 1, not {channels}")
         if not spec.high > spec.low:
             raise ValueError(f"the data range [{spec.low}, {spec.high}] is empty")
+        self.arch = choose_architecture(spec, arch)
         self.latent_dim = latent_dim
-
-        layers: list[nn.Module] = []
-        sizes = [latent_dim] + [width] * (n_layers - 1) + [spec.dim]
-        for index, (size_in, size_out) in enumerate(itertools.pairwise(sizes)):
-            layers.append(nn.Linear(size_in, size_out))
-            if index < n_layers - 1:
-                if batchnorm:
-                    layers.append(nn.BatchNorm1d(size_out))
-                layers.append(nn.ReLU())
-        layers.append(nn.Tanh())
-        self.net = nn.Sequential(*layers)
+        if self.arch == "conv":
+            self.net = _ConvNet(spec, latent_dim, channels, batchnorm)
+        else:
+            self.net = _mlp(spec, latent_dim, n_layers, width, batchnorm)
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
         # Uses the default RNG, which the engine seeds before building components.
         # BatchNorm keeps its own init (γ = 1, β = 0): the paper only fixes weight layers.
         for module in self.net.modules():
-            if isinstance(module, nn.Linear):
+            if isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
                 nn.init.normal_(module.weight, mean=0.0, std=_INIT_STD)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, z: Tensor) -> Tensor:
         """``z: (n, latent_dim) -> (n, *event_shape)`` in ``[spec.low, spec.high]``."""
@@ -95,3 +165,6 @@ class GeneratorSampler(ContrastiveSampler):
             n, self.latent_dim, generator=generator, device=parameter.device, dtype=parameter.dtype
         )
         return self(z)
+
+    def extra_repr(self) -> str:
+        return f"arch={self.arch!r}, latent_dim={self.latent_dim}"

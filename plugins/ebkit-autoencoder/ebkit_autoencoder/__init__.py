@@ -1,12 +1,13 @@
 """ebkit plugin registering the EBGAN auto-encoder energy (reconstruction error as energy).
 
 This module is imported to list components and build ``ebkit --help``, so it must not
-import torch; the energy itself lives in :mod:`ebkit_autoencoder.mlp`.
+import torch; the energies live in :mod:`ebkit_autoencoder.mlp` and
+:mod:`ebkit_autoencoder.conv`, and :mod:`ebkit_autoencoder.factory` picks one.
 """
 
 from __future__ import annotations
 
-from ebkit import Component, Option, hookimpl
+from ebkit import ARCHITECTURES, Component, Option, hookimpl
 
 DISTANCES: tuple[str, ...] = ("l2", "mse", "l1")
 """Accepted ``distance`` values; :func:`ebkit_autoencoder.reconstruction.reconstruction_energy`
@@ -19,22 +20,40 @@ def ebkit_energies() -> list[Component]:
         Component(
             name="autoencoder",
             summary="EBGAN auto-encoder energy D(x) = ‖Dec(Enc(x)) − x‖₂ (MLP of the paper's "
-            "MNIST grid)",
-            factory="ebkit_autoencoder.mlp:MLPAutoEncoderEnergy",
+            "MNIST grid or its DCGAN-style conv net)",
+            factory="ebkit_autoencoder.factory:autoencoder_energy",
             options=(
+                Option(
+                    "arch",
+                    str,
+                    "auto",
+                    "network: mlp (the paper's MNIST grid), conv (paper App. C, images only) "
+                    "or auto = conv for images with height and width >= 16, else mlp",
+                    choices=ARCHITECTURES,
+                ),
                 Option(
                     "n_layers",
                     int,
                     2,
-                    "weight layers in total: n_layers − 1 encoder layers plus one decoder "
-                    "layer (the paper's nLayerD)",
+                    "mlp only: weight layers in total, n_layers − 1 encoder layers plus one "
+                    "decoder layer (the paper's nLayerD)",
                     minimum=2,
                 ),
                 Option(
                     "width",
                     int,
                     1024,
-                    "units per encoder layer, which is also the code size (the paper's sizeD)",
+                    "mlp only: units per encoder layer, which is also the code size (the "
+                    "paper's sizeD)",
+                    minimum=1,
+                ),
+                Option(
+                    "channels",
+                    list[int],
+                    [64, 128, 256],
+                    "conv only: output channels of each 4x4 stride-2 encoder convolution; the "
+                    "decoder mirrors them; the input is zero-padded to a multiple of "
+                    "2^len(channels) and the reconstruction cropped back",
                     minimum=1,
                 ),
                 Option(
@@ -42,22 +61,23 @@ def ebkit_energies() -> list[Component]:
                     str,
                     "l2",
                     "per-sample reconstruction error: l2 = ‖r − x‖₂ (the paper's), mse = mean "
-                    "of squares, l1 = sum of absolute values; the loss margin must match it",
+                    "of squares, l1 = sum of absolute values; with the margin loss's automatic "
+                    "margin, set loss.units to the same value",
                     choices=DISTANCES,
                 ),
                 Option(
                     "dropout",
                     bool,
                     False,
-                    "dropout with p = 0.5 on the output of every encoder layer (the paper's "
-                    "dropoutD)",
+                    "mlp only: dropout with p = 0.5 on the output of every encoder layer (the "
+                    "paper's dropoutD)",
                 ),
                 Option(
                     "batchnorm",
                     bool,
                     True,
                     "BatchNorm after every weight layer except the input layer and the "
-                    "reconstruction (no effect when n_layers = 2)",
+                    "reconstruction (no effect on an mlp with n_layers = 2)",
                 ),
             ),
         )

@@ -11,6 +11,8 @@ import torch
 
 import ebkit_autoencoder
 from ebkit import Component, DataSpec
+from ebkit_autoencoder.conv import ConvAutoEncoderEnergy
+from ebkit_autoencoder.factory import autoencoder_energy
 from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
@@ -25,10 +27,12 @@ def test_hook_returns_one_valid_component() -> None:
     component = the_component()
     assert isinstance(component, Component)
     assert component.name == "autoencoder"
-    assert component.factory == "ebkit_autoencoder.mlp:MLPAutoEncoderEnergy"
+    assert component.factory == "ebkit_autoencoder.factory:autoencoder_energy"
     assert [option.name for option in component.options] == [
+        "arch",
         "n_layers",
         "width",
+        "channels",
         "distance",
         "dropout",
         "batchnorm",
@@ -39,8 +43,10 @@ def test_option_defaults_and_bounds() -> None:
     component = the_component()
     defaults = {option.name: option.default for option in component.options}
     assert defaults == {
+        "arch": "auto",
         "n_layers": 2,
         "width": 1024,
+        "channels": [64, 128, 256],
         "distance": "l2",
         "dropout": False,
         "batchnorm": True,
@@ -48,14 +54,29 @@ def test_option_defaults_and_bounds() -> None:
     assert component.option("n_layers").minimum == 2
     assert component.option("width").minimum == 1
     assert component.option("distance").choices == ("l2", "mse", "l1")
+    assert component.option("arch").choices == ("auto", "mlp", "conv")
+    assert component.option("channels").minimum == 1
 
 
-def test_declared_defaults_match_the_class_defaults() -> None:
+def test_options_of_one_architecture_say_so_in_their_help() -> None:
+    component = the_component()
+    for name in ("n_layers", "width", "dropout"):
+        assert component.option(name).help.startswith("mlp only"), name
+    assert component.option("channels").help.startswith("conv only")
+    assert "loss.units" in component.option("distance").help
+
+
+def test_declared_defaults_match_the_factory_and_class_defaults() -> None:
     import inspect
 
-    parameters = inspect.signature(MLPAutoEncoderEnergy).parameters
+    factory = inspect.signature(autoencoder_energy).parameters
     for option in the_component().options:
-        assert parameters[option.name].default == option.default
+        default = factory[option.name].default
+        assert (list(default) if option.name == "channels" else default) == option.default
+    for cls in (MLPAutoEncoderEnergy, ConvAutoEncoderEnergy):
+        for name, parameter in inspect.signature(cls).parameters.items():
+            if name != "spec":
+                assert parameter.default == factory[name].default, (cls.__name__, name)
 
 
 @pytest.mark.parametrize("event_shape", [(2,), (1, 8, 8)])
@@ -75,7 +96,29 @@ def test_factory_accepts_the_defaults(event_shape: tuple[int, ...]) -> None:
     energy = component.load_factory()(
         DataSpec(event_shape), **component.resolve_options({}, prefix="energy")
     )
+    assert isinstance(energy, MLPAutoEncoderEnergy)
     assert energy(torch.randn(2, *event_shape)).features.shape == (2, 1024)
+
+
+def test_factory_accepts_the_defaults_for_large_images() -> None:
+    component = the_component()
+    energy = component.load_factory()(
+        DataSpec((1, 28, 28)), **component.resolve_options({}, prefix="energy")
+    )
+    assert isinstance(energy, ConvAutoEncoderEnergy)
+    # 28×28 is padded to 32×32; three stride-2 convolutions leave 256 maps of 4×4.
+    assert energy(torch.randn(2, 1, 28, 28)).features.shape == (2, 256 * 4 * 4)
+
+
+def test_factory_takes_cli_strings_for_the_conv_net() -> None:
+    component = the_component()
+    options = component.resolve_options(
+        {"arch": "conv", "channels": "4,8", "distance": "l1"}, prefix="energy"
+    )
+    energy = component.load_factory()(DataSpec((1, 8, 8)), **options)
+    assert isinstance(energy, ConvAutoEncoderEnergy)
+    assert energy.distance == "l1"
+    assert energy(torch.randn(2, 1, 8, 8)).features.shape == (2, 8 * 2 * 2)
 
 
 def test_hook_module_does_not_import_torch() -> None:

@@ -12,8 +12,17 @@ F_VARIANTS: tuple[str, ...] = ("identity", "square")
 """Accepted ``f`` of the generalised margin loss; each is strictly increasing, convex and
 has f(0) = 0, as LeCun's slides require."""
 
+UNITS: tuple[str, ...] = ("l2", "mse", "l1")
+"""Energy units the automatic margin knows, named like the ``autoencoder`` energy's
+``distance`` option; :func:`ebkit_losses.margin.auto_margin` has the rule for each."""
+
+SCHEDULES: tuple[str, ...] = ("constant", "linear", "cosine")
+"""Accepted margin schedules; :func:`ebkit_losses.margin.margin_at` computes each."""
+
 AUTO_MARGIN_FACTOR = 0.3
-"""The automatic margin is ``AUTO_MARGIN_FACTOR * sqrt(spec.dim)``."""
+"""The automatic margin assumes a typical per-scalar reconstruction error of
+``AUTO_MARGIN_FACTOR`` times the data's half-range (so 0.3·√d for the L2 energy on
+[-1, 1] data; see :func:`ebkit_losses.margin.auto_margin`)."""
 
 
 @hookimpl
@@ -21,17 +30,28 @@ def ebkit_losses() -> list[Component]:
     return [
         Component(
             name="margin",
-            summary="EBGAN hinge loss: L_D = f(D(x)) + f([m − D(G(z))]⁺), L_G = f(D(G(z)))",
+            summary="EBGAN hinge loss: L_D = f(D(x)) + f([m − D(G(z))]⁺), L_G = f(D(G(z))), "
+            "with margin schedules",
             factory="ebkit_losses.margin:MarginLoss",
             options=(
                 Option(
                     "margin",
                     float,
                     None,
-                    f"the margin m; auto = {AUTO_MARGIN_FACTOR}·√(scalars per sample) "
-                    "(≈ 10 for 32×32 MNIST), the scale of the paper's margins for the "
-                    "non-squared L2 reconstruction energy; set it for other energies",
+                    "the margin m (at step 0 when scheduled); auto = the scale of the paper's "
+                    "margins in the energy's units (loss.units): for l2, "
+                    f"{AUTO_MARGIN_FACTOR}·√d·(high − low)/2 with d scalars per sample, "
+                    "≈ 10 for 32×32 MNIST in [-1, 1]",
                     minimum=0.0,
+                ),
+                Option(
+                    "units",
+                    str,
+                    "l2",
+                    "what the automatic margin assumes the energy measures: l2 (the "
+                    "non-squared L2 reconstruction error, the paper's), mse or l1; set it to "
+                    "the autoencoder's energy.distance (ignored when margin is set)",
+                    choices=UNITS,
                 ),
                 Option(
                     "f",
@@ -40,6 +60,30 @@ def ebkit_losses() -> list[Component]:
                     "the increasing convex f applied to both terms: identity (the paper's "
                     "eq. 1–2) or square",
                     choices=F_VARIANTS,
+                ),
+                Option(
+                    "schedule",
+                    str,
+                    "constant",
+                    "how the margin moves from margin to final_margin over schedule_steps "
+                    "steps: constant (never), linear or cosine; it stays at final_margin after",
+                    choices=SCHEDULES,
+                ),
+                Option(
+                    "final_margin",
+                    float,
+                    0.0,
+                    "the margin reached at step schedule_steps (linear and cosine schedules "
+                    "only); the paper's EBGAN-LN decays 16 → 0",
+                    minimum=0.0,
+                ),
+                Option(
+                    "schedule_steps",
+                    int,
+                    10000,
+                    "steps over which a linear or cosine schedule moves the margin (EBGAN-LN: "
+                    "60000)",
+                    minimum=1,
                 ),
             ),
         )

@@ -1,4 +1,5 @@
-"""EBGAN's margin (hinge) loss for the energy and the generator, with its f-variants."""
+"""EBGAN's margin (hinge) loss for the energy and the generator, with its f-variants, an
+automatic margin in the energy's units and margin schedules."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput
-from ebkit_losses import AUTO_MARGIN_FACTOR, F_VARIANTS
+from ebkit_losses import AUTO_MARGIN_FACTOR, F_VARIANTS, SCHEDULES, UNITS
 
 _F: dict[str, Callable[[Tensor], Tensor]] = {
     "identity": lambda t: t,
@@ -55,39 +56,133 @@ def margin_sampler_loss(fake_energy: Tensor, f: str = "identity") -> Tensor:
     return _f(f)(fake_energy).mean()
 
 
-def auto_margin(spec: DataSpec) -> float:
-    """The margin used when none is given: ``0.3 · √(spec.dim)``.
+def auto_margin(spec: DataSpec, units: str = "l2") -> float:
+    """The margin used when none is given, in the units of the energy.
 
     The paper's margins for its non-squared L2 reconstruction energy (MNIST 32×32: 10,
-    CelebA 64×64×3: 20, LSUN 64×64×3: 80, ImageNet 128²×3: 40) are ≈ 0.18–0.36·√pixels;
-    0.3 sits in that range and gives 9.6 ≈ 10 for 32×32 MNIST.
+    CelebA 64×64×3: 20, LSUN 64×64×3: 80, ImageNet 128²×3: 40, all on [-1, 1] data) are
+    ≈ 0.18–0.36·√d for d scalars per sample. Read as a reconstruction error of s per
+    scalar, ‖r‖₂ = s·√d, they say s ≈ 0.3 on a half-range of 1. We take
+    s = 0.3·(high − low)/2, so the margin scales with the data's amplitude (the 2-D toys
+    span more than [-1, 1]), and express the same s in each energy's units, treating the
+    residual as Gaussian (E|r| = s·√(2/π))::
+
+        l2:  m = s·√d                 (0.3·√d on [-1, 1]; 9.6 ≈ 10 for 32×32 MNIST)
+        mse: m = s²                   (mean of squares = ‖r‖₂² / d; 0.09 on [-1, 1])
+        l1:  m = s·√(2/π)·d           (sum of absolute values; ≈ 0.24·d on [-1, 1])
+
+    ``units`` names the energy the rule is for, like the ``autoencoder`` energy's
+    ``distance`` option. Appendix E of the paper suggests refining a margin with the
+    loss D converges to on data alone.
     """
-    return AUTO_MARGIN_FACTOR * math.sqrt(spec.dim)
+    if units not in UNITS:
+        raise ValueError(f"units must be one of {', '.join(UNITS)}, not {units!r}")
+    scale = AUTO_MARGIN_FACTOR * (spec.high - spec.low) / 2
+    if units == "l2":
+        return scale * math.sqrt(spec.dim)
+    if units == "mse":
+        return scale**2
+    return scale * math.sqrt(2 / math.pi) * spec.dim
+
+
+def margin_at(
+    step: int | Tensor, initial: float, final: float, steps: int, schedule: str = "linear"
+) -> float | Tensor:
+    """The margin m_t at step ``step`` of a schedule from ``initial`` (m_0) to ``final``
+    (m_T) over T = ``steps`` steps, with p = min(t / T, 1)::
+
+        constant: m_t = m_0
+        linear:   m_t = (1 − p)·m_0 + p·m_T
+        cosine:   m_t = m_T + (m_0 − m_T)·(1 + cos(π·p)) / 2
+
+    so m_t = m_T from step T on. The paper's EBGAN-LN decays its margin 16 → 0 over the
+    first 60k steps (App. E: large-to-0 works well); it does not give the curve's shape.
+
+    A Python ``step`` gives a float; a tensor ``step`` (the loss's step buffer) gives a
+    0-d tensor of the default dtype on the same device, without a host sync.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {schedule!r}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, not {steps}")
+    if isinstance(step, Tensor):
+        progress = (step.to(torch.get_default_dtype()) / steps).clamp(0.0, 1.0)
+        if schedule == "constant":
+            return torch.full_like(progress, initial)
+        weight = progress if schedule == "linear" else (1 - torch.cos(math.pi * progress)) / 2
+        return initial * (1 - weight) + final * weight
+    if schedule == "constant":
+        return float(initial)
+    progress = min(max(step / steps, 0.0), 1.0)
+    weight = progress if schedule == "linear" else (1 - math.cos(math.pi * progress)) / 2
+    return initial * (1 - weight) + final * weight
 
 
 class MarginLoss(LossFunctional):
     """EBGAN's margin loss (:func:`margin_energy_loss`, :func:`margin_sampler_loss`) with
-    an automatic margin and the diagnostics of SPEC §7.
+    an automatic margin, margin schedules and the diagnostics of SPEC §7.
 
-    ``margin=None`` means :func:`auto_margin`, which suits the default L2 auto-encoder
-    energy; choose the margin yourself for an ``mse`` or ``l1`` distance or another
-    energy. The resolved margin is the float ``self.margin``.
+    ``margin=None`` means :func:`auto_margin` in the units ``units``: the default ``l2``
+    suits the paper's non-squared L2 auto-encoder energy; use ``units="mse"`` or ``"l1"``
+    with an auto-encoder of that ``distance``, and set the margin yourself for any other
+    energy. The resolved starting margin is the float ``self.margin``.
+
+    ``schedule`` (``constant``, ``linear``, ``cosine``) moves the margin to
+    ``final_margin`` over ``schedule_steps`` steps (:func:`margin_at`). The step counter
+    is the int64 buffer ``step``, advanced by :meth:`update_state` once per training
+    step, so a checkpoint restores the schedule exactly; :meth:`current_margin` is
+    computed from it.
+
+    Metrics of ``energy_loss``: ``loss_energy`` (L_D), ``energy_real``,
+    ``energy_fake`` (batch means), ``energy_gap`` (their difference, fake − real),
+    ``fake_above_margin`` (share of fakes with D(G(z)) ≥ m) and ``margin`` (the m used
+    this step); ``sampler_loss`` adds ``loss_sampler`` (L_G). All are detached tensors,
+    so logging them needs no device sync at every step.
 
     Nothing is detached inside the loss: the sampler's loss keeps the whole graph of
     ``fake.energy``, so a generator is trained through both its samples and their
     reconstructions.
     """
 
-    def __init__(self, spec: DataSpec, *, margin: float | None = None, f: str = "identity"):
+    step: Tensor
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        *,
+        margin: float | None = None,
+        units: str = "l2",
+        f: str = "identity",
+        schedule: str = "constant",
+        final_margin: float = 0.0,
+        schedule_steps: int = 10000,
+    ) -> None:
         super().__init__(spec)
         _f(f)  # fail at construction, not at the first step
         if margin is not None and not margin >= 0:
             raise ValueError(f"margin must be a non-negative number, not {margin!r}")
+        if not final_margin >= 0:
+            raise ValueError(f"final_margin must be a non-negative number, not {final_margin!r}")
+        if units not in UNITS:
+            raise ValueError(f"units must be one of {', '.join(UNITS)}, not {units!r}")
         self.f = f
-        self.margin = float(auto_margin(spec) if margin is None else margin)
+        self.units = units
+        self.margin = float(auto_margin(spec, units) if margin is None else margin)
+        self.final_margin = float(final_margin)
+        self.schedule = schedule
+        self.schedule_steps = int(schedule_steps)
+        margin_at(0, self.margin, self.final_margin, self.schedule_steps, schedule)  # validate
+        self.register_buffer("step", torch.zeros((), dtype=torch.int64))
+
+    def current_margin(self) -> Tensor:
+        """The margin of the current step, a 0-d tensor on the loss's device."""
+        return margin_at(
+            self.step, self.margin, self.final_margin, self.schedule_steps, self.schedule
+        )
 
     def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
-        loss = margin_energy_loss(real.energy, fake.energy, self.margin, self.f)
+        margin = self.current_margin()
+        loss = margin_energy_loss(real.energy, fake.energy, margin, self.f)
         # Metrics stay tensors: the engine reads them only when it logs (no host sync).
         with torch.no_grad():
             energy_real = real.energy.mean()
@@ -97,8 +192,8 @@ class MarginLoss(LossFunctional):
                 "energy_real": energy_real,
                 "energy_fake": energy_fake,
                 "energy_gap": energy_fake - energy_real,
-                "fake_above_margin": (fake.energy >= self.margin).float().mean(),
-                "margin": self.margin,
+                "fake_above_margin": (fake.energy >= margin).float().mean(),
+                "margin": margin,
             }
         return LossOutput(loss, metrics)
 
@@ -106,5 +201,18 @@ class MarginLoss(LossFunctional):
         loss = margin_sampler_loss(fake.energy, self.f)
         return LossOutput(loss, {"loss_sampler": loss.detach()})
 
+    def update_state(self, real: EnergyOutput, fake: EnergyOutput) -> dict[str, Tensor | float]:
+        """Advance the schedule by one step. Returns no metrics: ``margin`` in the
+        energy loss's metrics already is the margin this step used."""
+        with torch.no_grad():
+            self.step.add_(1)
+        return {}
+
     def extra_repr(self) -> str:
-        return f"margin={self.margin:g}, f={self.f!r}"
+        text = f"margin={self.margin:g}, f={self.f!r}"
+        if self.schedule != "constant":
+            text += (
+                f", schedule={self.schedule!r}, final_margin={self.final_margin:g}, "
+                f"schedule_steps={self.schedule_steps}"
+            )
+        return text

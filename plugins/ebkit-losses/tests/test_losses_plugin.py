@@ -29,10 +29,18 @@ def test_hook_returns_only_the_margin_loss() -> None:
     assert component.factory == "ebkit_losses.margin:MarginLoss"
     assert {option.name: option.default for option in component.options} == {
         "margin": None,
+        "units": "l2",
         "f": "identity",
+        "schedule": "constant",
+        "final_margin": 0.0,
+        "schedule_steps": 10000,
     }
     assert component.option("f").choices == ("identity", "square")
+    assert component.option("units").choices == ("l2", "mse", "l1")
+    assert component.option("schedule").choices == ("constant", "linear", "cosine")
     assert component.option("margin").minimum == 0
+    assert component.option("final_margin").minimum == 0
+    assert component.option("schedule_steps").minimum == 1
 
 
 def test_declared_defaults_match_the_class_defaults() -> None:
@@ -57,6 +65,17 @@ def test_factory_takes_cli_strings() -> None:
     options = component.resolve_options({"margin": "10", "f": "square"}, prefix="loss")
     loss = component.load_factory()(DataSpec((1, 8, 8)), **options)
     assert (loss.margin, loss.f) == (10.0, "square")
+    options = component.resolve_options(
+        {"units": "mse", "schedule": "cosine", "final_margin": "1", "schedule_steps": "50"},
+        prefix="loss",
+    )
+    loss = component.load_factory()(DataSpec((1, 8, 8)), **options)
+    assert (loss.margin, loss.schedule, loss.final_margin, loss.schedule_steps) == (
+        pytest.approx(0.09),
+        "cosine",
+        1.0,
+        50,
+    )
 
 
 def test_hook_module_does_not_import_torch() -> None:

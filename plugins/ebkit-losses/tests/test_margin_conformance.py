@@ -15,3 +15,8 @@ def test_margin_conforms(f):
 
 def test_margin_with_explicit_margin_conforms():
     check_loss(MARGIN, margin=1.5)
+
+
+@pytest.mark.parametrize("units", ["mse", "l1"])
+def test_margin_with_other_units_conforms(units):
+    check_loss(MARGIN, units=units)

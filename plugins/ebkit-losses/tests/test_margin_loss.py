@@ -91,11 +91,50 @@ def test_unknown_f_is_an_error() -> None:
         MarginLoss(DataSpec((2,)), f="cube")
 
 
-def test_auto_margin_rule() -> None:
+def test_auto_margin_rule_for_the_l2_energy() -> None:
+    # 0.3·√1024 = 9.6 ≈ the paper's 10 for 32×32 MNIST; 0.3·√12288 ≈ 33.3 for 64×64×3.
     assert auto_margin(DataSpec((1, 32, 32))) == pytest.approx(9.6)
-    assert auto_margin(DataSpec((2,))) == pytest.approx(0.3 * math.sqrt(2))
+    assert auto_margin(DataSpec((1, 32, 32)), "l2") == pytest.approx(9.6)
+    assert auto_margin(DataSpec((1, 8, 8))) == pytest.approx(2.4)
     assert auto_margin(DataSpec((3, 64, 64))) == pytest.approx(0.3 * math.sqrt(3 * 64 * 64))
     assert MarginLoss(DataSpec((1, 32, 32))).margin == pytest.approx(9.6)
+
+
+def test_auto_margin_scales_with_the_data_range() -> None:
+    # Half-range 4: s = 1.2 per scalar, so 1.2·√2 for a 2-D toy in [-4, 4].
+    assert auto_margin(DataSpec((2,), -4.0, 4.0)) == pytest.approx(1.2 * math.sqrt(2))
+    # [0, 1] data has half-range 0.5.
+    assert auto_margin(DataSpec((1, 32, 32), 0.0, 1.0)) == pytest.approx(4.8)
+    assert auto_margin(DataSpec((1, 32, 32), 0.0, 1.0), "mse") == pytest.approx(0.0225)
+
+
+def test_auto_margin_rule_for_mse_and_l1() -> None:
+    # mse: s² = 0.09 whatever the size; l1: s·√(2/π)·d = 0.3·0.79788·64 ≈ 15.32 on 8×8.
+    assert auto_margin(DataSpec((1, 8, 8)), "mse") == pytest.approx(0.09)
+    assert auto_margin(DataSpec((3, 64, 64)), "mse") == pytest.approx(0.09)
+    assert auto_margin(DataSpec((1, 8, 8)), "l1") == pytest.approx(15.3193, rel=1e-5)
+    assert MarginLoss(DataSpec((1, 8, 8)), units="l1").margin == pytest.approx(15.3193, rel=1e-5)
+
+
+def test_auto_margins_agree_on_a_gaussian_residual() -> None:
+    # A reconstruction error with i.i.d. N(0, 0.3²) entries has, on a large image,
+    # l2 ≈ 0.3·√d, mse ≈ 0.09 and l1 ≈ 0.3·√(2/π)·d: each rule's margin.
+    spec = DataSpec((3, 64, 64))
+    residual = 0.3 * torch.randn(spec.dim, generator=torch.Generator().manual_seed(0))
+    measured = {
+        "l2": residual.norm(),
+        "mse": residual.square().mean(),
+        "l1": residual.abs().sum(),
+    }
+    for units, value in measured.items():
+        assert float(value) == pytest.approx(auto_margin(spec, units), rel=0.02), units
+
+
+def test_unknown_units_are_an_error() -> None:
+    with pytest.raises(ValueError, match="units must be"):
+        auto_margin(DataSpec((2,)), "l3")
+    with pytest.raises(ValueError, match="units must be"):
+        MarginLoss(DataSpec((2,)), margin=1.0, units="l3")
 
 
 def test_an_explicit_margin_wins_and_is_a_float() -> None:
@@ -151,10 +190,8 @@ def test_metrics_are_detached_tensors() -> None:
     sampler = loss.sampler_loss(EnergyOutput(fake))
     assert out.loss.requires_grad and sampler.loss.requires_grad
     for name, value in {**out.metrics, **sampler.metrics}.items():
-        if name == "margin":
-            assert isinstance(value, float)
-        else:
-            assert isinstance(value, torch.Tensor) and not value.requires_grad, name
+        assert isinstance(value, torch.Tensor) and not value.requires_grad, name
+        assert value.ndim == 0, name
     assert float(sampler.metrics["loss_sampler"]) == pytest.approx(6.25)
 
 

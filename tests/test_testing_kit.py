@@ -1,0 +1,490 @@
+"""Tests for the plugin authors' testing kit (ebkit.testing): the conformance checks pass
+on first-party components and catch deliberately broken ones; the fixtures isolate."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import ebkit_autoencoder
+import ebkit_losses
+import ebkit_pt
+from ebkit import (
+    Component,
+    ContrastiveSampler,
+    DataSpec,
+    EnergyFunction,
+    EnergyOutput,
+    LossFunctional,
+    LossOutput,
+    Option,
+    Regularizer,
+)
+from ebkit import builtins as core
+from ebkit.plugins import PluginManager, get_plugin_manager, module_plugin
+from ebkit.testing import (
+    check_energy,
+    check_loss,
+    check_option_round_trip,
+    check_regularizer,
+    check_sampler,
+)
+
+VECTORS = DataSpec((2,), -4.0, 4.0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models train far faster on one thread, above all on a busy machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def record(records, name: str) -> Component:
+    (found,) = [item for item in records if item.name == name]
+    return found
+
+
+AUTOENCODER = record(ebkit_autoencoder.ebkit_energies(), "autoencoder")
+GENERATOR = record(core.ebkit_samplers(), "generator")
+MARGIN = record(ebkit_losses.ebkit_losses(), "margin")
+PT = record(ebkit_pt.ebkit_regularizers(), "pt")
+
+
+# -- first-party components pass -------------------------------------------------------------------
+
+
+def test_autoencoder_energy_passes() -> None:
+    check_energy(AUTOENCODER, width=8)
+    check_energy(AUTOENCODER, VECTORS, width=8, n_layers=3, distance="mse")
+
+
+def test_generator_sampler_passes() -> None:
+    check_sampler(GENERATOR, width=8, latent_dim=4)
+    check_sampler(GENERATOR, VECTORS, width=8, latent_dim=4, n_layers=2, batchnorm=False)
+
+
+def test_margin_loss_passes() -> None:
+    check_loss(MARGIN)
+    check_loss(MARGIN, margin=2.0, f="square")
+
+
+def test_pulling_away_term_passes() -> None:
+    check_regularizer(PT)
+    check_regularizer(PT, weight=0.5)
+
+
+def test_checks_accept_plain_callables() -> None:
+    check_energy(Healthy, VECTORS)
+    check_sampler(NoiseSampler, VECTORS)
+
+
+def test_option_round_trip_passes_on_first_party_records() -> None:
+    for component in (AUTOENCODER, GENERATOR, MARGIN, PT, *core.ebkit_datasets()):
+        check_option_round_trip(component)
+
+
+def test_option_round_trip_catches_a_default_that_does_not_read_back() -> None:
+    class Sneaky(Option):
+        def coerce(self, value, *, where=""):
+            result = super().coerce(value, where=where)
+            return result + 1 if isinstance(value, str) else result
+
+    component = Component(
+        name="sneaky", summary="s", factory=lambda spec: None, options=(Sneaky("n", int, 1, "h"),)
+    )
+    with pytest.raises(AssertionError, match="reads back"):
+        check_option_round_trip(component)
+
+
+def test_unknown_options_are_rejected_by_the_checks() -> None:
+    with pytest.raises(Exception, match="unknown option"):
+        check_energy(AUTOENCODER, widht=8)
+
+
+# -- deliberately broken energies ------------------------------------------------------------------
+
+
+class Healthy(EnergyFunction):
+    """E(x) = w·‖x‖² + b, with the parts the broken variants below change."""
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.w = nn.Parameter(torch.ones(()))
+        self.b = nn.Parameter(torch.zeros(()))
+
+    def scalar(self, x):
+        return self.w * x.flatten(1).pow(2).sum(1) + self.b
+
+    def forward(self, x):
+        return EnergyOutput(energy=self.scalar(x))
+
+
+class WrongShape(Healthy):
+    def forward(self, x):
+        return EnergyOutput(energy=self.scalar(x)[:, None])
+
+
+class NotFinite(Healthy):
+    def forward(self, x):
+        energy = self.scalar(x)
+        return EnergyOutput(energy=energy + torch.where(energy > 0, float("nan"), 0.0))
+
+
+class PlainTensor(Healthy):
+    def forward(self, x):
+        return self.scalar(x)
+
+
+class ClaimsFeatures(Healthy):
+    provides = frozenset({"features"})
+
+
+class FeaturesOfWrongRank(Healthy):
+    provides = frozenset({"features"})
+
+    def forward(self, x):
+        return EnergyOutput(energy=self.scalar(x), features=x[:, None, :1].expand(-1, 2, 1))
+
+
+class UnusedParameter(Healthy):
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.unused = nn.Parameter(torch.ones(3))
+
+
+class NoParameters(EnergyFunction):
+    def forward(self, x):
+        return EnergyOutput(energy=x.flatten(1).pow(2).sum(1))
+
+
+class IgnoresInput(Healthy):
+    def forward(self, x):
+        return EnergyOutput(energy=self.w * torch.ones(x.shape[0]) + self.b)
+
+
+class UnseededInit(Healthy):
+    counter = 0
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        UnseededInit.counter += 1
+        with torch.no_grad():
+            self.w.fill_(float(UnseededInit.counter))
+
+
+class NoisyInEval(Healthy):
+    def forward(self, x):
+        noise = torch.rand(x.shape[0])  # global RNG, even in eval mode
+        return EnergyOutput(energy=self.scalar(x) + noise)
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (WrongShape, "energy shape"),
+        (NotFinite, "not finite"),
+        (PlainTensor, "EnergyOutput"),
+        (ClaimsFeatures, "features is in provides"),
+        (FeaturesOfWrongRank, "features must be"),
+        (UnusedParameter, "'unused' gets no gradient"),
+        (NoParameters, "trainable parameters"),
+        (IgnoresInput, "input gradient"),
+        (UnseededInit, "two builds with the same seed"),
+        (NoisyInEval, "eval-mode energies differ"),
+    ],
+)
+def test_check_energy_catches_broken_energies(broken, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check_energy(broken, VECTORS)
+
+
+def test_check_energy_catches_a_broken_energy_wrapped_in_a_component() -> None:
+    component = Component(name="wrong-shape", summary="broken", factory=WrongShape)
+    with pytest.raises(AssertionError, match="energy shape"):
+        check_energy(component)
+
+
+def test_check_energy_catches_a_factory_building_the_wrong_kind() -> None:
+    with pytest.raises(AssertionError, match="built NoiseSampler"):
+        check_energy(NoiseSampler, VECTORS)
+
+
+# -- deliberately broken samplers ------------------------------------------------------------------
+
+
+class NoiseSampler(ContrastiveSampler):
+    """Uniform noise in the data range, from the given generator (a healthy fixed sampler)."""
+
+    def sample(self, n, energy, generator):
+        unit = torch.rand((n, *self.spec.event_shape), generator=generator)
+        return self.spec.low + (self.spec.high - self.spec.low) * unit
+
+
+class IgnoresGenerator(NoiseSampler):
+    def sample(self, n, energy, generator):
+        return torch.rand((n, *self.spec.event_shape))
+
+
+class AttachedFixedSampler(NoiseSampler):
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def sample(self, n, energy, generator):
+        return super().sample(n, energy, generator) * self.scale
+
+
+class DetachedTrainableSampler(AttachedFixedSampler):
+    trainable = True
+
+    def sample(self, n, energy, generator):
+        return super().sample(n, energy, generator).detach()
+
+
+class WrongCount(NoiseSampler):
+    def sample(self, n, energy, generator):
+        return super().sample(n + 1, energy, generator)
+
+
+class NonFiniteSampler(NoiseSampler):
+    def sample(self, n, energy, generator):
+        return super().sample(n, energy, generator) / 0.0
+
+
+class HiddenState(NoiseSampler):
+    """Keeps an offset drawn at construction outside its state_dict."""
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.offset = torch.randn(spec.event_shape)  # a plain attribute, not a buffer
+
+    def sample(self, n, energy, generator):
+        return super().sample(n, energy, generator) + self.offset
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (IgnoresGenerator, "same generator seed gave different samples"),
+        (AttachedFixedSampler, "fixed sampler must be detached"),
+        (DetachedTrainableSampler, "must keep their graph"),
+        (WrongCount, "samples shape"),
+        (NonFiniteSampler, "not finite"),
+        (HiddenState, "state_dict does not capture"),
+    ],
+)
+def test_check_sampler_catches_broken_samplers(broken, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check_sampler(broken, VECTORS)
+
+
+def test_check_sampler_uses_a_given_energy() -> None:
+    seen = []
+
+    class Spy(NoiseSampler):
+        def sample(self, n, energy, generator):
+            seen.append(energy)
+            return super().sample(n, energy, generator)
+
+    target = Healthy(VECTORS)
+    check_sampler(Spy, VECTORS, energy=target)
+    assert seen and all(energy is target for energy in seen)
+
+
+# -- deliberately broken losses -------------------------------------------------------------------
+
+
+class HealthyLoss(LossFunctional):
+    def energy_loss(self, real, fake):
+        return LossOutput(real.energy.mean() - fake.energy.mean())
+
+    def sampler_loss(self, fake):
+        return LossOutput(fake.energy.mean())
+
+
+class VectorLoss(HealthyLoss):
+    def energy_loss(self, real, fake):
+        return LossOutput(real.energy - fake.energy)
+
+
+class NanLoss(HealthyLoss):
+    def energy_loss(self, real, fake):
+        return LossOutput(real.energy.mean() * float("nan"))
+
+
+class AttachedMetric(HealthyLoss):
+    def energy_loss(self, real, fake):
+        loss = real.energy.mean() - fake.energy.mean()
+        return LossOutput(loss, {"loss_energy": loss})
+
+
+class VectorMetric(HealthyLoss):
+    def energy_loss(self, real, fake):
+        return LossOutput(super().energy_loss(real, fake).loss, {"gap": fake.energy.detach()})
+
+
+class DetachedLoss(HealthyLoss):
+    def energy_loss(self, real, fake):
+        return LossOutput((real.energy.mean() - fake.energy.mean()).detach())
+
+
+class SamplerLossIgnoresFakes(HealthyLoss):
+    def sampler_loss(self, fake):
+        return LossOutput(torch.zeros((), requires_grad=True))
+
+
+class RandomLoss(HealthyLoss):
+    def energy_loss(self, real, fake):
+        return LossOutput(real.energy.mean() + torch.rand(()))
+
+
+class HiddenLossState(HealthyLoss):
+    """Counts updates in a plain attribute, so checkpoints lose it."""
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.updates = 0
+
+    def energy_loss(self, real, fake):
+        return LossOutput(real.energy.mean() - self.updates * fake.energy.mean())
+
+    def update_state(self, real, fake):
+        self.updates += 1
+        return {"updates": float(self.updates)}
+
+
+class ReturnsTensorNotLossOutput(HealthyLoss):
+    def energy_loss(self, real, fake):
+        return real.energy.mean() - fake.energy.mean()
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (VectorLoss, "energy loss must be a 0-d tensor"),
+        (NanLoss, "energy loss is not finite"),
+        (AttachedMetric, "keeps a graph"),
+        (VectorMetric, "not a scalar"),
+        (DetachedLoss, "does not require grad|no gradient"),
+        (SamplerLossIgnoresFakes, "ignores the contrastive energies"),
+        (RandomLoss, "not deterministic"),
+        (HiddenLossState, "state_dict does not capture"),
+        (ReturnsTensorNotLossOutput, "LossOutput"),
+    ],
+)
+def test_check_loss_catches_broken_losses(broken, message) -> None:
+    with pytest.raises((AssertionError, RuntimeError), match=message) as caught:
+        check_loss(broken)
+    if broken is not DetachedLoss:
+        assert caught.type is AssertionError
+
+
+def test_check_loss_passes_a_healthy_loss() -> None:
+    check_loss(HealthyLoss)
+
+
+def test_check_loss_catches_an_energy_loss_that_ignores_the_contrastive_samples() -> None:
+    class OnlyReal(HealthyLoss):
+        def energy_loss(self, real, fake):
+            return LossOutput(real.energy.mean())
+
+    with pytest.raises(AssertionError):
+        check_loss(OnlyReal)
+
+
+# -- deliberately broken regularizers --------------------------------------------------------------
+
+
+class HealthyRegularizer(Regularizer):
+    requires = frozenset({"features"})
+
+    def __init__(self, spec, *, weight: float = 0.1) -> None:
+        super().__init__(spec, weight=weight, target="sampler")
+
+    def penalty(self, real, fake):
+        return fake.features.pow(2).mean()
+
+
+class VectorPenalty(HealthyRegularizer):
+    def penalty(self, real, fake):
+        return fake.features.pow(2).mean(1)
+
+
+class IgnoresFeatures(HealthyRegularizer):
+    def penalty(self, real, fake):
+        return fake.energy.mean()
+
+
+class NanPenalty(HealthyRegularizer):
+    def penalty(self, real, fake):
+        return fake.features.mean() * float("inf")
+
+
+class RandomPenalty(HealthyRegularizer):
+    def penalty(self, real, fake):
+        return fake.features.pow(2).mean() + torch.rand(())
+
+
+class IntegerWeight(HealthyRegularizer):
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.weight = 1
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (VectorPenalty, "penalty must be a 0-d tensor"),
+        (IgnoresFeatures, "penalty ignores features"),
+        (NanPenalty, "penalty is not finite"),
+        (RandomPenalty, "not deterministic"),
+        (IntegerWeight, "weight must be a float"),
+    ],
+)
+def test_check_regularizer_catches_broken_regularizers(broken, message) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check_regularizer(broken)
+
+
+def test_check_regularizer_passes_a_healthy_regularizer() -> None:
+    check_regularizer(HealthyRegularizer, weight=0.3)
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+
+
+def test_ebkit_plugins_installs_an_isolated_manager(ebkit_plugins) -> None:
+    plugin = module_plugin(
+        "kit",
+        ebkit_energies=lambda: [Component(name="healthy", summary="ok", factory=Healthy)],
+    )
+    manager = ebkit_plugins({"kit": plugin})
+    assert isinstance(manager, PluginManager)
+    assert get_plugin_manager() is manager
+    assert set(manager.plugins) == {"ebkit", "kit"}  # no entry points by default
+    check_energy(manager.lookup("energy", "healthy").component, VECTORS)
+    everything = ebkit_plugins(entry_points=True)
+    assert get_plugin_manager() is everything
+    assert "ebkit-pt" in everything.plugins
+    disabled = ebkit_plugins({"kit": plugin}, environ={"EBKIT_DISABLE_PLUGINS": "kit"})
+    assert disabled.plugins["kit"].status == "disabled"
+
+
+def test_ebkit_cli_uses_the_manager_of_the_test(ebkit_plugins, ebkit_cli) -> None:
+    result = ebkit_cli("components", "energy", "--json")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "[]"  # only the built-ins, which offer no energy
+    ebkit_plugins(
+        {
+            "kit": module_plugin(
+                "kit",
+                ebkit_energies=lambda: [Component(name="healthy", summary="ok", factory=Healthy)],
+            )
+        }
+    )
+    result = ebkit_cli("components", "energy", "--json")
+    assert '"id": "kit/healthy"' in result.stdout
