@@ -103,14 +103,12 @@ class Option:
             else:
                 raise UsageError(f"{problem} (use true or false)")
         elif expected is int:
-            if isinstance(item, bool):
+            if isinstance(item, bool) or (isinstance(item, float) and not item.is_integer()):
                 raise UsageError(problem)
             try:
-                result = int(item) if not isinstance(item, float) else None
-            except (TypeError, ValueError):
-                result = None
-            if result is None or (isinstance(item, float) and not item.is_integer()):
-                raise UsageError(problem)
+                result = int(item)
+            except (TypeError, ValueError, OverflowError):
+                raise UsageError(problem) from None
         elif expected is float:
             if isinstance(item, bool):
                 raise UsageError(problem)

@@ -262,6 +262,7 @@ def check_loss(
     _assert_metrics(result.metrics)
     again = loss.energy_loss(real, fake)
     assert torch.equal(result.loss, again.loss), "energy_loss is not deterministic"
+    assert result.loss.requires_grad, "the energy loss is detached from the energies"
     result.loss.backward()
     assert real.energy.grad is not None, "the energy loss ignores the data's energies"
     assert fake.energy.grad is not None, "the energy loss ignores the contrastive energies"

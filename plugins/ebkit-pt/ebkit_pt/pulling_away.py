@@ -33,7 +33,7 @@ def pulling_away_term(features: Tensor) -> Tensor:
     norms = torch.linalg.vector_norm(features, dim=1, keepdim=True)
     unit = features / norms.clamp_min(torch.finfo(features.dtype).tiny)
     squared_cosines = (unit @ unit.T).square()
-    off_diagonal = squared_cosines.sum() - squared_cosines.diagonal().sum()
+    off_diagonal = squared_cosines.sum() - squared_cosines.trace()
     return off_diagonal / (n * (n - 1))
 
 
