@@ -28,6 +28,7 @@ import argparse
 import copy
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -49,9 +50,15 @@ from ebkit.engine import Callback, Components, Trainer
 from ebkit.interfaces import Dataset
 from ebkit.plugins import get_plugin_manager
 from ebkit.training import settings_from_config
+from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
 
 TARGET = 0.97
 """The throughput ratio ebkit / hand loop we aim for."""
+
+HAND = "hand loop"
+STEP = "ebkit train_step"
+FIT_LOG = "ebkit fit(), log"
+FIT = "ebkit fit(), log+bar"
 
 
 # -- configuration ---------------------------------------------------------------------
@@ -64,12 +71,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--data", default="digits", help="dataset name")
     parser.add_argument("--steps", type=int, default=200, help="steps per timed block")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved timed blocks")
-    parser.add_argument("--warmup", type=int, default=50, help="untimed steps of each loop")
+    parser.add_argument("--repeats", type=int, default=5, help="timed blocks of each loop")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps of each loop")
     parser.add_argument("--check-steps", type=int, default=30, help="steps of the weight check")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=100.0,
+        help="seconds for the whole run: the timed blocks get fewer steps if the check and "
+        "the warm-up say they would not fit (0: no limit)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads [default: torch's]"
+    )
     parser.add_argument("--energy-width", type=int, default=None, help="[default: ebkit's]")
     parser.add_argument("--energy-layers", type=int, default=None, help="[default: ebkit's]")
     parser.add_argument("--sampler-width", type=int, default=None, help="[default: ebkit's]")
@@ -80,16 +97,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--show-progress", action="store_true", help="draw fit()'s progress bars on the terminal"
     )
     args = parser.parse_args(argv)
-    for name in ("steps", "repeats", "check_steps", "batch_size", "log_every"):
-        if getattr(args, name) < 1:
+    for name in ("steps", "repeats", "check_steps", "batch_size", "log_every", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.warmup < 0:
-        parser.error("--warmup must be at least 0")
+    if args.warmup < 1:
+        parser.error("--warmup must be at least 1")
+    if args.budget < 0:
+        parser.error("--budget must be at least 0")
     return args
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
+    manager = get_plugin_manager()
+    # The hand loop writes out the MLP networks; pin them where ``arch`` exists (the
+    # ``auto`` choice gives a conv net on images of 16 pixels a side or more).
     overrides = [
+        f"{section}.arch=mlp"
+        for section, kind, name in (
+            ("energy", "energy", "autoencoder"),
+            ("sampler", "sampler", "generator"),
+        )
+        if any(option.name == "arch" for option in manager.lookup(kind, name).component.options)
+    ]
+    overrides += [
         f"{section}.{key}={value}"
         for section, key, value in (
             ("energy", "width", args.energy_width),
@@ -101,8 +132,13 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         if value is not None
     ]
     return resolve_config(
-        get_plugin_manager(),
-        names={"energy": "autoencoder", "sampler": "generator", "loss": "margin", "data": args.data},
+        manager,
+        names={
+            "energy": "autoencoder",
+            "sampler": "generator",
+            "loss": "margin",
+            "data": args.data,
+        },
         train={
             "steps": args.steps,
             "batch_size": args.batch_size,
@@ -127,14 +163,19 @@ class HandLoop:
     """
 
     def __init__(self, components: Components, config: RunConfig, device: torch.device) -> None:
-        energy, sampler = components.energy, components.sampler
+        energy, sampler, loss = components.energy, components.sampler, components.loss
+        if not isinstance(energy, MLPAutoEncoderEnergy) or not isinstance(
+            sampler.net, nn.Sequential
+        ):
+            raise SystemExit("the hand loop implements the MLP auto-encoder and MLP generator only")
+        if loss.f != "identity" or getattr(loss, "schedule", "constant") != "constant":
+            raise SystemExit("the hand loop implements the constant margin loss with f = identity")
+        # Copied before any step: the same initial weights and buffers as ebkit's.
         self.encoder: nn.Module = copy.deepcopy(energy.encoder).to(device)
         self.decoder: nn.Module = copy.deepcopy(energy.decoder).to(device)
         self.generator: nn.Module = copy.deepcopy(sampler.net).to(device)
         self.distance: str = energy.distance
-        self.margin = float(components.loss.margin)
-        if components.loss.f != "identity":
-            raise SystemExit("the hand loop implements the margin loss with f = identity only")
+        self.margin = float(loss.margin)
         self.latent_dim: int = sampler.latent_dim
         spec = components.dataset.spec
         self.event_shape = spec.event_shape
@@ -271,6 +312,9 @@ def check_equivalence(config: RunConfig, device: torch.device, steps: int) -> tu
 # -- timing ----------------------------------------------------------------------------
 
 
+# -- timing ----------------------------------------------------------------------------
+
+
 def timed(block: Callable[[], None], device: torch.device) -> float:
     """Wall-clock seconds of ``block``, synchronising an accelerator at both ends."""
     _synchronize(device)
@@ -286,114 +330,151 @@ def _synchronize(device: torch.device) -> None:
 
 
 def fit_block(trainer: Trainer, steps: int) -> None:
-    """``steps`` more steps of ``Trainer.fit()``, callbacks included (start and end)."""
+    """``steps`` more steps of ``Trainer.fit()``, callbacks included (their start and
+    end too: each block starts and stops a progress bar)."""
     trainer.settings.steps = trainer.step + steps
     trainer.fit()
 
 
+def repeat(step: Callable[[], object], steps: int) -> Callable[[], None]:
+    def block() -> None:
+        for _ in range(steps):
+            step()
+
+    return block
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = Console(highlight=False)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    out = Console(highlight=False, width=100)
     config = run_config(args)
     device = resolve_device(config.train["device"])
+    out.print("[bold]ebkit overhead benchmark[/]: EBGAN, ebkit vs a hand-written PyTorch loop")
 
+    started = time.perf_counter()
     same, identical = check_equivalence(config, device, args.check_steps)
 
-    # Fresh, identical starts for the timed loops.
+    # Fresh, identical starts (the same seed) for the timed loops.
     step_trainer = ebkit_trainer(config, device)
     hand = HandLoop(step_trainer.components, config, device)
     workdir = Path(tempfile.mkdtemp(prefix="ebkit-overhead-"))
+    log_only = MetricsLog(workdir / "log-only.jsonl", args.log_every)
+    log_trainer = ebkit_trainer(config, device, [log_only])
     metrics_log = MetricsLog(workdir / "metrics.jsonl", args.log_every)
     fit_trainer = ebkit_trainer(config, device, [metrics_log, ProgressBar(metrics_log)])
     if not args.show_progress:
-        # Render the progress bar as on a terminal (its real cost) but out of sight.
+        # Render the progress bar as on a terminal (its real cost), but out of sight.
         rich.reconfigure(file=open(os.devnull, "w"), force_terminal=True, width=120)  # noqa: SIM115
 
-    def steps_of(step: Callable[[], object]) -> Callable[[], None]:
-        def block() -> None:
-            for _ in range(args.steps):
-                step()
+    def loops_of(steps: int) -> dict[str, Callable[[], None]]:
+        return {
+            HAND: repeat(hand.step, steps),
+            STEP: repeat(step_trainer.train_step, steps),
+            FIT_LOG: lambda: fit_block(log_trainer, steps),
+            FIT: lambda: fit_block(fit_trainer, steps),
+        }
 
-        return block
-
-    loops: dict[str, Callable[[], None]] = {
-        "hand loop": steps_of(hand.step),
-        "ebkit train_step": steps_of(step_trainer.train_step),
-        "ebkit fit()": lambda: fit_block(fit_trainer, args.steps),
+    per_step = {
+        name: timed(block, device) / args.warmup for name, block in loops_of(args.warmup).items()
     }
-    if args.warmup:
-        for _ in range(args.warmup):
-            hand.step()
-            step_trainer.train_step()
-        fit_block(fit_trainer, args.warmup)
+    steps, note = args.steps, ""
+    seconds_per_step = args.repeats * sum(per_step.values())
+    left = args.budget - (time.perf_counter() - started)
+    if args.budget and args.steps * seconds_per_step > left:
+        steps = max(5, int(left / seconds_per_step))
+        note = (
+            f"\n            (--steps {args.steps} cut to {steps} to end within --budget "
+            f"{args.budget:g} s: {1000 * sum(per_step.values()) / len(per_step):.0f} ms/step "
+            "in the warm-up)"
+        )
 
+    loops = loops_of(steps)
     seconds: dict[str, list[float]] = {name: [] for name in loops}
     names = list(loops)
-    for repeat in range(args.repeats):
-        shift = repeat % len(names)  # rotate the order so no loop always goes first
+    for index in range(args.repeats):
+        shift = index % len(names)  # rotate the order so that no loop always goes first
         for name in names[shift:] + names[:shift]:
             seconds[name].append(timed(loops[name], device))
+    shutil.rmtree(workdir, ignore_errors=True)
 
-    rates = {name: args.steps / statistics.median(times) for name, times in seconds.items()}
-    hand_rate = rates["hand loop"]
+    median = {name: steps / statistics.median(times) for name, times in seconds.items()}
+    best = {name: steps / min(times) for name, times in seconds.items()}
 
-    energy, sampler = step_trainer.components.energy, step_trainer.components.sampler
-    spec = step_trainer.components.dataset.spec
-    out.print("[bold]ebkit overhead benchmark[/]: EBGAN, ebkit vs a hand-written PyTorch loop")
+    components = step_trainer.components
+    spec = components.dataset.spec
+    train = config.train
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    cores = os.cpu_count() or 1
+    threads = f"{torch.get_num_threads()} threads{'' if args.threads else ' (default)'}"
     out.print(
-        f"  data      {config.data.id}, event shape {spec.event_shape} ({spec.dim} scalars)\n"
-        f"  energy    {config.energy.id} {_options(config.energy.options)}, "
-        f"{_count(energy)} parameters\n"
-        f"  sampler   {config.sampler.id} {_options(config.sampler.options)}, "
-        f"{_count(sampler)} parameters\n"
-        f"  loss      {config.loss.id} (margin {step_trainer.components.loss.margin:g})\n"
-        f"  batch     {args.batch_size}; Adam lr {config.train['energy_lr']:g}/"
-        f"{config.train['sampler_lr']:g}, betas ({config.train['beta1']:g}, "
-        f"{config.train['beta2']:g})\n"
-        f"  device    {device}"
-        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
-        + f"; torch {torch.__version__}; {torch.get_num_threads()} threads; "
-        f"Python {platform.python_version()}\n"
-        f"  timing    {args.warmup} warm-up steps each, then {args.repeats} interleaved "
-        f"blocks of {args.steps} steps each; median shown\n"
-        f"  fit()     MetricsLog(log_every={args.log_every}) + ProgressBar; no pictures, "
-        f"no checkpoints"
+        f"  data      {config.data.id}, events {spec.event_shape}, batch {args.batch_size}\n"
+        f"  energy    {config.energy.id}: {_layers(components.energy)}, "
+        f"{_count(components.energy)} parameters\n"
+        f"  sampler   {config.sampler.id}: {_layers(components.sampler)}, "
+        f"{_count(components.sampler)} parameters\n"
+        f"  loss      {config.loss.id}, margin {components.loss.margin:g}; Adam lr "
+        f"{train['energy_lr']:g}/{train['sampler_lr']:g}, betas ({train['beta1']:g}, "
+        f"{train['beta2']:g})\n"
+        f"  device    {_describe(device)}, {threads}, {cores} CPUs, load average {load:.1f}\n"
+        f"  versions  torch {torch.__version__}, Python {platform.python_version()}\n"
+        f"  timing    {args.warmup} warm-up steps each, then {args.repeats} interleaved blocks "
+        f"of {steps} steps each{note}\n"
+        f"  fit()     MetricsLog(log_every={args.log_every}) [+ ProgressBar]; no sample "
+        f"pictures, no checkpoints\n"
+        f"  weights   ebkit and the hand loop are {same}"
     )
-    out.print(f"  weights   {same}")
+    if load > cores:
+        out.print(
+            f"  [bold yellow]warning[/]: load average {load:.1f} > {cores} CPUs: other "
+            "processes share them, so the timings are noisy"
+        )
 
-    table = Table(title=None, show_edge=False)
-    table.add_column("loop")
-    table.add_column("steps/s (median)", justify="right")
-    table.add_column("ms/step", justify="right")
-    table.add_column("min–max steps/s", justify="right")
-    table.add_column("ratio vs hand", justify="right")
-    for name, rate in rates.items():
-        spread = [args.steps / t for t in seconds[name]]
+    table = Table(show_edge=False)
+    for column in ("loop", "steps/s", "ms/step", "best steps/s", "ratio", "best ratio"):
+        table.add_column(column, justify="left" if column == "loop" else "right")
+    for name in loops:
         table.add_row(
             name,
-            f"{rate:.1f}",
-            f"{1000 / rate:.3f}",
-            f"{min(spread):.1f}–{max(spread):.1f}",
-            f"{rate / hand_rate:.3f}",
+            f"{median[name]:.1f}",
+            f"{1000 / median[name]:.3f}",
+            f"{best[name]:.1f}",
+            f"{median[name] / median[HAND]:.3f}",
+            f"{best[name] / best[HAND]:.3f}",
         )
     out.print(table)
+    out.print(
+        "  (steps/s: median of the blocks; best: the fastest block; ratio: ebkit / hand loop)"
+    )
 
-    step_ratio = rates["ebkit train_step"] / hand_rate
-    ratio = rates["ebkit fit()"] / hand_rate
-    out.print(f"train_step ratio ebkit/hand: {step_ratio:.3f}")
-    out.print(f"[bold]ratio ebkit fit()/hand: {ratio:.3f}[/]")
+    ratio = median[FIT] / median[HAND]
+    out.print(f"ratio train_step / hand loop: {median[STEP] / median[HAND]:.3f}")
+    out.print(f"[bold]ratio fit() with logging / hand loop: {ratio:.3f}[/]")
     out.print(f"ratio >= {TARGET}: {'yes' if ratio >= TARGET else 'no'}")
     if not identical:
         out.print("[bold red]warning[/]: the two loops did not train the same weights")
     return 0
 
 
+def _describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"{device} ({platform.machine()})"
+
+
+def _layers(module: nn.Module) -> str:
+    """The widths of the Linear layers: ``64-1024-64``."""
+    linear = [layer for layer in module.modules() if isinstance(layer, nn.Linear)]
+    if not linear:
+        return type(module).__name__
+    return "MLP " + "-".join(
+        str(n) for n in [linear[0].in_features, *(layer.out_features for layer in linear)]
+    )
+
+
 def _count(module: nn.Module) -> str:
     return f"{sum(p.numel() for p in module.parameters()):,}"
-
-
-def _options(options: dict[str, object]) -> str:
-    return "(" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
 
 
 if __name__ == "__main__":

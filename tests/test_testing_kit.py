@@ -369,7 +369,7 @@ class ReturnsTensorNotLossOutput(HealthyLoss):
         (NanLoss, "energy loss is not finite"),
         (AttachedMetric, "keeps a graph"),
         (VectorMetric, "not a scalar"),
-        (DetachedLoss, "does not require grad|no gradient"),
+        (DetachedLoss, "detached from the energies"),
         (SamplerLossIgnoresFakes, "ignores the contrastive energies"),
         (RandomLoss, "not deterministic"),
         (HiddenLossState, "state_dict does not capture"),
