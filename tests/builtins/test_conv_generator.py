@@ -27,12 +27,15 @@ def layers(module: nn.Module, kind: type[nn.Module]) -> list[nn.Module]:
         ((784,), "mlp"),
         ((1, 8, 8), "mlp"),  # the digits stay an MLP
         ((3, 15, 64), "mlp"),
-        ((1, 16, 16), "conv"),
-        ((1, 28, 28), "conv"),
+        ((1, 16, 16), "mlp"),
+        ((1, 28, 28), "mlp"),  # MNIST: the paper's MLP grid
+        ((1, 64, 64), "conv"),
+        ((3, 16, 16), "conv"),
+        ((3, 32, 32), "conv"),
         ((3, 64, 64), "conv"),
     ],
 )
-def test_auto_picks_conv_for_images_of_side_16_or_more(event_shape, expected) -> None:
+def test_auto_picks_mlp_for_grayscale_digits_and_conv_for_colour(event_shape, expected) -> None:
     assert CONV_MIN_SIDE == 16
     spec = DataSpec(event_shape)
     assert choose_architecture(spec) == expected
@@ -61,7 +64,9 @@ def test_output_shape_follows_the_data_exactly(event_shape: tuple[int, ...]) -> 
 
 def test_architecture_is_dcgan_style() -> None:
     # 28×28 with three doublings grows from ⌈28 / 8⌉ = 4 to 32 and is cropped.
-    sampler = GeneratorSampler(DataSpec((1, 28, 28)), latent_dim=10, channels=[16, 8, 4])
+    sampler = GeneratorSampler(
+        DataSpec((1, 28, 28)), arch="conv", latent_dim=10, channels=[16, 8, 4]
+    )
     net = sampler.net
     assert net.start == (16, 4, 4)
     assert (net.project.in_features, net.project.out_features) == (10, 16 * 4 * 4)
@@ -79,7 +84,7 @@ def test_architecture_is_dcgan_style() -> None:
 
 
 def test_batchnorm_can_be_switched_off() -> None:
-    sampler = GeneratorSampler(DataSpec((1, 16, 16)), channels=[8, 4], batchnorm=False)
+    sampler = GeneratorSampler(DataSpec((1, 16, 16)), arch="conv", channels=[8, 4], batchnorm=False)
     assert not layers(sampler, nn.BatchNorm2d)
     assert sampler.net.project.bias is not None
     assert all(d.bias is not None for d in layers(sampler, nn.ConvTranspose2d))
@@ -100,7 +105,9 @@ def test_output_is_the_centre_crop_of_the_grown_image() -> None:
 
 @pytest.mark.parametrize(("bias", "expected"), [(0.0, 0.5), (20.0, 3.0), (-20.0, -2.0)])
 def test_tanh_is_mapped_onto_the_data_range(bias: float, expected: float) -> None:
-    sampler = GeneratorSampler(DataSpec((1, 16, 16), low=-2.0, high=3.0), channels=[4, 2])
+    sampler = GeneratorSampler(
+        DataSpec((1, 16, 16), low=-2.0, high=3.0), arch="conv", channels=[4, 2]
+    )
     output = layers(sampler, nn.ConvTranspose2d)[-1]
     with torch.no_grad():
         output.weight.zero_()
@@ -130,7 +137,9 @@ def test_samples_keep_their_graph_and_gradients_reach_every_parameter() -> None:
 
 
 def test_generate_matches_sample_with_the_same_noise() -> None:
-    sampler = GeneratorSampler(DataSpec((1, 28, 28)), latent_dim=8, channels=[8, 4]).eval()
+    sampler = GeneratorSampler(
+        DataSpec((1, 28, 28)), arch="conv", latent_dim=8, channels=[8, 4]
+    ).eval()
     z = torch.randn(5, 8, generator=seeded(7))
     torch.testing.assert_close(sampler.sample(5, None, seeded(7)), sampler.generate(z))
     with pytest.raises(ValueError, match=r"expected \(n, 8\)"):
@@ -140,7 +149,7 @@ def test_generate_matches_sample_with_the_same_noise() -> None:
 @pytest.mark.parametrize("channels", [[], [4, 0]])
 def test_bad_channels_are_errors(channels: list[int]) -> None:
     with pytest.raises(ValueError, match="channels"):
-        GeneratorSampler(DataSpec((1, 16, 16)), channels=channels)
+        GeneratorSampler(DataSpec((1, 16, 16)), arch="conv", channels=channels)
 
 
 def test_mlp_state_keys_are_unchanged() -> None:

@@ -17,12 +17,14 @@ from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
         ((2,), MLPAutoEncoderEnergy),
         ((1, 8, 8), MLPAutoEncoderEnergy),  # the digits stay an MLP
         ((3, 15, 32), MLPAutoEncoderEnergy),  # one side below 16
-        ((1, 16, 16), ConvAutoEncoderEnergy),
-        ((1, 28, 28), ConvAutoEncoderEnergy),
+        ((1, 16, 16), MLPAutoEncoderEnergy),
+        ((1, 28, 28), MLPAutoEncoderEnergy),  # MNIST: the paper's MLP grid
+        ((1, 64, 64), ConvAutoEncoderEnergy),
+        ((3, 32, 32), ConvAutoEncoderEnergy),
         ((3, 64, 64), ConvAutoEncoderEnergy),
     ],
 )
-def test_auto_picks_conv_for_images_of_side_16_or_more(event_shape, expected) -> None:
+def test_auto_follows_the_shared_architecture_rule(event_shape, expected) -> None:
     energy = autoencoder_energy(DataSpec(event_shape), width=8, channels=[2, 4])
     assert type(energy) is expected
 
@@ -52,7 +54,7 @@ def test_conv_on_vectors_is_a_clear_error() -> None:
 
 def test_dropout_with_the_conv_net_is_an_error_naming_the_auto_choice() -> None:
     with pytest.raises(ValueError, match=r"mlp auto-encoder only \(arch='auto' chose conv"):
-        autoencoder_energy(DataSpec((1, 28, 28)), dropout=True, channels=[2])
+        autoencoder_energy(DataSpec((3, 32, 32)), dropout=True, channels=[2])
     with pytest.raises(ValueError, match="mlp auto-encoder only; set arch='mlp'"):
         autoencoder_energy(DataSpec((1, 8, 8)), arch="conv", dropout=True, channels=[2])
 

@@ -103,11 +103,11 @@ def test_factory_accepts_the_defaults(event_shape: tuple[int, ...]) -> None:
 def test_factory_accepts_the_defaults_for_large_images() -> None:
     component = the_component()
     energy = component.load_factory()(
-        DataSpec((1, 28, 28)), **component.resolve_options({}, prefix="energy")
+        DataSpec((3, 28, 28)), **component.resolve_options({}, prefix="energy")
     )
     assert isinstance(energy, ConvAutoEncoderEnergy)
     # 28×28 is padded to 32×32; three stride-2 convolutions leave 256 maps of 4×4.
-    assert energy(torch.randn(2, 1, 28, 28)).features.shape == (2, 256 * 4 * 4)
+    assert energy(torch.randn(2, 3, 28, 28)).features.shape == (2, 256 * 4 * 4)
 
 
 def test_factory_takes_cli_strings_for_the_conv_net() -> None:
