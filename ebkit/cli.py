@@ -362,3 +362,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``ebkit`` script."""
     _add_plugin_commands()
     cli.main(args=argv, prog_name="ebkit")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -290,7 +291,8 @@ def _describe(error: BaseException) -> str:
 
 
 def _canonical(distribution_name: str) -> str:
-    return distribution_name.lower().replace("_", "-").replace(".", "-")
+    """PEP 503 normalisation, so ``Ebkit_Foo.bar`` and ``ebkit-foo-bar`` are one name."""
+    return re.sub(r"[-_.]+", "-", distribution_name).lower()
 
 
 def _version(distribution_name: str) -> str | None:

@@ -26,7 +26,8 @@ def ebkit_samplers() -> list[Component]:
                     str,
                     "auto",
                     "network: mlp (the paper's MNIST grid), conv (DCGAN-style, images only) "
-                    "or auto = conv for images with height and width >= 16, else mlp",
+                    "or auto = conv for colour images (sides >= 16) or any image with sides >= 64, "
+                    "else mlp (the paper's choice)",
                     choices=("auto", "mlp", "conv"),
                 ),
                 Option("latent_dim", int, 100, "dimension of the noise z", minimum=1),

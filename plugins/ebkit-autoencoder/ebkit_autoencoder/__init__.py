@@ -28,7 +28,8 @@ def ebkit_energies() -> list[Component]:
                     str,
                     "auto",
                     "network: mlp (the paper's MNIST grid), conv (paper App. C, images only) "
-                    "or auto = conv for images with height and width >= 16, else mlp",
+                    "or auto = conv for colour images (sides >= 16) or any image with sides >= 64, "
+                    "else mlp (the paper's choice)",
                     choices=ARCHITECTURES,
                 ),
                 Option(
