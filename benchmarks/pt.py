@@ -67,7 +67,7 @@ def main() -> None:
         torch.testing.assert_close(pulling_away_term(features), reference)
         if n <= args.naive_max:
             torch.testing.assert_close(naive_double_loop(features), reference)
-        calls = max(10, 3000 // n)
+        calls = max(10, 20000 // n)
         for function in (vectorised_limit, pulling_away_term):
             seconds_per_call(function, features, calls)  # warm-up
         limit_times, ebkit_times = [], []
