@@ -86,7 +86,7 @@ def ebkit_datasets() -> list[Component]:
         Component(
             name="mnist",
             summary="MNIST IDX files (raw or .gz) from --data-path DIR, scaled to [-1, 1]",
-            factory="ebkit.builtins.images:MNIST",
+            factory="ebkit.builtins.mnist:MNIST",
             options=(
                 Option(
                     "split",
@@ -101,7 +101,7 @@ def ebkit_datasets() -> list[Component]:
         Component(
             name="folder",
             summary="every image under --data-path DIR (Pillow), square-cropped and resized",
-            factory="ebkit.builtins.images:ImageFolder",
+            factory="ebkit.builtins.image_folder:ImageFolder",
             options=(
                 Option("size", int, 32, "side of the square images after resizing", minimum=1),
                 Option("channels", int, 3, "1 (grayscale) or 3 (RGB)", minimum=1, maximum=3),
@@ -111,7 +111,7 @@ def ebkit_datasets() -> list[Component]:
         Component(
             name="npz",
             summary="arrays in an .npz file (--data-path FILE): vectors or images",
-            factory="ebkit.builtins.images:NpzArrays",
+            factory="ebkit.builtins.npz:NpzArrays",
             options=(
                 Option("key", str, "x", "name of the samples array in the file"),
                 Option("label_key", str, "y", "name of the integer labels array, if present"),

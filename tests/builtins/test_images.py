@@ -1,4 +1,4 @@
-"""Tests for the file-backed datasets in ebkit.builtins.images: mnist, folder and npz."""
+"""Tests for the file-backed datasets: mnist, folder and npz."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ebkit.builtins.images import MNIST, ImageFolder, NpzArrays
+from ebkit.builtins.image_folder import ImageFolder
+from ebkit.builtins.mnist import MNIST
+from ebkit.builtins.npz import NpzArrays
 from ebkit.data import TensorDataset
 from ebkit.errors import UsageError
 from ebkit.plugins import get_plugin_manager
