@@ -49,6 +49,7 @@ from ebkit.callbacks import MetricsLog, ProgressBar
 from ebkit.config import RunConfig, resolve_config
 from ebkit.data import TensorDataset
 from ebkit.engine import Callback, Components, Trainer
+from ebkit.errors import EbkitError, UsageError
 from ebkit.interfaces import Dataset
 from ebkit.plugins import get_plugin_manager
 from ebkit.training import settings_from_config
@@ -169,9 +170,9 @@ class HandLoop:
         if not isinstance(energy, MLPAutoEncoderEnergy) or not isinstance(
             sampler.net, nn.Sequential
         ):
-            raise SystemExit("the hand loop implements the MLP auto-encoder and MLP generator only")
+            raise UsageError("the hand loop implements the MLP auto-encoder and generator only")
         if loss.f != "identity" or getattr(loss, "schedule", "constant") != "constant":
-            raise SystemExit("the hand loop implements the constant margin loss with f = identity")
+            raise UsageError("the hand loop implements the constant margin loss with f = identity")
         # Copied before any step: the same initial weights and buffers as ebkit's.
         self.encoder: nn.Module = copy.deepcopy(energy.encoder).to(device)
         self.decoder: nn.Module = copy.deepcopy(energy.decoder).to(device)
@@ -351,6 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     out = Console(highlight=False, width=100)
+    try:
+        return run(args, out)
+    except EbkitError as error:  # a bad --data, --device cuda without CUDA...
+        Console(stderr=True, highlight=False).print(f"[bold red]error[/]: {error}")
+        return 2
+
+
+def run(args: argparse.Namespace, out: Console) -> int:
     config = run_config(args)
     device = resolve_device(config.train["device"])
     out.print("[bold]ebkit overhead benchmark[/]: EBGAN, ebkit vs a hand-written PyTorch loop")
@@ -435,8 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if load > cores:
         out.print(
-            f"  [bold yellow]warning[/]: load average {load:.1f} > {cores} CPUs: other "
-            "processes share them, so the timings are noisy"
+            f"  [bold yellow]warning[/]: load average {load:.1f} > {cores} CPUs, so other "
+            "processes share them: noisy timings"
             + ("; try --threads 1" if torch.get_num_threads() > 1 else "")
         )
 

@@ -112,6 +112,7 @@ class ProgressBar(Callback):
             TimeRemainingColumn(),
             TextColumn("{task.fields[losses]}"),
             transient=False,
+            refresh_per_second=2,  # redraws cost CPU the training step would rather have
         )
         self._progress.start()
         self._task = self._progress.add_task(

@@ -7,6 +7,7 @@ free of bookkeeping.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -144,7 +145,9 @@ class Trainer:
         fake = energy(contrastive.detach())
         energy_term = loss.energy_loss(real, fake)
         metrics: Metrics = dict(energy_term.metrics)
-        total = energy_term.loss + self._penalties(self._energy_regularizers, real, fake, metrics)
+        total = self._add_penalties(
+            energy_term.loss, self._energy_regularizers, real, fake, metrics
+        )
         self._check_finite(total, "energy loss")
         self.energy_optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -157,8 +160,8 @@ class Trainer:
             sampler_fake = energy(contrastive)
             sampler_term = loss.sampler_loss(sampler_fake)
             metrics.update(sampler_term.metrics)
-            total = sampler_term.loss + self._penalties(
-                self._sampler_regularizers, None, sampler_fake, metrics
+            total = self._add_penalties(
+                sampler_term.loss, self._sampler_regularizers, None, sampler_fake, metrics
             )
             self._check_finite(total, "sampler loss")
             self.sampler_optimizer.zero_grad(set_to_none=True)
@@ -170,24 +173,25 @@ class Trainer:
         self.step += 1
         return metrics
 
-    def _penalties(
+    def _add_penalties(
         self,
+        loss: Tensor,
         regularizers: list[tuple[str, Regularizer]],
         real: EnergyOutput | None,
         fake: EnergyOutput,
         metrics: Metrics,
-    ) -> Tensor | float:
-        total: Tensor | float = 0.0
+    ) -> Tensor:
         for name, regularizer in regularizers:
             penalty = regularizer.penalty(real, fake)
             metrics[f"penalty_{name}"] = penalty.detach()
-            total = total + regularizer.weight * penalty
-        return total
+            loss = loss + regularizer.weight * penalty
+        return loss
 
     def _check_finite(self, value: Tensor, what: str) -> None:
-        if not torch.isfinite(value):
+        number = value.item()  # one host sync, and the value for the message
+        if not math.isfinite(number):
             raise NonFiniteLossError(
-                f"the {what} became {value.item()} at step {self.step + 1}; "
+                f"the {what} became {number} at step {self.step + 1}; "
                 "training stopped (try a lower learning rate or a smaller margin)"
             )
 

@@ -173,9 +173,17 @@ class MarginLoss(LossFunctional):
         self.schedule_steps = int(schedule_steps)
         margin_at(0, self.margin, self.final_margin, self.schedule_steps, schedule)  # validate
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
+        # A constant margin needs no per-step arithmetic; not persistent, as it is derived.
+        self.register_buffer(
+            "constant_margin",
+            torch.tensor(self.margin, dtype=torch.get_default_dtype()),
+            persistent=False,
+        )
 
     def current_margin(self) -> Tensor:
         """The margin of the current step, a 0-d tensor on the loss's device."""
+        if self.schedule == "constant":
+            return self.constant_margin
         return margin_at(
             self.step, self.margin, self.final_margin, self.schedule_steps, self.schedule
         )
