@@ -41,10 +41,11 @@ TRAIN_OPTIONS: tuple[Option, ...] = (
     ),
     Option("sample_count", int, 64, "samples drawn for each picture", minimum=1),
 )
+# Not a plugin component: a record only so ``train.*`` options are validated like any other.
 TRAIN_COMPONENT = Component(
     name="train",
     summary="training loop settings",
-    factory="ebkit.engine:Trainer",
+    factory="ebkit.engine:TrainSettings",
     options=TRAIN_OPTIONS,
 )
 

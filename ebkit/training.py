@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 from ebkit.build import build_components, resolve_device
@@ -30,15 +31,9 @@ from ebkit.runs import (
 
 
 def settings_from_config(config: RunConfig) -> TrainSettings:
-    train = config.train
+    """The engine's settings: the ``train`` options that :class:`TrainSettings` names."""
     return TrainSettings(
-        steps=train["steps"],
-        batch_size=train["batch_size"],
-        seed=train["seed"],
-        energy_lr=train["energy_lr"],
-        sampler_lr=train["sampler_lr"],
-        beta1=train["beta1"],
-        beta2=train["beta2"],
+        **{field.name: config.train[field.name] for field in fields(TrainSettings)}
     )
 
 
