@@ -250,11 +250,15 @@ def _targeting(regularizers: dict[str, Regularizer], target: str) -> list[tuple[
 
 def _check_requirements(components: Components) -> None:
     provided = components.energy.provides
-    for name, regularizer in components.regularizers.items():
-        missing = sorted(regularizer.requires - provided)
+    readers = [(f"loss {type(components.loss).__name__}", components.loss.requires)]
+    readers += [
+        (f"regularizer {name!r}", reg.requires) for name, reg in components.regularizers.items()
+    ]
+    for reader, required in readers:
+        missing = sorted(required - provided)
         if missing:
             raise UsageError(
-                f"regularizer {name!r} needs the energy's {', '.join(missing)}, which "
+                f"{reader} needs the energy's {', '.join(missing)}, which "
                 f"{type(components.energy).__name__} does not provide "
                 f"(it provides: {', '.join(sorted(provided)) or 'only the energy'})"
             )

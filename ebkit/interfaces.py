@@ -62,12 +62,15 @@ class EnergyOutput:
     - ``features``: ``(B, F)``, the encoder's code (the pulling-away term uses it).
     - ``reconstruction``: ``(B, *event_shape)``, for auto-encoder energies.
     - ``logits``: ``(B, num_classes)``, for energies that also classify (Ladder networks).
+    - ``residual``: ``(B, *event_shape)``, ``reconstruction − x`` of auto-encoder energies,
+      for losses built on per-pixel errors (BEGAN's L(v) = mean |v − D(v)|^η).
     """
 
     energy: Tensor
     features: Tensor | None = None
     reconstruction: Tensor | None = None
     logits: Tensor | None = None
+    residual: Tensor | None = None
 
     def detach(self) -> EnergyOutput:
         return EnergyOutput(
@@ -75,7 +78,7 @@ class EnergyOutput:
         )
 
     def _values(self) -> tuple[Tensor | None, ...]:
-        return (self.energy, self.features, self.reconstruction, self.logits)
+        return (self.energy, self.features, self.reconstruction, self.logits, self.residual)
 
 
 class EnergyFunction(nn.Module, ABC):
@@ -156,9 +159,12 @@ class LossFunctional(nn.Module, ABC):
 
     A loss that wants the sampler step to draw a fresh batch instead of reusing the
     energy step's samples (BEGAN's z_G) sets ``fresh_sampler_batch = True``.
+    ``requires`` lists the :class:`EnergyOutput` fields it reads beyond ``energy``; the
+    engine checks them against ``EnergyFunction.provides`` before training.
     """
 
     fresh_sampler_batch: ClassVar[bool] = False
+    requires: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()

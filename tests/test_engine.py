@@ -62,6 +62,12 @@ class NanAfter(LossFunctional):
         return LossOutput(fake.energy.mean())
 
 
+class NeedsResidual(NanAfter):
+    """A loss that reads the per-pixel residual, like BEGAN's."""
+
+    requires = frozenset({"residual"})
+
+
 class Quadratic(EnergyFunction):
     """An energy without features (so the pulling-away term cannot use it)."""
 
@@ -81,7 +87,8 @@ TEST_PLUGIN = module_plugin(
             summary="becomes NaN",
             factory=NanAfter,
             options=(Option("bad_from", int, 1, "first NaN call", minimum=1),),
-        )
+        ),
+        Component(name="needs-residual", summary="reads residuals", factory=NeedsResidual),
     ],
     ebkit_energies=lambda: [Component(name="quadratic", summary="x²", factory=Quadratic)],
 )
@@ -264,6 +271,12 @@ def test_a_regularizer_needing_features_refuses_an_energy_without_them(
     with pytest.raises(UsageError, match="features"):
         train_run(config, run_dir, manager=plugins, progress=False)
     assert not run_dir.exists()  # nothing was written, so the same --out works next time
+
+
+def test_a_loss_needing_residuals_refuses_an_energy_without_them(plugins) -> None:
+    config = make_config(plugins, energy="quadratic", loss="needs-residual", regularizers=())
+    with pytest.raises(UsageError, match="loss NeedsResidual needs the energy's residual"):
+        build_trainer(config, plugins)
 
 
 def test_an_energy_without_the_needed_fields_trains_without_that_regularizer(plugins) -> None:
