@@ -1,7 +1,8 @@
 """How much does ebkit's training step cost over a hand-written PyTorch loop?
 
 Builds EBGAN (``autoencoder`` energy, ``generator`` sampler, ``margin`` loss, ``digits``
-data by default) through the real path of ``ebkit train`` (plugin manager ->
+data and MLP networks by default; ``--arch conv`` for the DCGAN-style conv networks, e.g.
+on 28×28 MNIST) through the real path of ``ebkit train`` (plugin manager ->
 ``resolve_config`` -> ``build_components`` -> :class:`ebkit.engine.Trainer`) and a
 minimal hand-written loop on deep copies of the same initial modules, with the same data
 batches, the same noise and its own ``torch.optim.Adam``. It first checks that both
@@ -22,6 +23,7 @@ test: the exit code is 0 whatever the ratio. See benchmarks/README.md.
     python benchmarks/overhead.py                 # the defaults (under 2 minutes on 2 cores)
     python benchmarks/overhead.py --threads 1     # on a busy machine
     python benchmarks/overhead.py --steps 500 --repeats 7 --energy-width 256
+    python benchmarks/overhead.py --arch conv --data mnist --data-path ../shared/data/mnist
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from ebkit.errors import EbkitError, UsageError
 from ebkit.interfaces import Dataset
 from ebkit.plugins import get_plugin_manager
 from ebkit.training import settings_from_config
+from ebkit_autoencoder.conv import ConvAutoEncoderEnergy
 from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
 
 TARGET = 0.97
@@ -73,6 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--data", default="digits", help="dataset name")
+    parser.add_argument("--data-path", default=None, help="files of the dataset, if it reads any")
+    parser.add_argument(
+        "--arch",
+        default="mlp",
+        choices=("mlp", "conv"),
+        help="networks of the energy and the generator (conv: DCGAN-style, images only)",
+    )
     parser.add_argument("--steps", type=int, default=200, help="steps per timed block")
     parser.add_argument("--repeats", type=int, default=5, help="timed blocks of each loop")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps of each loop")
@@ -113,10 +123,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_config(args: argparse.Namespace) -> RunConfig:
     manager = get_plugin_manager()
-    # The hand loop writes out the MLP networks; pin them where ``arch`` exists (the
-    # ``auto`` choice gives a conv net on images of 16 pixels a side or more).
+    # Pin the architecture the hand loop is told to write out (``auto`` would choose by
+    # image size).
     overrides = [
-        f"{section}.arch=mlp"
+        f"{section}.arch={args.arch}"
         for section, kind, name in (
             ("energy", "energy", "autoencoder"),
             ("sampler", "sampler", "generator"),
@@ -150,6 +160,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
             "log_every": args.log_every,
         },
         overrides=overrides,
+        data_path=args.data_path,
     )
 
 
@@ -159,18 +170,17 @@ def run_config(args: argparse.Namespace) -> RunConfig:
 class HandLoop:
     """Minimal EBGAN in plain PyTorch on copies of ebkit's initial modules.
 
-    The energy and the generator are called through their plain ``nn.Sequential`` parts
-    (``encoder``/``decoder`` and ``net``) with the arithmetic of their ``forward`` written
-    out, so that no ebkit code runs inside the step and the results are bit-for-bit those
-    of the ebkit modules.
+    The energy is called through its plain ``nn.Sequential`` parts (``encoder`` and
+    ``decoder``) and the generator through its network ``net``, with the arithmetic of
+    their ``forward`` (flattening, the conv energy's padding and crop, the output map to
+    the data range) written out, so that no ebkit code but the networks' own layers runs
+    inside the step and the results are bit-for-bit those of the ebkit modules.
     """
 
     def __init__(self, components: Components, config: RunConfig, device: torch.device) -> None:
         energy, sampler, loss = components.energy, components.sampler, components.loss
-        if not isinstance(energy, MLPAutoEncoderEnergy) or not isinstance(
-            sampler.net, nn.Sequential
-        ):
-            raise UsageError("the hand loop implements the MLP auto-encoder and generator only")
+        if not isinstance(energy, (MLPAutoEncoderEnergy, ConvAutoEncoderEnergy)):
+            raise UsageError("the hand loop implements the MLP and conv auto-encoders only")
         if loss.f != "identity" or getattr(loss, "schedule", "constant") != "constant":
             raise UsageError("the hand loop implements the constant margin loss with f = identity")
         # Copied before any step: the same initial weights and buffers as ebkit's.
@@ -178,6 +188,8 @@ class HandLoop:
         self.decoder: nn.Module = copy.deepcopy(energy.decoder).to(device)
         self.generator: nn.Module = copy.deepcopy(sampler.net).to(device)
         self.distance: str = energy.distance
+        # F.pad's (left, right, top, bottom) for the conv energy; None for the MLP.
+        self.padding: tuple[int, int, int, int] | None = getattr(energy, "_padding", None)
         self.margin = float(loss.margin)
         self.latent_dim: int = sampler.latent_dim
         spec = components.dataset.spec
@@ -203,7 +215,13 @@ class HandLoop:
 
     def energy(self, x: Tensor) -> Tensor:
         batch = x.shape[0]
-        reconstruction = self.decoder(self.encoder(x.reshape(batch, -1))).reshape(x.shape)
+        if self.padding is None:
+            reconstruction = self.decoder(self.encoder(x.reshape(batch, -1))).reshape(x.shape)
+        else:
+            left, right, top, bottom = self.padding
+            decoded = self.decoder(self.encoder(torch.nn.functional.pad(x, self.padding)))
+            height, width = decoded.shape[-2:]
+            reconstruction = decoded[..., top : height - bottom, left : width - right]
         difference = (reconstruction - x).reshape(batch, -1)
         if self.distance == "l2":
             return torch.linalg.vector_norm(difference, ord=2, dim=1)
@@ -482,7 +500,11 @@ def _describe(device: torch.device) -> str:
 
 
 def _layers(module: nn.Module) -> str:
-    """The widths of the Linear layers: ``64-1024-64``."""
+    """The widths of the weight layers: ``MLP 64-1024-64`` or ``conv 1-64-128-...``."""
+    convs = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    if convs:
+        widths = [convs[0].in_channels, *(layer.out_channels for layer in convs)]
+        return "conv " + "-".join(map(str, widths))
     linear = [layer for layer in module.modules() if isinstance(layer, nn.Linear)]
     if not linear:
         return type(module).__name__

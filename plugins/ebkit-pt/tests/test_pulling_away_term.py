@@ -95,6 +95,27 @@ def test_gradcheck() -> None:
     assert torch.autograd.gradcheck(pulling_away_term, (features,))
 
 
+def test_gradient_equals_autograd_through_the_plain_formula() -> None:
+    def plain(features: torch.Tensor) -> torch.Tensor:
+        n = features.shape[0]
+        unit = features / features.norm(dim=1, keepdim=True)
+        gram = unit @ unit.T
+        return (gram.square().sum() - gram.diagonal().square().sum()) / (n * (n - 1))
+
+    base = torch.randn(6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    ours, theirs = base.clone().requires_grad_(True), base.clone().requires_grad_(True)
+    (3.0 * pulling_away_term(ours)).backward()
+    (3.0 * plain(theirs)).backward()
+    torch.testing.assert_close(ours.grad, theirs.grad)
+
+
+def test_a_zero_row_gets_a_zero_gradient() -> None:
+    features = torch.tensor([[0.0, 0.0], [1.0, 0.5], [1.0, -1.0]], requires_grad=True)
+    pulling_away_term(features).backward()
+    assert torch.equal(features.grad[0], torch.zeros(2))
+    assert features.grad[1:].abs().sum() > 0
+
+
 def test_features_must_be_two_dimensional() -> None:
     with pytest.raises(ValueError, match="2-D"):
         pulling_away_term(torch.randn(4, 2, 2))
