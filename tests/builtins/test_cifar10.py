@@ -1,0 +1,106 @@
+"""Tests for the CIFAR-10 binary loader, on small files written in the same format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ebkit.builtins.cifar10 import CIFAR10
+from ebkit.errors import UsageError
+
+
+def write_batch(path: Path, labels: list[int], seed: int = 0) -> np.ndarray:
+    """Write records (label byte + 3072 pixel bytes); return the pixels (n, 3, 32, 32)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (len(labels), 3, 32, 32), np.uint8)
+    records = np.concatenate(
+        [np.asarray(labels, np.uint8)[:, None], pixels.reshape(len(labels), -1)], axis=1
+    )
+    path.write_bytes(records.tobytes())
+    return pixels
+
+
+@pytest.fixture
+def cifar_dir(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
+    pixels = [
+        write_batch(tmp_path / f"data_batch_{index}.bin", [index % 10, 9, 0], seed=index)
+        for index in range(1, 6)
+    ]
+    pixels.append(write_batch(tmp_path / "test_batch.bin", [3, 4], seed=9))
+    return tmp_path, pixels
+
+
+def test_reads_the_train_batches_in_order(cifar_dir) -> None:
+    directory, pixels = cifar_dir
+    data = CIFAR10(directory)
+    assert data.x.shape == (15, 3, 32, 32) and data.x.dtype == torch.float32
+    assert data.y.tolist() == [1, 9, 0, 2, 9, 0, 3, 9, 0, 4, 9, 0, 5, 9, 0]
+    expected = torch.from_numpy(np.concatenate(pixels[:5]).astype(np.float32)) / 127.5 - 1
+    torch.testing.assert_close(data.x, expected)
+    assert data.spec.event_shape == (3, 32, 32) and data.spec.num_classes == 10
+
+
+def test_channel_layout_is_red_then_green_then_blue(tmp_path: Path) -> None:
+    record = np.zeros(3073, np.uint8)
+    record[0] = 7
+    record[1 : 1 + 1024] = 255  # red plane
+    record[1 + 1024 + 33] = 255  # green pixel at row 1, column 1
+    (tmp_path / "test_batch.bin").write_bytes(record.tobytes())
+    data = CIFAR10(tmp_path, split="test")
+    assert data.y.tolist() == [7]
+    assert torch.all(data.x[0, 0] == 1.0)
+    assert data.x[0, 1, 1, 1] == 1.0 and data.x[0, 1].sum() == 1.0 - 1023.0
+    assert torch.all(data.x[0, 2] == -1.0)
+
+
+def test_test_split_and_auto(cifar_dir) -> None:
+    directory, _ = cifar_dir
+    test = CIFAR10(directory, split="test")
+    assert test.y.tolist() == [3, 4]
+    (directory / "data_batch_1.bin").unlink()
+    with pytest.raises(UsageError, match=r"lacks data_batch_1\.bin .*data\.partial=true"):
+        CIFAR10(directory, split="train")
+    assert len(CIFAR10(directory, split="train", partial=True)) == 12
+    assert CIFAR10(directory).y.tolist() == [3, 4]  # auto: no data_batch_1.bin -> test
+
+
+def test_a_size_that_is_not_whole_records_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "test_batch.bin").write_bytes(bytes(3073 * 2 + 5))
+    with pytest.raises(UsageError, match=r"6151 bytes, not a whole number of 3073-byte"):
+        CIFAR10(tmp_path)
+
+
+def test_an_empty_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "test_batch.bin").write_bytes(b"")
+    with pytest.raises(UsageError, match="holds 0 bytes"):
+        CIFAR10(tmp_path)
+
+
+def test_a_label_above_nine_is_refused(tmp_path: Path) -> None:
+    write_batch(tmp_path / "test_batch.bin", [1, 2, 57])
+    with pytest.raises(UsageError, match=r"record 2 has label 57.*CIFAR-100"):
+        CIFAR10(tmp_path)
+
+
+def test_the_pickled_version_gets_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "data_batch_1").write_bytes(b"\x80\x02}q")
+    with pytest.raises(UsageError, match="pickled Python version; download the binary"):
+        CIFAR10(tmp_path)
+
+
+def test_missing_path_and_bad_split(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="needs --data-path DIR"):
+        CIFAR10(None)
+    with pytest.raises(UsageError, match="must be a directory"):
+        CIFAR10(tmp_path / "nowhere")
+    with pytest.raises(UsageError, match="'valid' is not one of"):
+        CIFAR10(tmp_path, split="valid")
+
+
+def test_the_error_messages_are_one_line(tmp_path: Path) -> None:
+    write_batch(tmp_path / "test_batch.bin", [1, 200])
+    with pytest.raises(UsageError) as caught:
+        CIFAR10(tmp_path)
+    assert "\n" not in str(caught.value)
