@@ -1,10 +1,75 @@
-"""ebkit plugin reserved for Ladder-network energies (EBGAN-LN); it registers nothing yet.
+"""ebkit plugin registering the ``ladder`` energy: a Ladder network whose denoising cost
+is the energy and whose clean path classifies, for EBGAN-LN semi-supervised training.
 
-The ``ladder`` energy (Rasmus et al. 2015, as used by EBGAN-LN in Zhao et al. 2017,
-§4.2 and App. D) arrives in a later issue: a bottom-layer-cost Ladder network whose input
-reconstruction cost C = λ₀/d · ‖x − ẑ⁽⁰⁾‖² is the energy and whose clean path gives class
-logits for semi-supervised training. Until then this module defines no hook
-implementations, so installing the distribution lists the plugin without adding components.
+This module is imported to list components and build ``ebkit --help``, so it must not
+import torch; the energy lives in :mod:`ebkit_ladder.ladder` (with its combinator in
+:mod:`ebkit_ladder.combinator` and its normalisation in :mod:`ebkit_ladder.normalization`)
+and is imported only when it is built.
 """
 
 from __future__ import annotations
+
+from ebkit import Component, Option, hookimpl
+
+
+@hookimpl
+def ebkit_energies() -> list[Component]:
+    return [
+        Component(
+            name="ladder",
+            summary="Ladder network (Rasmus et al. 2015) as in EBGAN-LN: energy = denoising "
+            "cost λ₀/d·‖x − ẑ⁽⁰⁾‖² (or all layers'), class logits for semi-supervised training",
+            factory="ebkit_ladder.ladder:LadderEnergy",
+            options=(
+                Option(
+                    "sizes",
+                    list[int],
+                    [1000, 500, 250, 250, 250],
+                    "hidden layer sizes between the flattened input and the num_classes "
+                    "outputs (the permutation-invariant MNIST Ladder's)",
+                    minimum=1,
+                ),
+                Option(
+                    "num_classes",
+                    int,
+                    None,
+                    "classifier outputs; auto = the dataset's number of classes (an unlabelled "
+                    "dataset is an error unless this is set)",
+                    minimum=2,
+                ),
+                Option(
+                    "noise_std",
+                    float,
+                    0.3,
+                    "σ of the Gaussian noise the corrupted path adds to the input and to every "
+                    "normalised pre-activation",
+                    minimum=0.0,
+                ),
+                Option(
+                    "costs",
+                    str,
+                    "bottom",
+                    "which denoising costs make the energy: bottom = only the input "
+                    "reconstruction (EBGAN-LN's bottom-layer cost), full = every layer's, "
+                    "weighted by bottom_weight and layer_weights",
+                    choices=("bottom", "full"),
+                ),
+                Option(
+                    "bottom_weight",
+                    float,
+                    1000.0,
+                    "λ₀, the weight of the input reconstruction cost λ₀/d·‖x − ẑ⁽⁰⁾‖² "
+                    "(EBGAN's tuned value; tuned on data in [0, 1], ebkit's is in [-1, 1])",
+                    minimum=0.0,
+                ),
+                Option(
+                    "layer_weights",
+                    list[float],
+                    None,
+                    "full only: λ₁..λ_L, one per hidden layer plus the top; auto = 10 for "
+                    "the first hidden layer and 0.1 above (Rasmus et al.'s MNIST weights)",
+                    minimum=0.0,
+                ),
+            ),
+        )
+    ]
