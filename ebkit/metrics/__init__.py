@@ -1,0 +1,112 @@
+"""Metrics for energy-based generative models: mode coverage, distances, image quality
+and anomaly AUROC (SPEC §7), importable on their own.
+
+- 2-D Gaussian mixtures (``8gaussians``, ``25gaussians``): :func:`mode_coverage`,
+  :func:`mixture_mode_coverage` -> modes covered, high-quality share, reverse KL.
+- Any 2-D (or D-dimensional) point sets: :func:`sliced_wasserstein` (SW₂²) and
+  :func:`rbf_mmd2` (multi-bandwidth unbiased MMD²).
+- Images, through a small CNN trained on the dataset and cached
+  (:func:`cached_classifier`): :func:`image_metrics` (FD, KID, IS, I′, class coverage),
+  and the formulas one by one.
+- Anomaly scoring: :func:`energy_auroc` (outliers should get the higher energy).
+
+This package imports torch, numpy and safetensors only: no CLI, plugins or matplotlib.
+See ``docs/metrics.md`` for the definitions and reference numbers.
+"""
+
+from __future__ import annotations
+
+from ebkit.metrics.anomaly import average_ranks, energy_auroc
+from ebkit.metrics.classifier import (
+    CLASSIFIER_VERSION,
+    Classifier,
+    ClassifierInfo,
+    ClassifierOutputs,
+    cached_classifier,
+    classifier_cache_dir,
+    default_epochs,
+    load_classifier,
+    save_classifier,
+    split_indices,
+    train_classifier,
+)
+from ebkit.metrics.distances import (
+    DEFAULT_RBF_SCALES,
+    frechet_distance,
+    frechet_distance_of_features,
+    gaussian_fit,
+    kernel_inception_distance,
+    median_pairwise_distance,
+    mmd2_unbiased,
+    pairwise_squared_distances,
+    polynomial_kernel,
+    random_directions,
+    rbf_kernel,
+    rbf_mmd2,
+    sliced_wasserstein,
+    standardize_features,
+    trace_sqrt_product,
+)
+from ebkit.metrics.images import (
+    ClassCoverage,
+    ImageMetrics,
+    class_coverage,
+    class_match_share,
+    ebgan_inception_score,
+    image_metrics,
+    inception_score,
+)
+from ebkit.metrics.toy import (
+    GAUSSIAN_MIXTURES,
+    PERFECT_HIGH_QUALITY_SHARE,
+    GaussianMixture,
+    ModeCoverage,
+    gaussian_mixture,
+    mixture_mode_coverage,
+    mode_coverage,
+)
+
+__all__ = [
+    "CLASSIFIER_VERSION",
+    "DEFAULT_RBF_SCALES",
+    "GAUSSIAN_MIXTURES",
+    "PERFECT_HIGH_QUALITY_SHARE",
+    "ClassCoverage",
+    "Classifier",
+    "ClassifierInfo",
+    "ClassifierOutputs",
+    "GaussianMixture",
+    "ImageMetrics",
+    "ModeCoverage",
+    "average_ranks",
+    "cached_classifier",
+    "class_coverage",
+    "class_match_share",
+    "classifier_cache_dir",
+    "default_epochs",
+    "ebgan_inception_score",
+    "energy_auroc",
+    "frechet_distance",
+    "frechet_distance_of_features",
+    "gaussian_fit",
+    "gaussian_mixture",
+    "image_metrics",
+    "inception_score",
+    "kernel_inception_distance",
+    "load_classifier",
+    "median_pairwise_distance",
+    "mixture_mode_coverage",
+    "mmd2_unbiased",
+    "mode_coverage",
+    "pairwise_squared_distances",
+    "polynomial_kernel",
+    "random_directions",
+    "rbf_kernel",
+    "rbf_mmd2",
+    "save_classifier",
+    "sliced_wasserstein",
+    "split_indices",
+    "standardize_features",
+    "trace_sqrt_product",
+    "train_classifier",
+]
