@@ -54,7 +54,12 @@ class Checkpoints(Callback):
 
 class SamplePictures(Callback):
     """Writes ``samples/step-NNNNNNN.png`` every ``every`` steps and ``samples/final.png``
-    at the end, always from the same noise so the pictures show progress."""
+    at the end, always from the same noise so the pictures show progress.
+
+    For 2-D data it also draws the energy landscape with the same samples and 1000
+    reference data points: ``samples/landscape-step-NNNNNNN.png`` at each interval and
+    ``samples/landscape.png`` at the end (:func:`ebkit.plotting.save_energy_landscape`,
+    evaluated on the trainer's device in eval mode, the energy's mode restored after)."""
 
     def __init__(self, run_dir: Path, every: int, count: int, seed: int) -> None:
         self.folder = run_dir / "samples"
@@ -73,16 +78,27 @@ class SamplePictures(Callback):
 
     def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
         if self.every and trainer.step % self.every == 0 and trainer.step < trainer.settings.steps:
-            self.write(trainer, self.folder / f"step-{trainer.step:07d}.png")
+            name = f"step-{trainer.step:07d}.png"
+            self.write(trainer, self.folder / name, self.folder / f"landscape-{name}")
 
     def on_train_end(self, trainer: Trainer) -> None:
-        self.write(trainer, self.folder / "final.png")
+        self.write(trainer, self.folder / "final.png", self.folder / "landscape.png")
 
-    def write(self, trainer: Trainer, path: Path) -> None:
-        from ebkit.plotting import save_samples
+    def write(self, trainer: Trainer, path: Path, landscape_path: Path | None = None) -> None:
+        from ebkit.plotting import save_energy_landscape, save_samples
 
         samples = trainer.draw_samples(self.count, self.seed)
-        save_samples(samples, path, trainer.components.dataset.spec, reference=self._reference)
+        spec = trainer.components.dataset.spec
+        save_samples(samples, path, spec, reference=self._reference)
+        if landscape_path is not None and spec.event_shape == (2,):
+            save_energy_landscape(
+                trainer.components.energy,
+                landscape_path,
+                data=self._reference,
+                samples=samples,
+                device=trainer.device,
+                title=f"step {trainer.step}",
+            )
 
 
 class ProgressBar(Callback):

@@ -140,7 +140,9 @@ class Trainer:
         x = self.components.dataset.sample(batch_size, self.data_generator).x
         x = x.to(self.device, non_blocking=True)
 
-        contrastive = sampler.sample(batch_size, energy, self.sample_generator)
+        contrastive, sampler_samples = sampler.training_samples(
+            batch_size, energy, self.sample_generator
+        )
         real = energy(x)
         fake = energy(contrastive.detach())
         energy_term = loss.energy_loss(real, fake)
@@ -156,8 +158,10 @@ class Trainer:
         sampler_fake = fake
         if self.sampler_optimizer is not None:
             if loss.fresh_sampler_batch:
-                contrastive = sampler.sample(batch_size, energy, self.sample_generator)
-            sampler_fake = energy(contrastive)
+                _, sampler_samples = sampler.training_samples(
+                    batch_size, energy, self.sample_generator
+                )
+            sampler_fake = energy(sampler_samples)
             sampler_term = loss.sampler_loss(sampler_fake)
             metrics.update(sampler_term.metrics)
             total = self._add_penalties(

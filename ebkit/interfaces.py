@@ -4,11 +4,11 @@ and datasets.
 One training step uses them like the algorithm box of the EBGAN paper::
 
     x = dataset.sample(B, generator).x                    # (B, *event_shape)
-    x_neg = sampler.sample(B, energy, generator).detach()
-    real, fake = energy(x), energy(x_neg)                 # EnergyOutput each
+    x_neg, x_gen = sampler.training_samples(B, energy, generator)  # usually the same
+    real, fake = energy(x), energy(x_neg.detach())        # EnergyOutput each
     loss.energy_loss(real, fake) (+ weighted regularizers) -> step the energy
     if sampler.trainable:
-        fake = energy(sampler.sample(B, energy, generator))
+        fake = energy(x_gen)                              # with the graph to the sampler
         loss.sampler_loss(fake) (+ weighted regularizers) -> step the sampler
     loss.update_state(real, fake)                         # BEGAN's k_t, schedules
 
@@ -134,6 +134,23 @@ class ContrastiveSampler(nn.Module, ABC):
         ``generator`` is the only source of randomness and lives on the samples' device.
         Samples of a trainable sampler keep their graph; others should be detached.
         """
+
+    def training_samples(
+        self, n: int, energy: EnergyFunction, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        """The samples of one training step: ``(for the energy step, for the sampler
+        step)``, each ``(n, *event_shape)``.
+
+        The engine detaches the first and pushes its energy up; a trainable sampler is
+        trained on the energy of the second, which keeps its graph. The default draws
+        once and returns ``(s, s)`` with ``s = self.sample(n, energy, generator)``.
+        Override it when the two differ: ``generator-langevin`` returns
+        (Langevin-refined G(z), raw G(z)) from the same z, so that the energy learns from
+        refined samples while G trains on its own. When the loss asks for a fresh batch
+        for the sampler step, the engine calls this again and uses the second.
+        """
+        samples = self.sample(n, energy, generator)
+        return samples, samples
 
     def metrics(self) -> dict[str, Tensor | float]:
         """Diagnostics from the last ``sample`` call (acceptance rate, gradient norm...)."""

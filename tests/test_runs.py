@@ -118,6 +118,8 @@ def test_samples_and_curves_are_pngs(trained) -> None:
     run_dir, _ = trained
     assert sorted(path.name for path in (run_dir / "samples").iterdir()) == [
         "final.png",
+        "landscape-step-0000020.png",
+        "landscape.png",
         "step-0000020.png",
     ]
     for picture in (run_dir / "samples" / "final.png", run_dir / "curves.png"):

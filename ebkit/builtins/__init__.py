@@ -14,23 +14,41 @@ _TOY_NOISE_HELP = "standard deviation of the Gaussian noise around the shape"
 
 @hookimpl
 def ebkit_samplers() -> list[Component]:
-    return [
+    from dataclasses import replace
+
+    samplers = [
         Component(
             name="generator",
-            summary="trained generator G(z), z ~ N(0, I): the EBGAN sampler (MLP of the paper's "
-            "grid, or DCGAN-style conv)",
+            summary="trained generator G(z), z ~ N(0, I) or U[-1, 1]: the EBGAN and BEGAN "
+            "sampler (MLP of the paper's grid, DCGAN-style conv, or BEGAN's ELU decoder)",
             factory="ebkit.builtins.generator:GeneratorSampler",
             options=(
                 Option(
                     "arch",
                     str,
                     "auto",
-                    "network: mlp (the paper's MNIST grid), conv (DCGAN-style, images only) "
-                    "or auto = conv for colour images (sides >= 16) or any image with sides >= 64, "
-                    "else mlp (the paper's choice)",
-                    choices=("auto", "mlp", "conv"),
+                    "network: mlp (the paper's MNIST grid), conv (DCGAN-style, images only), "
+                    "began (BEGAN's decoder architecture, image sides 8·2^k, no tanh) or auto "
+                    "= conv for colour images (sides >= 16) or any image with sides >= 64, "
+                    "else mlp (the paper's choice; never began)",
+                    choices=("auto", "mlp", "conv", "began"),
                 ),
-                Option("latent_dim", int, 100, "dimension of the noise z", minimum=1),
+                Option(
+                    "latent_dim",
+                    int,
+                    None,
+                    "dimension of the noise z; auto = 64 (BEGAN's h) for arch=began, else "
+                    "100 (EBGAN's)",
+                    minimum=1,
+                ),
+                Option(
+                    "noise",
+                    str,
+                    "auto",
+                    "distribution of z: normal = N(0, I), uniform = U[-1, 1]; auto = uniform "
+                    "for arch=began (BEGAN's), else normal (EBGAN's)",
+                    choices=("auto", "normal", "uniform"),
+                ),
                 Option(
                     "n_layers", int, 3, "mlp only: number of Linear layers (nLayerG)", minimum=1
                 ),
@@ -47,14 +65,161 @@ def ebkit_samplers() -> list[Component]:
                     minimum=1,
                 ),
                 Option(
+                    "filters",
+                    int,
+                    64,
+                    "began only: n, the filters of every 3x3 convolution (BEGAN: 64 or 128)",
+                    minimum=1,
+                ),
+                Option(
                     "batchnorm",
                     bool,
                     True,
-                    "BatchNorm after every weight layer but the output",
+                    "mlp and conv: BatchNorm after every weight layer but the output (began "
+                    "has none)",
                 ),
             ),
         ),
     ]
+
+    def langevin_options(*, steps: int, step_size: float | None, noise: str) -> tuple[Option, ...]:
+        # Keep in step with LangevinSampler's keywords (tests/builtins/test_langevin.py).
+        return (
+            Option(
+                "init",
+                str,
+                "uniform",
+                "start of the chains: uniform in the data range [low, high], or gaussian "
+                "with mean (low + high)/2 and standard deviation (high − low)/4",
+                choices=("uniform", "gaussian"),
+            ),
+            Option("steps", int, steps, "Langevin steps K per call (0: no refinement)", minimum=0),
+            Option(
+                "step_size",
+                float,
+                step_size,
+                "step size η (> 0); auto = 10 for independent noise, 0.005 for coupled",
+                minimum=0.0,
+            ),
+            Option(
+                "noise",
+                str,
+                noise,
+                "noise convention: independent = σ is noise_scale (IGEBM); coupled = "
+                "σ = noise_scale·√(2·step_size), exact Langevin for exp(−E/noise_scale²); "
+                "auto = independent for images, coupled for vectors (the 2-D toys)",
+                choices=("auto", "independent", "coupled"),
+            ),
+            Option(
+                "noise_scale",
+                float,
+                None,
+                "σ (independent) or s (coupled); auto = 0.005 for independent, 1 for "
+                "coupled. Effective temperature: σ²/(2·step_size)",
+                minimum=0.0,
+            ),
+            Option(
+                "grad_clip",
+                float,
+                None,
+                "clip every gradient coordinate to [−grad_clip, grad_clip]; 0 = off; "
+                "auto = 0.03 for independent noise, off for coupled",
+                minimum=0.0,
+            ),
+            Option(
+                "clamp",
+                bool,
+                True,
+                "keep the chains in the data range (with mala: reject proposals outside it)",
+            ),
+            Option(
+                "mala",
+                bool,
+                False,
+                "Metropolis-adjusted Langevin: accept or reject each step so that the chain "
+                "samples exp(−E/T), T = σ²/(2·step_size), without step-size bias",
+            ),
+            Option(
+                "anneal",
+                str,
+                "none",
+                "schedule of anneal_target over the steps: none, or linear or geometric from "
+                "its value at the first step to anneal_final times it at the last",
+                choices=("none", "linear", "geometric"),
+            ),
+            Option(
+                "anneal_target",
+                str,
+                "noise",
+                "what anneal scales: noise (σ, or s when coupled) or step_size (η; when "
+                "coupled, σ follows)",
+                choices=("noise", "step_size"),
+            ),
+            Option(
+                "anneal_final",
+                float,
+                0.1,
+                "factor on anneal_target at the last step (> 0)",
+                minimum=0.0,
+            ),
+        )
+
+    langevin = langevin_options(steps=60, step_size=None, noise="auto")
+    langevin_names = {option.name for option in langevin}
+    # A generator option named like a Langevin one (noise) keeps its meaning under a prefix.
+    generator_options = tuple(
+        replace(option, name=f"generator_{option.name}")
+        if option.name in langevin_names
+        else option
+        for option in samplers[0].options
+    )
+    samplers += [
+        Component(
+            name="langevin",
+            summary="Langevin MCMC on the energy from uniform or Gaussian noise (seed 001, "
+            "Algorithm 1): gradient clipping, clamping, optional MALA and annealing",
+            factory="ebkit.builtins.langevin:LangevinSampler",
+            options=langevin,
+        ),
+        Component(
+            name="replay",
+            summary="persistent Langevin chains in a replay buffer (IGEBM; seed 001, "
+            "Algorithm 2): starts from the buffer, or fresh noise with probability reinit",
+            factory="ebkit.builtins.replay:ReplaySampler",
+            options=(
+                Option(
+                    "capacity",
+                    int,
+                    8192,
+                    "slots in the buffer; it costs capacity × event size × 4 bytes of memory "
+                    "and of every checkpoint",
+                    minimum=1,
+                ),
+                Option(
+                    "reinit",
+                    float,
+                    0.05,
+                    "probability that a chain restarts from fresh init noise",
+                    minimum=0.0,
+                    maximum=1.0,
+                ),
+                *langevin,
+            ),
+        ),
+        Component(
+            name="generator-langevin",
+            summary="trained generator G(z) refined by K Langevin steps on the energy (GAN+EBM "
+            "hybrid, seed 001): the energy trains on refined samples, G on raw G(z)",
+            factory="ebkit.builtins.generator_langevin:GeneratorLangevinSampler",
+            options=(
+                *generator_options,
+                *langevin_options(steps=20, step_size=1.0, noise="independent")[
+                    1:
+                ],  # no init: chains start at G(z)
+            ),
+        ),
+    ]
+    return samplers
 
 
 @hookimpl
@@ -99,6 +264,28 @@ def ebkit_datasets() -> list[Component]:
             ),
         ),
         Component(
+            name="cifar10",
+            summary="CIFAR-10 binary version (data_batch_N.bin, test_batch.bin) from "
+            "--data-path DIR, 32x32 RGB in [-1, 1], with labels",
+            factory="ebkit.builtins.cifar10:CIFAR10",
+            options=(
+                Option(
+                    "split",
+                    str,
+                    "auto",
+                    "train (data_batch_1..5) or test (test_batch); auto: train if its files "
+                    "are there",
+                    choices=("auto", "train", "test"),
+                ),
+                Option(
+                    "partial",
+                    bool,
+                    False,
+                    "read the train batches that are present instead of requiring all five",
+                ),
+            ),
+        ),
+        Component(
             name="folder",
             summary="every image under --data-path DIR (Pillow), square-cropped and resized",
             factory="ebkit.builtins.image_folder:ImageFolder",
@@ -127,3 +314,90 @@ def ebkit_datasets() -> list[Component]:
         ),
     ]
     return records
+
+
+ENERGY_ACTIVATIONS: tuple[str, ...] = ("swish", "relu", "leaky_relu", "elu")
+"""Accepted ``activation`` of the ``mlp`` and ``conv`` energies; swish (SiLU) is smooth,
+which suits the gradients MCMC samplers follow."""
+
+GAN_GENERATOR_LOSSES: tuple[str, ...] = ("non_saturating", "minimax")
+"""Accepted ``generator_loss`` of the ``gan`` loss."""
+
+_ACTIVATION_HELP = (
+    "non-linearity after every hidden layer; swish = SiLU (smooth input gradients for "
+    "MCMC), leaky_relu has slope 0.2"
+)
+_SPECTRAL_NORM_HELP = "spectral normalisation of every weight layer (bounds the Lipschitz constant)"
+
+
+@hookimpl
+def ebkit_energies() -> list[Component]:
+    return [
+        Component(
+            name="mlp",
+            summary="scalar energy network E(x): MLP on the flattened sample (vectors, 2-D "
+            "toys, small images), for CD-trained EBMs and the GAN baseline",
+            factory="ebkit.builtins.energies:MLPEnergy",
+            options=(
+                Option("width", int, 128, "units per hidden layer", minimum=1),
+                Option("n_layers", int, 3, "number of hidden layers", minimum=1),
+                Option("activation", str, "swish", _ACTIVATION_HELP, choices=ENERGY_ACTIVATIONS),
+                Option("spectral_norm", bool, False, _SPECTRAL_NORM_HELP),
+            ),
+        ),
+        Component(
+            name="conv",
+            summary="scalar energy network E(x): strided convolutions and a linear head, "
+            "for images of any size (CD-trained EBMs, the GAN baseline)",
+            factory="ebkit.builtins.energies:ConvEnergy",
+            options=(
+                Option(
+                    "channels",
+                    list[int],
+                    [32, 64, 128],
+                    "output channels of each 3x3 stride-2 convolution (each halves the "
+                    "sides, rounding up)",
+                    minimum=1,
+                ),
+                Option("activation", str, "swish", _ACTIVATION_HELP, choices=ENERGY_ACTIVATIONS),
+                Option("spectral_norm", bool, False, _SPECTRAL_NORM_HELP),
+            ),
+        ),
+    ]
+
+
+@hookimpl
+def ebkit_losses() -> list[Component]:
+    return [
+        Component(
+            name="cd",
+            summary="contrastive divergence: L = mean E(x⁺) − mean E(x⁻) + "
+            "α·(mean E(x⁺)² + mean E(x⁻)²); a trainable sampler gets mean E(G(z))",
+            factory="ebkit.builtins.cd:CDLoss",
+            options=(
+                Option(
+                    "alpha",
+                    float,
+                    0.1,
+                    "weight α of the energy-magnitude term mean E(x⁺)² + mean E(x⁻)²",
+                    minimum=0.0,
+                ),
+            ),
+        ),
+        Component(
+            name="gan",
+            summary="standard GAN baseline with D(x) = σ(−E(x)): binary cross-entropy for "
+            "the energy, non-saturating generator loss",
+            factory="ebkit.builtins.gan:GANLoss",
+            options=(
+                Option(
+                    "generator_loss",
+                    str,
+                    "non_saturating",
+                    "non_saturating: L_G = −mean log D(G(z)); minimax: L_G = mean "
+                    "log(1 − D(G(z))) (the game's objective, weak gradients early on)",
+                    choices=GAN_GENERATOR_LOSSES,
+                ),
+            ),
+        ),
+    ]

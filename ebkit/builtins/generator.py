@@ -1,7 +1,8 @@
-"""The ``generator`` sampler: a trained generator G(z), z ~ N(0, I), as in EBGAN.
+"""The ``generator`` sampler: a trained generator G(z), z ~ N(0, I) as in EBGAN or
+z ~ U[-1, 1]^h as in BEGAN.
 
-Two architectures, chosen by ``arch`` (``auto`` picks one from the data, see
-:func:`ebkit.choose_architecture`):
+Three architectures, chosen by ``arch`` (``auto`` picks mlp or conv from the data, see
+:func:`ebkit.choose_architecture`; it never picks began):
 
 - ``mlp``, the EBGAN paper's MNIST grid (App. C; SPEC §2): ``n_layers`` Linear layers
   (nLayerG), hidden width ``width`` (sizeG), BatchNorm after every weight layer except
@@ -12,12 +13,24 @@ Two architectures, chosen by ``arch`` (``auto`` picks one from the data, see
   which writes the data's C channels) -> tanh -> centre crop to exactly (H, W).
   With k = ``len(channels)`` doublings, h0 = ⌈H / 2^k⌉ and w0 = ⌈W / 2^k⌉, so the
   output shape follows the dataset: 28×28 grows from 4×4 to 32×32 and is cropped.
+- ``began``, BEGAN's generator (Berthelot et al. 2017, §3.5; SPEC §4): the architecture
+  of BEGAN's decoder with its own weights, z -> Linear -> ``(filters, h0, w0)`` (8 on
+  the shorter side) -> per stage two 3×3 convolutions with ELU, nearest-neighbour
+  upsampling ×2 between stages -> a 3×3 convolution to C channels, *no tanh*. For
+  images with sides of 8·2^k pixels (pad 28×28 MNIST with ``-o data.pad=true``).
 
-Both use weights N(0, 0.02) and biases 0 (the paper's G init, also DCGAN's); a layer
-followed by BatchNorm in the conv net has no bias, since BatchNorm's shift replaces it
-(DCGAN's convention). The tanh range [-1, 1] is mapped affinely onto the data range
-``[spec.low, spec.high]`` (the identity for the paper's [-1, 1] data), so the same
-generator serves images and the 2-D toys whose range is wider.
+mlp and conv use weights N(0, 0.02) and biases 0 (the paper's G init, also DCGAN's); a
+layer followed by BatchNorm in the conv net has no bias, since BatchNorm's shift replaces
+it (DCGAN's convention). began has no BatchNorm and uses Glorot-uniform weights and zero
+biases (BEGAN gives none; TensorFlow's default, which its reimplementations inherit). The
+network's output range [-1, 1] (tanh's for mlp and conv) is mapped affinely onto the
+data range ``[spec.low, spec.high]`` (the identity for the paper's [-1, 1] data), so the
+same generator serves images and the 2-D toys whose range is wider. began has no tanh
+(SPEC §4), so its output is not bounded and samples may leave the data range a little.
+
+The noise is ``normal`` (N(0, I)) or ``uniform`` (U[-1, 1]^latent_dim); ``noise="auto"``
+is uniform for began, as in BEGAN, and normal otherwise, as in EBGAN. ``latent_dim=None``
+is BEGAN's h = 64 for began and EBGAN's 100 otherwise.
 """
 
 from __future__ import annotations
@@ -36,6 +49,15 @@ __all__ = ["GeneratorSampler"]
 
 _INIT_STD = 0.02
 _KERNEL, _STRIDE, _PADDING = 4, 2, 1  # "4c2s": each layer doubles the side exactly
+
+GENERATOR_ARCHITECTURES: tuple[str, ...] = ("auto", "mlp", "conv", "began")
+NOISE_KINDS: tuple[str, ...] = ("auto", "normal", "uniform")
+
+DEFAULT_LATENT_DIM = 100
+"""EBGAN's noise size, used by mlp and conv when ``latent_dim`` is not set."""
+BEGAN_LATENT_DIM = 64
+"""BEGAN's h, used by began when ``latent_dim`` is not set."""
+BEGAN_BOTTLENECK_SIDE = 8
 
 
 def _mlp(spec: DataSpec, latent_dim: int, n_layers: int, width: int, batchnorm: bool) -> nn.Module:
@@ -88,12 +110,56 @@ class _ConvNet(nn.Module):
         return grown[..., top : top + height, left : left + width]
 
 
+def began_upsamplings(spec: DataSpec) -> int:
+    """k for images whose sides are 8·2^k (8·2^a × 8·2^b: k = min(a, b)); anything else is a
+    ``ValueError`` naming the accepted sizes."""
+    if not spec.is_image:
+        raise ValueError(
+            f"arch='began' needs image data of shape (C, H, W), not {tuple(spec.event_shape)}; "
+            "use arch='mlp'"
+        )
+    height, width = spec.event_shape[1:]
+    for side in (height, width):
+        blocks, remainder = divmod(side, BEGAN_BOTTLENECK_SIDE)
+        if remainder or blocks < 1 or blocks & (blocks - 1):
+            hint = (
+                "; for 28×28 MNIST set -o data.pad=true"
+                if (height, width) == (28, 28)
+                else "; resize the images (the folder dataset: -o data.size=32)"
+            )
+            raise ValueError(
+                "arch='began' needs image sides of 8·2^k pixels (8, 16, 32, 64, 128, …), "
+                f"not {height}×{width}{hint}"
+            )
+    return (min(height, width) // BEGAN_BOTTLENECK_SIDE).bit_length() - 1
+
+
+def _began(spec: DataSpec, latent_dim: int, filters: int) -> nn.Sequential:
+    """BEGAN's generator ``z: (n, latent_dim) -> (n, C, H, W)`` (see the module)."""
+    upsamplings = began_upsamplings(spec)
+    channels, height, width = spec.event_shape
+    start = (height >> upsamplings, width >> upsamplings)
+    layers: list[nn.Module] = [
+        nn.Linear(latent_dim, filters * start[0] * start[1]),
+        nn.Unflatten(1, (filters, *start)),
+    ]
+    for stage in range(upsamplings + 1):
+        for _ in range(2):
+            layers += [nn.Conv2d(filters, filters, 3, padding=1), nn.ELU()]
+        if stage < upsamplings:
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+    layers.append(nn.Conv2d(filters, channels, 3, padding=1))
+    return nn.Sequential(*layers)
+
+
 class GeneratorSampler(ContrastiveSampler):
-    """G: ``z: (n, latent_dim) -> x: (n, *spec.event_shape)`` in ``[spec.low, spec.high]``.
+    """G: ``z: (n, latent_dim) -> x: (n, *spec.event_shape)`` in ``[spec.low, spec.high]``
+    (began, without tanh, may step outside it).
 
     ``arch`` picks the network (module docstring): ``n_layers`` and ``width`` apply to
-    the MLP only, ``channels`` to the conv net only; ``latent_dim`` and ``batchnorm``
-    to both.
+    the MLP only, ``channels`` to the conv net only, ``filters`` to began only;
+    ``batchnorm`` to mlp and conv; ``latent_dim`` and ``noise`` to all (``None`` and
+    ``"auto"`` follow ``arch``, see the module docstring).
 
     Trainable: :meth:`sample` returns samples that keep their graph to G's parameters
     (the engine detaches them for the energy's update and trains G through
@@ -110,14 +176,25 @@ class GeneratorSampler(ContrastiveSampler):
         spec: DataSpec,
         *,
         arch: str = "auto",
-        latent_dim: int = 100,
+        latent_dim: int | None = None,
+        noise: str = "auto",
         n_layers: int = 3,
         width: int = 512,
         channels: Sequence[int] = (256, 128, 64),
+        filters: int = 64,
         batchnorm: bool = True,
     ) -> None:
         super().__init__(spec)
-        for option, value in (("latent_dim", latent_dim), ("n_layers", n_layers), ("width", width)):
+        if arch not in GENERATOR_ARCHITECTURES:
+            raise ValueError(
+                f"arch must be one of {', '.join(GENERATOR_ARCHITECTURES)}, not {arch!r}"
+            )
+        if noise not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, not {noise!r}")
+        if latent_dim is None:
+            latent_dim = BEGAN_LATENT_DIM if arch == "began" else DEFAULT_LATENT_DIM
+        sizes = (("latent_dim", latent_dim), ("n_layers", n_layers), ("width", width))
+        for option, value in (*sizes, ("filters", filters)):
             if value < 1:
                 raise ValueError(f"{option} must be >= 1, not {value}")
         channels = list(channels)
@@ -125,9 +202,12 @@ class GeneratorSampler(ContrastiveSampler):
             raise ValueError(f"channels must be a non-empty list of sizes >= 1, not {channels}")
         if not spec.high > spec.low:
             raise ValueError(f"the data range [{spec.low}, {spec.high}] is empty")
-        self.arch = choose_architecture(spec, arch)
+        self.arch = "began" if arch == "began" else choose_architecture(spec, arch)
         self.latent_dim = latent_dim
-        if self.arch == "conv":
+        self.noise = noise if noise != "auto" else "uniform" if arch == "began" else "normal"
+        if self.arch == "began":
+            self.net = _began(spec, latent_dim, filters)
+        elif self.arch == "conv":
             self.net = _ConvNet(spec, latent_dim, channels, batchnorm)
         else:
             self.net = _mlp(spec, latent_dim, n_layers, width, batchnorm)
@@ -137,7 +217,10 @@ class GeneratorSampler(ContrastiveSampler):
         # Uses the default RNG, which the engine seeds before building components.
         # BatchNorm keeps its own init (γ = 1, β = 0): the paper only fixes weight layers.
         for module in self.net.modules():
-            if isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
+            if self.arch == "began" and isinstance(module, (nn.Linear, nn.Conv2d)):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
                 nn.init.normal_(module.weight, mean=0.0, std=_INIT_STD)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
@@ -157,14 +240,18 @@ class GeneratorSampler(ContrastiveSampler):
         return self(z)
 
     def sample(self, n: int, energy: EnergyFunction, generator: torch.Generator) -> Tensor:
-        """Draw z ~ N(0, I), ``(n, latent_dim)``, from ``generator`` on the parameters'
-        device and return G(z), ``(n, *event_shape)``, with its graph. ``energy`` is not
-        used: a generator proposes samples without reading the energy."""
+        """Draw z, ``(n, latent_dim)``, from ``generator`` on the parameters' device —
+        N(0, I) for ``noise="normal"``, U[-1, 1]^latent_dim for ``"uniform"`` — and return
+        G(z), ``(n, *event_shape)``, with its graph. ``energy`` is not used: a generator
+        proposes samples without reading the energy."""
         parameter = next(self.parameters())
-        z = torch.randn(
-            n, self.latent_dim, generator=generator, device=parameter.device, dtype=parameter.dtype
-        )
+        shape, device, dtype = (n, self.latent_dim), parameter.device, parameter.dtype
+        if self.noise == "uniform":
+            unit = torch.rand(shape, generator=generator, device=device, dtype=dtype)
+            z = unit.mul_(2).sub_(1)
+        else:
+            z = torch.randn(shape, generator=generator, device=device, dtype=dtype)
         return self(z)
 
     def extra_repr(self) -> str:
-        return f"arch={self.arch!r}, latent_dim={self.latent_dim}"
+        return f"arch={self.arch!r}, latent_dim={self.latent_dim}, noise={self.noise!r}"

@@ -104,3 +104,35 @@ def test_the_error_messages_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as caught:
         CIFAR10(tmp_path)
     assert "\n" not in str(caught.value)
+
+
+def test_registered_with_typed_options_and_check_dataset_passes(cifar_dir) -> None:
+    from ebkit.plugins import get_plugin_manager
+    from ebkit.testing import check_dataset
+
+    component = get_plugin_manager().lookup("dataset", "cifar10").component
+    assert component.load_factory() is CIFAR10
+    assert component.resolve_options({"partial": "true"}, prefix="data") == {
+        "split": "auto",
+        "partial": True,
+    }
+    with pytest.raises(UsageError, match="'valid' is not one of"):
+        component.resolve_options({"split": "valid"}, prefix="data")
+    directory, _ = cifar_dir
+    check_dataset(component, path=str(directory))
+
+
+def test_a_malformed_batch_is_one_line_on_the_command_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "test_batch.bin").write_bytes(bytes(100))
+    result = subprocess.run(
+        [sys.executable, "-m", "ebkit", "train", "--energy", "autoencoder", "--sampler",
+         "generator", "--loss", "margin", "--data", "cifar10", "--data-path", str(tmp_path),
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not a whole number of 3073-byte" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()

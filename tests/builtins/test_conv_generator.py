@@ -159,18 +159,22 @@ def test_mlp_state_keys_are_unchanged() -> None:
 
 
 def test_the_record_declares_arch_and_channels() -> None:
-    (component,) = ebkit_samplers()
+    component = next(record for record in ebkit_samplers() if record.name == "generator")
     defaults = {option.name: option.default for option in component.options}
     assert defaults == {
         "arch": "auto",
-        "latent_dim": 100,
+        "latent_dim": None,
+        "noise": "auto",
         "n_layers": 3,
         "width": 512,
         "channels": [256, 128, 64],
+        "filters": 64,
         "batchnorm": True,
     }
-    assert component.option("arch").choices == ("auto", "mlp", "conv")
+    assert component.option("arch").choices == ("auto", "mlp", "conv", "began")
+    assert component.option("noise").choices == ("auto", "normal", "uniform")
     assert component.option("channels").help.startswith("conv only")
+    assert component.option("filters").help.startswith("began only")
     for name in ("n_layers", "width"):
         assert component.option(name).help.startswith("mlp only")
     import inspect

@@ -72,6 +72,12 @@ def test_layer_structure_follows_the_paper(n_layers: int, batchnorm: bool) -> No
     assert isinstance(list(sampler.modules())[-1], nn.Tanh)
 
 
+def test_latent_dim_and_noise_default_to_ebgans() -> None:
+    sampler = GeneratorSampler(DIGITS)
+    assert (sampler.arch, sampler.latent_dim, sampler.noise) == ("mlp", 100, "normal")
+    assert linears(sampler)[0].in_features == 100
+
+
 def test_initial_weights_are_normal_with_std_002_and_zero_biases() -> None:
     sampler = GeneratorSampler(DIGITS)  # the defaults: 100 → 512 → 512 → 64
     for layer in linears(sampler):
@@ -103,7 +109,22 @@ def test_generate_rejects_a_wrong_latent_size() -> None:
         sampler.generate(torch.zeros(4, 9))
 
 
-@pytest.mark.parametrize("option", ["latent_dim", "n_layers", "width"])
+@pytest.mark.parametrize("option", ["latent_dim", "n_layers", "width", "filters"])
 def test_sizes_below_one_are_rejected(option: str) -> None:
     with pytest.raises(ValueError, match=option):
         GeneratorSampler(TOY, **{option: 0})
+
+
+def test_uniform_noise_is_u_minus_1_1_from_the_generator_only() -> None:
+    sampler = GeneratorSampler(TOY, latent_dim=8, width=32, noise="uniform").eval()
+    before = torch.random.get_rng_state()
+    x = sampler.sample(20, None, seeded(7))
+    assert torch.equal(torch.random.get_rng_state(), before)
+    z = torch.rand(20, 8, generator=seeded(7)) * 2 - 1
+    torch.testing.assert_close(x, sampler.generate(z))
+
+
+@pytest.mark.parametrize(("option", "value"), [("noise", "cauchy"), ("arch", "resnet")])
+def test_unknown_choices_are_rejected(option: str, value: str) -> None:
+    with pytest.raises(ValueError, match=f"{option} must be one of"):
+        GeneratorSampler(TOY, **{option: value})

@@ -1,0 +1,447 @@
+"""Tests for the langevin sampler in ebkit.builtins.langevin: the step and the Metropolis
+correction against their formulas, the chain's bookkeeping (frozen parameters, detached
+results, seeding), options and metrics."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import pytest
+import torch
+
+from ebkit import Component, EnergyFunction, EnergyOutput, Option
+from ebkit.builtins import ebkit_samplers
+from ebkit.builtins.langevin import (
+    ANNEAL_SCHEDULES,
+    ANNEAL_TARGETS,
+    INITS,
+    LANGEVIN_OPTION_NAMES,
+    NOISE_CONVENTIONS,
+    LangevinSampler,
+    anneal_factors,
+    langevin_step,
+    mala_log_acceptance,
+)
+from ebkit.interfaces import ContrastiveSampler, DataSpec
+from ebkit.plugins import module_plugin
+from ebkit.testing import check_option_round_trip, check_sampler
+
+TOY = DataSpec((2,), -4.0, 4.0)
+RECORDS = {component.name: component for component in ebkit_samplers()}
+LANGEVIN = RECORDS["langevin"]
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+class Quadratic(EnergyFunction):
+    """E(x) = ½·scale·‖x − centre‖², so ∇ₓE(x) = scale·(x − centre)."""
+
+    def __init__(self, spec: DataSpec = TOY, centre: float = 0.0, scale: float = 1.0) -> None:
+        super().__init__(spec)
+        self.scale = torch.nn.Parameter(torch.tensor(scale))
+        self.centre = centre
+        self.seen_requires_grad: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> EnergyOutput:
+        self.seen_requires_grad.append(self.scale.requires_grad)
+        return EnergyOutput(0.5 * self.scale * (x - self.centre).flatten(1).square().sum(1))
+
+
+# -- conformance ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"steps": 4},
+        {"steps": 3, "mala": True},
+        {"steps": 3, "init": "gaussian", "noise": "coupled", "step_size": 0.01},
+        {"steps": 3, "anneal": "geometric", "anneal_target": "step_size", "clamp": False},
+        {"steps": 0},
+    ],
+)
+def test_conforms(options: dict) -> None:
+    check_sampler(LANGEVIN, **options)
+
+
+def test_the_record_matches_the_class() -> None:
+    check_option_round_trip(LANGEVIN)
+    assert LANGEVIN.factory == "ebkit.builtins.langevin:LangevinSampler"
+    options = {option.name: option for option in LANGEVIN.options}
+    assert tuple(options) == LANGEVIN_OPTION_NAMES
+    keywords = inspect.signature(LangevinSampler).parameters
+    for name, option in options.items():
+        assert keywords[name].default == option.default, name
+    assert options["init"].choices == INITS
+    assert options["noise"].choices == ("auto", *NOISE_CONVENTIONS)
+    assert options["anneal"].choices == ANNEAL_SCHEDULES
+    assert options["anneal_target"].choices == ANNEAL_TARGETS
+
+
+def test_defaults_follow_the_tutorial_on_images() -> None:
+    sampler = LangevinSampler(DataSpec((1, 4, 4)))
+    assert isinstance(sampler, ContrastiveSampler) and not sampler.trainable
+    assert sampler.noise == "independent"
+    assert (sampler.steps, sampler.step_size, sampler.noise_scale) == (60, 10.0, 0.005)
+    assert (sampler.grad_clip, sampler.clamp, sampler.mala) == (0.03, True, False)
+    assert sampler.temperature == pytest.approx(0.005**2 / 20)
+    assert LangevinSampler(TOY, noise="independent").step_size == 10.0
+
+
+def test_defaults_on_vectors_are_exact_langevin_at_temperature_one() -> None:
+    sampler = LangevinSampler(TOY)
+    assert sampler.noise == "coupled"
+    assert (sampler.step_size, sampler.noise_scale, sampler.grad_clip) == (0.005, 1.0, 0.0)
+    assert sampler.temperature == pytest.approx(1.0)
+    explicit = LangevinSampler(TOY, noise="coupled", step_size=0.1, grad_clip=0.5)
+    assert (explicit.step_size, explicit.noise_scale, explicit.grad_clip) == (0.1, 1.0, 0.5)
+
+
+# -- the formulas ----------------------------------------------------------------------------------
+
+
+def test_langevin_step_by_hand() -> None:
+    x = torch.tensor([[0.5, -0.2]])
+    grad = torch.tensor([[0.1, -0.01]])
+    noise = torch.tensor([[0.001, 0.002]])
+    # clip(∇E, ±0.03) = (0.03, −0.01): x − 10·(0.03, −0.01) + noise = (0.201, −0.098)
+    clipped = langevin_step(x, grad, noise, step_size=10.0, grad_clip=0.03)
+    torch.testing.assert_close(clipped, torch.tensor([[0.201, -0.098]]))
+    # without clipping: x − 10·(0.1, −0.01) + noise = (−0.499, −0.098)
+    unclipped = langevin_step(x, grad, noise, step_size=10.0)
+    torch.testing.assert_close(unclipped, torch.tensor([[-0.499, -0.098]]))
+    # clamped to [−0.1, 0.1]: (0.1, −0.098)
+    clamped = langevin_step(x, grad, noise, step_size=10.0, grad_clip=0.03, low=-0.1, high=0.1)
+    torch.testing.assert_close(clamped, torch.tensor([[0.1, -0.098]]))
+    # no noise: plain clipped gradient descent
+    descent = langevin_step(x, grad, None, step_size=10.0, grad_clip=0.03)
+    torch.testing.assert_close(descent, torch.tensor([[0.2, -0.1]]))
+    assert torch.equal(x, torch.tensor([[0.5, -0.2]])), "the input was modified"
+
+
+def test_langevin_step_gradients() -> None:
+    generator = seeded(0)
+    x, grad, noise = (torch.rand(3, 2, generator=generator, dtype=torch.float64) for _ in range(3))
+    x.requires_grad_(True)
+    grad.requires_grad_(True)
+    noise.requires_grad_(True)
+
+    # Away from the clip and clamp boundaries the step is smooth in all three inputs.
+    def step(x, grad, noise):
+        return langevin_step(x, grad, noise, step_size=0.3, grad_clip=5.0, low=-9.0, high=9.0)
+
+    assert torch.autograd.gradcheck(step, (x, grad, noise))
+
+
+def test_mala_log_acceptance_by_hand() -> None:
+    # x = 0, y = 1, E(x) = 0, E(y) = 0.5, d(x) = 0, d(y) = 1, η = 0.5, σ = 1, so T = 1:
+    # log α = −0.5 − ((0 − 1 + 0.5)² − (1 − 0 + 0)²)/2 = −0.5 + 0.375 = −0.125
+    zero, one = torch.zeros(1, 1), torch.ones(1, 1)
+    log_alpha = mala_log_acceptance(
+        zero, one, torch.zeros(1), torch.full((1,), 0.5), zero, one, step_size=0.5, noise_std=1.0
+    )
+    torch.testing.assert_close(log_alpha, torch.tensor([-0.125]))
+
+
+def test_mala_log_acceptance_is_the_metropolis_hastings_ratio() -> None:
+    generator = seeded(1)
+    x, y, drift_x, drift_y = (
+        torch.randn(4, 3, generator=generator, dtype=torch.float64) for _ in range(4)
+    )
+    energy_x, energy_y = (
+        torch.randn(4, generator=generator, dtype=torch.float64) for _ in range(2)
+    )
+    eta, sigma = 0.3, 0.7
+    temperature = sigma**2 / (2 * eta)
+
+    def log_q(to, start, drift):  # log N(to; start − η·drift, σ²I)
+        normal = torch.distributions.Normal(start - eta * drift, sigma)
+        return normal.log_prob(to).sum(1)
+
+    expected = -(energy_y - energy_x) / temperature + log_q(x, y, drift_y) - log_q(y, x, drift_x)
+    actual = mala_log_acceptance(
+        x, y, energy_x, energy_y, drift_x, drift_y, step_size=eta, noise_std=sigma
+    )
+    torch.testing.assert_close(actual, expected)
+    inputs = tuple(
+        t.clone().requires_grad_(True) for t in (x, y, energy_x, energy_y, drift_x, drift_y)
+    )
+    assert torch.autograd.gradcheck(
+        lambda *t: mala_log_acceptance(*t, step_size=eta, noise_std=sigma), inputs
+    )
+
+
+def test_anneal_factors() -> None:
+    assert anneal_factors("none", 0.1, 3) == [1.0, 1.0, 1.0]
+    assert anneal_factors("linear", 0.1, 3) == pytest.approx([1.0, 0.55, 0.1])
+    assert anneal_factors("geometric", 0.01, 3) == pytest.approx([1.0, 0.1, 0.01])
+    assert anneal_factors("linear", 0.1, 1) == [1.0]
+    with pytest.raises(ValueError, match="anneal must be one of none, linear, geometric"):
+        anneal_factors("cosine", 0.1, 3)
+
+
+@pytest.mark.parametrize("target", ["noise", "step_size"])
+def test_annealing_schedules_of_both_conventions(target: str) -> None:
+    independent = LangevinSampler(
+        TOY, steps=3, step_size=2.0, noise="independent", noise_scale=0.5, anneal="linear",
+        anneal_target=target,
+    )  # fmt: skip
+    coupled = LangevinSampler(
+        TOY, steps=3, step_size=2.0, noise="coupled", noise_scale=0.5, anneal="linear",
+        anneal_target=target,
+    )  # fmt: skip
+    factors = [1.0, 0.55, 0.1]
+    if target == "noise":
+        assert independent.step_sizes == [2.0] * 3
+        assert independent.noise_stds == pytest.approx([0.5 * f for f in factors])
+        assert coupled.noise_stds == pytest.approx([0.5 * f * 2.0 for f in factors])  # s·√(2η)
+        assert coupled.temperatures == pytest.approx([(0.5 * f) ** 2 for f in factors])
+    else:
+        assert independent.step_sizes == pytest.approx([2.0 * f for f in factors])
+        assert independent.noise_stds == [0.5] * 3
+        assert coupled.noise_stds == pytest.approx([0.5 * math.sqrt(4.0 * f) for f in factors])
+        assert coupled.temperatures == pytest.approx([0.25] * 3)  # coupled: T = s² throughout
+    for sampler in (independent, coupled):
+        assert sampler.temperature == pytest.approx(
+            sampler.noise_stds[-1] ** 2 / (2 * sampler.step_sizes[-1])
+        )
+
+
+# -- one step of the sampler, against the formula -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("noise", "noise_scale", "sigma"),
+    [("independent", 0.3, 0.3), ("coupled", 0.5, 0.5 * math.sqrt(2 * 0.2))],
+)
+@pytest.mark.parametrize(("grad_clip", "clamp"), [(0.0, False), (0.25, True)])
+def test_one_step_follows_the_formula(
+    noise: str, noise_scale: float, sigma: float, grad_clip: float, clamp: bool
+) -> None:
+    spec = DataSpec((2,), -1.0, 1.0)
+    energy = Quadratic(spec, centre=0.5, scale=3.0)
+    sampler = LangevinSampler(
+        spec, steps=1, step_size=0.2, noise=noise, noise_scale=noise_scale,
+        grad_clip=grad_clip, clamp=clamp,
+    )  # fmt: skip
+    start = torch.tensor([[0.9, -0.8], [0.0, 0.2], [-1.0, 1.0]])
+    moved = sampler.refine(start, energy, seeded(5))
+
+    xi = torch.randn(start.shape, generator=seeded(5))
+    grad = 3.0 * (start - 0.5)
+    if grad_clip:
+        grad = grad.clamp(-grad_clip, grad_clip)
+    expected = start - 0.2 * grad + sigma * xi
+    if clamp:
+        expected = expected.clamp(-1.0, 1.0)
+    torch.testing.assert_close(moved, expected)
+    metrics = sampler.metrics()
+    grad_norms = torch.linalg.vector_norm(3.0 * (start - 0.5), dim=1)
+    torch.testing.assert_close(metrics["grad_norm"], grad_norms.mean())
+    distances = torch.linalg.vector_norm(expected - start, dim=1)
+    torch.testing.assert_close(metrics["step_distance"], distances.mean())
+    assert metrics["temperature"] == pytest.approx(sigma**2 / 0.4)
+    assert "acceptance_rate" not in metrics
+
+
+def test_uniform_and_gaussian_starts() -> None:
+    spec = DataSpec((3,), -2.0, 6.0)
+    uniform = LangevinSampler(spec, steps=0).sample(20000, Quadratic(spec), seeded(0))
+    assert spec.low <= uniform.min() and uniform.max() <= spec.high
+    assert uniform.mean().item() == pytest.approx(2.0, abs=0.05)
+    assert uniform.var().item() == pytest.approx(64 / 12, rel=0.03)
+    torch.testing.assert_close(uniform, torch.rand(20000, 3, generator=seeded(0)) * 8 - 2)
+    gaussian = LangevinSampler(spec, steps=0, init="gaussian", clamp=False)
+    start = gaussian.sample(20000, Quadratic(spec), seeded(0))
+    assert start.mean().item() == pytest.approx(2.0, abs=0.05)
+    assert start.std().item() == pytest.approx(2.0, rel=0.03)  # (high − low)/4
+    clamped = LangevinSampler(spec, steps=0, init="gaussian").sample(
+        500, Quadratic(spec), seeded(0)
+    )
+    assert spec.low <= clamped.min() and clamped.max() <= spec.high
+
+
+# -- the chain's bookkeeping ---------------------------------------------------------------------
+
+
+def test_parameters_are_frozen_while_sampling_and_restored_exactly() -> None:
+    energy = Quadratic()
+    energy.extra = torch.nn.Parameter(torch.zeros(()), requires_grad=False)
+    LangevinSampler(TOY, steps=3).sample(4, energy, seeded(0))
+    assert energy.seen_requires_grad == [False, False, False]
+    assert energy.scale.requires_grad and not energy.extra.requires_grad
+    assert energy.scale.grad is None and energy.extra.grad is None
+
+
+def test_parameters_are_restored_when_the_energy_fails() -> None:
+    class Failing(Quadratic):
+        def forward(self, x):
+            raise ArithmeticError("boom")
+
+    energy = Failing()
+    with pytest.raises(ArithmeticError):
+        LangevinSampler(TOY, steps=2).sample(3, energy, seeded(0))
+    assert energy.scale.requires_grad
+
+
+@pytest.mark.parametrize("mala", [False, True])
+def test_samples_are_detached_and_the_start_is_untouched(mala: bool) -> None:
+    sampler = LangevinSampler(TOY, steps=3, mala=mala, step_size=0.1, noise="coupled")
+    start = torch.full((4, 2), 0.5, requires_grad=True) * 2  # a start with a graph
+    before = start.detach().clone()
+    moved = sampler.refine(start, Quadratic(), seeded(0))
+    assert not moved.requires_grad and moved.grad_fn is None
+    assert torch.equal(start.detach(), before)
+    assert not torch.equal(moved, before)
+
+
+@pytest.mark.parametrize("mala", [False, True])
+def test_works_under_no_grad_and_gives_the_same_samples(mala: bool) -> None:
+    sampler = LangevinSampler(TOY, steps=5, mala=mala, step_size=0.1)
+    energy = Quadratic()
+    expected = sampler.sample(6, energy, seeded(2))
+    with torch.no_grad():
+        actual = sampler.sample(6, energy, seeded(2))
+    assert torch.equal(actual, expected)
+    assert energy.scale.grad is None
+
+
+@pytest.mark.parametrize("mala", [False, True])
+def test_randomness_comes_from_the_generator_only(mala: bool) -> None:
+    sampler = LangevinSampler(TOY, steps=4, mala=mala, noise="coupled", step_size=0.1)
+    energy = Quadratic()
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    first = sampler.sample(8, energy, seeded(3))
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert torch.equal(first, sampler.sample(8, energy, seeded(3)))
+    assert not torch.equal(first, sampler.sample(8, energy, seeded(4)))
+
+
+def test_samples_take_the_energys_dtype() -> None:
+    energy = Quadratic().double()
+    samples = LangevinSampler(TOY, steps=2).sample(3, energy, seeded(0))
+    assert samples.dtype == torch.float64
+
+
+def test_noise_free_chains_are_gradient_descent() -> None:
+    sampler = LangevinSampler(TOY, steps=50, step_size=0.1, noise_scale=0.0, grad_clip=0.0)
+    samples = sampler.sample(5, Quadratic(centre=1.5), seeded(0))
+    start = torch.rand(5, 2, generator=seeded(0)) * 8 - 4
+    # x_k − c = (1 − η)·(x_{k−1} − c), so x_K = c + 0.9^50·(x_0 − c)
+    torch.testing.assert_close(samples, 1.5 + 0.9**50 * (start - 1.5))
+    assert sampler.temperature == 0.0
+
+
+def test_an_energy_that_ignores_its_input_is_a_clear_error() -> None:
+    class Constant(Quadratic):
+        def forward(self, x):
+            return EnergyOutput(self.scale.detach().expand(x.shape[0]))
+
+    with pytest.raises(RuntimeError, match="does not depend on its input"):
+        LangevinSampler(TOY, steps=1).sample(2, Constant(), seeded(0))
+
+
+# -- MALA ----------------------------------------------------------------------------------------
+
+
+def test_mala_reports_its_acceptance_rate_and_rejects_proposals_outside_the_box() -> None:
+    spec = DataSpec((2,), -1.0, 1.0)
+
+    class Downhill(EnergyFunction):
+        """E(x) = −3·sum(x): every step pushes towards the upper corner."""
+
+        def __init__(self) -> None:
+            super().__init__(spec)
+            self.weight = torch.nn.Parameter(torch.tensor(3.0))
+
+        def forward(self, x):
+            return EnergyOutput(-self.weight * x.sum(1))
+
+    sampler = LangevinSampler(
+        spec, steps=30, step_size=0.05, noise="coupled", grad_clip=0.0, mala=True
+    )
+    samples = sampler.sample(400, Downhill(), seeded(0))
+    assert spec.low <= samples.min() and samples.max() <= spec.high
+    rate = float(sampler.metrics()["acceptance_rate"])
+    assert 0.0 < rate < 1.0
+    free = LangevinSampler(
+        spec, steps=30, step_size=0.05, noise="coupled", grad_clip=0.0, mala=True, clamp=False
+    )
+    assert free.sample(400, Downhill(), seeded(0)).max() > spec.high
+    assert float(free.metrics()["acceptance_rate"]) > rate  # nothing rejected for leaving
+
+
+def test_mala_with_a_tiny_step_accepts_almost_everything() -> None:
+    # Unclipped: the drift then cancels the first-order energy change, so α → 1 as η → 0.
+    sampler = LangevinSampler(
+        TOY, steps=20, step_size=1e-4, noise="coupled", grad_clip=0.0, mala=True
+    )
+    sampler.sample(200, Quadratic().double(), seeded(0))
+    assert float(sampler.metrics()["acceptance_rate"]) > 0.99
+
+
+# -- options and metrics -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"init": "zeros"}, "init must be one of uniform, gaussian, not 'zeros'"),
+        ({"noise": "white"}, "noise must be one of independent, coupled"),
+        ({"anneal": "cosine"}, "anneal must be one of none, linear, geometric"),
+        ({"anneal_target": "clip"}, "anneal_target must be one of noise, step_size"),
+        ({"step_size": 0.0}, "step_size must be a finite number > 0"),
+        ({"anneal_final": 0.0}, "anneal_final must be a finite number > 0"),
+        ({"steps": -1}, "steps must be a whole number >= 0"),
+        ({"noise_scale": -0.1}, "noise_scale must be a finite number >= 0"),
+        ({"grad_clip": float("nan")}, "grad_clip must be a finite number >= 0"),
+        ({"mala": True, "noise_scale": 0.0}, "mala needs noise"),
+    ],
+)
+def test_invalid_options_are_errors(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LangevinSampler(TOY, **options)
+
+
+def test_the_command_line_reports_a_bad_option_in_one_line(ebkit_plugins, ebkit_cli, tmp_path):
+    plugin = module_plugin(
+        "langevin-test",
+        ebkit_energies=lambda: [Component(name="quadratic", summary="½‖x‖²", factory=Quadratic)],
+    )
+    ebkit_plugins({"langevin-test": plugin})
+    base = ["train", "--energy", "quadratic", "--sampler", "langevin", "--loss", "cd"]
+    for override, expected in (
+        ("sampler.step_size=0", "step_size must be a finite number > 0"),
+        ("sampler.noise=pink", "sampler.noise"),
+    ):
+        result = ebkit_cli(*base, "--out", str(tmp_path / "run"), "-o", override)
+        assert result.exit_code == 2, result.output
+        assert expected in result.stderr and result.stderr.count("\n") == 1
+        assert "Traceback" not in result.output
+
+
+def test_metrics_of_a_call_without_steps() -> None:
+    sampler = LangevinSampler(TOY, steps=0, noise="independent")
+    assert sampler.metrics() == {"temperature": pytest.approx(0.005**2 / 20)}
+    sampler.sample(3, Quadratic(), seeded(0))
+    assert set(sampler.metrics()) == {"temperature"}
+
+
+def test_metrics_are_detached_scalars() -> None:
+    sampler = LangevinSampler(TOY, steps=3, mala=True)
+    sampler.sample(4, Quadratic(), seeded(0))
+    metrics = sampler.metrics()
+    assert set(metrics) == {"temperature", "grad_norm", "step_distance", "acceptance_rate"}
+    for value in metrics.values():
+        assert isinstance(value, float) or (value.ndim == 0 and not value.requires_grad)
+    assert sampler.start_energy is not None and sampler.start_energy.shape == (4,)
+
+
+def test_option_help_mentions_both_conventions() -> None:
+    options = {option.name: option for option in LANGEVIN.options}
+    assert isinstance(options["noise_scale"], Option) and options["noise_scale"].default is None
+    assert "0.005" in options["noise_scale"].help and "coupled" in options["noise_scale"].help
