@@ -1,8 +1,10 @@
 """ebkit: a plugin-based toolkit for energy-based models on PyTorch.
 
-The names below are the public API that plugins and library users import. Importing
-``ebkit`` stays light: the torch-backed interfaces load on first use, so listing
-plugins or printing ``--help`` never imports torch.
+The names below are the public API that plugins and library users import: the
+interfaces and records plugins implement, and the library entry points
+(:func:`build_component`, :func:`train`, :func:`resume`, :func:`load_run`, the
+:class:`Trainer`). Importing ``ebkit`` stays light: everything backed by torch loads on
+first use, so listing plugins or printing ``--help`` never imports torch.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ebkit.architectures import ARCHITECTURES, choose_architecture
 from ebkit.components import Component, Option
 from ebkit.errors import EbkitError, NonFiniteLossError, PluginError, UsageError
-from ebkit.hookspecs import hookimpl
+from ebkit.hookspecs import HOOK_VERSION, hookimpl
 
 __version__ = "0.1.0"
 
@@ -28,11 +30,25 @@ _LAZY: dict[str, str] = {
     "LossOutput": "ebkit.interfaces",
     "Regularizer": "ebkit.interfaces",
     "TensorDataset": "ebkit.data",
+    "build_component": "ebkit.library",
+    "train": "ebkit.library",
+    "resume": "ebkit.library",
+    "load_run": "ebkit.library",
+    "SavedRun": "ebkit.saved_run",
+    "Trainer": "ebkit.engine",
+    "TrainSettings": "ebkit.engine",
+    "Components": "ebkit.engine",
+    "Callback": "ebkit.engine",
+    "PluginManager": "ebkit.plugins",
+    "get_plugin_manager": "ebkit.plugins",
 }
 
 __all__ = [
     "ARCHITECTURES",
+    "HOOK_VERSION",
+    "Callback",
     "Component",
+    "Components",
     "ContrastiveSampler",
     "DataBatch",
     "DataSpec",
@@ -45,16 +61,26 @@ __all__ = [
     "NonFiniteLossError",
     "Option",
     "PluginError",
+    "PluginManager",
     "Regularizer",
+    "SavedRun",
     "TensorDataset",
+    "TrainSettings",
+    "Trainer",
     "UsageError",
     "__version__",
+    "build_component",
     "choose_architecture",
+    "get_plugin_manager",
     "hookimpl",
+    "load_run",
+    "resume",
+    "train",
 ]
 
 if TYPE_CHECKING:
     from ebkit.data import TensorDataset
+    from ebkit.engine import Callback, Components, Trainer, TrainSettings
     from ebkit.interfaces import (
         ContrastiveSampler,
         DataBatch,
@@ -66,6 +92,9 @@ if TYPE_CHECKING:
         LossOutput,
         Regularizer,
     )
+    from ebkit.library import build_component, load_run, resume, train
+    from ebkit.plugins import PluginManager, get_plugin_manager
+    from ebkit.saved_run import SavedRun
 
 
 def __getattr__(name: str) -> Any:

@@ -163,14 +163,9 @@ def train(
         overrides=overrides,
     )
     if out is None:
-        names = [
-            run_config.data.id,
-            run_config.energy.id,
-            run_config.sampler.id,
-            run_config.loss.id,
-        ]
-        label = "-".join(name.rsplit("/", 1)[-1] for name in names)
-        out = os.path.join("runs", f"{label}-{time.strftime('%Y%m%d-%H%M%S')}")
+        from ebkit.library import default_run_dir
+
+        out = default_run_dir(run_config)
 
     from ebkit.training import train_run
 
@@ -232,8 +227,22 @@ def sample(
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plugins(as_json: bool) -> None:
+@click.option(
+    "--requirements",
+    is_flag=True,
+    help="Print ebkit and the installed plugin distributions as pinned pip requirement "
+    "lines (rebuild with `ebkit install -r FILE`).",
+)
+def plugins(as_json: bool, requirements: bool) -> None:
     """List plugins, their versions and the components each provides."""
+    if requirements:
+        if as_json:
+            raise UsageError("--requirements and --json cannot be combined; choose one")
+        from ebkit.installer import requirement_lines
+
+        for line in requirement_lines():
+            click.echo(line)
+        return
     manager = _manager()
     infos = sorted(manager.plugins.values(), key=lambda info: (info.source != "builtin", info.name))
     if as_json:
@@ -252,10 +261,112 @@ def plugins(as_json: bool) -> None:
     _console().print(table)
 
 
-def _kind(text: str) -> str:
+# -- install and uninstall ----------------------------------------------------------------
+
+# Everything after the command goes to pip untouched (-e, -U, --no-deps, -r FILE ...).
+_PIP_PASSTHROUGH = {"ignore_unknown_options": True, "help_option_names": ["--help"]}
+
+
+@cli.command(context_settings=_PIP_PASSTHROUGH)
+@click.argument("pip_args", nargs=-1, type=click.UNPROCESSED, metavar="SPEC... [PIP OPTIONS]")
+def install(pip_args: tuple[str, ...]) -> None:
+    """Install plugins with pip into the Python environment ebkit runs in, then list
+    the components that appeared.
+
+    SPEC is anything pip accepts: a name (ebkit-foo), a version (ebkit-foo==0.2), a local
+    folder, a wheel, -e PATH for an editable install, -r FILE; pip options such as -U,
+    --no-deps or --index-url pass through.
+    """
+    if not pip_args:
+        raise UsageError(
+            "usage: ebkit install SPEC... (a name, a folder, a wheel or -e PATH; "
+            "pip options such as -U pass through)"
+        )
+    from ebkit.installer import describe_changes, run_pip, take_snapshot
+
+    before = take_snapshot()
+    run_pip("install", pip_args)
+    for line in describe_changes(before, take_snapshot()):
+        click.echo(line)
+
+
+@cli.command(context_settings=_PIP_PASSTHROUGH)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also uninstall distributions that are not ebkit plugins, ebkit itself included.",
+)
+@click.argument("pip_args", nargs=-1, type=click.UNPROCESSED, metavar="NAME... [PIP OPTIONS]")
+def uninstall(pip_args: tuple[str, ...], force: bool) -> None:
+    """Uninstall plugin distributions with pip (without asking), then list the
+    components that disappeared.
+
+    NAME is a plugin's name as `ebkit plugins` prints it; pip options pass through.
+    """
+    from ebkit.installer import (
+        check_uninstallable,
+        describe_changes,
+        names_in,
+        run_pip,
+        take_snapshot,
+    )
+
+    names = names_in(pip_args)
+    if not names and "-r" not in pip_args and "--requirement" not in pip_args:
+        raise UsageError("usage: ebkit uninstall NAME... (plugin names as `ebkit plugins` lists)")
+    check_uninstallable(names, force=force)
+    before = take_snapshot()
+    yes = [] if {"-y", "--yes"} & set(pip_args) else ["--yes"]
+    run_pip("uninstall", [*yes, *pip_args])
+    for line in describe_changes(before, take_snapshot()):
+        click.echo(line)
+
+
+# -- plugin new -----------------------------------------------------------------------------
+
+
+@cli.group()
+def plugin() -> None:
+    """Write plugins: `ebkit plugin new NAME --kind KIND` starts a project."""
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option(
+    "--kind",
+    "kind_name",
+    metavar="KIND",
+    help="Kind of the example component: energy, sampler, loss, regularizer or dataset.",
+)
+@click.option(
+    "--dir",
+    "parent",
+    default=".",
+    show_default=True,
+    metavar="PATH",
+    help="Folder in which the project folder NAME is created.",
+)
+def plugin_new(name: str, kind_name: str | None, parent: str) -> None:
+    """Write a ready-to-install plugin project NAME with one working component of KIND,
+    its tests and a README."""
+    if kind_name is None:
+        raise UsageError(f"--kind is required (accepted: {', '.join(KINDS)})")
+    from ebkit.scaffold import new_plugin
+
+    project = new_plugin(name, _kind(kind_name, flag="--kind"), parent)
+    click.echo(f"Created {project.dist} in {project.path} ({project.kind} {project.component!r}):")
+    for path in project.files:
+        click.echo(f"  {path}")
+    click.echo("Next:")
+    for step in project.next_steps():
+        click.echo(f"  {step}")
+
+
+def _kind(text: str, *, flag: str = "") -> str:
     kind = KIND_PLURALS.get(text, text)
     if kind not in KINDS:
-        raise UsageError(f"unknown component kind {text!r} (accepted: {', '.join(KINDS)})")
+        where = f"{flag}: " if flag else ""
+        raise UsageError(f"{where}unknown component kind {text!r} (accepted: {', '.join(KINDS)})")
     return kind
 
 
@@ -358,10 +469,17 @@ def _add_plugin_commands() -> None:
     manager.add_commands(cli)
 
 
+# Commands that must work while an installed plugin is broken (even under
+# EBKIT_STRICT_PLUGINS), so the program does not load plugins before running them.
+WITHOUT_PLUGINS = frozenset({"install", "uninstall", "plugin"})
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``ebkit`` script."""
-    _add_plugin_commands()
-    cli.main(args=argv, prog_name="ebkit")
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in WITHOUT_PLUGINS:
+        _add_plugin_commands()
+    cli.main(args=args, prog_name="ebkit")
 
 
 if __name__ == "__main__":

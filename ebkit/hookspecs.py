@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 PROJECT_NAME = "ebkit"
 HOOK_VERSION = 1
-"""Bumped when a hook's signature or contract changes incompatibly."""
+"""Bumped when a hook's signature or contract changes incompatibly. A plugin module may
+declare the versions it implements as ``EBKIT_HOOK_VERSION = 1`` (or a tuple); the
+plugin manager skips it as ``incompatible`` when this version is not among them."""
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

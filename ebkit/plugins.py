@@ -13,6 +13,12 @@ Environment:
 - ``EBKIT_DISABLE_PLUGINS=a,b``: never load these.
 - ``EBKIT_STRICT_PLUGINS=1``: raise :class:`ebkit.PluginError` instead of skipping.
 
+Compatibility: a distribution that declares ``Requires-Dist: ebkit <range>`` excluding
+the running ebkit, or a hook module whose ``EBKIT_HOOK_VERSION`` is not this ebkit's
+:data:`ebkit.hookspecs.HOOK_VERSION`, is not loaded: it is listed as ``incompatible``
+and skipped with one line that says how to fix it. The range is read from the
+distribution's metadata, so an incompatible plugin is never even imported.
+
 Nothing here imports torch.
 """
 
@@ -26,13 +32,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from ebkit import hookspecs
 from ebkit.components import KINDS, Component, as_components
 from ebkit.errors import PluginError, UsageError
+
+if TYPE_CHECKING:
+    from packaging.specifiers import SpecifierSet
 
 ENTRY_POINT_GROUP = "ebkit"
 BUILTIN_PLUGIN = "ebkit"
@@ -47,9 +56,12 @@ class PluginInfo:
     source: str
     """``builtin``, ``entry point`` or ``registered`` (added in-process)."""
     status: str = "loaded"
-    """``loaded``, ``disabled`` (by the environment) or ``broken``."""
+    """``loaded``, ``disabled`` (by the environment), ``incompatible`` (built for another
+    ebkit) or ``broken``."""
     error: str | None = None
     components: dict[str, list[str]] = field(default_factory=dict)
+    requires_ebkit: str | None = None
+    """The ebkit versions the distribution declares it supports (``>=0.1,<0.2``)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +71,7 @@ class PluginInfo:
             "status": self.status,
             "error": self.error,
             "components": self.components,
+            "requires_ebkit": self.requires_ebkit,
         }
 
 
@@ -135,32 +148,59 @@ class PluginManager:
         return True
 
     def _load_entry_points(self) -> None:
-        by_distribution: dict[str, list[metadata.EntryPoint]] = {}
-        versions: dict[str, str | None] = {}
-        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = entry_point.dist
-            name = _canonical(dist.name) if dist is not None else entry_point.name
-            by_distribution.setdefault(name, []).append(entry_point)
-            versions[name] = dist.version if dist is not None else None
-        for name in sorted(by_distribution):
+        for name, found in sorted(plugin_distributions().items()):
             if name == BUILTIN_PLUGIN or not self._enabled(name, source="entry point"):
+                continue
+            # Decided from the metadata, before importing: an incompatible plugin may
+            # not even import under this ebkit.
+            supported = declared_ebkit_range(found.requires)
+            declared = None if supported is None else format_range(supported)
+            if supported is not None and not supported_by(supported, running_version()):
+                reason = f"it requires ebkit{declared}, but this is ebkit {running_version()}"
+                self._skip_incompatible(name, found.version, "entry point", reason, declared)
                 continue
             modules = []
             try:
-                for entry_point in sorted(by_distribution[name], key=lambda ep: ep.name):
+                for entry_point in found.entry_points:
                     modules.append(entry_point.load())
             except Exception as error:
-                self._fail(
-                    name, versions[name], "entry point", f"import failed: {_describe(error)}"
-                )
+                self._fail(name, found.version, "entry point", f"import failed: {_describe(error)}")
                 continue
-            self._add(name, modules, source="entry point", version=versions[name])
+            self._add(
+                name,
+                modules,
+                source="entry point",
+                version=found.version,
+                requires_ebkit=declared,
+            )
 
-    def _add(self, name: str, modules: list[object], *, source: str, version: str | None) -> None:
+    def _add(
+        self,
+        name: str,
+        modules: list[object],
+        *,
+        source: str,
+        version: str | None,
+        requires_ebkit: str | None = None,
+    ) -> None:
         if name in self._modules:
             # Never let a newcomer displace a loaded plugin of the same name.
             self._report(name, f"another plugin named {name!r} is already loaded", fatal=False)
             return
+        try:
+            written_for = [_declared_hook_versions(module) for module in modules]
+        except PluginError as error:
+            self._fail(name, version, source, str(error))
+            return
+        for versions in written_for:
+            if versions is not None and hookspecs.HOOK_VERSION not in versions:
+                reason = (
+                    f"its hooks are written for hook version "
+                    f"{' or '.join(map(str, sorted(versions)))}, but this ebkit "
+                    f"{running_version()} has hook version {hookspecs.HOOK_VERSION}"
+                )
+                self._skip_incompatible(name, version, source, reason, requires_ebkit)
+                return
         registered: list[object] = []
         try:
             for index, module in enumerate(modules):
@@ -173,7 +213,29 @@ class PluginManager:
             self._fail(name, version, source, _describe(error))
             return
         self._modules[name] = registered
-        self.plugins[name] = PluginInfo(name, version, source)
+        self.plugins[name] = PluginInfo(name, version, source, requires_ebkit=requires_ebkit)
+
+    def _skip_incompatible(
+        self,
+        name: str,
+        version: str | None,
+        source: str,
+        reason: str,
+        requires_ebkit: str | None,
+    ) -> None:
+        self.plugins[name] = PluginInfo(
+            name,
+            version,
+            source,
+            status="incompatible",
+            error=reason,
+            requires_ebkit=requires_ebkit,
+        )
+        if self.strict:
+            raise PluginError(f"plugin {name!r} is incompatible: {reason}")
+        fix = f"update it with `ebkit install -U {name}`" if source == "entry point" else ""
+        fix += (" or " if fix else "") + f"disable it with EBKIT_DISABLE_PLUGINS={name}"
+        _warn(f"skipped plugin {name!r}: incompatible: {reason} ({fix})")
 
     def _check_hooks(self, plugin: object) -> None:
         """Reject a plugin whose hook implementations match no hook (a typo or a plugin
@@ -273,6 +335,93 @@ class PluginManager:
                 self._fail(name, info.version, info.source, f"ebkit_commands: {_describe(error)}")
 
 
+# -- installed distributions and compatibility (metadata only, nothing imported) -----
+
+
+@dataclass
+class PluginDistribution:
+    """An installed distribution that declares entry points in the ``ebkit`` group."""
+
+    name: str
+    """The plugin name: the distribution's name, PEP 503-normalised."""
+    distribution: metadata.Distribution | None
+    entry_points: list[metadata.EntryPoint]
+
+    @property
+    def version(self) -> str | None:
+        return None if self.distribution is None else self.distribution.version
+
+    @property
+    def requires(self) -> list[str]:
+        """The distribution's ``Requires-Dist`` lines."""
+        return [] if self.distribution is None else list(self.distribution.requires or [])
+
+
+def plugin_distributions() -> dict[str, PluginDistribution]:
+    """Installed plugin distributions by plugin name, read from their metadata (no plugin
+    module is imported), each with its entry points in name order."""
+    found: dict[str, PluginDistribution] = {}
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = entry_point.dist
+        name = canonical_name(dist.name) if dist is not None else entry_point.name
+        found.setdefault(name, PluginDistribution(name, dist, [])).entry_points.append(entry_point)
+    for plugin in found.values():
+        plugin.entry_points.sort(key=lambda entry_point: entry_point.name)
+    return found
+
+
+def running_version() -> str:
+    """The version of the ebkit that is running."""
+    from ebkit import __version__
+
+    return __version__
+
+
+# Only lines naming ebkit are parsed: importing ``packaging`` costs a few tens of ms.
+_NAMES_EBKIT = re.compile(r"^\s*ebkit(?![\w.-])", re.IGNORECASE)
+
+
+def declared_ebkit_range(requires: Iterable[str]) -> SpecifierSet | None:
+    """The ebkit versions that ``Requires-Dist`` lines accept (several lines combine),
+    ignoring lines that apply only with an extra; ``None`` when ebkit is not named."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    supported: SpecifierSet | None = None
+    for line in requires:
+        if not _NAMES_EBKIT.match(line):
+            continue
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue  # pip would not have installed it; nothing to learn from it
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        specifier = requirement.specifier
+        supported = specifier if supported is None else supported & specifier
+    return supported
+
+
+def supported_by(supported: SpecifierSet, version: str) -> bool:
+    """Whether ``version`` of ebkit lies in the range (development versions included)."""
+    return supported.contains(version, prereleases=True)
+
+
+def format_range(supported: SpecifierSet) -> str:
+    """``>=0.1,<0.2``: lower bounds first, as people write ranges."""
+    return ",".join(sorted((str(item) for item in supported), key=lambda t: (t[0] != ">", t)))
+
+
+def _declared_hook_versions(module: object) -> set[int] | None:
+    """The hook versions a plugin module says it implements (``EBKIT_HOOK_VERSION``)."""
+    declared = getattr(module, "EBKIT_HOOK_VERSION", None)
+    if declared is None:
+        return None
+    items = declared if isinstance(declared, (tuple, list, set, frozenset)) else (declared,)
+    if not items or not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
+        raise PluginError(f"EBKIT_HOOK_VERSION must be an int or a tuple of ints, not {declared!r}")
+    return set(items)
+
+
 def _check_unique(entries: list[ComponentEntry]) -> None:
     seen: set[tuple[str, str]] = set()
     for entry in entries:
@@ -290,7 +439,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _canonical(distribution_name: str) -> str:
+def canonical_name(distribution_name: str) -> str:
     """PEP 503 normalisation, so ``Ebkit_Foo.bar`` and ``ebkit-foo-bar`` are one name."""
     return re.sub(r"[-_.]+", "-", distribution_name).lower()
 

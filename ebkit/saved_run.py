@@ -3,9 +3,11 @@ or to score data, without the training data."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,13 +50,17 @@ class SavedRun:
         manager: PluginManager | None = None,
         device: str = "auto",
         sampler_overrides: Sequence[str] = (),
+        sampler_options: Mapping[str, Any] | None = None,
     ) -> SavedRun:
-        """Load ``path``; ``sampler_overrides`` (``sampler.KEY=VALUE``) change sampler
-        options that do not affect its weights (e.g. a number of MCMC steps)."""
+        """Load ``path``; ``sampler_overrides`` (``sampler.KEY=VALUE`` texts) and
+        ``sampler_options`` (``{KEY: value}``) change sampler options that do not affect
+        its weights (e.g. a number of MCMC steps)."""
         path = Path(path)
         manager = manager or get_plugin_manager()
         config = RunConfig.from_json(read_run_config(path))
-        config.sampler = _override_sampler(manager, config.sampler, sampler_overrides)
+        config.sampler = _override_sampler(
+            manager, config.sampler, sampler_overrides, sampler_options or {}
+        )
         weights = latest_checkpoint(path)
         if weights is None:
             raise UsageError(f"{path} holds no complete checkpoint yet")
@@ -98,6 +104,18 @@ class SavedRun:
         ]
         return torch.cat(results)
 
+    def metrics_history(self) -> list[dict[str, Any]]:
+        """The records of ``metrics.jsonl``: ``{"step": ..., "loss_energy": ...}``, one per
+        logged step (a line cut short by a kill ends the list)."""
+        path = self.path / "metrics.jsonl"
+        records = []
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                break
+        return records
+
     def save_samples(self, samples: Tensor, target: str | Path) -> None:
         """Write a PNG picture (grid or scatter) or an ``.npz`` with array ``samples``."""
         target = Path(target)
@@ -116,9 +134,12 @@ def _save_npz(path: Path, array: np.ndarray) -> None:
 
 
 def _override_sampler(
-    manager: PluginManager, choice: ComponentConfig, overrides: Sequence[str]
+    manager: PluginManager,
+    choice: ComponentConfig,
+    overrides: Sequence[str],
+    options: Mapping[str, Any],
 ) -> ComponentConfig:
-    if not overrides:
+    if not overrides and not options:
         return choice
     values = dict(choice.options)
     for text in overrides:
@@ -126,5 +147,6 @@ def _override_sampler(
         if component != "sampler":
             raise UsageError(f"-o {text!r}: only sampler options can change when sampling")
         values[key] = value
+    values.update(options)
     component = manager.lookup("sampler", choice.id).component
     return ComponentConfig(choice.id, component.resolve_options(values, prefix="sampler"))

@@ -8,9 +8,13 @@ project that has ebkit installed:
   CLI and library use for the rest of the test, and returns it;
 - ``ebkit_cli(*args)`` runs the ``ebkit`` command line against that manager and returns
   click's result (``exit_code``, ``output``, ``stderr``);
-- ``check_energy``, ``check_sampler``, ``check_loss`` and ``check_regularizer`` verify a
-  component against its interface, in the spirit of scikit-learn's ``check_estimator``:
-  shapes, finite values, gradients, seeded determinism and option round-trips.
+- ``check_energy``, ``check_sampler``, ``check_loss``, ``check_regularizer`` and
+  ``check_dataset`` verify a component against its interface, in the spirit of
+  scikit-learn's ``check_estimator``: shapes, finite values, gradients, seeded
+  determinism, state round trips and option round trips.
+
+For tests that install distributions, :class:`IsolatedVenv` makes a virtual environment
+that sees the current one's packages (ebkit, torch, pytest) and installs into itself.
 
 This module is imported by pytest at start-up, so torch is imported only inside the
 checks.
@@ -19,7 +23,13 @@ checks.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping
+import json
+import os
+import site
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -29,7 +39,7 @@ from ebkit.components import Component
 if TYPE_CHECKING:
     from click.testing import Result
 
-    from ebkit.interfaces import DataSpec, EnergyFunction
+    from ebkit.interfaces import Dataset, DataSpec, EnergyFunction
     from ebkit.plugins import PluginManager
 
 Factory = Component | Callable[..., Any]
@@ -173,20 +183,26 @@ def check_energy(
 
 
 def _check_provided_fields(energy: EnergyFunction, output: Any, spec: DataSpec, batch: int) -> None:
-    unknown = energy.provides - {"features", "reconstruction", "logits"}
-    assert not unknown, f"provides names unknown fields {sorted(unknown)}"
+    import dataclasses
+
     import torch
 
+    from ebkit.interfaces import EnergyOutput
+
+    optional = {field.name for field in dataclasses.fields(EnergyOutput)} - {"energy"}
+    unknown = energy.provides - optional
+    assert not unknown, f"provides names unknown fields {sorted(unknown)}"
     for field in energy.provides:
         value = getattr(output, field)
         assert value is not None, f"{field} is in provides but the output has none"
         assert value.shape[0] == batch and torch.isfinite(value).all(), f"bad {field}"
     if "features" in energy.provides:
         assert output.features.ndim == 2, "features must be (B, F)"
-    if "reconstruction" in energy.provides:
-        assert tuple(output.reconstruction.shape[1:]) == spec.event_shape, (
-            "reconstruction must have the data's event shape"
-        )
+    for field in ("reconstruction", "residual"):
+        if field in energy.provides:
+            assert tuple(getattr(output, field).shape[1:]) == spec.event_shape, (
+                f"{field} must have the data's event shape"
+            )
     if "logits" in energy.provides:
         assert output.logits.ndim == 2, "logits must be (B, C)"
 
@@ -310,6 +326,83 @@ def check_regularizer(
         assert getattr(fake, field).grad is not None, f"penalty ignores {field}"
 
 
+def check_dataset(
+    factory: Factory, path: str | None = None, *, batch: int = 7, **options: Any
+) -> None:
+    """Check a dataset: a :class:`DataSpec`; batches ``x: (B, *event_shape)`` of finite
+    floats within ``[low, high]`` and labels ``y: (B,)`` int64 below ``num_classes`` (or
+    ``None``); the same batches from two builds and the same generator seed; and a
+    ``state_dict`` (tensors or JSON values) from which a fresh build continues with the
+    same batches. ``path`` is the ``--data-path`` the factory receives."""
+    import torch
+
+    from ebkit.interfaces import DataBatch, Dataset, DataSpec
+
+    dataset = _build_dataset(factory, path, options)
+    assert isinstance(dataset, Dataset), f"built {type(dataset).__name__}"
+    spec = dataset.spec
+    assert isinstance(spec, DataSpec), "spec must be an ebkit.DataSpec"
+    first = dataset.sample(batch, torch.Generator().manual_seed(3))
+    assert isinstance(first, DataBatch), "sample must return a DataBatch"
+    _check_batch(first, spec, batch)
+    twin = _build_dataset(factory, path, options)
+    again = twin.sample(batch, torch.Generator().manual_seed(3))
+    _assert_same_batch(first, again, "two builds sampled with the same generator seed")
+    state = dataset.state_dict()
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            try:
+                json.dumps(value)
+            except TypeError:
+                raise AssertionError(f"state {key!r} is neither a tensor nor JSON") from None
+    saved = {
+        key: value.clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
+        for key, value in state.items()
+    }
+    following = dataset.sample(batch, torch.Generator().manual_seed(4))
+    _check_batch(following, spec, batch)
+    restored = _build_dataset(factory, path, options)
+    restored.load_state_dict(saved)
+    resumed = restored.sample(batch, torch.Generator().manual_seed(4))
+    _assert_same_batch(following, resumed, "a build restored from state_dict")
+
+
+def _build_dataset(factory: Factory, path: str | None, options: Mapping[str, Any]) -> Dataset:
+    if isinstance(factory, Component):
+        check_option_round_trip(factory)
+        return factory.load_factory()(path, **factory.resolve_options(options, prefix="data"))
+    return factory(path, **options)
+
+
+def _check_batch(data: Any, spec: DataSpec, batch: int) -> None:
+    import torch
+
+    x = data.x
+    assert isinstance(x, torch.Tensor) and tuple(x.shape) == (batch, *spec.event_shape), (
+        f"x shape {tuple(getattr(x, 'shape', ()))}, expected ({batch}, *{spec.event_shape})"
+    )
+    assert x.is_floating_point() and torch.isfinite(x).all(), "x must be finite floats"
+    assert spec.low <= float(x.min()) and float(x.max()) <= spec.high, (
+        f"x spans [{float(x.min()):g}, {float(x.max()):g}], outside the spec's "
+        f"[{spec.low:g}, {spec.high:g}]"
+    )
+    if data.y is not None:
+        assert data.y.shape == (batch,) and data.y.dtype == torch.int64, "y must be (B,) int64"
+        assert spec.num_classes is not None, "labels need spec.num_classes"
+        assert int(data.y.min()) >= 0 and int(data.y.max()) < spec.num_classes, (
+            "labels outside [0, num_classes)"
+        )
+
+
+def _assert_same_batch(first: Any, second: Any, what: str) -> None:
+    import torch
+
+    assert torch.equal(first.x, second.x), f"{what}: different samples"
+    assert (first.y is None) == (second.y is None), f"{what}: labels differ"
+    if first.y is not None:
+        assert torch.equal(first.y, second.y), f"{what}: different labels"
+
+
 def _energy_outputs(spec: DataSpec, batch: int) -> tuple[Any, Any]:
     import torch
 
@@ -326,6 +419,7 @@ def _energy_outputs(spec: DataSpec, batch: int) -> tuple[Any, Any]:
             features=leaf(batch, 7),
             reconstruction=leaf(batch, *spec.event_shape),
             logits=leaf(batch, 10),
+            residual=leaf(batch, *spec.event_shape),  # drawn last: the others stay as they were
         )
 
     return output(), output()
@@ -370,3 +464,91 @@ def _quadratic_energy_class() -> type:
 
 def _QuadraticEnergy(spec: DataSpec) -> EnergyFunction:
     return _quadratic_energy_class()(spec)
+
+
+# -- installing into an isolated virtual environment -------------------------------------
+
+
+class IsolatedVenv:
+    """A virtual environment for tests that install distributions (``ebkit install``,
+    ``pip install -e``) without touching the environment the tests run in.
+
+    Made with ``--system-site-packages --without-pip``: it sees the installed ebkit,
+    torch and pytest without copying them, and ``python -m pip`` runs the outer
+    environment's pip, which installs into the virtual environment (its ``sys.prefix``).
+    Seeding its own pip and setuptools would take seconds and shadow the outer ones.
+    Commands run with one CPU thread and without ``EBKIT_*`` settings of the caller.
+    """
+
+    OFFLINE = ("--no-deps", "--no-build-isolation", "--no-index", "--quiet")
+    """pip options that install a local project without downloading anything."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.bin = self.root / ("Scripts" if os.name == "nt" else "bin")
+        self.python = self.bin / ("python.exe" if os.name == "nt" else "python")
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str]) -> IsolatedVenv:
+        venv = cls(Path(root))
+        made = venv.run(
+            [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root)]
+        )
+        assert made.returncode == 0, explain(made)
+        venv._see_outer_environment()
+        return venv
+
+    def _see_outer_environment(self) -> None:
+        """``--system-site-packages`` exposes the base interpreter's packages; when the
+        tests run inside a virtual environment themselves, expose that one's too (with
+        its .pth files, which is how editable installs are found)."""
+        if sys.prefix == sys.base_prefix:
+            return
+        found = self.run([str(self.python), "-c", "import site; print(site.getsitepackages()[0])"])
+        assert found.returncode == 0, explain(found)
+        lines = [f"import site; site.addsitedir({path!r})" for path in site.getsitepackages()]
+        (Path(found.stdout.strip()) / "_outer_environment.pth").write_text("\n".join(lines) + "\n")
+
+    def ebkit(self, *args: str) -> list[str]:
+        """The ``ebkit`` command in the environment: its script if it has one (not when
+        ebkit lives in the outer environment), else ``main()`` through ``-c``."""
+        script = self.bin / "ebkit"
+        if script.exists():
+            return [str(script), *args]
+        return [str(self.python), "-c", "from ebkit.cli import main; main()", *args]
+
+    def run(
+        self,
+        args: Sequence[str],
+        cwd: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float = 300,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command with a clean environment (plus ``env``) and capture its output."""
+        return subprocess.run(
+            list(args),
+            cwd=cwd,
+            env={**clean_environment(), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+def clean_environment() -> dict[str, str]:
+    """The current environment without settings that change what ebkit loads or how
+    pytest runs, and with one CPU thread: test networks are tiny, and on a busy machine
+    several threads per process are much slower than one."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("EBKIT_") and key not in ("PYTEST_ADDOPTS", "PYTHONSAFEPATH")
+    }
+    environment.setdefault("OMP_NUM_THREADS", "1")
+    return environment
+
+
+def explain(result: subprocess.CompletedProcess[str]) -> str:
+    """A finished command's exit code and output, for assertion messages."""
+    return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"

@@ -12,7 +12,16 @@ import pytest
 
 from ebkit import Component, Option, PluginError, UsageError
 from ebkit.cli import cli, main
-from ebkit.plugins import PluginManager, module_plugin
+from ebkit.hookspecs import HOOK_VERSION
+from ebkit.plugins import (
+    PluginManager,
+    declared_ebkit_range,
+    format_range,
+    module_plugin,
+    plugin_distributions,
+    running_version,
+    supported_by,
+)
 
 TOY_DATASETS = ["8gaussians", "25gaussians", "moons", "swissroll", "rings"]
 
@@ -42,6 +51,11 @@ def raise_runtime_error():
     raise RuntimeError("boom\nsecond line of the error")
 
 
+def added(plugins: PluginManager, kind: str) -> list:
+    """The components of ``kind`` that plugins other than the built-ins provide."""
+    return [entry for entry in plugins.components(kind) if entry.plugin != "ebkit"]
+
+
 def stderr_lines(capsys) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
 
@@ -53,7 +67,7 @@ def test_builtins_register_through_the_hooks(capsys) -> None:
     plugins = manager()
     info = plugins.plugins["ebkit"]
     assert info.source == "builtin" and info.status == "loaded" and info.error is None
-    assert info.components["sampler"] == ["generator"]
+    assert "generator" in info.components["sampler"]
     assert {*TOY_DATASETS, "digits"} <= set(info.components["dataset"])
     entry = plugins.lookup("sampler", "generator")
     assert entry.plugin == "ebkit" and entry.qualified_id == "ebkit/generator"
@@ -73,6 +87,7 @@ def test_plugin_info_as_json() -> None:
         "status": "loaded",
         "error": None,
         "components": {"energy": ["e1"]},
+        "requires_ebkit": None,
     }
 
 
@@ -140,7 +155,7 @@ def test_a_broken_plugin_contributes_no_component_even_from_its_other_hooks(caps
     plugins = manager(half=plugin)
     assert plugins.plugins["half"].status == "broken"
     assert "ZeroDivisionError" in plugins.plugins["half"].error
-    assert plugins.components("energy") == []
+    assert added(plugins, "energy") == []
     assert len(stderr_lines(capsys)) == 1
 
 
@@ -158,7 +173,7 @@ def test_a_hook_returning_non_components_is_skipped(capsys, returned) -> None:
     assert len(lines) == 1 and "'odd'" in lines[0] and "EBKIT_DISABLE_PLUGINS=odd" in lines[0]
     assert "not ebkit.Component" in lines[0]
     assert plugins.plugins["odd"].status == "broken"
-    assert [entry.name for entry in plugins.components("energy")] == ["fine"]
+    assert [entry.name for entry in added(plugins, "energy")] == ["fine"]
 
 
 def test_a_hook_raising_while_building_a_record_is_skipped(capsys) -> None:
@@ -192,7 +207,7 @@ def test_a_misspelled_hook_name_is_reported_broken(capsys) -> None:
     assert "unknown hook 'ebkit_energys'" in info.error
     lines = stderr_lines(capsys)
     assert len(lines) == 1 and "'typo'" in lines[0] and "ebkit_energys" in lines[0]
-    assert [entry.name for entry in plugins.components("energy")] == ["fine"]
+    assert [entry.name for entry in added(plugins, "energy")] == ["fine"]
 
 
 def test_a_misspelled_hook_is_named_even_when_its_function_has_another_name() -> None:
@@ -256,7 +271,7 @@ def test_a_short_name_offered_by_two_plugins_is_ambiguous() -> None:
     assert plugins.lookup("energy", "a/x").plugin == "a"
     assert plugins.lookup("energy", "b/x").plugin == "b"
     assert plugins.lookup("energy", "y").qualified_id == "b/y"
-    assert [e.qualified_id for e in plugins.components("energy")] == ["a/x", "b/x", "b/y"]
+    assert [e.qualified_id for e in added(plugins, "energy")] == ["a/x", "b/x", "b/y"]
 
 
 def test_an_unknown_name_suggests_a_close_match_and_lists_the_names() -> None:
@@ -266,7 +281,9 @@ def test_an_unknown_name_suggests_a_close_match_and_lists_the_names() -> None:
     message = str(caught.value)
     assert message.startswith("unknown energy 'autoencodr'")
     assert "did you mean 'autoencoder'" in message
-    assert message.endswith("available: autoencoder, ladder")
+    names = sorted({entry.name for entry in plugins.components("energy")})
+    assert {"autoencoder", "ladder"} <= set(names)
+    assert message.endswith(f"available: {', '.join(names)}")
 
 
 def test_an_unknown_name_without_close_match_has_no_suggestion() -> None:
@@ -275,8 +292,10 @@ def test_an_unknown_name_without_close_match_has_no_suggestion() -> None:
         plugins.lookup("energy", "zzz")
     assert "did you mean" not in str(caught.value)
     assert "available: autoencoder" in str(caught.value)
-    with pytest.raises(UsageError, match="available: none"):
+    losses = ", ".join(sorted({entry.name for entry in plugins.components("loss")})) or "none"
+    with pytest.raises(UsageError) as caught:
         plugins.lookup("loss", "margin")
+    assert str(caught.value).endswith(f"available: {losses}")
 
 
 def test_an_unknown_qualified_id_is_an_error() -> None:
@@ -302,7 +321,7 @@ def test_allow_list_loads_only_the_named_plugins() -> None:
     assert plugins.plugins["a"].status == "loaded"
     assert plugins.plugins["b"].status == "disabled"
     assert plugins.plugins["ebkit"].status == "loaded"
-    assert [entry.name for entry in plugins.components("energy")] == ["ea"]
+    assert [entry.name for entry in added(plugins, "energy")] == ["ea"]
     with pytest.raises(UsageError):
         plugins.lookup("energy", "eb")
 
@@ -312,7 +331,7 @@ def test_an_empty_allow_list_loads_only_the_builtins() -> None:
         {"EBKIT_LOAD_PLUGINS": ""}, a=module_plugin("a", ebkit_energies=energies("e"))
     )
     assert plugins.plugins["a"].status == "disabled"
-    assert plugins.components("energy") == []
+    assert added(plugins, "energy") == []
     assert plugins.lookup("sampler", "generator").plugin == "ebkit"
 
 
@@ -325,7 +344,7 @@ def test_deny_list_disables_the_named_plugins() -> None:
     assert plugins.plugins["a"].status == "loaded"
     assert plugins.plugins["b"].status == "disabled"
     assert plugins.plugins["b"].components == {}
-    assert [entry.name for entry in plugins.components("energy")] == ["ea"]
+    assert [entry.name for entry in added(plugins, "energy")] == ["ea"]
 
 
 def test_environment_switches_apply_to_installed_entry_point_plugins() -> None:
@@ -345,7 +364,7 @@ def test_environment_switches_apply_to_installed_entry_point_plugins() -> None:
     assert allowed.plugins["ebkit-losses"].status == "loaded"
     assert allowed.plugins["ebkit-autoencoder"].status == "disabled"
     assert allowed.lookup("loss", "margin").plugin == "ebkit-losses"
-    assert allowed.components("energy") == []
+    assert added(allowed, "energy") == []
 
 
 # -- real distributions with entry points ---------------------------------------------------------
@@ -393,13 +412,21 @@ def distributions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Write packages with ``*.dist-info`` metadata on a temporary sys.path entry."""
     created: list[str] = []
 
-    def make(dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> None:
+    def make(
+        dist: str,
+        modules: dict[str, str],
+        entry_points: dict[str, str],
+        requires: tuple[str, ...] = (),
+    ) -> None:
         for module, source in modules.items():
             (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
             created.append(module)
         info = tmp_path / f"{dist}-1.2.3.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+        requires_dist = "".join(f"Requires-Dist: {line}\n" for line in requires)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n{requires_dist}"
+        )
         lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
         (info / "entry_points.txt").write_text(f"[ebkit]\n{lines}")
 
@@ -495,6 +522,154 @@ def test_a_distribution_with_two_entry_points_keeps_working(distributions, capsy
         "energy": ["tmp-quadratic", "tmp-quadratic-two"]
     }
     assert stderr_lines(capsys) == []
+
+
+# -- compatibility --------------------------------------------------------------------------
+
+EXPLODES_IF_IMPORTED = """
+raise RuntimeError("an incompatible plugin must not be imported")
+"""
+
+
+def test_a_distribution_requiring_another_ebkit_is_incompatible_and_not_imported(
+    distributions, capsys
+) -> None:
+    distributions(
+        "ebkit_tmp_future",
+        {"ebkit_tmp_future": EXPLODES_IF_IMPORTED},
+        {"future": "ebkit_tmp_future"},
+        requires=("ebkit>=99,<100", "numpy>=1"),
+    )
+    plugins = PluginManager(environ={})
+    info = plugins.plugins["ebkit-tmp-future"]
+    assert (info.status, info.source, info.version) == ("incompatible", "entry point", "1.2.3")
+    assert info.requires_ebkit == ">=99,<100"
+    assert info.error == f"it requires ebkit>=99,<100, but this is ebkit {running_version()}"
+    assert info.components == {}
+    (line,) = stderr_lines(capsys)
+    assert line == (
+        "ebkit: skipped plugin 'ebkit-tmp-future': incompatible: it requires ebkit>=99,<100, "
+        f"but this is ebkit {running_version()} (update it with `ebkit install -U "
+        "ebkit-tmp-future` or disable it with EBKIT_DISABLE_PLUGINS=ebkit-tmp-future)"
+    )
+    assert "ebkit_tmp_future" not in sys.modules
+    assert plugins.lookup("loss", "margin").plugin == "ebkit-losses"
+
+
+def test_an_incompatible_plugin_is_an_error_in_strict_mode(distributions) -> None:
+    distributions(
+        "ebkit_tmp_future",
+        {"ebkit_tmp_future": EXPLODES_IF_IMPORTED},
+        {"future": "ebkit_tmp_future"},
+        requires=("ebkit<0.0.1",),
+    )
+    with pytest.raises(PluginError, match=r"'ebkit-tmp-future' is incompatible: .*ebkit<0\.0\.1"):
+        PluginManager(environ={"EBKIT_STRICT_PLUGINS": "1"})
+
+
+def test_a_disabled_incompatible_plugin_is_only_disabled(distributions, capsys) -> None:
+    distributions(
+        "ebkit_tmp_future",
+        {"ebkit_tmp_future": EXPLODES_IF_IMPORTED},
+        {"future": "ebkit_tmp_future"},
+        requires=("ebkit>=99",),
+    )
+    plugins = PluginManager(environ={"EBKIT_DISABLE_PLUGINS": "ebkit-tmp-future"})
+    assert plugins.plugins["ebkit-tmp-future"].status == "disabled"
+    assert stderr_lines(capsys) == []
+
+
+@pytest.mark.parametrize(
+    "requires",
+    [
+        ("ebkit>=0.1,<100",),
+        ("ebkit",),  # no range: any ebkit
+        ('ebkit>=99; extra == "future"', "ebkit>=0"),  # the extra is not installed
+        ("ebkit-losses>=99", "ebkit_pt<0.0.1"),  # other distributions, not ebkit
+        ("ebkit (>=0.1)",),
+    ],
+)
+def test_a_distribution_whose_range_includes_this_ebkit_loads(
+    distributions, capsys, requires
+) -> None:
+    distributions(
+        "ebkit_tmp_good",
+        {"ebkit_tmp_good": GOOD_PLUGIN},
+        {"good": "ebkit_tmp_good"},
+        requires=requires,
+    )
+    info = PluginManager(environ={}).plugins["ebkit-tmp-good"]
+    assert info.status == "loaded", info.error
+    assert stderr_lines(capsys) == []
+
+
+def test_the_declared_range_is_reported_for_loaded_plugins(distributions) -> None:
+    distributions(
+        "ebkit_tmp_good",
+        {"ebkit_tmp_good": GOOD_PLUGIN},
+        {"good": "ebkit_tmp_good"},
+        requires=("ebkit<100,>=0.1",),
+    )
+    info = PluginManager(environ={}).plugins["ebkit-tmp-good"]
+    assert info.as_json()["requires_ebkit"] == ">=0.1,<100"
+
+
+def test_declared_ebkit_range_combines_lines_and_ignores_others() -> None:
+    assert declared_ebkit_range(["numpy>=1", "ebkit-pt>=2"]) is None
+    assert declared_ebkit_range(['ebkit>=5; extra == "docs"']) is None
+    supported = declared_ebkit_range(["Ebkit>=0.1", "torch", "ebkit<0.3", "ebkit !!! broken"])
+    assert format_range(supported) == ">=0.1,<0.3"
+    assert supported_by(supported, "0.2.5")
+    assert supported_by(supported, "0.2.9.dev1")  # development versions count
+    assert not supported_by(supported, "0.3.0.dev1")  # PEP 440: <0.3 excludes 0.3's pre-releases
+    assert not supported_by(supported, "0.3.0")
+    assert not supported_by(supported, "0.0.9")
+
+
+def test_plugin_distributions_reads_metadata_only(distributions) -> None:
+    distributions(
+        "Ebkit_Tmp.Future",
+        {"ebkit_tmp_future": EXPLODES_IF_IMPORTED},
+        {"b": "ebkit_tmp_future", "a": "ebkit_tmp_future"},
+        requires=("ebkit>=99",),
+    )
+    found = plugin_distributions()["ebkit-tmp-future"]
+    assert found.version == "1.2.3"
+    assert found.requires == ["ebkit>=99"]
+    assert [entry_point.name for entry_point in found.entry_points] == ["a", "b"]
+    assert "ebkit_tmp_future" not in sys.modules
+    assert {"ebkit-losses", "ebkit-pt", "ebkit-autoencoder"} <= set(plugin_distributions())
+
+
+def test_a_hook_module_written_for_another_hook_version_is_incompatible(capsys) -> None:
+    plugin = module_plugin("later", ebkit_energies=energies("e-later"))
+    plugin.EBKIT_HOOK_VERSION = HOOK_VERSION + 1
+    plugins = manager(later=plugin)
+    info = plugins.plugins["later"]
+    assert info.status == "incompatible"
+    assert f"written for hook version {HOOK_VERSION + 1}" in info.error
+    assert f"has hook version {HOOK_VERSION}" in info.error
+    assert added(plugins, "energy") == []
+    (line,) = stderr_lines(capsys)
+    assert "'later'" in line and "EBKIT_DISABLE_PLUGINS=later" in line
+
+
+@pytest.mark.parametrize("declared", [HOOK_VERSION, (HOOK_VERSION, HOOK_VERSION + 1)])
+def test_a_hook_module_declaring_this_hook_version_loads(capsys, declared) -> None:
+    plugin = module_plugin("current", ebkit_energies=energies("e-current"))
+    plugin.EBKIT_HOOK_VERSION = declared
+    plugins = manager(current=plugin)
+    assert plugins.plugins["current"].status == "loaded"
+    assert plugins.lookup("energy", "e-current").plugin == "current"
+    assert stderr_lines(capsys) == []
+
+
+@pytest.mark.parametrize("declared", ["1", 1.0, (), True])
+def test_an_invalid_hook_version_declaration_is_broken(capsys, declared) -> None:
+    plugin = module_plugin("odd", ebkit_energies=energies("e-odd"))
+    plugin.EBKIT_HOOK_VERSION = declared
+    info = manager(odd=plugin).plugins["odd"]
+    assert info.status == "broken" and "EBKIT_HOOK_VERSION" in info.error
 
 
 # -- ebkit_commands ---------------------------------------------------------------------------

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from ebkit import Component, Option, hookimpl
 
+EBKIT_HOOK_VERSION = 1
+"""The version of ebkit's plugin hooks this module implements (see ebkit.HOOK_VERSION)."""
+
 
 @hookimpl
 def ebkit_energies() -> list[Component]:

@@ -1,0 +1,419 @@
+"""Tests for ``ebkit install``, ``ebkit uninstall`` and ``ebkit plugins --requirements``
+(ebkit/installer.py).
+
+Nothing is ever installed into the environment the tests run in: the tests that install
+run ``ebkit`` inside an :class:`ebkit.testing.IsolatedVenv` (marked ``slow``); the others
+check the pieces, the error paths (which stop before pip changes anything) and the
+command line in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from ebkit.installer import (
+    Snapshot,
+    check_uninstallable,
+    describe_changes,
+    names_in,
+    requirement_line,
+    requirement_lines,
+    take_snapshot,
+)
+from ebkit.testing import IsolatedVenv, explain
+
+MAIN = "import sys; from ebkit.cli import main; main(sys.argv[1:])"
+
+BROKEN_HOOKS = 'raise ImportError("this plugin needs the frobnicator package")\n'
+
+
+def ebkit(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The real command line in a fresh interpreter of this environment."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("EBKIT")}
+    return subprocess.run(
+        [sys.executable, "-c", MAIN, *args],
+        capture_output=True,
+        text=True,
+        env={**environment, **env},
+        timeout=300,
+    )
+
+
+def error_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def write_dist_info(
+    folder: Path, name: str, *, direct_url: object = None, entry_point: str | None = None
+) -> metadata.Distribution:
+    """A ``*.dist-info`` folder as pip writes it, optionally with PEP 610 data."""
+    info = folder / f"{name.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
+    if direct_url is not None:
+        text = direct_url if isinstance(direct_url, str) else json.dumps(direct_url)
+        (info / "direct_url.json").write_text(text)
+    if entry_point is not None:
+        (info / "entry_points.txt").write_text(f"[ebkit]\nplugin = {entry_point}\n")
+    return metadata.PathDistribution(info)
+
+
+# -- pieces -------------------------------------------------------------------------------
+
+
+def test_names_in_skips_options_and_their_values() -> None:
+    arguments = ["-y", "ebkit-a", "-r", "reqs.txt", "--log=x.log", "Ebkit_B==1.0", "--yes"]
+    assert names_in(arguments) == ["ebkit-a", "Ebkit_B"]
+    assert names_in(["--root-user-action", "ignore", "ebkit-c"]) == ["ebkit-c"]
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "expected"),
+    [
+        (None, "ebkit-x==1.2.3"),
+        ({"url": "file:///src/ebkit-x", "dir_info": {"editable": True}}, "-e file:///src/ebkit-x"),
+        ({"url": "file:///src/ebkit-x", "dir_info": {}}, "ebkit-x @ file:///src/ebkit-x"),
+        (
+            {"url": "file:///w/ebkit_x-1.2.3-py3-none-any.whl", "archive_info": {}},
+            "ebkit-x @ file:///w/ebkit_x-1.2.3-py3-none-any.whl",
+        ),
+        (
+            {
+                "url": "https://github.com/o/ebkit-x.git",
+                "vcs_info": {"vcs": "git", "commit_id": "abc123"},
+                "subdirectory": "plugin",
+            },
+            "ebkit-x @ git+https://github.com/o/ebkit-x.git@abc123#subdirectory=plugin",
+        ),
+        (
+            {"url": "file:///repo", "dir_info": {"editable": True}, "subdirectory": "plugin"},
+            "-e file:///repo/plugin",
+        ),
+        ("{not json", "ebkit-x==1.2.3"),
+    ],
+)
+def test_requirement_line_rebuilds_how_the_distribution_was_installed(
+    tmp_path, direct_url, expected
+) -> None:
+    assert requirement_line(write_dist_info(tmp_path, "ebkit-x", direct_url=direct_url)) == expected
+
+
+def test_requirement_lines_list_ebkit_first_then_the_plugins() -> None:
+    lines = requirement_lines()
+    core = requirement_line(metadata.distribution("ebkit"))
+    assert lines[0] == core
+    losses = requirement_line(metadata.distribution("ebkit-losses"))
+    assert losses in lines
+    assert all(line.strip() and not line.startswith("#") for line in lines)
+
+
+def test_requirements_lines_include_plugins_from_distributions_on_the_path(
+    tmp_path, monkeypatch, ebkit_cli
+) -> None:
+    write_dist_info(tmp_path, "ebkit-pinned", entry_point="ebkit_pinned_missing_module")
+    write_dist_info(tmp_path, "not-a-plugin")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = ebkit_cli("plugins", "--requirements")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "ebkit-pinned==1.2.3" in lines  # listed without importing its (missing) module
+    assert not any(line.startswith("not-a-plugin") for line in lines)
+
+
+def test_requirements_and_json_cannot_be_combined(ebkit_cli) -> None:
+    result = ebkit_cli("plugins", "--requirements", "--json")
+    assert result.exit_code == 2
+    assert error_lines(result.stderr) == [
+        "Error: --requirements and --json cannot be combined; choose one"
+    ]
+
+
+def snapshot(**plugins: dict) -> Snapshot:
+    return Snapshot({name.replace("_", "-"): info for name, info in plugins.items()})
+
+
+def test_describe_changes_lists_plugins_and_components() -> None:
+    before = snapshot(
+        ebkit={"version": "0.1.0", "status": "loaded", "components": {"sampler": ["generator"]}},
+        ebkit_old={"version": "1.0", "status": "loaded", "components": {"loss": ["old"]}},
+        ebkit_up={"version": "1.0", "status": "broken", "error": "boom", "components": {}},
+    )
+    after = snapshot(
+        ebkit={"version": "0.1.0", "status": "loaded", "components": {"sampler": ["generator"]}},
+        ebkit_up={"version": "2.0", "status": "loaded", "components": {"energy": ["e"]}},
+        ebkit_new={
+            "version": "0.3",
+            "status": "incompatible",
+            "error": "it requires ebkit>=9",
+            "components": {},
+        },
+    )
+    assert describe_changes(before, after) == [
+        "plugin ebkit-new 0.3: installed, incompatible: it requires ebkit>=9",
+        "plugin ebkit-old 1.0: removed",
+        "plugin ebkit-up 1.0 -> 2.0: loaded",
+        "+ energy e (ebkit-up)",
+        "- loss old (ebkit-old)",
+    ]
+
+
+def test_describe_changes_without_changes_or_listings() -> None:
+    same = snapshot(ebkit_a={"version": "1", "status": "loaded", "components": {"loss": ["a"]}})
+    assert describe_changes(same, same) == ["No plugin or component changed."]
+    assert "could not list its plugins afterwards" in describe_changes(same, None)[0]
+    lines = describe_changes(None, same)
+    assert "could not list its plugins beforehand" in lines[0]
+    assert lines[1:] == ["plugin ebkit-a 1: installed, loaded", "+ loss a (ebkit-a)"]
+
+
+def test_check_uninstallable_accepts_plugins_in_any_spelling() -> None:
+    check_uninstallable(["ebkit-losses", "Ebkit_PT"], force=False)
+    check_uninstallable(["numpy", "ebkit"], force=True)
+
+
+def test_a_snapshot_lists_broken_plugins_even_in_strict_mode(tmp_path, monkeypatch) -> None:
+    (tmp_path / "ebkit_tmp_snap.py").write_text(BROKEN_HOOKS)
+    write_dist_info(tmp_path, "ebkit-tmp-snap", entry_point="ebkit_tmp_snap")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
+    monkeypatch.setenv("EBKIT_STRICT_PLUGINS", "1")
+    taken = take_snapshot()
+    assert taken is not None
+    assert taken.plugins["ebkit-tmp-snap"]["status"] == "broken"
+    assert ("loss", "margin", "ebkit-losses") in taken.components
+
+
+# -- command-line errors: one line, non-zero, nothing installed --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["install"], "Error: usage: ebkit install SPEC..."),
+        (["uninstall"], "Error: usage: ebkit uninstall NAME..."),
+        (["uninstall", "ebkit"], "Error: refusing to uninstall ebkit itself"),
+        (["uninstall", "numpy"], "Error: 'numpy' is not an ebkit plugin"),
+        (["uninstall", "ebkit-losses", "no-such-dist"], "Error: 'no-such-dist' is not installed"),
+    ],
+)
+def test_install_and_uninstall_usage_errors(ebkit_cli, args, message) -> None:
+    result = ebkit_cli(*args)
+    assert result.exit_code == 2
+    (line,) = error_lines(result.stderr)
+    assert line.startswith(message)
+
+
+def test_a_missing_pip_is_one_line_before_anything_runs(ebkit_cli, monkeypatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "pip" else real_find_spec(name, *args),
+    )
+    monkeypatch.setattr("ebkit.installer.take_snapshot", lambda: None)
+    result = ebkit_cli("install", "ebkit-anything")
+    assert result.exit_code == 1
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("Error: pip is not available to ") and "ensurepip" in line
+
+
+def test_a_pip_failure_exits_with_pips_code_and_one_line_of_ours(tmp_path) -> None:
+    missing = tmp_path / "no-such-project"
+    result = ebkit("install", "--no-index", "--no-deps", str(missing))
+    assert result.returncode == 1, explain(result)
+    assert "Traceback" not in result.stderr
+    assert error_lines(result.stderr)[-1].startswith("Error: pip install failed with exit code 1")
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
+        error_lines(result.stderr)[-1]
+    ]
+
+
+def test_install_runs_without_loading_plugins_even_when_one_is_broken(tmp_path) -> None:
+    (tmp_path / "ebkit_tmp_strict.py").write_text(BROKEN_HOOKS)
+    write_dist_info(tmp_path, "ebkit-tmp-strict", entry_point="ebkit_tmp_strict")
+    path = os.pathsep.join([str(tmp_path), *sys.path])
+    strict = {"EBKIT_STRICT_PLUGINS": "1", "PYTHONPATH": path}
+    listed = ebkit("components", **strict)
+    assert listed.returncode == 1 and "ebkit-tmp-strict" in listed.stderr
+    # The same environment does not stop install or uninstall from getting to their work.
+    installed = ebkit("install", **strict)
+    assert installed.returncode == 2
+    assert error_lines(installed.stderr) == [
+        "Error: usage: ebkit install SPEC... (a name, a folder, a wheel or -e PATH; "
+        "pip options such as -U pass through)"
+    ]
+    removed = ebkit("uninstall", "numpy", **strict)
+    assert removed.returncode == 2 and "not an ebkit plugin" in removed.stderr
+
+
+# -- installing for real, into an isolated virtual environment ------------------------------------
+
+
+def write_project(
+    folder: Path,
+    dist: str,
+    hooks: str,
+    *,
+    requires: str = "ebkit>=0.1",
+) -> Path:
+    """A minimal plugin project: a pyproject with the entry point and a hook module."""
+    package = dist.replace("-", "_")
+    project = folder / dist
+    (project / package).mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""\
+            [build-system]
+            requires = ["setuptools>=64"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "{dist}"
+            version = "0.1.0"
+            dependencies = ["{requires}"]
+
+            [project.entry-points.ebkit]
+            {package} = "{package}"
+
+            [tool.setuptools.packages.find]
+            include = ["{package}*"]
+            """
+        )
+    )
+    (project / package / "__init__.py").write_text(textwrap.dedent(hooks))
+    return project
+
+
+def tiny_hooks(component: str) -> str:
+    return f"""\
+        from ebkit import Component, hookimpl
+
+
+        @hookimpl
+        def ebkit_energies():
+            return [Component("{component}", "a test energy", "ebkit_nowhere.energy:Tiny")]
+        """
+
+
+@dataclass
+class Installed:
+    """An isolated venv after ``ebkit install`` of three plugin projects in one call."""
+
+    venv: IsolatedVenv
+    work: Path
+    projects: dict[str, Path]
+    result: subprocess.CompletedProcess[str]
+
+    def ebkit(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return self.venv.run(self.venv.ebkit(*args), self.work, env=env)
+
+
+STRICT = {"EBKIT_STRICT_PLUGINS": "1"}
+"""Makes a broken plugin stop other commands; install and uninstall must not care."""
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """An editable working plugin, a plugin that fails to import and one that requires
+    another ebkit, installed with ``ebkit install`` into a fresh isolated venv."""
+    pytest.importorskip("pip", reason="installing needs pip")
+    work = tmp_path_factory.mktemp("install")
+    venv = IsolatedVenv.create(work / "venv")
+    projects = {
+        "ebkit-tiny": write_project(work, "ebkit-tiny", tiny_hooks("tiny-energy")),
+        "ebkit-broken-hooks": write_project(work, "ebkit-broken-hooks", BROKEN_HOOKS),
+        "ebkit-future": write_project(
+            work, "ebkit-future", tiny_hooks("future-energy"), requires="ebkit>=99"
+        ),
+    }
+    command = venv.ebkit(
+        "install",
+        "-e",
+        str(projects["ebkit-tiny"]),
+        str(projects["ebkit-broken-hooks"]),
+        str(projects["ebkit-future"]),
+        *venv.OFFLINE,
+    )
+    return Installed(venv, work, projects, venv.run(command, work, env=STRICT))
+
+
+def lines_of(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return result.stdout.splitlines()
+
+
+@pytest.mark.slow
+def test_install_reports_the_new_plugins_and_components(installed: Installed) -> None:
+    assert installed.result.returncode == 0, explain(installed.result)
+    version = metadata.version("ebkit")
+    assert [line for line in lines_of(installed.result) if line.startswith(("plugin", "+"))] == [
+        "plugin ebkit-broken-hooks 0.1.0: installed, broken: import failed: ImportError: "
+        "this plugin needs the frobnicator package",
+        f"plugin ebkit-future 0.1.0: installed, incompatible: it requires ebkit>=99, "
+        f"but this is ebkit {version}",
+        "plugin ebkit-tiny 0.1.0: installed, loaded",
+        "+ energy tiny-energy (ebkit-tiny)",
+    ]
+    with pytest.raises(metadata.PackageNotFoundError):
+        metadata.distribution("ebkit-tiny")  # the tests' own environment is untouched
+
+
+@pytest.mark.slow
+def test_installed_plugins_are_listed_with_their_status(installed: Installed) -> None:
+    listed = installed.ebkit("plugins", "--json")
+    assert listed.returncode == 0, explain(listed)
+    by_name = {item["name"]: item for item in json.loads(listed.stdout)}
+    assert by_name["ebkit-tiny"]["components"] == {"energy": ["tiny-energy"]}
+    assert by_name["ebkit-future"]["status"] == "incompatible"
+    assert by_name["ebkit-future"]["requires_ebkit"] == ">=99"
+    assert by_name["ebkit-broken-hooks"]["status"] == "broken"
+    assert by_name["ebkit-losses"]["status"] == "loaded"
+    skipped = error_lines(listed.stderr)
+    assert len(skipped) == 2
+    assert any("update it with `ebkit install -U ebkit-future`" in line for line in skipped)
+    components = installed.ebkit("components", "energy", "--json")
+    assert "ebkit-tiny/tiny-energy" in {item["id"] for item in json.loads(components.stdout)}
+
+
+@pytest.mark.slow
+def test_uninstall_then_rebuild_from_the_requirements(installed: Installed) -> None:
+    pinned = installed.ebkit("plugins", "--requirements")
+    assert pinned.returncode == 0, explain(pinned)
+    projects = installed.projects
+    ours = [line for line in lines_of(pinned) if installed.work.as_uri() in line]
+    assert sorted(ours) == sorted(
+        [
+            f"-e {projects['ebkit-tiny'].as_uri()}",
+            f"ebkit-broken-hooks @ {projects['ebkit-broken-hooks'].as_uri()}",
+            f"ebkit-future @ {projects['ebkit-future'].as_uri()}",
+        ]
+    ), explain(pinned)
+    requirements = installed.work / "requirements.txt"
+    requirements.write_text("\n".join(ours) + "\n")
+
+    removed = installed.ebkit("uninstall", *projects, **STRICT)
+    assert removed.returncode == 0, explain(removed)
+    assert [line for line in lines_of(removed) if line.startswith(("plugin", "-"))] == [
+        "plugin ebkit-broken-hooks 0.1.0: removed",
+        "plugin ebkit-future 0.1.0: removed",
+        "plugin ebkit-tiny 0.1.0: removed",
+        "- energy tiny-energy (ebkit-tiny)",
+    ]
+    gone = installed.ebkit("uninstall", "ebkit_tiny")
+    assert gone.returncode == 2
+    assert error_lines(gone.stderr)[0].startswith("Error: 'ebkit_tiny' is not installed")
+
+    rebuilt = installed.ebkit("install", "-r", str(requirements), *installed.venv.OFFLINE)
+    assert rebuilt.returncode == 0, explain(rebuilt)
+    assert sum(line.endswith(": installed, loaded") for line in lines_of(rebuilt)) == 1
+    assert "+ energy tiny-energy (ebkit-tiny)" in lines_of(rebuilt)
+    assert sum(": installed, " in line for line in lines_of(rebuilt)) == 3
