@@ -35,6 +35,45 @@ class MetricsLog(Callback):
             handle.write(json.dumps(record) + "\n")
 
 
+class HeldOutError(Callback):
+    """Adds ``test_error``, the classification error of the energy's ``logits`` (eval
+    mode: the clean path of a Ladder network) on a held-out set, to the metrics of every
+    ``every``-th step and of the last one. Placed before :class:`MetricsLog` so that the
+    value is logged; evaluation touches no RNG and no training state."""
+
+    def __init__(self, x: Any, y: Any, every: int) -> None:
+        self.x = x
+        self.y = y
+        self.every = every
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if len(self.y) and (
+            trainer.step % self.every == 0 or trainer.step == trainer.settings.steps
+        ):
+            metrics["test_error"] = classification_error(
+                trainer.components.energy, self.x, self.y, trainer.device
+            )
+
+
+def classification_error(energy: Any, x: Any, y: Any, device: Any, chunk: int = 1000) -> float:
+    """Share of ``x: (N, *event_shape)`` whose arg-max eval-mode logits miss ``y: (N,)``;
+    the energy's training mode is restored."""
+    import torch
+
+    was_training = energy.training
+    energy.eval()
+    wrong = 0
+    try:
+        with torch.no_grad():
+            for start in range(0, len(y), chunk):
+                logits = energy(x[start : start + chunk].to(device)).logits
+                predicted = logits.argmax(dim=1).cpu()
+                wrong += int((predicted != y[start : start + chunk]).sum())
+    finally:
+        energy.train(was_training)
+    return wrong / len(y)
+
+
 class Checkpoints(Callback):
     """Saves a checkpoint every ``every`` steps (0: only at the end) and at the end."""
 

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -220,6 +221,149 @@ def sample(
     samples = run.sample(count, seed=seed)
     run.save_samples(samples, target)
     _console(stderr=True).print(f"Wrote {count} samples from step {run.step} to {target}")
+
+
+# -- evaluate and score -----------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option(
+    "--n", "count", type=int, default=2000, show_default=True, help="Samples to evaluate."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+def evaluate(run_dir: str, as_json: bool, count: int, seed: int, device: str) -> None:
+    """Compute the metrics that fit a run's data and write RUN_DIR/eval.json."""
+    from ebkit.evaluation import evaluate_run, write_evaluation
+    from ebkit.saved_run import SavedRun
+
+    manager = _manager()
+    run = SavedRun.open(run_dir, manager=manager, device=device)
+    status = _console(stderr=True)
+    with status.status("evaluating") as spinner:
+        results = evaluate_run(
+            run, n=count, seed=seed, manager=manager, progress=lambda text: spinner.update(text)
+        )
+    path = write_evaluation(Path(run_dir), results)
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    _print_evaluation(results)
+    status.print(f"Wrote {path}")
+
+
+def _print_evaluation(results: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = _console()
+    console.print(
+        f"[bold]{results['run']}[/] at step {results['step']}: {results['energy']} / "
+        f"{results['sampler']} / {results['loss']} on {results['data']}, "
+        f"{results['num_samples']} samples"
+    )
+    sets = results["sets"]
+    table = Table(show_edge=False)
+    table.add_column("metric")
+    for name in sets:
+        table.add_column(name, justify="right")
+    metrics = list(dict.fromkeys(key for values in sets.values() for key in values))
+    for metric in metrics:
+        table.add_row(metric, *(_format_value(values.get(metric)) for values in sets.values()))
+    console.print(table)
+    console.print(f"mean energy of the data: {_format_value(results['data_energy'])}")
+    if "test_error" in results:
+        console.print(
+            f"held-out classification error: {results['test_error']:.4f} "
+            f"({results['test_size']} examples)"
+        )
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return " ".join(map(str, value))
+    return str(value)
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR")
+@click.argument("inputs", metavar="INPUT")
+@click.option("--ood", metavar="INPUT", help="Outliers to compare with: prints the AUROC.")
+@click.option(
+    "--out",
+    metavar="FILE",
+    help="Per-sample energies, .csv or .npz [default: INPUT's name + -energies.csv in RUN_DIR].",
+)
+@click.option("--data-path", metavar="PATH", help="Files of INPUT when it is a dataset name.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+def score(
+    run_dir: str,
+    inputs: str,
+    ood: str | None,
+    out: str | None,
+    data_path: str | None,
+    device: str,
+) -> None:
+    """Energies of INPUT (an .npz file, an image folder or a dataset name) under a run.
+
+    Lower energy means more like the training data: with --ood, the AUROC says how well
+    the energy separates INPUT (in-distribution) from the outliers.
+    """
+    from ebkit.evaluation import load_inputs, score_summary
+    from ebkit.runs import atomic_write
+    from ebkit.saved_run import SavedRun
+
+    stem = Path(inputs.rstrip("/")).stem or "input"
+    target = Path(out) if out else Path(run_dir) / f"{stem}-energies.csv"
+    if target.suffix not in (".csv", ".npz"):
+        raise UsageError(f"--out {target}: the file must end in .csv or .npz")
+    manager = _manager()
+    run = SavedRun.open(run_dir, manager=manager, device=device)
+    x, labels = load_inputs(inputs, run, manager=manager, data_path=data_path)
+    energies = run.energies(x)
+    ood_energies = None
+    if ood is not None:
+        ood_x, _ = load_inputs(ood, run, manager=manager, data_path=data_path)
+        ood_energies = run.energies(ood_x)
+    atomic_write(target, lambda tmp: _write_energies(tmp, target.suffix, energies, labels))
+    summary = score_summary(energies, ood_energies)
+    console = _console()
+    console.print(
+        f"{inputs}: {int(summary['count'])} samples, mean energy {summary['mean']:.4g} "
+        f"(std {summary['std']:.3g}, range {summary['min']:.4g} .. {summary['max']:.4g})"
+    )
+    if ood_energies is not None:
+        console.print(
+            f"{ood}: {int(summary['ood_count'])} samples, mean energy {summary['ood_mean']:.4g}"
+        )
+        console.print(f"[bold]AUROC[/] (outliers have the higher energy): {summary['auroc']:.4f}")
+    _console(stderr=True).print(f"Wrote {target}")
+
+
+def _write_energies(path: Path, suffix: str, energies: Any, labels: Any) -> None:
+    if suffix == ".npz":
+        import numpy as np
+
+        arrays = {"energy": energies.numpy()}
+        if labels is not None:
+            arrays["label"] = labels.numpy()
+        with path.open("wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        return
+    lines = ["index,energy" + (",label" if labels is not None else "")]
+    for index, value in enumerate(energies.tolist()):
+        label = f",{int(labels[index])}" if labels is not None else ""
+        lines.append(f"{index},{value!r}{label}")
+    path.write_text("\n".join(lines) + "\n")
 
 
 # -- plugins and components -------------------------------------------------------------

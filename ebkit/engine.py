@@ -29,13 +29,19 @@ Metrics = dict[str, Tensor | float]
 
 @dataclass
 class Components:
-    """The built pieces of a run."""
+    """The built pieces of a run.
+
+    ``labelled`` is set for semi-supervised runs: a dataset of labelled examples whose
+    batches add a cross-entropy term on the energy's ``logits`` to the energy's loss,
+    while ``dataset`` then serves the unlabelled examples.
+    """
 
     dataset: Dataset
     energy: EnergyFunction
     sampler: ContrastiveSampler
     loss: LossFunctional
     regularizers: dict[str, Regularizer] = field(default_factory=dict)
+    labelled: Dataset | None = None
 
 
 @dataclass
@@ -49,6 +55,10 @@ class TrainSettings:
     sampler_lr: float = 1e-3
     beta1: float = 0.5
     beta2: float = 0.999
+    supervised_weight: float = 1.0
+    sampler_steps: int = 0
+    """Train a trainable sampler only during the first ``sampler_steps`` steps (0: all);
+    afterwards it still draws contrastive samples, frozen (EBGAN-LN's schedule)."""
 
 
 class Callback:
@@ -139,29 +149,40 @@ class Trainer:
         batch_size = self.settings.batch_size
         x = self.components.dataset.sample(batch_size, self.data_generator).x
         x = x.to(self.device, non_blocking=True)
-
-        contrastive, sampler_samples = sampler.training_samples(
-            batch_size, energy, self.sample_generator
+        train_sampler = self.sampler_optimizer is not None and (
+            not self.settings.sampler_steps or self.step < self.settings.sampler_steps
         )
+
+        fake = sampler_samples = None
+        if sampler.draws_samples:
+            with torch.set_grad_enabled(train_sampler):
+                contrastive, sampler_samples = sampler.training_samples(
+                    batch_size, energy, self.sample_generator
+                )
         real = energy(x)
-        fake = energy(contrastive.detach())
+        if sampler.draws_samples:
+            with energy.contrastive_scope():
+                fake = energy(contrastive.detach())
         energy_term = loss.energy_loss(real, fake)
         metrics: Metrics = dict(energy_term.metrics)
-        total = self._add_penalties(
-            energy_term.loss, self._energy_regularizers, real, fake, metrics
-        )
+        total = energy_term.loss
+        if fake is not None:
+            total = self._add_penalties(total, self._energy_regularizers, real, fake, metrics)
+        if self.components.labelled is not None:
+            total = total + self.settings.supervised_weight * self._supervised_term(metrics)
         self._check_finite(total, "energy loss")
         self.energy_optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.energy_optimizer.step()
 
         sampler_fake = fake
-        if self.sampler_optimizer is not None:
+        if train_sampler:
             if loss.fresh_sampler_batch:
                 _, sampler_samples = sampler.training_samples(
                     batch_size, energy, self.sample_generator
                 )
-            sampler_fake = energy(sampler_samples)
+            with energy.contrastive_scope():
+                sampler_fake = energy(sampler_samples)
             sampler_term = loss.sampler_loss(sampler_fake)
             metrics.update(sampler_term.metrics)
             total = self._add_penalties(
@@ -173,9 +194,25 @@ class Trainer:
             self.sampler_optimizer.step()
 
         metrics.update(sampler.metrics())
-        metrics.update(loss.update_state(real.detach(), sampler_fake.detach()))
+        detached = None if sampler_fake is None else sampler_fake.detach()
+        metrics.update(loss.update_state(real.detach(), detached))
         self.step += 1
         return metrics
+
+    def _supervised_term(self, metrics: Metrics) -> Tensor:
+        """Cross-entropy of the energy's logits on a labelled batch (its own forward
+        pass, so normalisation layers see labelled data apart from unlabelled data)."""
+        labelled = self.components.labelled
+        assert labelled is not None
+        batch = labelled.sample(self.settings.batch_size, self.data_generator)
+        assert batch.y is not None
+        logits = self.components.energy(batch.x.to(self.device, non_blocking=True)).logits
+        assert logits is not None  # checked by _check_requirements
+        labels = batch.y.to(self.device, non_blocking=True)
+        supervised = torch.nn.functional.cross_entropy(logits, labels)
+        metrics["supervised_ce"] = supervised.detach()
+        metrics["supervised_error"] = (logits.detach().argmax(dim=1) != labels).float().mean()
+        return supervised
 
     def _add_penalties(
         self,
@@ -254,6 +291,24 @@ def _targeting(regularizers: dict[str, Regularizer], target: str) -> list[tuple[
 
 def _check_requirements(components: Components) -> None:
     provided = components.energy.provides
+    sampler, loss = components.sampler, components.loss
+    if not sampler.draws_samples and loss.needs_contrastive:
+        raise UsageError(
+            f"the sampler {type(sampler).__name__} draws no contrastive samples, which the "
+            f"loss {type(loss).__name__} needs (use --loss none: the data's energy alone)"
+        )
+    if sampler.draws_samples and not loss.needs_contrastive:
+        raise UsageError(
+            f"the loss {type(loss).__name__} ignores contrastive samples; pair it with "
+            "--sampler none"
+        )
+    if not sampler.draws_samples and components.regularizers:
+        raise UsageError("regularizers need contrastive samples, which --sampler none lacks")
+    if components.labelled is not None and "logits" not in provided:
+        raise UsageError(
+            f"--labels needs an energy that classifies (provides logits, such as ladder); "
+            f"{type(components.energy).__name__} does not"
+        )
     readers = [(f"loss {type(components.loss).__name__}", components.loss.requires)]
     readers += [
         (f"regularizer {name!r}", reg.requires) for name, reg in components.regularizers.items()

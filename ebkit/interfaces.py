@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -104,6 +105,14 @@ class EnergyFunction(nn.Module, ABC):
         """Just the scalar energies, ``(B, *event_shape) -> (B,)``."""
         return self(x).energy
 
+    def contrastive_scope(self) -> AbstractContextManager[object]:
+        """The context in which the engine evaluates contrastive samples (default: none).
+
+        An energy whose running statistics serve evaluation (the Ladder network's
+        BatchNorm) can return a context that keeps contrastive samples out of them.
+        """
+        return nullcontext()
+
 
 class ContrastiveSampler(nn.Module, ABC):
     """Produces the contrastive samples whose energy the loss pushes up.
@@ -119,9 +128,14 @@ class ContrastiveSampler(nn.Module, ABC):
 
     Compositions (a generator refined by Langevin) are samplers that own other samplers
     as sub-modules.
+
+    A sampler with ``draws_samples = False`` (the built-in ``none``) stands for "no
+    contrastive samples": the engine then never calls it, and pairs it only with a loss
+    whose ``needs_contrastive`` is false.
     """
 
     trainable: ClassVar[bool] = False
+    draws_samples: ClassVar[bool] = True
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()
@@ -178,10 +192,13 @@ class LossFunctional(nn.Module, ABC):
     energy step's samples (BEGAN's z_G) sets ``fresh_sampler_batch = True``.
     ``requires`` lists the :class:`EnergyOutput` fields it reads beyond ``energy``; the
     engine checks them against ``EnergyFunction.provides`` before training.
+    A loss with ``needs_contrastive = False`` (the built-in ``none``) is used without
+    contrastive samples, and receives ``fake=None``.
     """
 
     fresh_sampler_batch: ClassVar[bool] = False
     requires: ClassVar[frozenset[str]] = frozenset()
+    needs_contrastive: ClassVar[bool] = True
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()

@@ -175,6 +175,12 @@ def ebkit_samplers() -> list[Component]:
     )
     samplers += [
         Component(
+            name="none",
+            summary="no contrastive samples: train the energy on the data alone (with --loss "
+            "none; the Ladder baseline)",
+            factory="ebkit.builtins.no_contrast:NoSampler",
+        ),
+        Component(
             name="langevin",
             summary="Langevin MCMC on the energy from uniform or Gaussian noise (seed 001, "
             "Algorithm 1): gradient clipping, clamping, optional MALA and annealing",
@@ -369,6 +375,12 @@ def ebkit_energies() -> list[Component]:
 @hookimpl
 def ebkit_losses() -> list[Component]:
     return [
+        Component(
+            name="none",
+            summary="the data's mean energy, no contrastive term (with --sampler none; only "
+            "for energies that cannot collapse, such as the Ladder's denoising cost)",
+            factory="ebkit.builtins.no_contrast:DataEnergyLoss",
+        ),
         Component(
             name="cd",
             summary="contrastive divergence: L = mean E(x⁺) − mean E(x⁻) + "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -240,6 +240,11 @@ class LadderEnergy(EnergyFunction):
         instead of two encoders and a decoder. In training mode it normalises with the
         batch's statistics without updating the running ones."""
         return self._encode(self._flatten(x), noise_std=0.0, generator=None, update=False).logits
+
+    def contrastive_scope(self) -> AbstractContextManager[None]:
+        """The engine evaluates contrastive samples in :meth:`frozen_statistics`, so the
+        running statistics used for classification come from data only."""
+        return self.frozen_statistics()
 
     @contextmanager
     def frozen_statistics(self) -> Iterator[None]:

@@ -497,3 +497,13 @@ def test_wrong_input_shapes_and_single_samples_in_training_are_refused() -> None
     with pytest.raises(ValueError, match="at least 2 samples per batch"):
         energy.train()(inputs(batch=1))
     assert energy.eval()(inputs(batch=1)).energy.shape == (1,)
+
+
+def test_contrastive_samples_leave_the_running_statistics_alone() -> None:
+    energy = LadderEnergy(DataSpec((6,), num_classes=3), sizes=[5])
+    before = {k: v.clone() for k, v in energy.state_dict().items()}
+    with energy.contrastive_scope():
+        energy(torch.randn(8, 6))
+    assert all(torch.equal(before[k], v) for k, v in energy.state_dict().items())
+    energy(torch.randn(8, 6))
+    assert not all(torch.equal(before[k], v) for k, v in energy.state_dict().items())
