@@ -260,8 +260,9 @@ def check_sampler(
 def check_loss(
     factory: Factory, spec: DataSpec | None = None, *, batch: int = 6, **options: Any
 ) -> None:
-    """Check a loss: scalar finite energy loss with gradients to both energies, a
-    scalar sampler loss (if implemented) with gradients to the contrastive energies,
+    """Check a loss: scalar finite energy loss with gradients to both energies (or to
+    the fields the loss ``requires``, such as BEGAN's residual), a scalar sampler loss
+    (if implemented) with gradients to the contrastive energies (or those fields),
     deterministic values, metrics that are scalars, and state updates that survive a
     state_dict round trip."""
     import torch
@@ -280,8 +281,10 @@ def check_loss(
     assert torch.equal(result.loss, again.loss), "energy_loss is not deterministic"
     assert result.loss.requires_grad, "the energy loss is detached from the energies"
     result.loss.backward()
-    assert real.energy.grad is not None, "the energy loss ignores the data's energies"
-    assert fake.energy.grad is not None, "the energy loss ignores the contrastive energies"
+    # A loss may read the scalar energy or the fields it requires (BEGAN: the residual).
+    read = ("energy", *sorted(loss.requires))
+    assert _has_gradient(real, read), "the energy loss ignores the data's energies"
+    assert _has_gradient(fake, read), "the energy loss ignores the contrastive energies"
     try:
         sampler_result = loss.sampler_loss(fake)
     except NotImplementedError:
@@ -289,15 +292,20 @@ def check_loss(
     if sampler_result is not None:
         _assert_scalar(sampler_result.loss, "sampler loss")
         _assert_metrics(sampler_result.metrics)
-        fake.energy.grad = None
+        for field in read:
+            getattr(fake, field).grad = None
         sampler_result.loss.backward()
-        assert fake.energy.grad is not None, "the sampler loss ignores the contrastive energies"
+        assert _has_gradient(fake, read), "the sampler loss ignores the contrastive energies"
     _assert_metrics(loss.update_state(real.detach(), fake.detach()))
     clone = _build(factory, data_spec, options)
     clone.load_state_dict(loss.state_dict())
     assert torch.equal(clone.energy_loss(real, fake).loss, loss.energy_loss(real, fake).loss), (
         "state_dict does not capture the loss's state"
     )
+
+
+def _has_gradient(output: Any, fields: tuple[str, ...]) -> bool:
+    return any(getattr(output, field).grad is not None for field in fields)
 
 
 def check_regularizer(

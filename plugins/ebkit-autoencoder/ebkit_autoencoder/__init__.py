@@ -1,17 +1,22 @@
-"""ebkit plugin registering the EBGAN auto-encoder energy (reconstruction error as energy).
+"""ebkit plugin registering the auto-encoder energy of EBGAN and BEGAN (reconstruction
+error as energy).
 
 This module is imported to list components and build ``ebkit --help``, so it must not
-import torch; the energies live in :mod:`ebkit_autoencoder.mlp` and
-:mod:`ebkit_autoencoder.conv`, and :mod:`ebkit_autoencoder.factory` picks one.
+import torch; the energies live in :mod:`ebkit_autoencoder.mlp`,
+:mod:`ebkit_autoencoder.conv` and :mod:`ebkit_autoencoder.began`, and
+:mod:`ebkit_autoencoder.factory` picks one.
 """
 
 from __future__ import annotations
 
 from ebkit import ARCHITECTURES, Component, Option, hookimpl
 
-DISTANCES: tuple[str, ...] = ("l2", "mse", "l1")
-"""Accepted ``distance`` values; :func:`ebkit_autoencoder.reconstruction.reconstruction_energy`
-implements each one."""
+DISTANCES: tuple[str, ...] = ("l2", "mse", "l1", "mae")
+"""Accepted ``distance`` values besides ``auto``;
+:func:`ebkit_autoencoder.reconstruction.reconstruction_energy` implements each one."""
+
+AUTOENCODER_ARCHITECTURES: tuple[str, ...] = (*ARCHITECTURES, "began")
+"""Accepted ``arch`` values: the shared ones (:data:`ebkit.ARCHITECTURES`) and BEGAN's."""
 
 
 @hookimpl
@@ -20,17 +25,18 @@ def ebkit_energies() -> list[Component]:
         Component(
             name="autoencoder",
             summary="EBGAN auto-encoder energy D(x) = ‖Dec(Enc(x)) − x‖₂ (MLP of the paper's "
-            "MNIST grid or its DCGAN-style conv net)",
+            "MNIST grid or its DCGAN-style conv net) or BEGAN's ELU auto-encoder",
             factory="ebkit_autoencoder.factory:autoencoder_energy",
             options=(
                 Option(
                     "arch",
                     str,
                     "auto",
-                    "network: mlp (the paper's MNIST grid), conv (paper App. C, images only) "
-                    "or auto = conv for colour images (sides >= 16) or any image with sides >= 64, "
-                    "else mlp (the paper's choice)",
-                    choices=ARCHITECTURES,
+                    "network: mlp (the paper's MNIST grid), conv (paper App. C, images only), "
+                    "began (BEGAN's ELU auto-encoder, image sides 8·2^k) or auto = conv for "
+                    "colour images (sides >= 16) or any image with sides >= 64, else mlp (the "
+                    "paper's choice; never began)",
+                    choices=AUTOENCODER_ARCHITECTURES,
                 ),
                 Option(
                     "n_layers",
@@ -58,13 +64,31 @@ def ebkit_energies() -> list[Component]:
                     minimum=1,
                 ),
                 Option(
+                    "filters",
+                    int,
+                    64,
+                    "began only: n, the filters of every decoder convolution; the encoder's "
+                    "stages have n, 2n, 3n, … (the paper: 64 or 128)",
+                    minimum=1,
+                ),
+                Option(
+                    "embedding",
+                    int,
+                    64,
+                    "began only: h, the size of the embedding at the 8×8 bottleneck (the "
+                    "paper's 64); it is the energy's features",
+                    minimum=1,
+                ),
+                Option(
                     "distance",
                     str,
-                    "l2",
-                    "per-sample reconstruction error: l2 = ‖r − x‖₂ (the paper's), mse = mean "
-                    "of squares, l1 = sum of absolute values; with the margin loss's automatic "
-                    "margin, set loss.units to the same value",
-                    choices=DISTANCES,
+                    "auto",
+                    "per-sample reconstruction error r − x that is the energy: l2 = ‖r − x‖₂ "
+                    "(EBGAN's), mse = mean of squares, l1 = sum of absolute values, mae = mean "
+                    "of absolute values (BEGAN's L with η = 1); auto = l2 for mlp and conv, "
+                    "mae for began; with the margin loss's automatic margin, set loss.units "
+                    "to the same value (the began loss reads the residual, not this)",
+                    choices=("auto", *DISTANCES),
                 ),
                 Option(
                     "dropout",
@@ -77,8 +101,9 @@ def ebkit_energies() -> list[Component]:
                     "batchnorm",
                     bool,
                     True,
-                    "BatchNorm after every weight layer except the input layer and the "
-                    "reconstruction (no effect on an mlp with n_layers = 2)",
+                    "mlp and conv: BatchNorm after every weight layer except the input layer "
+                    "and the reconstruction (no effect on an mlp with n_layers = 2; began has "
+                    "none)",
                 ),
             ),
         )

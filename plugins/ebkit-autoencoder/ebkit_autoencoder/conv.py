@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
-from ebkit_autoencoder import DISTANCES
-from ebkit_autoencoder.reconstruction import reconstruction_energy
+from ebkit_autoencoder.reconstruction import residual_energy, resolve_distance
 
 WEIGHT_STD = 0.002
 """Standard deviation of the initial weights. The paper gives N(0, 0.002) for its MNIST
@@ -38,8 +37,9 @@ class ConvAutoEncoderEnergy(EnergyFunction):
     error.
 
     ``x: (B, C, H, W) -> EnergyOutput`` with ``energy: (B,)``,
-    ``features: (B, channels[-1]·H'·W')`` (the flattened code) and
-    ``reconstruction: (B, C, H, W)``.
+    ``features: (B, channels[-1]·H'·W')`` (the flattened code),
+    ``reconstruction: (B, C, H, W)`` and ``residual: (B, C, H, W)`` (reconstruction − x).
+    ``distance="auto"`` is ``l2``.
 
     Architecture (paper App. C, ``channels=[64, 128, 256]``; k = ``len(channels)``)::
 
@@ -69,14 +69,14 @@ class ConvAutoEncoderEnergy(EnergyFunction):
     on the other samples in the same forward pass, as in the paper.
     """
 
-    provides: ClassVar[frozenset[str]] = frozenset({"features", "reconstruction"})
+    provides: ClassVar[frozenset[str]] = frozenset({"features", "reconstruction", "residual"})
 
     def __init__(
         self,
         spec: DataSpec,
         *,
         channels: Sequence[int] = (64, 128, 256),
-        distance: str = "l2",
+        distance: str = "auto",
         batchnorm: bool = True,
     ) -> None:
         super().__init__(spec)
@@ -88,9 +88,7 @@ class ConvAutoEncoderEnergy(EnergyFunction):
         channels = list(channels)
         if not channels or min(channels) < 1:
             raise ValueError(f"channels must be a non-empty list of sizes >= 1, not {channels}")
-        if distance not in DISTANCES:
-            raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, not {distance!r}")
-        self.distance = distance
+        self.distance = resolve_distance(distance, "l2")
         in_channels, height, width = spec.event_shape
         multiple = 2 ** len(channels)
         top, bottom = padding_to_multiple(height, multiple)
@@ -141,8 +139,10 @@ class ConvAutoEncoderEnergy(EnergyFunction):
         left, right, top, bottom = self._padding
         height, width = decoded.shape[-2:]
         reconstruction = decoded[..., top : height - bottom, left : width - right]
+        residual = reconstruction - x
         return EnergyOutput(
-            energy=reconstruction_energy(x, reconstruction, self.distance),
+            energy=residual_energy(residual, self.distance),
             features=code.flatten(1),
             reconstruction=reconstruction,
+            residual=residual,
         )

@@ -1,10 +1,12 @@
-"""Builds the ``autoencoder`` energy: picks the MLP or the conv auto-encoder from ``arch``."""
+"""Builds the ``autoencoder`` energy: picks the MLP, the conv or BEGAN's auto-encoder from
+``arch``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from ebkit import DataSpec, EnergyFunction, choose_architecture
+from ebkit_autoencoder.began import BEGANAutoEncoderEnergy
 from ebkit_autoencoder.conv import ConvAutoEncoderEnergy
 from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
 
@@ -16,7 +18,9 @@ def autoencoder_energy(
     n_layers: int = 2,
     width: int = 1024,
     channels: Sequence[int] = (64, 128, 256),
-    distance: str = "l2",
+    filters: int = 64,
+    embedding: int = 64,
+    distance: str = "auto",
     dropout: bool = False,
     batchnorm: bool = True,
 ) -> EnergyFunction:
@@ -28,10 +32,20 @@ def autoencoder_energy(
     width are both at least 16, the MLP otherwise (so the 8×8 digits and the 2-D toys
     get the MLP; :func:`ebkit.choose_architecture`, the rule the generator uses too).
 
+    ``began`` (:class:`~ebkit_autoencoder.began.BEGANAutoEncoderEnergy`) is BEGAN's
+    ELU auto-encoder with an embedding, for images with sides of 8·2^k pixels; never
+    chosen by ``auto``.
+
     ``n_layers``, ``width`` and ``dropout`` shape the MLP only, ``channels`` the conv
-    net only; ``distance`` and ``batchnorm`` apply to both. ``dropout=True`` with the
-    conv net is an error rather than silently ignored.
+    net only, ``filters`` and ``embedding`` BEGAN's only; ``distance`` applies to all
+    (``auto``: ``l2`` for mlp and conv, ``mae`` for began) and ``batchnorm`` to mlp and
+    conv (BEGAN's net has none). ``dropout=True`` with a conv net is an error rather
+    than silently ignored.
     """
+    if arch == "began":
+        if dropout:
+            raise ValueError("dropout applies to the mlp auto-encoder only; set dropout=false")
+        return BEGANAutoEncoderEnergy(spec, filters=filters, embedding=embedding, distance=distance)
     resolved = choose_architecture(spec, arch)
     if resolved == "mlp":
         return MLPAutoEncoderEnergy(

@@ -7,8 +7,7 @@ from typing import ClassVar
 from torch import Tensor, nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
-from ebkit_autoencoder import DISTANCES
-from ebkit_autoencoder.reconstruction import reconstruction_energy
+from ebkit_autoencoder.reconstruction import residual_energy, resolve_distance
 
 DROPOUT_P = 0.5
 """Dropout probability when ``dropout=True``; the paper gives only the switch (dropoutD),
@@ -22,7 +21,8 @@ class MLPAutoEncoderEnergy(EnergyFunction):
     """EBGAN's MLP auto-encoder discriminator; the energy is the reconstruction error.
 
     ``x: (B, *event_shape) -> EnergyOutput`` with ``energy: (B,)``,
-    ``features: (B, width)`` (the code) and ``reconstruction: (B, *event_shape)``.
+    ``features: (B, width)`` (the code), ``reconstruction: (B, *event_shape)`` and
+    ``residual: (B, *event_shape)`` (reconstruction − x). ``distance="auto"`` is ``l2``.
 
     Architecture (paper App. C and §4.1), for d scalars per sample::
 
@@ -49,7 +49,7 @@ class MLPAutoEncoderEnergy(EnergyFunction):
     the other samples in the same forward pass, as in the paper.
     """
 
-    provides: ClassVar[frozenset[str]] = frozenset({"features", "reconstruction"})
+    provides: ClassVar[frozenset[str]] = frozenset({"features", "reconstruction", "residual"})
 
     def __init__(
         self,
@@ -57,7 +57,7 @@ class MLPAutoEncoderEnergy(EnergyFunction):
         *,
         n_layers: int = 2,
         width: int = 1024,
-        distance: str = "l2",
+        distance: str = "auto",
         dropout: bool = False,
         batchnorm: bool = True,
     ) -> None:
@@ -66,9 +66,7 @@ class MLPAutoEncoderEnergy(EnergyFunction):
             raise ValueError(f"n_layers must be at least 2 (encoder + decoder), not {n_layers}")
         if width < 1:
             raise ValueError(f"width must be at least 1, not {width}")
-        if distance not in DISTANCES:
-            raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, not {distance!r}")
-        self.distance = distance
+        self.distance = resolve_distance(distance, "l2")
         dim = spec.dim
 
         encoder: list[nn.Module] = [nn.Linear(dim, width), nn.ReLU()]
@@ -98,8 +96,10 @@ class MLPAutoEncoderEnergy(EnergyFunction):
             )
         code = self.encoder(x.reshape(x.shape[0], -1))
         reconstruction = self.decoder(code).reshape(x.shape)
+        residual = reconstruction - x
         return EnergyOutput(
-            energy=reconstruction_energy(x, reconstruction, self.distance),
+            energy=residual_energy(residual, self.distance),
             features=code,
             reconstruction=reconstruction,
+            residual=residual,
         )

@@ -9,7 +9,7 @@ from ebkit_autoencoder import ebkit_energies
 (AUTOENCODER,) = ebkit_energies()
 
 
-@pytest.mark.parametrize("distance", ["l2", "mse", "l1"])
+@pytest.mark.parametrize("distance", ["auto", "l2", "mse", "l1", "mae"])
 def test_autoencoder_conforms(distance):
     check_energy(AUTOENCODER, width=16, distance=distance)
 

@@ -11,6 +11,7 @@ import torch
 
 import ebkit_autoencoder
 from ebkit import Component, DataSpec
+from ebkit_autoencoder.began import BEGANAutoEncoderEnergy
 from ebkit_autoencoder.conv import ConvAutoEncoderEnergy
 from ebkit_autoencoder.factory import autoencoder_energy
 from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
@@ -33,6 +34,8 @@ def test_hook_returns_one_valid_component() -> None:
         "n_layers",
         "width",
         "channels",
+        "filters",
+        "embedding",
         "distance",
         "dropout",
         "batchnorm",
@@ -47,15 +50,19 @@ def test_option_defaults_and_bounds() -> None:
         "n_layers": 2,
         "width": 1024,
         "channels": [64, 128, 256],
-        "distance": "l2",
+        "filters": 64,
+        "embedding": 64,
+        "distance": "auto",
         "dropout": False,
         "batchnorm": True,
     }
     assert component.option("n_layers").minimum == 2
     assert component.option("width").minimum == 1
-    assert component.option("distance").choices == ("l2", "mse", "l1")
-    assert component.option("arch").choices == ("auto", "mlp", "conv")
+    assert component.option("distance").choices == ("auto", "l2", "mse", "l1", "mae")
+    assert component.option("arch").choices == ("auto", "mlp", "conv", "began")
     assert component.option("channels").minimum == 1
+    assert component.option("filters").minimum == 1
+    assert component.option("embedding").minimum == 1
 
 
 def test_options_of_one_architecture_say_so_in_their_help() -> None:
@@ -63,6 +70,8 @@ def test_options_of_one_architecture_say_so_in_their_help() -> None:
     for name in ("n_layers", "width", "dropout"):
         assert component.option(name).help.startswith("mlp only"), name
     assert component.option("channels").help.startswith("conv only")
+    for name in ("filters", "embedding"):
+        assert component.option(name).help.startswith("began only"), name
     assert "loss.units" in component.option("distance").help
 
 
@@ -73,7 +82,7 @@ def test_declared_defaults_match_the_factory_and_class_defaults() -> None:
     for option in the_component().options:
         default = factory[option.name].default
         assert (list(default) if option.name == "channels" else default) == option.default
-    for cls in (MLPAutoEncoderEnergy, ConvAutoEncoderEnergy):
+    for cls in (MLPAutoEncoderEnergy, ConvAutoEncoderEnergy, BEGANAutoEncoderEnergy):
         for name, parameter in inspect.signature(cls).parameters.items():
             if name != "spec":
                 assert parameter.default == factory[name].default, (cls.__name__, name)
@@ -119,6 +128,17 @@ def test_factory_takes_cli_strings_for_the_conv_net() -> None:
     assert isinstance(energy, ConvAutoEncoderEnergy)
     assert energy.distance == "l1"
     assert energy(torch.randn(2, 1, 8, 8)).features.shape == (2, 8 * 2 * 2)
+
+
+def test_factory_takes_cli_strings_for_the_began_net() -> None:
+    component = the_component()
+    options = component.resolve_options(
+        {"arch": "began", "filters": "4", "embedding": "6"}, prefix="energy"
+    )
+    energy = component.load_factory()(DataSpec((1, 16, 16)), **options)
+    assert isinstance(energy, BEGANAutoEncoderEnergy)
+    assert (energy.filters, energy.embedding, energy.distance) == (4, 6, "mae")
+    assert energy(torch.randn(2, 1, 16, 16)).features.shape == (2, 6)
 
 
 def test_hook_module_does_not_import_torch() -> None:

@@ -20,10 +20,11 @@ def layers(module: nn.Module, kind: type[nn.Module]) -> list[nn.Module]:
     return [child for child in module.modules() if isinstance(child, kind)]
 
 
-def test_is_an_energy_function_that_provides_features_and_reconstruction() -> None:
+def test_is_an_energy_function_that_provides_features_reconstruction_and_residual() -> None:
     energy = ConvAutoEncoderEnergy(DataSpec((1, 8, 8)), channels=[2, 4])
     assert isinstance(energy, EnergyFunction)
-    assert energy.provides == frozenset({"features", "reconstruction"})
+    assert energy.provides == frozenset({"features", "reconstruction", "residual"})
+    assert energy.distance == "l2"  # what distance="auto" means for the conv net
 
 
 @pytest.mark.parametrize(
@@ -56,6 +57,8 @@ def test_output_shapes_for_any_image_size(
     assert out.reconstruction is not None and out.reconstruction.shape == x.shape
     assert out.features is not None
     assert out.features.shape == (3, channels[-1] * code_side[0] * code_side[1])
+    assert out.residual is not None
+    torch.testing.assert_close(out.residual, out.reconstruction - x)
     assert out.logits is None
 
 
@@ -97,6 +100,7 @@ def test_energy_is_the_chosen_distance_of_the_returned_reconstruction() -> None:
         "l2": lambda d: d.flatten(1).norm(dim=1),
         "mse": lambda d: d.flatten(1).pow(2).mean(dim=1),
         "l1": lambda d: d.flatten(1).abs().sum(dim=1),
+        "mae": lambda d: d.flatten(1).abs().mean(dim=1),
     }.items():
         energy = ConvAutoEncoderEnergy(DataSpec((3, 9, 9)), channels=[4, 8], distance=distance)
         out = energy(x)

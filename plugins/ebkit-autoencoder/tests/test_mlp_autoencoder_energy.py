@@ -15,11 +15,12 @@ def count(module: nn.Module, kind: type[nn.Module]) -> int:
     return sum(isinstance(child, kind) for child in module.modules())
 
 
-def test_is_an_energy_function_that_provides_features_and_reconstruction() -> None:
+def test_is_an_energy_function_that_provides_features_reconstruction_and_residual() -> None:
     energy = MLPAutoEncoderEnergy(DataSpec((2,)), width=8)
     assert isinstance(energy, EnergyFunction)
-    assert energy.provides == frozenset({"features", "reconstruction"})
+    assert energy.provides == frozenset({"features", "reconstruction", "residual"})
     assert energy.spec == DataSpec((2,))
+    assert energy.distance == "l2"  # what distance="auto" means for the MLP
 
 
 @pytest.mark.parametrize("event_shape", [(2,), (1, 8, 8), (3, 4, 4)])
@@ -32,6 +33,8 @@ def test_output_shapes(event_shape: tuple[int, ...], distance: str) -> None:
     assert out.energy.shape == (5,)
     assert out.features is not None and out.features.shape == (5, 16)
     assert out.reconstruction is not None and out.reconstruction.shape == x.shape
+    assert out.residual is not None
+    torch.testing.assert_close(out.residual, out.reconstruction - x)
     assert out.logits is None
     torch.testing.assert_close(energy.energy(x), out.energy)
 
@@ -43,6 +46,7 @@ def test_energy_is_the_chosen_distance_of_the_returned_reconstruction() -> None:
         "l2": lambda d: d.flatten(1).norm(dim=1),
         "mse": lambda d: d.flatten(1).pow(2).mean(dim=1),
         "l1": lambda d: d.flatten(1).abs().sum(dim=1),
+        "mae": lambda d: d.flatten(1).abs().mean(dim=1),
     }.items():
         out = MLPAutoEncoderEnergy(DataSpec((1, 8, 8)), width=4, distance=distance)(x)
         torch.testing.assert_close(out.energy, formula(out.reconstruction - x))

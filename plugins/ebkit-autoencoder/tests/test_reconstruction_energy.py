@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from ebkit_autoencoder import DISTANCES
-from ebkit_autoencoder.reconstruction import reconstruction_energy
+from ebkit_autoencoder.reconstruction import (
+    reconstruction_energy,
+    residual_energy,
+    resolve_distance,
+)
 
 # Two samples of shape (2, 2); their differences r − x are [[3, 0], [0, −4]] and all zeros
 # except a single −1.
@@ -30,6 +34,26 @@ def test_mse_is_the_per_sample_mean_of_squares() -> None:
 
 def test_l1_is_the_per_sample_sum_of_absolute_values() -> None:
     torch.testing.assert_close(reconstruction_energy(X, R, "l1"), torch.tensor([7.0, 1.0]))
+
+
+def test_mae_is_the_per_sample_mean_of_absolute_values() -> None:
+    # (3 + 4) / 4 and 1 / 4: BEGAN's L(x) with η = 1.
+    torch.testing.assert_close(reconstruction_energy(X, R, "mae"), torch.tensor([1.75, 0.25]))
+
+
+def test_residual_energy_is_the_same_formula_on_the_difference() -> None:
+    for distance in DISTANCES:
+        torch.testing.assert_close(
+            residual_energy(R - X, distance), reconstruction_energy(X, R, distance)
+        )
+
+
+def test_auto_distance_resolves_to_the_natural_one() -> None:
+    assert resolve_distance("auto", "l2") == "l2"
+    assert resolve_distance("auto", "mae") == "mae"
+    assert resolve_distance("l1", "mae") == "l1"
+    with pytest.raises(ValueError, match="distance must be auto or one of l2, mse, l1, mae"):
+        resolve_distance("l3", "l2")
 
 
 @pytest.mark.parametrize("distance", DISTANCES)

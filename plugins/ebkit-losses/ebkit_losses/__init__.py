@@ -1,7 +1,8 @@
-"""ebkit plugin registering the loss functionals of energy-based GANs (EBGAN's margin loss).
+"""ebkit plugin registering the loss functionals of energy-based GANs: EBGAN's margin
+loss and BEGAN's boundary-equilibrium loss.
 
 This module is imported to list components and build ``ebkit --help``, so it must not
-import torch; the losses live in :mod:`ebkit_losses.margin`.
+import torch; the losses live in :mod:`ebkit_losses.margin` and :mod:`ebkit_losses.began`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ F_VARIANTS: tuple[str, ...] = ("identity", "square")
 """Accepted ``f`` of the generalised margin loss; each is strictly increasing, convex and
 has f(0) = 0, as LeCun's slides require."""
 
-UNITS: tuple[str, ...] = ("l2", "mse", "l1")
+UNITS: tuple[str, ...] = ("l2", "mse", "l1", "mae")
 """Energy units the automatic margin knows, named like the ``autoencoder`` energy's
 ``distance`` option; :func:`ebkit_losses.margin.auto_margin` has the rule for each."""
 
@@ -49,7 +50,7 @@ def ebkit_losses() -> list[Component]:
                     str,
                     "l2",
                     "what the automatic margin assumes the energy measures: l2 (the "
-                    "non-squared L2 reconstruction error, the paper's), mse or l1; set it to "
+                    "non-squared L2 reconstruction error, the paper's), mse, l1 or mae; set it to "
                     "the autoencoder's energy.distance (ignored when margin is set)",
                     choices=UNITS,
                 ),
@@ -86,5 +87,39 @@ def ebkit_losses() -> list[Component]:
                     minimum=1,
                 ),
             ),
-        )
+        ),
+        Component(
+            name="began",
+            summary="BEGAN loss: L_D = L(x) − k_t·L(G(z_D)), L_G = L(G(z_G)), with the k_t "
+            "control and M_global; L(v) = mean |v − D(v)|^η from the energy's residual",
+            factory="ebkit_losses.began:BEGANLoss",
+            options=(
+                Option(
+                    "eta",
+                    float,
+                    1.0,
+                    "η in L(v) = mean over pixels of |v − D(v)|^η: 1 (the paper's) or 2, or "
+                    "any positive number",
+                    minimum=0.0,
+                ),
+                Option(
+                    "gamma",
+                    float,
+                    0.5,
+                    "γ, the diversity ratio E[L(G(z))] / E[L(x)] that k_t steers to; lower "
+                    "→ sharper but less diverse samples",
+                    minimum=0.0,
+                ),
+                Option(
+                    "lambda_k",
+                    float,
+                    0.001,
+                    "λ_k, the gain of k_{t+1} = clip(k_t + λ_k·(γ·L(x) − L(G(z_G))), 0, 1)",
+                    minimum=0.0,
+                ),
+                Option(
+                    "k0", float, 0.0, "k_0, the value of k_t at step 0", minimum=0.0, maximum=1.0
+                ),
+            ),
+        ),
     ]

@@ -70,6 +70,7 @@ def auto_margin(spec: DataSpec, units: str = "l2") -> float:
         l2:  m = s·√d                 (0.3·√d on [-1, 1]; 9.6 ≈ 10 for 32×32 MNIST)
         mse: m = s²                   (mean of squares = ‖r‖₂² / d; 0.09 on [-1, 1])
         l1:  m = s·√(2/π)·d           (sum of absolute values; ≈ 0.24·d on [-1, 1])
+        mae: m = s·√(2/π)             (mean of absolute values, BEGAN's L with η = 1)
 
     ``units`` names the energy the rule is for, like the ``autoencoder`` energy's
     ``distance`` option. Appendix E of the paper suggests refining a margin with the
@@ -82,6 +83,8 @@ def auto_margin(spec: DataSpec, units: str = "l2") -> float:
         return scale * math.sqrt(spec.dim)
     if units == "mse":
         return scale**2
+    if units == "mae":
+        return scale * math.sqrt(2 / math.pi)
     return scale * math.sqrt(2 / math.pi) * spec.dim
 
 

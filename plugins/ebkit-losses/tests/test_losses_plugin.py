@@ -12,17 +12,19 @@ import torch
 
 import ebkit_losses
 from ebkit import Component, DataSpec, EnergyOutput
+from ebkit_losses.began import BEGANLoss
 from ebkit_losses.margin import MarginLoss
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 
 
-def the_component() -> Component:
-    (component,) = ebkit_losses.ebkit_losses()
+def the_component(name: str = "margin") -> Component:
+    (component,) = [c for c in ebkit_losses.ebkit_losses() if c.name == name]
     return component
 
 
-def test_hook_returns_only_the_margin_loss() -> None:
+def test_hook_returns_the_margin_and_began_losses() -> None:
+    assert [c.name for c in ebkit_losses.ebkit_losses()] == ["margin", "began"]
     component = the_component()
     assert isinstance(component, Component)
     assert component.name == "margin"
@@ -36,16 +38,33 @@ def test_hook_returns_only_the_margin_loss() -> None:
         "schedule_steps": 10000,
     }
     assert component.option("f").choices == ("identity", "square")
-    assert component.option("units").choices == ("l2", "mse", "l1")
+    assert component.option("units").choices == ("l2", "mse", "l1", "mae")
     assert component.option("schedule").choices == ("constant", "linear", "cosine")
     assert component.option("margin").minimum == 0
     assert component.option("final_margin").minimum == 0
     assert component.option("schedule_steps").minimum == 1
 
 
-def test_declared_defaults_match_the_class_defaults() -> None:
-    parameters = inspect.signature(MarginLoss).parameters
-    for option in the_component().options:
+def test_the_began_record_declares_the_papers_defaults() -> None:
+    component = the_component("began")
+    assert component.factory == "ebkit_losses.began:BEGANLoss"
+    assert {option.name: option.default for option in component.options} == {
+        "eta": 1.0,
+        "gamma": 0.5,
+        "lambda_k": 0.001,
+        "k0": 0.0,
+    }
+    assert (component.option("k0").minimum, component.option("k0").maximum) == (0.0, 1.0)
+    options = component.resolve_options({"eta": "2", "gamma": "0.7"}, prefix="loss")
+    loss = component.load_factory()(DataSpec((1, 8, 8)), **options)
+    assert isinstance(loss, BEGANLoss)
+    assert (loss.eta, loss.gamma, loss.lambda_k, float(loss.k)) == (2.0, 0.7, 0.001, 0.0)
+
+
+@pytest.mark.parametrize(("name", "cls"), [("margin", MarginLoss), ("began", BEGANLoss)])
+def test_declared_defaults_match_the_class_defaults(name: str, cls: type) -> None:
+    parameters = inspect.signature(cls).parameters
+    for option in the_component(name).options:
         assert parameters[option.name].default == option.default
 
 

@@ -116,6 +116,12 @@ def test_auto_margin_rule_for_mse_and_l1() -> None:
     assert MarginLoss(DataSpec((1, 8, 8)), units="l1").margin == pytest.approx(15.3193, rel=1e-5)
 
 
+def test_auto_margin_rule_for_mae() -> None:
+    # mae (BEGAN's L with η = 1): s·√(2/π) = 0.3·0.79788 ≈ 0.2394 whatever the size.
+    assert auto_margin(DataSpec((1, 8, 8)), "mae") == pytest.approx(0.239365, rel=1e-5)
+    assert auto_margin(DataSpec((3, 64, 64)), "mae") == pytest.approx(0.239365, rel=1e-5)
+
+
 def test_auto_margins_agree_on_a_gaussian_residual() -> None:
     # A reconstruction error with i.i.d. N(0, 0.3²) entries has, on a large image,
     # l2 ≈ 0.3·√d, mse ≈ 0.09 and l1 ≈ 0.3·√(2/π)·d: each rule's margin.
@@ -125,6 +131,7 @@ def test_auto_margins_agree_on_a_gaussian_residual() -> None:
         "l2": residual.norm(),
         "mse": residual.square().mean(),
         "l1": residual.abs().sum(),
+        "mae": residual.abs().mean(),
     }
     for units, value in measured.items():
         assert float(value) == pytest.approx(auto_margin(spec, units), rel=0.02), units

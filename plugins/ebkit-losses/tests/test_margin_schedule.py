@@ -12,7 +12,7 @@ from ebkit.testing import check_loss
 from ebkit_losses import SCHEDULES, ebkit_losses
 from ebkit_losses.margin import MarginLoss, margin_at
 
-(MARGIN,) = ebkit_losses()
+MARGIN = next(component for component in ebkit_losses() if component.name == "margin")
 SPEC = DataSpec((1, 8, 8))
 
 # m_0 = 16 → m_T = 0 over T = 100 steps, as the paper's EBGAN-LN (over 60k steps).

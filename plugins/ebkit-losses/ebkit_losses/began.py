@@ -1,0 +1,178 @@
+"""BEGAN's boundary-equilibrium loss: the auto-encoder losses L(v), the proportional
+control variable k_t and the convergence measure M_global.
+
+Berthelot, Schumm & Metz, *BEGAN: Boundary Equilibrium Generative Adversarial Networks*
+(2017), §3; SPEC §4. The formulas are the plain tensor functions below; :class:`BEGANLoss`
+adds the options, the k_t buffer and the metrics.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput
+
+
+def reconstruction_loss(residual: Tensor, eta: float = 1.0) -> Tensor:
+    """BEGAN's auto-encoder loss of each sample (§3.1)::
+
+        L(v) = mean over the d scalars of v of |v − D(v)|^η
+
+    where D(v) is the auto-encoder's reconstruction, so ``residual = D(v) − v`` (the sign
+    does not matter). The paper writes |v − D(v)|^η, "the pixel-wise auto-encoder loss",
+    with η ∈ {1, 2}; as in its implementations the sum over pixels is a mean, so L does
+    not grow with the image size. Any η > 0 is accepted.
+
+    ``residual: (B, *event_shape) -> (B,)``.
+    """
+    if not eta > 0:
+        raise ValueError(f"eta must be a positive number (1 or 2 in the paper), not {eta!r}")
+    magnitude = residual.reshape(residual.shape[0], -1).abs()
+    if eta != 1:
+        magnitude = magnitude.pow(eta)
+    return magnitude.mean(dim=1)
+
+
+def began_energy_loss(real_loss: Tensor, fake_loss: Tensor, k: float | Tensor) -> Tensor:
+    """The discriminator's (energy's) loss, BEGAN §3.4::
+
+        L_D = L(x) − k_t · L(G(z_D))
+
+    with each term the batch mean of the per-sample losses. Unlike EBGAN there is no
+    margin: k_t ∈ [0, 1] decides how hard D pushes the generated samples' loss up.
+
+    ``real_loss: (B,)``, ``fake_loss: (B',)``, ``k``: a number or a 0-d tensor
+    (treated as a constant) -> a scalar.
+    """
+    return real_loss.mean() - k * fake_loss.mean()
+
+
+def began_sampler_loss(fake_loss: Tensor) -> Tensor:
+    """The generator's loss, BEGAN §3.4: ``L_G = L(G(z_G))``, the batch mean, on a batch
+    drawn with fresh noise z_G. ``fake_loss: (B,) -> a scalar``."""
+    return fake_loss.mean()
+
+
+def began_k_update(
+    k: Tensor, real_loss: Tensor, fake_loss: Tensor, gamma: float, lambda_k: float
+) -> Tensor:
+    """One step of BEGAN's proportional control of the equilibrium (§3.4)::
+
+        k_{t+1} = clip(k_t + λ_k · (γ · L(x) − L(G(z_G))), 0, 1)
+
+    γ = E[L(G(z))] / E[L(x)] is the diversity ratio the control steers to and λ_k the
+    proportional gain (0.001 in the paper). The paper clips k_t to [0, 1] in the text.
+
+    ``k``: 0-d; ``real_loss``, ``fake_loss``: 0-d batch means (or any tensors
+    broadcasting with ``k``) -> the new k, 0-d. Nothing is differentiated through it.
+    """
+    return (k + lambda_k * (gamma * real_loss - fake_loss)).clamp(0.0, 1.0)
+
+
+def convergence_measure(real_loss: Tensor, fake_loss: Tensor, gamma: float) -> Tensor:
+    """BEGAN's global measure of convergence (§3.4.1)::
+
+        M_global = L(x) + |γ · L(x) − L(G(z_G))|
+
+    the auto-encoder's loss on data plus how far the pair is from the equilibrium
+    E[L(G(z))] = γ·E[L(x)]. It falls as training converges and the paper uses it to
+    decide when to halve the learning rate. Inputs are batch means -> 0-d.
+    """
+    return real_loss + (gamma * real_loss - fake_loss).abs()
+
+
+class BEGANLoss(LossFunctional):
+    """BEGAN's loss (:func:`began_energy_loss`, :func:`began_sampler_loss`) with its
+    control variable k_t (:func:`began_k_update`) and M_global
+    (:func:`convergence_measure`).
+
+    The per-sample loss L(v) is :func:`reconstruction_loss` of the energy's ``residual``
+    (so ``requires = {"residual"}``; the ``autoencoder`` energy provides it for every
+    ``arch``); the scalar ``energy`` is not read. ``eta`` is η, ``gamma`` γ,
+    ``lambda_k`` λ_k and ``k0`` the initial k_0.
+
+    The engine draws a fresh batch z_G for the generator step
+    (``fresh_sampler_batch = True``), so L_D uses G(z_D) and L_G the independent G(z_G).
+    :meth:`update_state`, called once at the end of each step with the step's
+    ``real`` (x, as D saw it in the energy step) and ``fake`` (G(z_G), after D's
+    update), advances k_t. k_t is the 0-d buffer ``k``: checkpoints save it and
+    ``--resume`` restores it exactly. With a sampler that is not trainable, ``fake`` is
+    the energy step's contrastive batch.
+
+    Metrics (detached 0-d tensors, so logging needs no device sync each step):
+    ``energy_loss`` gives ``loss_energy`` (L_D), ``k`` (the k_t this step's L_D used),
+    ``l_real`` (L(x)) and ``l_fake`` (L(G(z_D))); ``sampler_loss`` gives
+    ``loss_sampler`` (L_G = L(G(z_G))); ``update_state`` gives ``m_global`` (M_global
+    from this step's L(x) and L(G(z_G))). The k_{t+1} this step produces is the next
+    step's ``k``.
+    """
+
+    fresh_sampler_batch = True
+    requires = frozenset({"residual"})
+
+    k: Tensor
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        *,
+        eta: float = 1.0,
+        gamma: float = 0.5,
+        lambda_k: float = 0.001,
+        k0: float = 0.0,
+    ) -> None:
+        super().__init__(spec)
+        if not eta > 0:
+            raise ValueError(f"eta must be a positive number (1 or 2 in the paper), not {eta!r}")
+        if not gamma > 0:
+            raise ValueError(
+                f"gamma must be a positive number (the paper uses values up to 1), not {gamma!r}"
+            )
+        if not lambda_k >= 0:
+            raise ValueError(f"lambda_k must be a non-negative number, not {lambda_k!r}")
+        if not 0 <= k0 <= 1:
+            raise ValueError(f"k0 must lie in [0, 1] (k_t is clipped to it), not {k0!r}")
+        self.eta = float(eta)
+        self.gamma = float(gamma)
+        self.lambda_k = float(lambda_k)
+        self.k0 = float(k0)
+        self.register_buffer("k", torch.tensor(self.k0, dtype=torch.get_default_dtype()))
+
+    def per_sample_loss(self, output: EnergyOutput) -> Tensor:
+        """L(v) of each sample of ``output``, ``(B,)``, from its ``residual``."""
+        if output.residual is None:
+            raise ValueError(
+                "the began loss reads the energy's per-pixel residual, which this energy "
+                "output lacks (use an auto-encoder energy such as 'autoencoder')"
+            )
+        return reconstruction_loss(output.residual, self.eta)
+
+    def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
+        real_loss = self.per_sample_loss(real)
+        fake_loss = self.per_sample_loss(fake)
+        k = self.k.detach()
+        loss = began_energy_loss(real_loss, fake_loss, k)
+        with torch.no_grad():
+            metrics: dict[str, Tensor | float] = {
+                "loss_energy": loss.detach(),
+                "k": k.clone(),
+                "l_real": real_loss.mean(),
+                "l_fake": fake_loss.mean(),
+            }
+        return LossOutput(loss, metrics)
+
+    def sampler_loss(self, fake: EnergyOutput) -> LossOutput:
+        loss = began_sampler_loss(self.per_sample_loss(fake))
+        return LossOutput(loss, {"loss_sampler": loss.detach()})
+
+    def update_state(self, real: EnergyOutput, fake: EnergyOutput) -> dict[str, Tensor | float]:
+        """k_t → k_{t+1} from this step's L(x) and L(G(z_G)); returns ``m_global``."""
+        with torch.no_grad():
+            real_loss = self.per_sample_loss(real).mean()
+            fake_loss = self.per_sample_loss(fake).mean()
+            self.k.copy_(began_k_update(self.k, real_loss, fake_loss, self.gamma, self.lambda_k))
+            return {"m_global": convergence_measure(real_loss, fake_loss, self.gamma)}
+
+    def extra_repr(self) -> str:
+        return f"eta={self.eta:g}, gamma={self.gamma:g}, lambda_k={self.lambda_k:g}, k0={self.k0:g}"
