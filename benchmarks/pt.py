@@ -3,7 +3,8 @@ and against the vectorised limit (the fewest tensor operations that compute eq. 
 
 Prints, for several batch sizes, the time per call (forward + backward) of each and the
 ratio limit/ebkit (1.0 means ebkit costs no more than the bare vectorised formula; the
-target is >= 0.95; ebkit's written-out gradient makes it faster than the limit). All three are checked to agree before anything is timed.
+target is >= 0.95; ebkit's written-out gradient makes it faster than the limit). All
+three are checked to agree before anything is timed.
 
     python benchmarks/pt.py [--features 1024] [--batches 16,64,256] [--repeats 7]
 """

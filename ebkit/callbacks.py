@@ -126,9 +126,11 @@ class SamplePictures(Callback):
     def write(self, trainer: Trainer, path: Path, landscape_path: Path | None = None) -> None:
         from ebkit.plotting import save_energy_landscape, save_samples
 
-        samples = trainer.draw_samples(self.count, self.seed)
         spec = trainer.components.dataset.spec
-        save_samples(samples, path, spec, reference=self._reference)
+        samples = None
+        if trainer.components.sampler.draws_samples:  # not with --sampler none
+            samples = trainer.draw_samples(self.count, self.seed)
+            save_samples(samples, path, spec, reference=self._reference)
         if landscape_path is not None and spec.event_shape == (2,):
             save_energy_landscape(
                 trainer.components.energy,

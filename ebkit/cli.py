@@ -87,6 +87,13 @@ def _manager() -> PluginManager:
 @click.option("--batch-size", type=int, metavar="N", help="Batch size [default: 64].")
 @click.option("--seed", type=int, metavar="N", help="Seed of the run [default: 0].")
 @click.option(
+    "--labels",
+    type=int,
+    metavar="N",
+    help="Semi-supervised: N labelled examples, the rest unlabelled (needs an energy with "
+    "logits, e.g. ladder).",
+)
+@click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device [default: auto]."
 )
 @click.option("--out", metavar="DIR", help="New run directory [default: runs/<names>-<time>].")
@@ -112,6 +119,7 @@ def train(
     steps: int | None,
     batch_size: int | None,
     seed: int | None,
+    labels: int | None,
     device: str | None,
     out: str | None,
     config_file: str | None,
@@ -137,6 +145,7 @@ def train(
             "--data-path": data_path,
             "--batch-size": batch_size,
             "--seed": seed,
+            "--labels": labels,
             "--config": config_file,
             "-o": overrides or None,
         }
@@ -160,7 +169,13 @@ def train(
         names={"energy": energy, "sampler": sampler, "loss": loss, "data": data},
         regularizers=regularizers,
         data_path=data_path,
-        train={"steps": steps, "batch_size": batch_size, "seed": seed, "device": device},
+        train={
+            "steps": steps,
+            "batch_size": batch_size,
+            "seed": seed,
+            "device": device,
+            "labels": labels,
+        },
         overrides=overrides,
     )
     if out is None:
@@ -178,9 +193,14 @@ def train(
 def _report(step: int, elapsed: float, out: str) -> None:
     from rich.markup import escape
 
+    pictures = [
+        os.path.join(out, "samples", name)
+        for name in ("final.png", "landscape.png")
+        if os.path.exists(os.path.join(out, "samples", name))
+    ]
+    shown = f" (pictures: {escape(', '.join(pictures))})" if pictures else ""
     _console(stderr=True).print(
-        f"Trained to step {step} in {elapsed:.1f} s. Run: [bold]{escape(out)}[/] "
-        f"(samples: {escape(os.path.join(out, 'samples', 'final.png'))})"
+        f"Trained to step {step} in {elapsed:.1f} s. Run: [bold]{escape(out)}[/]{shown}"
     )
 
 
@@ -266,6 +286,8 @@ def _print_evaluation(results: dict[str, Any]) -> None:
         f"{results['num_samples']} samples"
     )
     sets = results["sets"]
+    if not sets:
+        console.print("(no sampler: the run was trained with --sampler none)")
     table = Table(show_edge=False)
     table.add_column("metric")
     for name in sets:
@@ -273,7 +295,8 @@ def _print_evaluation(results: dict[str, Any]) -> None:
     metrics = list(dict.fromkeys(key for values in sets.values() for key in values))
     for metric in metrics:
         table.add_row(metric, *(_format_value(values.get(metric)) for values in sets.values()))
-    console.print(table)
+    if sets:
+        console.print(table)
     console.print(f"mean energy of the data: {_format_value(results['data_energy'])}")
     if "test_error" in results:
         console.print(

@@ -32,6 +32,53 @@ TRAIN_OPTIONS: tuple[Option, ...] = (
     Option("sampler_lr", float, 1e-3, "Adam learning rate of a trainable sampler", minimum=0.0),
     Option("beta1", float, 0.5, "Adam beta1 (DCGAN's 0.5)", minimum=0.0, maximum=1.0),
     Option("beta2", float, 0.999, "Adam beta2", minimum=0.0, maximum=1.0),
+    Option(
+        "labels",
+        int,
+        0,
+        "semi-supervised: train with this many labelled examples, balanced over the classes "
+        "and chosen by the seed, the rest of the training split unlabelled (0: no labels)",
+        minimum=0,
+    ),
+    Option(
+        "test_fraction",
+        float,
+        0.2,
+        "semi-supervised: share of each class held out for testing, never trained on",
+        minimum=0.0,
+        maximum=0.99,
+    ),
+    Option(
+        "supervised_weight",
+        float,
+        1.0,
+        "semi-supervised: weight of the labelled cross-entropy in the energy's loss",
+        minimum=0.0,
+    ),
+    Option(
+        "eval_every",
+        int,
+        500,
+        "semi-supervised: steps between held-out error evaluations (and at the end)",
+        minimum=1,
+    ),
+    Option(
+        "sampler_steps",
+        int,
+        0,
+        "train a trainable sampler only for this many steps, then keep it frozen while the "
+        "energy trains on (EBGAN-LN); 0: all steps",
+        minimum=0,
+    ),
+    Option(
+        "lr_decay_start",
+        float,
+        1.0,
+        "from this fraction of the steps on, decay every learning rate linearly to 0 at the "
+        "last step (the Ladder papers: 0.67); 1: no decay",
+        minimum=0.0,
+        maximum=1.0,
+    ),
     Option("log_every", int, 10, "steps between metrics.jsonl records", minimum=1),
     Option(
         "sample_every", int, 500, "steps between sample pictures (0: only at the end)", minimum=0
@@ -40,6 +87,37 @@ TRAIN_OPTIONS: tuple[Option, ...] = (
         "checkpoint_every", int, 1000, "steps between checkpoints (0: only at the end)", minimum=0
     ),
     Option("sample_count", int, 64, "samples drawn for each picture", minimum=1),
+    Option(
+        "lr_halve_patience",
+        int,
+        0,
+        "halve every learning rate when the smoothed lr_halve_metric has not improved for "
+        "this many steps (0: never); BEGAN halves when M_global stalls",
+        minimum=0,
+    ),
+    Option(
+        "lr_halve_metric",
+        str,
+        "m_global",
+        "the logged metric (lower is better) whose stall halves the learning rates; "
+        "m_global is the began loss's convergence measure",
+    ),
+    Option(
+        "lr_halve_smoothing",
+        float,
+        0.99,
+        "decay of the moving average of lr_halve_metric (0: the raw, noisy value; 0.99 "
+        "averages over about 100 steps)",
+        minimum=0.0,
+        maximum=0.9999,
+    ),
+    Option(
+        "lr_halve_min_lr",
+        float,
+        1e-6,
+        "halving never takes a learning rate below this",
+        minimum=0.0,
+    ),
 )
 # Not a plugin component: a record only so ``train.*`` options are validated like any other.
 TRAIN_COMPONENT = Component(
@@ -157,11 +235,16 @@ def resolve_config(
         name = names.get(section) or from_toml
         if section == "data" and name is None:
             name = "digits"
+        if section == "loss" and name is None and chosen.get("sampler") == "none":
+            name = "none"  # the only loss that trains without contrastive samples
         if name is None:
             raise UsageError(f"no {section} chosen: pass --{section} NAME or set [{section}] name")
         chosen[section] = str(name)
     path_from_toml = values["data"].pop("path", None)
     data_path = data_path if data_path is not None else path_from_toml
+    if data_path is not None:
+        # Absolute, so that resuming, sampling and evaluating work from any directory.
+        data_path = str(Path(data_path).expanduser().absolute())
 
     regularizer_tables = dict(toml.get("regularizers", {}))
     for name, table in regularizer_tables.items():

@@ -8,7 +8,7 @@ free of bookkeeping.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass, field
 
 import torch
@@ -91,6 +91,8 @@ class Trainer:
         self.settings = settings
         self.device = torch.device(device)
         self.callbacks = list(callbacks)
+        self.held_out: tuple[Tensor, Tensor] | None = None
+        """Held-out examples and labels of a semi-supervised run (set by the builder)."""
         self.step = 0
         components.energy.to(self.device)
         components.sampler.to(self.device)
@@ -155,7 +157,9 @@ class Trainer:
 
         fake = sampler_samples = None
         if sampler.draws_samples:
-            with torch.set_grad_enabled(train_sampler):
+            # A trainable sampler past sampler_steps needs no graph; others may well
+            # differentiate the energy (MCMC), so their grad mode is left as it is.
+            with torch.set_grad_enabled(train_sampler or not sampler.trainable):
                 contrastive, sampler_samples = sampler.training_samples(
                     batch_size, energy, self.sample_generator
                 )
@@ -204,7 +208,11 @@ class Trainer:
         pass, so normalisation layers see labelled data apart from unlabelled data)."""
         labelled = self.components.labelled
         assert labelled is not None
-        batch = labelled.sample(self.settings.batch_size, self.data_generator)
+        # A hundred labels may be fewer than a batch: then every batch holds all of them.
+        size = self.settings.batch_size
+        if isinstance(labelled, Sized):
+            size = min(size, len(labelled))
+        batch = labelled.sample(size, self.data_generator)
         assert batch.y is not None
         logits = self.components.energy(batch.x.to(self.device, non_blocking=True)).logits
         assert logits is not None  # checked by _check_requirements

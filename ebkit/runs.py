@@ -167,11 +167,14 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, Tensor], dict[str, Any]]:
     if trainer.module_cuda_rng_state is not None:
         tensors["rng.modules_cuda"] = trainer.module_cuda_rng_state
     data_meta: dict[str, Any] = {}
-    for key, value in trainer.components.dataset.state_dict().items():
-        if hasattr(value, "shape"):
-            tensors[f"data.{key}"] = value
-        else:
-            data_meta[key] = value
+    for prefix, dataset in _datasets(trainer).items():
+        for key, value in dataset.state_dict().items():
+            if hasattr(value, "shape"):
+                tensors[f"{prefix}.{key}"] = value
+            elif prefix == "data":
+                data_meta[key] = value
+            else:
+                data_meta.setdefault(prefix, {})[key] = value
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in tensors.items()}
     spec = trainer.components.dataset.spec
     meta = {
@@ -187,6 +190,15 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, Tensor], dict[str, Any]]:
         "data": data_meta,
     }
     return tensors, meta
+
+
+def _datasets(trainer: Trainer) -> dict[str, Any]:
+    """The stateful datasets of a run by checkpoint prefix: ``data`` and, for
+    semi-supervised runs, ``labelled``."""
+    datasets = {"data": trainer.components.dataset}
+    if trainer.components.labelled is not None:
+        datasets["labelled"] = trainer.components.labelled
+    return datasets
 
 
 def spec_from_meta(meta: Mapping[str, Any]) -> DataSpec:
@@ -234,11 +246,22 @@ def restore_trainer_state(
             saved = tensors.get("rng.modules_cuda")
             if saved is not None:
                 trainer.module_cuda_rng_state = saved.clone()
-        data_state: dict[str, Any] = dict(meta.get("data", {}))
-        data_state.update(
-            {key[5:]: value for key, value in tensors.items() if key.startswith("data.")}
-        )
-        trainer.components.dataset.load_state_dict(data_state)
+        # meta["data"] holds the main dataset's JSON values and, nested under their
+        # prefix, those of the others.
+        saved_meta: dict[str, Any] = dict(meta.get("data", {}))
+        datasets = _datasets(trainer)
+        plain = {prefix: dict(saved_meta.pop(prefix, {})) for prefix in datasets}
+        plain["data"] = saved_meta
+        for prefix, dataset in datasets.items():
+            state = plain[prefix]
+            state.update(
+                {
+                    key[len(prefix) + 1 :]: value
+                    for key, value in tensors.items()
+                    if key.startswith(prefix + ".")
+                }
+            )
+            dataset.load_state_dict(state)
         trainer.step = int(meta["step"])
     except (KeyError, RuntimeError, ValueError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)

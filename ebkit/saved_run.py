@@ -88,6 +88,10 @@ class SavedRun:
 
     def sample(self, n: int, *, seed: int = 0) -> Tensor:
         """``n`` samples ``(n, *event_shape)`` on the CPU, reproducible for a seed."""
+        if not self.sampler.draws_samples:
+            raise UsageError(
+                f"{self.path} was trained with --sampler none: it has no sampler to draw from"
+            )
         generator = torch.Generator(self.device).manual_seed(seed)
         chunks = []
         for start in range(0, n, SAMPLE_CHUNK):

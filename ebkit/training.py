@@ -9,6 +9,7 @@ from pathlib import Path
 from ebkit.build import build_components, resolve_device
 from ebkit.callbacks import (
     Checkpoints,
+    HeldOutError,
     InterruptAtStepEnd,
     MetricsLog,
     ProgressBar,
@@ -28,19 +29,47 @@ from ebkit.runs import (
     truncate_metrics,
     write_json,
 )
+from ebkit.schedules import lr_schedule_from_train_options
 
 
 def settings_from_config(config: RunConfig) -> TrainSettings:
-    """The engine's settings: the ``train`` options that :class:`TrainSettings` names."""
+    """The engine's settings: the ``train`` options that :class:`TrainSettings` names.
+
+    A setting missing from ``config.train`` keeps its :class:`TrainSettings` default, so a
+    run whose ``config.json`` predates a newer setting still resumes."""
     return TrainSettings(
-        **{field.name: config.train[field.name] for field in fields(TrainSettings)}
+        **{
+            field.name: config.train[field.name]
+            for field in fields(TrainSettings)
+            if field.name in config.train
+        }
     )
 
 
 def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
+    """The components of ``config`` in a :class:`Trainer`; with ``train.labels``, the
+    dataset is split (:mod:`ebkit.splits`) into unlabelled and labelled training data and
+    a held-out test set, kept on the trainer as ``held_out`` for evaluation."""
     components = build_components(manager, config)
+    held_out = None
+    labels = config.train.get("labels", 0)
+    if labels:
+        from ebkit.splits import semi_supervised_split
+
+        try:
+            split = semi_supervised_split(
+                components.dataset, labels, config.train["test_fraction"], config.train["seed"]
+            )
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        components.dataset, components.labelled = split.unlabelled, split.labelled
+        held_out = (split.test_x, split.test_y)
+    # Refuse a bad schedule pairing before anything is trained or written.
+    lr_schedule_from_train_options(config.train)
     device = resolve_device(config.train["device"])
-    return Trainer(components, settings_from_config(config), device=device)
+    trainer = Trainer(components, settings_from_config(config), device=device)
+    trainer.held_out = held_out
+    return trainer
 
 
 def train_run(
@@ -124,7 +153,16 @@ def _fit(
     train = config.train
     progress_bar = ProgressBar(metrics) if progress else None
     interrupt = InterruptAtStepEnd()
+    lr_schedule = lr_schedule_from_train_options(train)
+    held_out = trainer.held_out
+    evaluation = (
+        [HeldOutError(*held_out, every=train["eval_every"])] if held_out is not None else []
+    )
     trainer.callbacks = [
+        # First: it adds the learning rates to the step's metrics before they are logged,
+        # and updates its state before a checkpoint saves it.
+        *([lr_schedule] if lr_schedule is not None else []),
+        *evaluation,
         metrics,
         Checkpoints(run_dir, train["checkpoint_every"]),
         SamplePictures(run_dir, train["sample_every"], train["sample_count"], train["seed"]),

@@ -122,9 +122,13 @@ def test_toml_tables_set_names_options_train_and_regularizers(plugins, tmp_path)
 def test_toml_data_path(plugins, tmp_path) -> None:
     path = write(tmp_path, '[data]\nname = "moons"\npath = "some/where"\n')
     config = resolve_config(plugins, toml=load_toml(path), names=NAMES)
-    assert config.data_path == "some/where"
+    # Stored absolute (relative to the working directory), so a run can be resumed,
+    # sampled and evaluated from anywhere.
+    assert config.data_path == str(Path("some/where").absolute())
     again = resolve_config(plugins, toml=load_toml(path), names=NAMES, data_path="cli/path")
-    assert again.data_path == "cli/path"
+    assert again.data_path == str(Path("cli/path").absolute())
+    home = resolve_config(plugins, names=NAMES, data_path="~/data")
+    assert home.data_path == str(Path.home() / "data")
 
 
 def test_unknown_toml_table_is_a_usage_error(tmp_path) -> None:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -55,7 +61,9 @@ def test_the_none_sampler_refuses_to_sample() -> None:
 def test_a_ladder_baseline_step_trains_on_data_and_labels() -> None:
     split = digits_split(labels=50)
     spec = split.unlabelled.spec
-    energy = LadderEnergy(spec, sizes=[32, 16])
+    with torch.random.fork_rng():  # seeded initial weights, the global RNG left alone
+        torch.manual_seed(0)
+        energy = LadderEnergy(spec, sizes=[32, 16])
     components = Components(
         split.unlabelled, energy, NoSampler(spec), DataEnergyLoss(spec), labelled=split.labelled
     )
@@ -74,8 +82,9 @@ def test_the_supervised_term_is_weighted_into_the_energy_loss() -> None:
     spec = split.unlabelled.spec
     grads = []
     for weight in (0.0, 1.0):
-        torch.manual_seed(0)
-        energy = LinearClassifierEnergy(spec)
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            energy = LinearClassifierEnergy(spec)
         components = Components(
             split.unlabelled, energy, NoSampler(spec), DataEnergyLoss(spec),
             labelled=split.labelled,
@@ -149,3 +158,118 @@ def test_held_out_error_is_added_to_the_logged_metrics() -> None:
     assert energy.training  # evaluation restored the training mode
     expected = classification_error(energy, split.test_x, split.test_y, "cpu")
     assert metrics["test_error"] == expected and 0.0 <= expected <= 1.0
+
+
+# -- through the command line and the run directory ----------------------------------------
+
+LADDER_RUN = [
+    "--energy", "ladder", "--labels", "30", "--steps", "40", "--batch-size", "32",
+    "-o", "energy.sizes=32,16", "-o", "train.eval_every=20", "-o", "train.log_every=10",
+    "-o", "train.sample_every=0",
+]  # fmt: skip
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ebkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+def test_the_ladder_baseline_from_the_cli_logs_and_reports_the_held_out_error(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "ladder"
+    result = cli("train", *LADDER_RUN, "--sampler", "none", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["loss"]["id"] == "ebkit/none"  # implied by --sampler none
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    logged = [record["step"] for record in records if "test_error" in record]
+    assert logged == [20, 40]
+    assert all("supervised_ce" in record for record in records)
+    assert not (out / "samples").exists()
+    evaluated = cli("evaluate", str(out), "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["test_error"] == pytest.approx(records[-1]["test_error"])
+    assert report["test_size"] == 359  # 20% of each digit class of the 1797
+    refused = cli("sample", str(out))
+    assert refused.returncode == 2 and "--sampler none" in refused.stderr
+
+
+def test_ebgan_ln_from_the_cli_stops_the_generator(tmp_path: Path) -> None:
+    out = tmp_path / "ebgan-ln"
+    result = cli(
+        "train", *LADDER_RUN, "--sampler", "generator", "--loss", "margin",
+        "-o", "loss.margin=16", "-o", "loss.schedule=linear", "-o", "loss.final_margin=0",
+        "-o", "loss.schedule_steps=20", "-o", "train.sampler_steps=20",
+        "-o", "sampler.width=16", "-o", "sampler.latent_dim=8", "--out", str(out), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    margins = {r["step"]: r["margin"] for r in records}
+    assert margins[10] > margins[20] > margins[30] == margins[40] == 0.0  # 16 -> 0 in 20 steps
+    assert "loss_sampler" in records[0] and "loss_sampler" not in records[-1]
+
+
+def test_labels_errors_are_one_line(tmp_path: Path) -> None:
+    for args, expected in (
+        (["--energy", "autoencoder", "--sampler", "generator", "--loss", "margin",
+          "--labels", "20"], "--labels needs an energy that classifies"),
+        (["--energy", "ladder", "--sampler", "none", "--labels", "5"],
+         "at least one labelled example per class"),
+        (["--energy", "ladder", "--sampler", "none", "--labels", "20", "--data", "moons"],
+         "needs a labelled dataset"),
+        (["--energy", "ladder", "--sampler", "none", "--loss", "margin", "--labels", "20"],
+         "draws no contrastive samples"),
+        (["--energy", "ladder", "--sampler", "none", "--labels", "20",
+          "-o", "train.lr_decay_start=0.5", "-o", "train.lr_halve_patience=5"],
+         "cannot be combined"),
+    ):  # fmt: skip
+        result = cli("train", *args, "--steps", "2", "--out", str(tmp_path / "run"))
+        assert result.returncode == 2, (args, result.stderr)
+        assert expected in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert not (tmp_path / "run").exists()
+
+
+def test_a_semi_supervised_run_resumes_bit_identically(tmp_path: Path) -> None:
+    from ebkit.config import resolve_config
+    from ebkit.engine import Callback
+    from ebkit.errors import TrainingInterrupted
+    from ebkit.plugins import get_plugin_manager
+    from ebkit.runs import latest_checkpoint, load_checkpoint
+    from ebkit.training import resume_run, train_run
+
+    manager = get_plugin_manager()
+
+    def config(steps: int):
+        return resolve_config(
+            manager,
+            names={"energy": "ladder", "sampler": "generator", "loss": "margin"},
+            train={"steps": steps, "batch_size": 16, "labels": 20},
+            overrides=["energy.sizes=16", "sampler.width=16", "sampler.latent_dim=4",
+                       "train.sample_every=0", "train.lr_decay_start=0.5",
+                       "train.checkpoint_every=0", "train.eval_every=5"],
+        )  # fmt: skip
+
+    class StopAtSeven(Callback):
+        def on_step_end(self, trainer, metrics) -> None:
+            if trainer.step == 7:
+                raise KeyboardInterrupt  # what Ctrl-C does: a checkpoint, then the exit
+
+    train_run(config(12), tmp_path / "whole", manager=manager, progress=False)
+    with pytest.raises(TrainingInterrupted):
+        train_run(
+            config(12), tmp_path / "split", manager=manager, progress=False,
+            extra_callbacks=(StopAtSeven(),),
+        )  # fmt: skip
+    resume_run(tmp_path / "split", manager=manager, progress=False)
+    whole, _ = load_checkpoint(latest_checkpoint(tmp_path / "whole"))
+    split, meta = load_checkpoint(latest_checkpoint(tmp_path / "split"))
+    assert meta["step"] == 12 and whole.keys() == split.keys()
+    assert any(key.startswith("labelled.") for key in whole)  # its epoch order is saved
+    assert all(torch.equal(whole[key], split[key]) for key in whole)

@@ -1,0 +1,197 @@
+"""Semi-supervised MNIST with 100 labels: a supervised-only MLP, the Ladder network alone
+and EBGAN-LN (the Ladder network as the energy of an EBGAN), at equal step budgets.
+
+The data is the real MNIST test set (``--data-path``, 10,000 digits), split by ebkit's
+seeded split into 8,000 training digits (``--labels`` of them labelled, balanced over
+the classes) and 2,000 held-out test digits (20% of each class), never trained on. For
+each seed the three models see the same split:
+
+- ``supervised MLP``: the Ladder's encoder sizes (784-1000-500-250-250-250-10, BatchNorm,
+  ReLU) trained on the labelled digits alone with cross-entropy, written out here in
+  plain PyTorch;
+- ``Ladder``: ``ebkit train --energy ladder --sampler none --loss none --labels 100``;
+- ``EBGAN-LN``: ``ebkit train --energy ladder --sampler generator --loss margin
+  --labels 100`` with the margin decayed linearly from 16 to 0 and the generator trained
+  during the first ``--generator-share`` of the steps (EBGAN paper, App. D, scaled to
+  the budget), the energy training on.
+
+All three use Adam (β₁ = 0.5) with the same learning rate for the classifier/energy,
+decayed linearly to 0 over the last third of the steps, batches of 100. The script
+prints each seed's held-out error, then the mean ± standard deviation per model and the
+relative change of EBGAN-LN against the Ladder. It is a benchmark: the exit code is 0
+whatever the numbers.
+
+    python benchmarks/semi_supervised.py --data-path ../shared/data/mnist
+    python benchmarks/semi_supervised.py --data-path ../shared/data/mnist --steps 300 --seeds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import ebkit
+from ebkit.builtins.mnist import MNIST
+from ebkit.splits import semi_supervised_split
+
+LADDER_SIZES = (1000, 500, 250, 250, 250)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data-path", required=True, help="directory of the MNIST IDX files")
+    parser.add_argument("--labels", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
+    parser.add_argument("--steps", type=int, default=1500, help="steps of every model")
+    parser.add_argument("--lr", type=float, default=2e-3, help="classifier/energy learning rate")
+    parser.add_argument("--generator-lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--generator-share",
+        type=float,
+        default=2 / 3,
+        help="share of the steps during which EBGAN-LN's margin decays and G trains",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument(
+        "--models",
+        default="mlp,ladder,ebgan-ln",
+        help="comma-separated subset of mlp, ladder, ebgan-ln",
+    )
+    args = parser.parse_args(argv)
+    if args.steps < 3 or args.seeds < 1 or args.labels < 10:
+        parser.error("--steps must be >= 3, --seeds >= 1 and --labels >= 10")
+    return args
+
+
+def supervised_mlp_error(seed: int, args: argparse.Namespace) -> float:
+    """Train an MLP of the Ladder's sizes on the labelled digits only."""
+    split = semi_supervised_split(
+        MNIST(args.data_path), labels=args.labels, test_fraction=0.2, seed=seed
+    )
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    sizes = (784, *LADDER_SIZES)
+    for size_in, size_out in itertools.pairwise(sizes):
+        layers += [nn.Linear(size_in, size_out), nn.BatchNorm1d(size_out), nn.ReLU()]
+    model = nn.Sequential(nn.Flatten(), *layers, nn.Linear(sizes[-1], 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    x, y = split.labelled.x, split.labelled.y
+    generator = torch.Generator().manual_seed(seed)
+    decay_from = int(args.steps * 2 / 3)
+    for step in range(args.steps):
+        if step >= decay_from:
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr * (args.steps - step) / (args.steps - decay_from)
+        index = torch.randint(len(y), (min(100, len(y)),), generator=generator)
+        loss = nn.functional.cross_entropy(model(x[index]), y[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        predicted = model(split.test_x).argmax(dim=1)
+    return float((predicted != split.test_y).float().mean())
+
+
+def ebkit_error(seed: int, args: argparse.Namespace, *, ebgan: bool, workdir: Path) -> float:
+    """Train through ``ebkit.train`` (the path of ``ebkit train``) and return the final
+    held-out error it logged."""
+    options = {
+        "train.labels": args.labels,
+        "train.test_fraction": 0.2,
+        "train.energy_lr": args.lr,
+        "train.lr_decay_start": 2 / 3,
+        "train.eval_every": args.steps,
+        "train.log_every": max(1, args.steps // 20),
+        "train.sample_every": 0,
+        "train.checkpoint_every": 0,
+    }
+    if ebgan:
+        generator_steps = max(1, int(args.steps * args.generator_share))
+        options.update(
+            {
+                "loss.margin": 16.0,
+                "loss.schedule": "linear",
+                "loss.final_margin": 0.0,
+                "loss.schedule_steps": generator_steps,
+                "train.sampler_steps": generator_steps,
+                "train.sampler_lr": args.generator_lr,
+            }
+        )
+    run = ebkit.train(
+        energy="ladder",
+        sampler="generator" if ebgan else "none",
+        loss="margin" if ebgan else "none",
+        data="mnist",
+        data_path=args.data_path,
+        steps=args.steps,
+        batch_size=100,
+        seed=seed,
+        options=options,
+        out=workdir / f"{'ebgan-ln' if ebgan else 'ladder'}-{seed}",
+    )
+    errors = [record["test_error"] for record in run.metrics_history() if "test_error" in record]
+    return float(errors[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if not Path(args.data_path).is_dir():
+        print(f"error: --data-path {args.data_path} is not a directory", file=sys.stderr)
+        return 2
+    models = [name.strip() for name in args.models.split(",")]
+    unknown = set(models) - {"mlp", "ladder", "ebgan-ln"}
+    if unknown:
+        print(f"error: unknown --models {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    print(
+        f"semi-supervised MNIST: {args.labels} labels, 8000 training / 2000 held-out digits "
+        f"of the MNIST test set, {args.steps} steps, batch 100, lr {args.lr:g}, seeds "
+        f"0..{args.seeds - 1}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{os.cpu_count()} CPUs"
+    )
+    errors: dict[str, list[float]] = {name: [] for name in models}
+    seconds: dict[str, float] = dict.fromkeys(models, 0.0)
+    with tempfile.TemporaryDirectory(prefix="ebkit-semi-") as folder:
+        workdir = Path(folder)
+        for seed in range(args.seeds):
+            for name in models:
+                start = time.perf_counter()
+                if name == "mlp":
+                    error = supervised_mlp_error(seed, args)
+                else:
+                    error = ebkit_error(seed, args, ebgan=name == "ebgan-ln", workdir=workdir)
+                seconds[name] += time.perf_counter() - start
+                errors[name].append(error)
+                print(f"  seed {seed}  {name:<9} held-out error {100 * error:6.2f}%", flush=True)
+    print(f"{'model':<10} {'error % (mean ± std)':>22} {'seconds':>9}")
+    for name in models:
+        values = [100 * e for e in errors[name]]
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"{name:<10} {statistics.mean(values):>13.2f} ± {spread:<6.2f} {seconds[name]:>9.0f}")
+    if "ladder" in errors and "ebgan-ln" in errors:
+        ladder, ebgan = statistics.mean(errors["ladder"]), statistics.mean(errors["ebgan-ln"])
+        change = 100 * (ladder - ebgan) / ladder if ladder else 0.0
+        print(
+            f"EBGAN-LN vs Ladder: {change:+.1f}% relative error reduction "
+            f"({'EBGAN-LN better' if ebgan < ladder else 'Ladder better or equal'})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
