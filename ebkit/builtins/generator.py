@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from ebkit.architectures import choose_architecture
 from ebkit.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
+from ebkit.nets import began_bottleneck, began_decoder, began_halvings
 
 __all__ = ["GeneratorSampler"]
 
@@ -57,7 +58,6 @@ DEFAULT_LATENT_DIM = 100
 """EBGAN's noise size, used by mlp and conv when ``latent_dim`` is not set."""
 BEGAN_LATENT_DIM = 64
 """BEGAN's h, used by began when ``latent_dim`` is not set."""
-BEGAN_BOTTLENECK_SIDE = 8
 
 
 def _mlp(spec: DataSpec, latent_dim: int, n_layers: int, width: int, batchnorm: bool) -> nn.Module:
@@ -110,46 +110,12 @@ class _ConvNet(nn.Module):
         return grown[..., top : top + height, left : left + width]
 
 
-def began_upsamplings(spec: DataSpec) -> int:
-    """k for images whose sides are 8·2^k (8·2^a × 8·2^b: k = min(a, b)); anything else is a
-    ``ValueError`` naming the accepted sizes."""
-    if not spec.is_image:
-        raise ValueError(
-            f"arch='began' needs image data of shape (C, H, W), not {tuple(spec.event_shape)}; "
-            "use arch='mlp'"
-        )
-    height, width = spec.event_shape[1:]
-    for side in (height, width):
-        blocks, remainder = divmod(side, BEGAN_BOTTLENECK_SIDE)
-        if remainder or blocks < 1 or blocks & (blocks - 1):
-            hint = (
-                "; for 28×28 MNIST set -o data.pad=true"
-                if (height, width) == (28, 28)
-                else "; resize the images (the folder dataset: -o data.size=32)"
-            )
-            raise ValueError(
-                "arch='began' needs image sides of 8·2^k pixels (8, 16, 32, 64, 128, …), "
-                f"not {height}×{width}{hint}"
-            )
-    return (min(height, width) // BEGAN_BOTTLENECK_SIDE).bit_length() - 1
-
-
 def _began(spec: DataSpec, latent_dim: int, filters: int) -> nn.Sequential:
-    """BEGAN's generator ``z: (n, latent_dim) -> (n, C, H, W)`` (see the module)."""
-    upsamplings = began_upsamplings(spec)
-    channels, height, width = spec.event_shape
-    start = (height >> upsamplings, width >> upsamplings)
-    layers: list[nn.Module] = [
-        nn.Linear(latent_dim, filters * start[0] * start[1]),
-        nn.Unflatten(1, (filters, *start)),
-    ]
-    for stage in range(upsamplings + 1):
-        for _ in range(2):
-            layers += [nn.Conv2d(filters, filters, 3, padding=1), nn.ELU()]
-        if stage < upsamplings:
-            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
-    layers.append(nn.Conv2d(filters, channels, 3, padding=1))
-    return nn.Sequential(*layers)
+    """BEGAN's generator ``z: (n, latent_dim) -> (n, C, H, W)``: the decoder of
+    :func:`ebkit.nets.began_decoder`, with z in the embedding's place."""
+    return began_decoder(
+        spec.event_shape[0], began_bottleneck(spec), began_halvings(spec), filters, latent_dim
+    )
 
 
 class GeneratorSampler(ContrastiveSampler):

@@ -13,9 +13,9 @@ from ebkit.builtins.generator import (
     BEGAN_LATENT_DIM,
     DEFAULT_LATENT_DIM,
     GeneratorSampler,
-    began_upsamplings,
 )
 from ebkit.interfaces import DataSpec
+from ebkit.nets import began_halvings
 from ebkit.testing import check_sampler
 
 GENERATOR = next(record for record in ebkit_samplers() if record.name == "generator")
@@ -41,7 +41,7 @@ def layers(module: nn.Module, kind: type[nn.Module]) -> list[nn.Module]:
 )
 def test_output_shape_follows_the_data(event_shape: tuple[int, ...], upsamplings: int) -> None:
     spec = DataSpec(event_shape)
-    assert began_upsamplings(spec) == upsamplings
+    assert began_halvings(spec) == upsamplings
     sampler = GeneratorSampler(spec, arch="began", filters=2, latent_dim=3)
     x = sampler.sample(4, None, seeded(0))
     assert x.shape == (4, *event_shape)

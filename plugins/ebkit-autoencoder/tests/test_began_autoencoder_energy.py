@@ -10,13 +10,12 @@ import torch
 from torch import nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
+from ebkit.nets import began_decoder, began_halvings
 from ebkit.testing import check_energy
 from ebkit_autoencoder import ebkit_energies
 from ebkit_autoencoder.began import (
     BEGANAutoEncoderEnergy,
-    began_decoder,
     began_encoder,
-    began_halvings,
 )
 from ebkit_autoencoder.factory import autoencoder_energy
 
