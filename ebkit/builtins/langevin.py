@@ -71,6 +71,19 @@ LANGEVIN_OPTION_NAMES = (
 """The keyword options of :class:`LangevinSampler`, which the samplers built on it share."""
 
 
+DIAGNOSTIC_STEPS = 5
+"""How many steps of an unadjusted chain its diagnostics observe (see :class:`LangevinSampler`)."""
+
+
+def diagnostic_steps(steps: int) -> frozenset[int]:
+    """The 0-based steps, at most :data:`DIAGNOSTIC_STEPS` of them evenly spread from the
+    first to the last, whose gradient norm and step distance the diagnostics record."""
+    if steps <= DIAGNOSTIC_STEPS:
+        return frozenset(range(steps))
+    last = steps - 1
+    return frozenset(round(i * last / (DIAGNOSTIC_STEPS - 1)) for i in range(DIAGNOSTIC_STEPS))
+
+
 def langevin_step(
     x: Tensor,
     grad: Tensor,
@@ -229,7 +242,9 @@ class LangevinSampler(ContrastiveSampler):
     ``generator`` argument.
 
     :meth:`metrics` describes the last call: ``grad_norm`` (mean ‖∇ₓE‖ over chains and
-    steps, before clipping), ``step_distance`` (mean ‖x_k − x_{k−1}‖), ``temperature``
+    steps, before clipping), ``step_distance`` (mean ‖x_k − x_{k−1}‖) — both observed at
+    :data:`DIAGNOSTIC_STEPS` steps spread evenly along the chain (first and last
+    included; every step under ``mala``), which keeps them off the chain's cost —, ``temperature``
     (σ²/(2η) of the last step) and, with ``mala``, ``acceptance_rate``.
     """
 
@@ -363,16 +378,18 @@ class LangevinSampler(ContrastiveSampler):
     def _chain(self, x: Tensor, energy: EnergyFunction, generator: torch.Generator) -> Tensor:
         low, high = (self.spec.low, self.spec.high) if self.clamp else (None, None)
         grad_norms, distances = self._diagnostics["grad_norm"], self._diagnostics["step_distance"]
-        for eta, sigma in zip(self.step_sizes, self.noise_stds, strict=True):
+        observed = diagnostic_steps(self.steps)
+        for step, (eta, sigma) in enumerate(zip(self.step_sizes, self.noise_stds, strict=True)):
             values, grad = _energy_and_grad(energy, x)
             if self._start_energy is None:
                 self._start_energy = values
-            grad_norms.append(_per_sample_norm(grad))
             noise = _gaussian(x, sigma, generator) if sigma > 0 else None
             moved = langevin_step(
                 x, grad, noise, step_size=eta, grad_clip=self.grad_clip, low=low, high=high
             )
-            distances.append(_per_sample_norm(moved - x))
+            if step in observed:
+                grad_norms.append(_per_sample_norm(grad))
+                distances.append(_per_sample_norm(moved - x))
             x = moved
         return x
 

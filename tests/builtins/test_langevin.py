@@ -445,3 +445,15 @@ def test_option_help_mentions_both_conventions() -> None:
     options = {option.name: option for option in LANGEVIN.options}
     assert isinstance(options["noise_scale"], Option) and options["noise_scale"].default is None
     assert "0.005" in options["noise_scale"].help and "coupled" in options["noise_scale"].help
+
+
+def test_diagnostics_observe_a_few_evenly_spread_steps() -> None:
+    from ebkit.builtins.langevin import DIAGNOSTIC_STEPS, diagnostic_steps
+
+    assert diagnostic_steps(3) == {0, 1, 2}
+    assert diagnostic_steps(60) == {0, 15, 30, 44, 59}  # round(i · 59 / 4)
+    assert len(diagnostic_steps(1000)) == DIAGNOSTIC_STEPS
+    sampler = LangevinSampler(TOY, steps=60, noise_scale=0.0)
+    start = torch.zeros(4, 2)
+    sampler.refine(start, Quadratic(), seeded(0))
+    assert len(sampler._diagnostics["grad_norm"]) == DIAGNOSTIC_STEPS
