@@ -341,8 +341,7 @@ def score(
     Lower energy means more like the training data: with --ood, the AUROC says how well
     the energy separates INPUT (in-distribution) from the outliers.
     """
-    from ebkit.evaluation import load_inputs, score_summary
-    from ebkit.runs import atomic_write
+    from ebkit.evaluation import load_inputs, score_summary, write_energies
     from ebkit.saved_run import SavedRun
 
     stem = Path(inputs.rstrip("/")).stem or "input"
@@ -357,7 +356,7 @@ def score(
     if ood is not None:
         ood_x, _ = load_inputs(ood, run, manager=manager, data_path=data_path)
         ood_energies = run.energies(ood_x)
-    atomic_write(target, lambda tmp: _write_energies(tmp, target.suffix, energies, labels))
+    write_energies(target, energies, labels)
     summary = score_summary(energies, ood_energies)
     console = _console()
     console.print(
@@ -370,23 +369,6 @@ def score(
         )
         console.print(f"[bold]AUROC[/] (outliers have the higher energy): {summary['auroc']:.4f}")
     _console(stderr=True).print(f"Wrote {target}")
-
-
-def _write_energies(path: Path, suffix: str, energies: Any, labels: Any) -> None:
-    if suffix == ".npz":
-        import numpy as np
-
-        arrays = {"energy": energies.numpy()}
-        if labels is not None:
-            arrays["label"] = labels.numpy()
-        with path.open("wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        return
-    lines = ["index,energy" + (",label" if labels is not None else "")]
-    for index, value in enumerate(energies.tolist()):
-        label = f",{int(labels[index])}" if labels is not None else ""
-        lines.append(f"{index},{value!r}{label}")
-    path.write_text("\n".join(lines) + "\n")
 
 
 # -- plugins and components -------------------------------------------------------------

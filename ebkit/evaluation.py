@@ -24,7 +24,7 @@ from ebkit.data import TensorDataset
 from ebkit.errors import UsageError
 from ebkit.interfaces import Dataset
 from ebkit.plugins import PluginManager, get_plugin_manager
-from ebkit.runs import write_json
+from ebkit.runs import atomic_write, write_json
 from ebkit.saved_run import SavedRun
 
 EVAL_SEED_OFFSET = 31337
@@ -234,3 +234,26 @@ def score_summary(energies: Tensor, ood: Tensor | None) -> dict[str, float]:
         summary["ood_mean"] = float(ood.mean())
         summary["auroc"] = energy_auroc(energies, ood)
     return summary
+
+
+def write_energies(target: Path, energies: Tensor, labels: Tensor | None) -> None:
+    """Per-sample energies (and labels, if any), atomically: ``.npz`` with arrays
+    ``energy`` and ``label``, or CSV ``index,energy[,label]`` for any other suffix."""
+
+    def write(path: Path) -> None:
+        if target.suffix == ".npz":
+            import numpy as np
+
+            arrays = {"energy": energies.numpy()}
+            if labels is not None:
+                arrays["label"] = labels.numpy()
+            with path.open("wb") as handle:
+                np.savez_compressed(handle, **arrays)
+            return
+        lines = ["index,energy" + (",label" if labels is not None else "")]
+        for index, value in enumerate(energies.tolist()):
+            label = f",{int(labels[index])}" if labels is not None else ""
+            lines.append(f"{index},{value!r}{label}")
+        path.write_text("\n".join(lines) + "\n")
+
+    atomic_write(target, write)
