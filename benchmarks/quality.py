@@ -1,0 +1,582 @@
+"""Sample quality of GAN, EBGAN, EBGAN-PT, BEGAN and a replay-buffer EBM at equal step
+budgets: modes covered and high-quality share on the 2-D Gaussian mixtures, image metrics
+on the embedded 8×8 digits.
+
+Every model is trained with ``ebkit.train`` (the code path of ``ebkit train``) and scored
+with ``ebkit.evaluation.evaluate_run`` (the code path of ``ebkit evaluate``):
+
+============  ==========================================================================
+model         ``ebkit train`` flags
+============  ==========================================================================
+GAN           ``--energy mlp --sampler generator --loss gan``
+EBGAN         ``--energy autoencoder --sampler generator --loss margin``
+EBGAN-PT      ``--energy autoencoder --sampler generator --loss margin --regularizer pt``
+BEGAN         ``--energy autoencoder --sampler generator --loss began``
+              (``-o energy.distance=mae``, BEGAN's L with η = 1, for the scored energy)
+replay EBM    ``--energy mlp --sampler replay --loss cd``
+============  ==========================================================================
+
+Settings shared by every model (everything else is the component's default): batch 64,
+Adam with learning rate 1e-3 for the energy and the generator, β = (0.5, 0.999); on the
+2-D data every hidden layer is 128 wide (``--point-width``): the generator's MLP
+(100 → 128 → 128 → 2), the scalar ``mlp`` energy (2 → 128 → 128 → 128 → 1, SiLU) and the
+auto-encoder (2 → 128 → 2); on ``digits`` 256 wide (``--image-width``). Defaults kept
+include the margin (automatic: 0.3·√d·(high − low)/2, ≈ 2.0 on ``25gaussians``), the PT
+weight 0.1, BEGAN's γ = 0.5 and λ_k = 0.001, and the replay sampler's chains (60 Langevin
+steps, exact Langevin at temperature 1 with step 0.005 on vectors, 8192 slots, 5 %
+restarts), the CD loss's α = 0.1.
+
+The default run: ``25gaussians`` and ``8gaussians`` with all five models, seeds 0–4, and
+``digits`` with GAN and EBGAN, seeds 0–2, every run 3000 steps, 2500 samples scored per
+run (VEEGAN's and PacGAN's count): 56 runs. Measured on the 2-core CPU machine with one
+thread per run (small networks train fastest on one): about 31 ms per step for the
+replay EBM (60 Langevin steps per training step), 3–5 ms for GAN, EBGAN, EBGAN-PT and
+BEGAN on the 2-D data, 5–7 ms on digits, plus 2–4 s per run for the final pictures,
+the checkpoint and the scoring. That is about 29 minutes of one core in all: about 15
+minutes with the default two jobs on a quiet 2-core machine, twice that with
+``--jobs 1``.
+
+Beside the models, the table scores two samplers that need no training with the same
+number of samples: uniform noise on the data's box (the chance level: on
+``25gaussians`` it already covers about 19 modes, with about 2 % high-quality samples)
+and exact samples of the mixture (the ceiling: every mode, about 98.9 %).
+
+Output: one line per run as it finishes, then Markdown tables (medians with the
+interquartile range over seeds, beside the published references of SPEC §7) ready to
+paste into ``docs/quality.md``, and the verdict on EBGAN-PT against EBGAN on
+``25gaussians``. ``--json FILE`` writes every raw number. A benchmark: the exit status
+is 0 whatever the numbers (2 for a bad option).
+
+    python benchmarks/quality.py                                    # the full default run
+    python benchmarks/quality.py --jobs 1 --json quality.json       # one core, raw numbers
+    python benchmarks/quality.py --datasets 25gaussians --models ebgan,ebgan-pt --seeds 9
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+POINT_DATASETS = ("25gaussians", "8gaussians")
+IMAGE_DATASETS = ("digits",)
+ALL_DATASETS = (*POINT_DATASETS, *IMAGE_DATASETS)
+
+
+@dataclass(frozen=True)
+class Model:
+    """One row of the benchmark: the components ``ebkit train`` is given."""
+
+    label: str
+    energy: str
+    sampler: str
+    loss: str
+    regularizers: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    """Options of this model beyond the shared network widths."""
+
+
+MODELS: dict[str, Model] = {
+    "gan": Model("GAN", "mlp", "generator", "gan"),
+    "ebgan": Model("EBGAN", "autoencoder", "generator", "margin"),
+    "ebgan-pt": Model("EBGAN-PT", "autoencoder", "generator", "margin", ("pt",)),
+    # The began loss reads the residual; mae makes the scored energy its L (η = 1).
+    "began": Model(
+        "BEGAN", "autoencoder", "generator", "began", options={"energy.distance": "mae"}
+    ),
+    "replay": Model("replay EBM", "mlp", "replay", "cd"),
+}
+
+PUBLISHED: dict[tuple[str, str], str] = {
+    ("25gaussians", "gan"): "3.3–17.3 modes (VEEGAN, PacGAN)",
+}
+"""Published numbers printed beside our rows (SPEC §7); other rows have none."""
+
+PUBLISHED_ROWS: dict[str, tuple[str, str, str, str]] = {
+    "25gaussians": ("PacGAN4 (published)", "24.8", "93.6", "PacGAN table, grid"),
+}
+"""Extra reference rows per dataset: (model, modes, high-quality share, source)."""
+
+QUIET_TRAIN_OPTIONS = {
+    "train.log_every": 100,
+    "train.sample_every": 0,  # pictures only at the end
+    "train.checkpoint_every": 0,  # one checkpoint, at the end
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One training run and its evaluation."""
+
+    data: str
+    model: str
+    seed: int
+    steps: int
+    batch_size: int
+    samples: int
+    width: int
+    threads: int
+    work_dir: str
+    keep: bool
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 on the 2-D data")
+    parser.add_argument("--image-seeds", type=int, default=3, help="seeds 0..N-1 on digits")
+    parser.add_argument("--steps", type=int, default=3000, help="training steps of every run")
+    parser.add_argument("--batch-size", type=int, default=64, help="of every run")
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help=f"models on the 2-D data, comma-separated, of: {', '.join(MODELS)}",
+    )
+    parser.add_argument("--image-models", default="gan,ebgan", help="models on digits")
+    parser.add_argument(
+        "--datasets",
+        default=",".join(ALL_DATASETS),
+        help=f"comma-separated, of: {', '.join(ALL_DATASETS)}",
+    )
+    parser.add_argument("--samples", type=int, default=2500, help="samples scored per run")
+    parser.add_argument("--point-width", type=int, default=128, help="hidden width on 2-D data")
+    parser.add_argument("--image-width", type=int, default=256, help="hidden width on digits")
+    parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (processes)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--json", dest="json_path", default=None, help="write raw numbers here")
+    parser.add_argument("--keep-runs", default=None, help="keep the run directories in this folder")
+    args = parser.parse_args(argv)
+    args.models = _names(parser, "--models", args.models, MODELS)
+    args.image_models = _names(parser, "--image-models", args.image_models, MODELS)
+    args.datasets = _names(parser, "--datasets", args.datasets, ALL_DATASETS)
+    for name in ("seeds", "image_seeds", "steps", "jobs", "threads", "point_width", "image_width"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.batch_size < 2 or args.samples < 2:
+        parser.error("--batch-size and --samples must be at least 2")
+    return args
+
+
+def _names(
+    parser: argparse.ArgumentParser, flag: str, text: str, accepted: Iterable[str]
+) -> list[str]:
+    accepted = list(accepted)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in accepted]
+    if unknown or not names:
+        parser.error(f"{flag} {text!r}: unknown or empty (accepted: {', '.join(accepted)})")
+    return list(dict.fromkeys(names))
+
+
+def plan(args: argparse.Namespace, work_dir: str) -> list[Task]:
+    """Every run, the costly replay runs first so that parallel jobs finish together."""
+    tasks = []
+    for data in args.datasets:
+        image = data in IMAGE_DATASETS
+        for model in args.image_models if image else args.models:
+            for seed in range(args.image_seeds if image else args.seeds):
+                tasks.append(
+                    Task(
+                        data=data,
+                        model=model,
+                        seed=seed,
+                        steps=args.steps,
+                        batch_size=args.batch_size,
+                        samples=args.samples,
+                        width=args.image_width if image else args.point_width,
+                        threads=args.threads,
+                        work_dir=work_dir,
+                        keep=args.keep_runs is not None,
+                    )
+                )
+    return sorted(tasks, key=lambda task: task.model != "replay")
+
+
+def train_options(task: Task) -> dict[str, Any]:
+    """The options of one run: shared widths, the model's own options, quiet logging."""
+    model = MODELS[task.model]
+    widths: dict[str, Any] = {"sampler.width": task.width} if model.sampler == "generator" else {}
+    widths["energy.width"] = task.width
+    return {**widths, **model.options, **QUIET_TRAIN_OPTIONS}
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Train one model, score its samples and return a JSON-ready record."""
+    import torch
+
+    from ebkit.errors import NonFiniteLossError
+    from ebkit.evaluation import evaluate_run
+
+    torch.set_num_threads(task.threads)
+    out = Path(task.work_dir) / f"{task.data}-{task.model}-seed{task.seed}"
+    record: dict[str, Any] = {
+        "data": task.data,
+        "model": task.model,
+        "seed": task.seed,
+        "steps": task.steps,
+    }
+    start = time.perf_counter()
+    try:
+        run = train_run(task, out)
+    except NonFiniteLossError as error:  # a diverged run is a result, not a crash
+        if not task.keep:
+            shutil.rmtree(out, ignore_errors=True)
+        return {**record, "error": str(error), "metrics": {}, "last_logged": {}}
+    trained = time.perf_counter()
+    results = evaluate_run(run, n=task.samples, seed=0)
+    scored = time.perf_counter()
+    history = run.metrics_history()
+    if not task.keep:
+        shutil.rmtree(out, ignore_errors=True)
+    record.update(
+        train_seconds=trained - start,
+        eval_seconds=scored - trained,
+        metrics=results["sets"]["samples"],
+        data_energy=results["data_energy"],
+        # The training diagnostics of the last logged step (energy gap, PT term, k_t...).
+        last_logged=history[-1] if history else {},
+    )
+    if task.data in POINT_DATASETS and "modes_covered" not in record["metrics"]:
+        record["error"] = "some samples are not finite, so they were not scored"
+    return record
+
+
+def train_run(task: Task, out: Path) -> Any:
+    """``ebkit.train`` for one task, into ``out``; returns the loaded ``SavedRun``."""
+    import ebkit
+
+    model = MODELS[task.model]
+    return ebkit.train(
+        energy=model.energy,
+        sampler=model.sampler,
+        loss=model.loss,
+        regularizers=list(model.regularizers),
+        data=task.data,
+        steps=task.steps,
+        batch_size=task.batch_size,
+        seed=task.seed,
+        device="cpu",
+        options=train_options(task),
+        out=out,
+    )
+
+
+def run_all(
+    tasks: Sequence[Task], jobs: int, report: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """The records of every task, in the order of ``tasks``."""
+    records: list[dict[str, Any]] = []
+
+    def finished(record: dict[str, Any]) -> None:
+        records.append(record)
+        report(f"[{len(records)}/{len(tasks)}] {describe(record)}")
+
+    if jobs == 1:
+        for task in tasks:
+            finished(run_task(task))
+    else:
+        import multiprocessing
+
+        # spawn: workers import torch afresh instead of inheriting a forked OpenMP pool.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = [pool.submit(run_task, task) for task in tasks]
+            for future in as_completed(futures):
+                finished(future.result())
+    order = {(task.data, task.model, task.seed): index for index, task in enumerate(tasks)}
+    return sorted(
+        records, key=lambda record: order[record["data"], record["model"], record["seed"]]
+    )
+
+
+def describe(record: dict[str, Any]) -> str:
+    """One line about a finished run."""
+    metrics = record["metrics"]
+    head = f"{record['data']} {MODELS[record['model']].label} seed {record['seed']}: "
+    if "error" in record:
+        return f"{head}FAILED: {record['error']}"
+    if "modes_covered" in metrics:
+        body = (
+            f"{metrics['modes_covered']}/{metrics['num_modes']} modes, "
+            f"high quality {100 * metrics['high_quality_share']:.1f} %"
+        )
+    elif "frechet_distance" in metrics:
+        body = (
+            f"FD {metrics['frechet_distance']:.2f}, IS {metrics['inception_score']:.2f}, "
+            f"{metrics['classes_covered']} classes"
+        )
+    else:
+        body = f"SW {metrics.get('sliced_wasserstein', math.nan):.4g}"
+    return f"{head}{body} (train {record['train_seconds']:.1f} s)"
+
+
+# -- computed references -------------------------------------------------------------------
+
+
+def chance_references(data: str, samples: int, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Mode coverage of two samplers that need no training, scored like the models:
+    ``uniform`` noise on the data's box (what a sampler that learnt only the data's
+    range gets by chance) and ``exact`` samples of the mixture (the ceiling)."""
+    import torch
+
+    import ebkit
+    from ebkit.metrics import mode_coverage
+
+    mixture = ebkit.build_component("dataset", data)  # as the runs build it
+    generator = torch.Generator().manual_seed(seed)
+    low, high = mixture.spec.low, mixture.spec.high
+    uniform = low + (high - low) * torch.rand(samples, 2, generator=generator)
+    exact = mixture.sample(samples, generator).x
+    return {
+        name: mode_coverage(points, mixture.modes, mixture.mode_std).as_dict()
+        for name, points in (("uniform", uniform), ("exact", exact))
+    }
+
+
+# -- summaries ----------------------------------------------------------------------------
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    """(median, first quartile, third quartile), linear interpolation between ranks."""
+    array = np.asarray(values, dtype=np.float64)
+    q1, median, q3 = np.percentile(array, [25, 50, 75])
+    return float(median), float(q1), float(q3)
+
+
+def format_spread(values: Sequence[float], fmt: Callable[[float], str]) -> str:
+    """``median [Q1–Q3]``; only the median for one value."""
+    median, q1, q3 = quartiles(values)
+    if len(values) == 1:
+        return fmt(median)
+    return f"{fmt(median)} [{fmt(q1)}–{fmt(q3)}]"
+
+
+def _number(digits: int) -> Callable[[float], str]:
+    def fmt(value: float) -> str:
+        return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+
+    return fmt
+
+
+def _count(value: float) -> str:
+    """A count, or a median between two counts (``12.5``)."""
+    return str(int(value)) if value == int(value) else f"{value:.1f}"
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def _group(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Records by (data, model), the models in the order of :data:`MODELS`."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    ordered = sorted(records, key=lambda record: list(MODELS).index(record["model"]))
+    for record in ordered:
+        groups.setdefault((record["data"], record["model"]), []).append(record)
+    return groups
+
+
+def _succeeded(group: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [record for record in group if "error" not in record]
+
+
+def _seeds_cell(group: Sequence[dict[str, Any]]) -> str:
+    """How many seeds a row summarises, and how many failed (they are not in it)."""
+    failed = len(group) - len(_succeeded(group))
+    done = len(group) - failed
+    return f"{done} ({failed} failed)" if failed else str(done)
+
+
+REFERENCE_LABELS = {
+    "uniform": ("uniform noise on the data box (computed)", "chance level"),
+    "exact": ("exact samples of the mixture (computed)", "the ceiling"),
+}
+
+
+def point_table(
+    records: Sequence[dict[str, Any]], references: dict[str, dict[str, dict[str, Any]]]
+) -> list[str]:
+    """Markdown rows of modes covered and high-quality share per dataset and model, then
+    the computed ``references`` (:func:`chance_references` by dataset) and the published
+    numbers. Failed runs are counted in the seeds column, not summarised."""
+    lines = [
+        "| data | model | modes covered | high-quality share (%) | seeds | published |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    groups = _group([record for record in records if record["data"] in POINT_DATASETS])
+    for data in POINT_DATASETS:
+        rows = [(key, group) for key, group in groups.items() if key[0] == data]
+        if not rows:
+            continue
+        for (_, model), group in rows:
+            scored = [record["metrics"] for record in _succeeded(group)]
+            if scored:
+                modes = format_spread([metrics["modes_covered"] for metrics in scored], _count)
+                modes += f" of {scored[0]['num_modes']}"
+                share = format_spread([m["high_quality_share"] for m in scored], _percent)
+            else:
+                modes = share = "—"
+            lines.append(
+                f"| {data} | {MODELS[model].label} | {modes} | {share} | {_seeds_cell(group)} | "
+                f"{PUBLISHED.get((data, model), '—')} |"
+            )
+        for name, coverage in references.get(data, {}).items():
+            label, meaning = REFERENCE_LABELS[name]
+            lines.append(
+                f"| {data} | {label} | {coverage['modes_covered']} of {coverage['num_modes']} | "
+                f"{_percent(coverage['high_quality_share'])} | — | {meaning} |"
+            )
+        if data in PUBLISHED_ROWS:
+            label, modes_text, share_text, source = PUBLISHED_ROWS[data]
+            lines.append(f"| {data} | {label} | {modes_text} | {share_text} | — | {source} |")
+    return lines
+
+
+IMAGE_COLUMNS = (
+    ("frechet_distance", "FD ↓", _number(2)),
+    ("kid", "KID ↓", _number(4)),
+    ("inception_score", "IS ↑", _number(2)),
+    ("ebgan_inception_score", "I′", _number(2)),
+    ("classes_covered", "classes covered ↑", _count),
+)
+
+
+def image_table(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown rows of the image metrics per dataset and model, plus the real data's IS."""
+    header = " | ".join(title for _, title, _ in IMAGE_COLUMNS)
+    lines = [f"| data | model | {header} | seeds |", "|" + " --- |" * (len(IMAGE_COLUMNS) + 3)]
+    groups = _group([record for record in records if record["data"] in IMAGE_DATASETS])
+    for data in IMAGE_DATASETS:
+        real_score = None
+        for (group_data, model), group in groups.items():
+            if group_data != data:
+                continue
+            scored = [record["metrics"] for record in _succeeded(group)]
+            cells = [
+                format_spread([metrics[key] for metrics in scored], fmt) if scored else "—"
+                for key, _, fmt in IMAGE_COLUMNS
+            ]
+            row = f"| {data} | {MODELS[model].label} | {' | '.join(cells)} | {_seeds_cell(group)} |"
+            lines.append(row)
+            real_score = scored[0]["real_inception_score"] if scored else real_score
+        if real_score is not None:
+            blanks = ["—", "—", f"{real_score:.2f}", "—", "—"]
+            lines.append(f"| {data} | real images | {' | '.join(blanks)} | — |")
+    return lines
+
+
+def pt_verdict(records: Sequence[dict[str, Any]]) -> str | None:
+    """The issue's check: EBGAN-PT's median modes on 25gaussians against EBGAN's, over
+    the runs that finished (None when either model has none)."""
+    groups = _group(records)
+    with_pt = _succeeded(groups.get(("25gaussians", "ebgan-pt"), []))
+    without = _succeeded(groups.get(("25gaussians", "ebgan"), []))
+    if not with_pt or not without:
+        return None
+    median_pt = quartiles([record["metrics"]["modes_covered"] for record in with_pt])[0]
+    median = quartiles([record["metrics"]["modes_covered"] for record in without])[0]
+    verdict = "yes" if median_pt >= median else "no"
+    return (
+        f"EBGAN-PT vs EBGAN on 25gaussians, median modes covered: {median_pt:g} vs {median:g}; "
+        f"EBGAN-PT covers at least as many: {verdict}"
+    )
+
+
+def report_text(
+    args: argparse.Namespace,
+    records: Sequence[dict[str, Any]],
+    wall: float,
+    references: dict[str, dict[str, dict[str, Any]]],
+) -> str:
+    """The Markdown block printed at the end: settings line, tables, verdict."""
+    lines = [
+        f"Quality benchmark of {datetime.date.today().isoformat()}: {args.steps} steps per run, "
+        f"batch {args.batch_size}, {args.samples} samples scored per run; widths "
+        f"{args.point_width} (2-D) and {args.image_width} (digits); medians with the "
+        f"interquartile range [Q1–Q3] over seeds; wall time {wall / 60:.1f} min with "
+        f"{args.jobs} job(s) × {args.threads} thread(s).",
+        "",
+    ]
+    if any(record["data"] in POINT_DATASETS for record in records):
+        lines += [*point_table(records, references), ""]
+    if any(record["data"] in IMAGE_DATASETS for record in records):
+        lines += [*image_table(records), ""]
+    verdict = pt_verdict(records)
+    if verdict:
+        lines.append(verdict)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
+        f"{_load_average()}; {args.jobs} job(s) × {args.threads} thread(s)",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="ebkit-quality-") as scratch:
+        work_dir = args.keep_runs or scratch
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        tasks = plan(args, str(Path(work_dir).resolve()))
+        records = run_all(tasks, args.jobs, lambda line: print(line, flush=True))
+    wall = time.perf_counter() - started
+    references = {
+        data: chance_references(data, args.samples)
+        for data in args.datasets
+        if data in POINT_DATASETS
+    }
+    text = report_text(args, records, wall, references)
+    print()
+    print(text, end="", flush=True)
+    if args.json_path:
+        payload = {
+            "settings": {
+                key: value for key, value in vars(args).items() if key not in ("json_path",)
+            },
+            "models": {
+                name: {
+                    "label": model.label,
+                    "energy": model.energy,
+                    "sampler": model.sampler,
+                    "loss": model.loss,
+                    "regularizers": list(model.regularizers),
+                    "options": model.options,
+                }
+                for name, model in MODELS.items()
+            },
+            "wall_seconds": wall,
+            "runs": list(records),
+            "references": references,
+            "markdown": text,
+        }
+        Path(args.json_path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json_path}")
+    return 0
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:  # pragma: no cover - no load average on this platform
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

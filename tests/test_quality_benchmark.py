@@ -1,0 +1,204 @@
+"""Smoke tests of ``benchmarks/quality.py``: its plan, its summaries and a whole tiny run
+(one seed, a few steps, 8-unit networks) that must print the Markdown tables and write
+every raw number to JSON."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
+
+
+@pytest.fixture(scope="module")
+def quality() -> Iterator[ModuleType]:
+    # Imported by name from sys.path (appended, so it shadows nothing), because the
+    # script's spawned worker processes import it again to unpickle their tasks.
+    sys.path.append(str(SCRIPT.parent))
+    try:
+        yield importlib.import_module(SCRIPT.stem)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+        sys.modules.pop(SCRIPT.stem, None)
+
+
+def record(model: str, modes: int, share: float = 0.5, data: str = "25gaussians") -> dict:
+    metrics = {"modes_covered": modes, "num_modes": 25, "high_quality_share": share}
+    return {"data": data, "model": model, "seed": 0, "metrics": metrics}
+
+
+def test_quartiles_are_the_median_and_the_interquartile_range(quality: ModuleType) -> None:
+    assert quality.quartiles([1, 2, 3, 4, 5]) == (3.0, 2.0, 4.0)
+    assert quality.quartiles([10, 0]) == (5.0, 2.5, 7.5)
+    assert quality.format_spread([1, 2, 3, 4, 5], quality._count) == "3 [2–4]"
+    assert quality.format_spread([3, 4], quality._count) == "3.5 [3.2–3.8]"
+    assert quality.format_spread([0.25], quality._percent) == "25.0"
+
+
+def test_the_pt_verdict_compares_the_medians(quality: ModuleType) -> None:
+    ebgan = [record("ebgan", modes) for modes in (3, 5, 9)]
+    more = [record("ebgan-pt", modes) for modes in (1, 6, 20)]
+    fewer = [record("ebgan-pt", modes) for modes in (4, 4, 25)]
+    assert quality.pt_verdict(ebgan + more).endswith(
+        "6 vs 5; EBGAN-PT covers at least as many: yes"
+    )
+    assert quality.pt_verdict(ebgan + fewer).endswith(
+        "4 vs 5; EBGAN-PT covers at least as many: no"
+    )
+    assert quality.pt_verdict(ebgan) is None  # nothing to compare
+    on_the_ring = [record("ebgan-pt", 8, data="8gaussians")]
+    assert quality.pt_verdict(ebgan + on_the_ring) is None
+
+
+def test_the_point_table_lists_models_in_order_beside_the_references(quality: ModuleType) -> None:
+    references = {"25gaussians": {"uniform": {"modes_covered": 19, "num_modes": 25}}}
+    references["25gaussians"]["uniform"]["high_quality_share"] = 0.0192
+    rows = quality.point_table([record("replay", 2, 0.125), record("gan", 7, 0.5)], references)
+    assert rows[2] == "| 25gaussians | GAN | 7 of 25 | 50.0 | 1 | 3.3–17.3 modes (VEEGAN, PacGAN) |"
+    assert rows[3] == "| 25gaussians | replay EBM | 2 of 25 | 12.5 | 1 | — |"
+    assert rows[4] == (
+        "| 25gaussians | uniform noise on the data box (computed) | 19 of 25 | 1.9 | — "
+        "| chance level |"
+    )
+    assert rows[5].startswith("| 25gaussians | PacGAN4 (published) | 24.8 | 93.6 |")
+
+
+def test_failed_runs_are_counted_not_summarised(quality: ModuleType) -> None:
+    failed = {**record("ebgan", 0), "error": "the energy's loss became nan at step 7"}
+    rows = quality.point_table([record("ebgan", 4), record("ebgan", 6), failed], {})
+    assert (
+        rows[2]
+        == "| 25gaussians | EBGAN | 5 [4.5–5.5] of 25 | 50.0 [50.0–50.0] | 2 (1 failed) | — |"
+    )
+    rows = quality.point_table([failed], {})
+    assert rows[2] == "| 25gaussians | EBGAN | — | — | 0 (1 failed) | — |"
+    assert quality.pt_verdict([failed, record("ebgan-pt", 3)]) is None
+    assert quality.describe(failed).endswith(
+        "seed 0: FAILED: the energy's loss became nan at step 7"
+    )
+
+
+def test_a_diverged_run_is_recorded_as_failed(
+    quality: ModuleType, tmp_path: Path, monkeypatch
+) -> None:
+    from ebkit.errors import NonFiniteLossError
+
+    def diverge(task, out):
+        out.mkdir()
+        raise NonFiniteLossError("the energy's loss became nan at step 3")
+
+    monkeypatch.setattr(quality, "train_run", diverge)
+    args = quality.parse_args(["--datasets", "8gaussians", "--models", "began", "--seeds", "1"])
+    (task,) = quality.plan(args, str(tmp_path))
+    result = quality.run_task(task)
+    assert result["error"] == "the energy's loss became nan at step 3"
+    assert result["metrics"] == {} and not any(tmp_path.iterdir())  # the run dir is gone
+
+
+def test_the_chance_references_are_uniform_noise_and_exact_samples(quality: ModuleType) -> None:
+    references = quality.chance_references("25gaussians", 4000)
+    exact, uniform = references["exact"], references["uniform"]
+    assert exact["num_samples"] == uniform["num_samples"] == 4000
+    assert exact["modes_covered"] == 25
+    assert abs(exact["high_quality_share"] - 0.9889) < 0.01  # 1 − e^−4.5, chi with 2 dof
+    # Uniform on the box [−4.7, 4.7]²: the share is the area of 25 discs of radius 3σ.
+    area_share = 25 * math.pi * 0.15**2 / 9.4**2
+    assert abs(uniform["high_quality_share"] - area_share) < 0.006
+    assert quality.chance_references("25gaussians", 4000) == references  # seeded
+
+
+def test_the_plan_runs_every_model_seed_and_dataset_with_shared_widths(
+    quality: ModuleType,
+) -> None:
+    args = quality.parse_args(["--datasets", "8gaussians,digits", "--seeds", "2"])
+    tasks = quality.plan(args, "/tmp/nowhere")
+    points = [task for task in tasks if task.data == "8gaussians"]
+    images = [task for task in tasks if task.data == "digits"]
+    assert len(points) == 5 * 2 and len(images) == 2 * 3  # defaults: 5 models, gan+ebgan x 3
+    assert tasks[0].model == "replay"  # the costly runs start first
+    assert {task.steps for task in tasks} == {3000}
+    began = next(task for task in points if task.model == "began")
+    assert quality.train_options(began)["energy.distance"] == "mae"
+    assert quality.train_options(began)["sampler.width"] == 128
+    replay = next(task for task in points if task.model == "replay")
+    assert "sampler.width" not in quality.train_options(replay)
+    assert {quality.train_options(task)["energy.width"] for task in images} == {256}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--models", "ebgan,vae"], ["--datasets", "mnist"], ["--steps", "0"], ["--samples", "1"]],
+)
+def test_bad_options_stop_with_status_2(quality: ModuleType, argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        quality.parse_args(argv)
+    assert stopped.value.code == 2
+    assert argv[0] in capsys.readouterr().err
+
+
+TINY = ["--seeds", "1", "--image-seeds", "1", "--steps", "3", "--samples", "64"]
+TINY += ["--point-width", "8", "--image-width", "8", "--threads", "1"]
+
+
+def test_a_tiny_run_prints_the_tables_and_writes_the_raw_numbers(
+    quality: ModuleType, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import ebkit.metrics
+
+    # The digits classifier, trained for one epoch only into a temporary cache: the
+    # numbers do not matter here, the pipeline does.
+    monkeypatch.setenv("EBKIT_CACHE_DIR", str(tmp_path / "cache"))
+    one_epoch = functools.partial(ebkit.metrics.cached_classifier, epochs=1)
+    monkeypatch.setattr(ebkit.metrics, "cached_classifier", one_epoch)
+    out = tmp_path / "quality.json"
+    argv = [*TINY, "--datasets", "25gaussians,digits", "--models", "ebgan,ebgan-pt"]
+    argv += ["--image-models", "gan", "--jobs", "1", "--json", str(out)]
+    assert quality.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| 25gaussians | EBGAN | " in printed and "| 25gaussians | EBGAN-PT | " in printed
+    assert "| digits | GAN | " in printed and "| digits | real images | " in printed
+    assert "EBGAN-PT covers at least as many:" in printed
+    assert "| 25gaussians | exact samples of the mixture (computed) | " in printed
+    payload = json.loads(out.read_text())
+    assert payload["settings"]["steps"] == 3
+    runs = payload["runs"]
+    assert [(run["data"], run["model"]) for run in runs] == [
+        ("25gaussians", "ebgan"),
+        ("25gaussians", "ebgan-pt"),
+        ("digits", "gan"),
+    ]
+    grid = runs[0]["metrics"]
+    assert grid["num_modes"] == 25 and 0 <= grid["modes_covered"] <= 25
+    assert 0.0 <= grid["high_quality_share"] <= 1.0
+    assert "penalty_pt" in runs[1]["last_logged"]  # the PT term's value is kept as evidence
+    assert runs[2]["metrics"]["num_fake"] == 64 and runs[2]["metrics"]["classes_covered"] >= 1
+    assert payload["markdown"] in printed
+    assert set(payload["references"]) == {"25gaussians"}
+
+
+def test_parallel_jobs_give_the_same_numbers_as_one_job(
+    quality: ModuleType, tmp_path: Path, capsys
+) -> None:
+    argv = [*TINY, "--datasets", "8gaussians", "--models", "gan", "--seeds", "2"]
+    kept = tmp_path / "runs"
+    assert quality.main([*argv, "--jobs", "2", "--json", str(tmp_path / "two.json")]) == 0
+    one = [*argv, "--jobs", "1", "--json", str(tmp_path / "one.json"), "--keep-runs", str(kept)]
+    assert quality.main(one) == 0
+    assert "[2/2] 8gaussians GAN seed " in capsys.readouterr().out
+    in_two = json.loads((tmp_path / "two.json").read_text())["runs"]
+    in_one = json.loads((tmp_path / "one.json").read_text())["runs"]
+    assert [run["seed"] for run in in_two] == [0, 1]
+    assert [run["metrics"] for run in in_two] == [run["metrics"] for run in in_one]
+    assert in_one[0]["metrics"] != in_one[1]["metrics"]  # the seeds differ
+    assert sorted(path.name for path in kept.iterdir()) == [
+        "8gaussians-gan-seed0",
+        "8gaussians-gan-seed1",
+    ]
