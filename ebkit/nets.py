@@ -45,6 +45,37 @@ def began_halvings(spec: DataSpec) -> int:
     return (min(height, width) // BEGAN_BOTTLENECK_SIDE).bit_length() - 1
 
 
+def began_side(side: int) -> int:
+    """The smallest 8·2^k that holds ``side`` pixels (28 → 32, 100 → 128, 5 → 8)."""
+    if side < 1:
+        raise ValueError(f"arch='began' needs images with sides of at least 1 pixel, not {side}")
+    padded = BEGAN_BOTTLENECK_SIDE
+    while padded < side:
+        padded *= 2
+    return padded
+
+
+def began_padded_spec(spec: DataSpec) -> DataSpec:
+    """``spec`` with both image sides raised to :func:`began_side`: the size BEGAN's
+    networks work at. Images of another size are zero-padded in (to the data's low end,
+    its background) and cropped out, centred, like the conv nets' padding."""
+    if not spec.is_image:
+        raise ValueError(
+            "arch='began' needs image data of shape (C, H, W), not "
+            f"{tuple(spec.event_shape)}; use arch='mlp'"
+        )
+    channels, height, width = spec.event_shape
+    shape = (channels, began_side(height), began_side(width))
+    return DataSpec(shape, spec.low, spec.high, spec.num_classes)
+
+
+def centred_padding(inner: tuple[int, int], outer: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``F.pad``'s (left, right, top, bottom) that centres an ``inner`` (H, W) image in
+    ``outer``; cropping ``outer[top : top + H, left : left + W]`` undoes it."""
+    top, left = (outer[0] - inner[0]) // 2, (outer[1] - inner[1]) // 2
+    return left, outer[1] - inner[1] - left, top, outer[0] - inner[0] - top
+
+
 def began_bottleneck(spec: DataSpec) -> tuple[int, int]:
     """The (h0, w0) of BEGAN's smallest feature maps for ``spec``'s images."""
     halvings = began_halvings(spec)

@@ -44,7 +44,13 @@ from torch import Tensor, nn
 
 from ebkit.architectures import choose_architecture
 from ebkit.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
-from ebkit.nets import began_bottleneck, began_decoder, began_halvings
+from ebkit.nets import (
+    began_bottleneck,
+    began_decoder,
+    began_halvings,
+    began_padded_spec,
+    centred_padding,
+)
 
 __all__ = ["GeneratorSampler"]
 
@@ -112,10 +118,29 @@ class _ConvNet(nn.Module):
 
 def _began(spec: DataSpec, latent_dim: int, filters: int) -> nn.Sequential:
     """BEGAN's generator ``z: (n, latent_dim) -> (n, C, H, W)``: the decoder of
-    :func:`ebkit.nets.began_decoder`, with z in the embedding's place."""
-    return began_decoder(
-        spec.event_shape[0], began_bottleneck(spec), began_halvings(spec), filters, latent_dim
+    :func:`ebkit.nets.began_decoder`, with z in the embedding's place, at the padded size
+    of :func:`ebkit.nets.began_padded_spec` and cropped (centred) to the data's."""
+    padded = began_padded_spec(spec)
+    decoder = began_decoder(
+        spec.event_shape[0], began_bottleneck(padded), began_halvings(padded), filters, latent_dim
     )
+    if padded.event_shape == spec.event_shape:
+        return decoder
+    left, _, top, _ = centred_padding(spec.event_shape[1:], padded.event_shape[1:])
+    height, width = spec.event_shape[1:]
+    return nn.Sequential(decoder, _Crop(top, left, height, width))
+
+
+class _Crop(nn.Module):
+    """``(B, C, H', W') -> (B, C, height, width)``, the window at (top, left)."""
+
+    def __init__(self, top: int, left: int, height: int, width: int) -> None:
+        super().__init__()
+        self.window = (top, left, height, width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        top, left, height, width = self.window
+        return x[..., top : top + height, left : left + width]
 
 
 class GeneratorSampler(ContrastiveSampler):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
-from ebkit.nets import began_decoder, began_halvings
+from ebkit.nets import began_decoder, began_halvings, began_padded_spec, centred_padding
 from ebkit_autoencoder.reconstruction import residual_energy, resolve_distance
 
 
@@ -61,11 +62,14 @@ class BEGANAutoEncoderEnergy(EnergyFunction):
     ``reconstruction: (B, C, H, W)`` and ``residual: (B, C, H, W)`` (reconstruction −
     x, what the ``began`` loss reads).
 
-    Sides must be 8·2^k pixels (:func:`began_halvings`; pad 28×28 MNIST to 32×32 with
-    ``-o data.pad=true``). With n = ``filters``, the encoder is :func:`began_encoder`
-    and the decoder :func:`began_decoder`: two 3×3 convolutions with ELU per stage, the
-    encoder's channels growing as n, 2n, 3n, …, the decoder's staying at n, and linear
-    maps to and from the embedding at the 8×8 bottleneck. There is no BatchNorm, so a
+    The networks work at sides of 8·2^k pixels (:func:`ebkit.nets.began_halvings`);
+    other images are padded, centred, with the data's low end (the background) to the
+    next such size (28×28 MNIST to 32×32, :func:`ebkit.nets.began_padded_spec`), and the
+    reconstruction is cropped back, so the energy sees exactly the data's pixels.
+    With n = ``filters``, the encoder is :func:`began_encoder` and the decoder
+    :func:`began_decoder`: two 3×3 convolutions with ELU per stage, the encoder's
+    channels growing as n, 2n, 3n, …, the decoder's staying at n, and linear maps to and
+    from the embedding at the 8×8 bottleneck. There is no BatchNorm, so a
     sample's energy never depends on its batch, and no tanh on the reconstruction.
 
     Where we differ from the paper: SPEC §4 asks for a stride-2 convolution to halve the
@@ -92,13 +96,16 @@ class BEGANAutoEncoderEnergy(EnergyFunction):
         for option, value in (("filters", filters), ("embedding", embedding)):
             if value < 1:
                 raise ValueError(f"{option} must be >= 1, not {value}")
-        halvings = began_halvings(spec)
+        padded = began_padded_spec(spec)
+        halvings = began_halvings(padded)
         self.distance = resolve_distance(distance, "mae")
         self.filters = filters
         self.embedding = embedding
         self.halvings = halvings
-        channels, height, width = spec.event_shape
+        channels, height, width = padded.event_shape
         self.bottleneck = (height >> halvings, width >> halvings)
+        # F.pad's (left, right, top, bottom) from the data's size to the networks'.
+        self.padding = centred_padding(spec.event_shape[1:], padded.event_shape[1:])
         self.encoder = began_encoder(channels, self.bottleneck, halvings, filters, embedding)
         self.decoder = began_decoder(channels, self.bottleneck, halvings, filters, embedding)
         init_began_weights(self)
@@ -109,8 +116,12 @@ class BEGANAutoEncoderEnergy(EnergyFunction):
                 f"expected samples of shape {tuple(self.spec.event_shape)}, "
                 f"got a batch of shape {tuple(x.shape)}"
             )
-        code = self.encoder(x)
-        reconstruction = self.decoder(code)
+        left, right, top, bottom = self.padding
+        padded = F.pad(x, self.padding, value=self.spec.low) if any(self.padding) else x
+        code = self.encoder(padded)
+        decoded = self.decoder(code)
+        height, width = decoded.shape[-2:]
+        reconstruction = decoded[..., top : height - bottom, left : width - right]
         residual = reconstruction - x
         return EnergyOutput(
             energy=residual_energy(residual, self.distance),
