@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -56,22 +54,11 @@ def final_weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(run / "checkpoints" / "step-0000120.safetensors")
 
 
-def test_sigkill_then_resume_is_bit_identical(tmp_path: Path) -> None:
+def test_sigkill_then_resume_is_bit_identical(tmp_path: Path, kill_after_checkpoint) -> None:
     uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"
     ebkit(*TRAIN, "--out", str(uninterrupted))
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ebkit", *TRAIN, "--out", str(killed)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    sidecar = killed / "checkpoints" / "step-0000060.json"
-    deadline = time.monotonic() + 120
-    while not sidecar.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_after_checkpoint(TRAIN, killed, 60)
     assert not (killed / "checkpoints" / "step-0000120.json").exists()
 
     resumed = ebkit("train", "--resume", "--out", str(killed))

@@ -4,10 +4,8 @@ weights, optimiser and RNG states, metrics) to a run that was never stopped."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -43,22 +41,13 @@ def checkpoint(run: Path, step: int) -> dict[str, torch.Tensor]:
     return load_file(run / "checkpoints" / f"step-{step:07d}.safetensors")
 
 
-def test_sigkill_then_resume_continues_the_replay_buffer_bit_identically(tmp_path: Path) -> None:
+def test_sigkill_then_resume_continues_the_replay_buffer_bit_identically(
+    tmp_path: Path, kill_after_checkpoint
+) -> None:
     uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"
     ebkit(*TRAIN, "--out", str(uninterrupted))
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ebkit", *TRAIN, "--out", str(killed)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    sidecar = killed / "checkpoints" / "step-0000020.json"
-    deadline = time.monotonic() + 120
-    while not sidecar.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kill_after_checkpoint(TRAIN, killed, 20)
     assert not (killed / "checkpoints" / f"step-{STEPS:07d}.json").exists()
 
     resumed = ebkit("train", "--resume", "--out", str(killed))
