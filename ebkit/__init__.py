@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "LossFunctional": "ebkit.interfaces",
     "LossOutput": "ebkit.interfaces",
     "Regularizer": "ebkit.interfaces",
+    "energy_metrics": "ebkit.interfaces",
     "TensorDataset": "ebkit.data",
     "build_component": "ebkit.library",
     "train": "ebkit.library",
@@ -71,6 +72,7 @@ __all__ = [
     "__version__",
     "build_component",
     "choose_architecture",
+    "energy_metrics",
     "get_plugin_manager",
     "hookimpl",
     "load_run",
@@ -91,6 +93,7 @@ if TYPE_CHECKING:
         LossFunctional,
         LossOutput,
         Regularizer,
+        energy_metrics,
     )
     from ebkit.library import build_component, load_run, resume, train
     from ebkit.plugins import PluginManager, get_plugin_manager

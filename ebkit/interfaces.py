@@ -180,6 +180,19 @@ class LossOutput:
     metrics: dict[str, Tensor | float] = field(default_factory=dict)
 
 
+def energy_metrics(real: Tensor, fake: Tensor) -> dict[str, Tensor | float]:
+    """The diagnostics every contrastive loss logs, as detached tensors (no host sync):
+    ``energy_real`` and ``energy_fake`` (mean energies of data and contrastive samples,
+    ``(B,)`` each) and ``energy_gap`` = fake − real (SPEC §7)."""
+    with torch.no_grad():
+        energy_real, energy_fake = real.mean(), fake.mean()
+        return {
+            "energy_real": energy_real,
+            "energy_fake": energy_fake,
+            "energy_gap": energy_fake - energy_real,
+        }
+
+
 class LossFunctional(nn.Module, ABC):
     """Turns energies of data and contrastive samples into losses.
 

@@ -346,3 +346,17 @@ def test_draw_samples_is_reproducible_and_restores_training_mode(plugins) -> Non
     assert first.shape == (6, 2) and not first.requires_grad
     assert torch.equal(first, again)
     assert all(module.training for module in trainer.modules().values())
+
+
+def test_energy_metrics_by_hand() -> None:
+    from ebkit import energy_metrics
+
+    real = torch.tensor([1.0, 3.0], requires_grad=True)
+    fake = torch.tensor([4.0, 8.0, 0.0], requires_grad=True)
+    metrics = energy_metrics(real, fake)
+    assert {k: float(v) for k, v in metrics.items()} == {
+        "energy_real": 2.0,
+        "energy_fake": 4.0,
+        "energy_gap": 2.0,
+    }
+    assert not any(value.requires_grad for value in metrics.values())

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 
-from ebkit.interfaces import DataSpec, EnergyOutput, LossFunctional, LossOutput
+from ebkit.interfaces import DataSpec, EnergyOutput, LossFunctional, LossOutput, energy_metrics
 
 __all__ = ["CDLoss", "cd_energy_loss", "cd_sampler_loss", "energy_magnitude"]
 
@@ -83,13 +83,9 @@ class CDLoss(LossFunctional):
     def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
         loss = cd_energy_loss(real.energy, fake.energy, self.alpha)
         with torch.no_grad():
-            energy_real = real.energy.mean()
-            energy_fake = fake.energy.mean()
             metrics: dict[str, Tensor | float] = {
                 "loss_energy": loss.detach(),
-                "energy_real": energy_real,
-                "energy_fake": energy_fake,
-                "energy_gap": energy_fake - energy_real,
+                **energy_metrics(real.energy, fake.energy),
                 "energy_magnitude": energy_magnitude(real.energy, fake.energy),
             }
         return LossOutput(loss, metrics)

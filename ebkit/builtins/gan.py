@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ebkit.builtins import GAN_GENERATOR_LOSSES
-from ebkit.interfaces import DataSpec, EnergyOutput, LossFunctional, LossOutput
+from ebkit.interfaces import DataSpec, EnergyOutput, LossFunctional, LossOutput, energy_metrics
 
 __all__ = ["GANLoss", "discriminator_probability", "gan_energy_loss", "gan_sampler_loss"]
 
@@ -82,13 +82,9 @@ class GANLoss(LossFunctional):
     def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
         loss = gan_energy_loss(real.energy, fake.energy)
         with torch.no_grad():
-            energy_real = real.energy.mean()
-            energy_fake = fake.energy.mean()
             metrics: dict[str, Tensor | float] = {
                 "loss_energy": loss.detach(),
-                "energy_real": energy_real,
-                "energy_fake": energy_fake,
-                "energy_gap": energy_fake - energy_real,
+                **energy_metrics(real.energy, fake.energy),
                 "d_real": discriminator_probability(real.energy).mean(),
                 "d_fake": discriminator_probability(fake.energy).mean(),
             }

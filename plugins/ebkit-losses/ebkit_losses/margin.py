@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput
+from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput, energy_metrics
 from ebkit_losses import AUTO_MARGIN_FACTOR, F_VARIANTS, SCHEDULES, UNITS
 
 _F: dict[str, Callable[[Tensor], Tensor]] = {
@@ -196,13 +196,9 @@ class MarginLoss(LossFunctional):
         loss = margin_energy_loss(real.energy, fake.energy, margin, self.f)
         # Metrics stay tensors: the engine reads them only when it logs (no host sync).
         with torch.no_grad():
-            energy_real = real.energy.mean()
-            energy_fake = fake.energy.mean()
             metrics: dict[str, Tensor | float] = {
                 "loss_energy": loss.detach(),
-                "energy_real": energy_real,
-                "energy_fake": energy_fake,
-                "energy_gap": energy_fake - energy_real,
+                **energy_metrics(real.energy, fake.energy),
                 "fake_above_margin": (fake.energy >= margin).float().mean(),
                 "margin": margin,
             }
