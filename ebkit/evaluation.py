@@ -34,13 +34,13 @@ RAW_SAMPLER_OVERRIDE = "sampler.steps=0"
 
 
 def sample_sets(run: SavedRun, n: int, seed: int) -> dict[str, Tensor]:
-    """The runs's samples by name: ``samples``, and ``raw`` (no refinement) for a
-    sampler that refines something trained (it has a ``steps`` option and parameters)."""
+    """The run's samples by name: ``samples``, and ``raw`` (``steps=0``) for a trainable
+    sampler that refines its proposals by steps (``generator-langevin``); empty for a run
+    without a sampler."""
     if not run.sampler.draws_samples:
         return {}
     sets = {"samples": run.sample(n, seed=seed)}
-    refines = "steps" in run.config.sampler.options and any(True for _ in run.sampler.parameters())
-    if refines and run.config.sampler.options["steps"]:
+    if run.sampler.trainable and run.config.sampler.options.get("steps"):
         raw = SavedRun.open(
             run.path, device=str(run.device), sampler_overrides=[RAW_SAMPLER_OVERRIDE]
         )
