@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from ebkit import Component, Option, hookimpl
 
+INPUT_RANGES: tuple[str, ...] = ("unit", "data")
+"""Accepted ``input_range`` of the ladder energy (see :class:`ebkit_ladder.ladder.LadderEnergy`)."""
+
 
 @hookimpl
 def ebkit_energies() -> list[Component]:
@@ -59,8 +62,17 @@ def ebkit_energies() -> list[Component]:
                     float,
                     1000.0,
                     "λ₀, the weight of the input reconstruction cost λ₀/d·‖x − ẑ⁽⁰⁾‖² "
-                    "(EBGAN's tuned value; tuned on data in [0, 1], ebkit's is in [-1, 1])",
+                    "(EBGAN's tuned value, for inputs in [0, 1]: see input_range)",
                     minimum=0.0,
+                ),
+                Option(
+                    "input_range",
+                    str,
+                    "unit",
+                    "unit = map the data range [low, high] onto [0, 1] before the network, "
+                    "the range λ₀ and noise_std were tuned for (MNIST pixels in the Ladder "
+                    "papers); data = feed the data as it is",
+                    choices=INPUT_RANGES,
                 ),
                 Option(
                     "layer_weights",

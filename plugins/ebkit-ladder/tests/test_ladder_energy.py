@@ -22,8 +22,10 @@ LABELLED = DataSpec((1, 4, 4), num_classes=3)
 
 
 def small_ladder(**options: object) -> LadderEnergy:
+    """A small Ladder fed its inputs as they are, so that the tests can follow them
+    through the network (the unit input range has its own test)."""
     torch.manual_seed(0)
-    return LadderEnergy(LABELLED, sizes=[6, 5], **options)
+    return LadderEnergy(LABELLED, sizes=[6, 5], **{"input_range": "data", **options})
 
 
 def activate(energy: LadderEnergy) -> LadderEnergy:
@@ -62,6 +64,7 @@ def tiny_ladder(costs: str = "full") -> LadderEnergy:
         noise_std=0.0,
         costs=costs,
         bottom_weight=4.0,
+        input_range="data",
         **weights,
     ).double()
     with torch.no_grad():
@@ -143,6 +146,7 @@ def test_training_costs_normalise_the_reconstruction_with_the_clean_batch_statis
         costs="full",
         bottom_weight=1.0,
         layer_weights=[1.0, 1.0],
+        input_range="data",
     ).double()
     with torch.no_grad():
         energy.encoder[0].weight.copy_(torch.eye(2))
@@ -222,7 +226,7 @@ def test_without_noise_the_corrupted_path_is_the_clean_path() -> None:
 def test_noise_is_added_to_the_input_and_after_every_normalisation() -> None:
     spec = DataSpec((64,), num_classes=10)
     torch.manual_seed(0)
-    energy = LadderEnergy(spec, sizes=[200, 100], noise_std=0.3).train()
+    energy = LadderEnergy(spec, sizes=[200, 100], noise_std=0.3, input_range="data").train()
     x = inputs(batch=256, spec=spec)
     torch.manual_seed(1)
     result = energy.ladder_pass(x)
@@ -507,3 +511,24 @@ def test_contrastive_samples_leave_the_running_statistics_alone() -> None:
     assert all(torch.equal(before[k], v) for k, v in energy.state_dict().items())
     energy(torch.randn(8, 6))
     assert not all(torch.equal(before[k], v) for k, v in energy.state_dict().items())
+
+
+def test_unit_input_range_maps_the_data_range_onto_zero_one() -> None:
+    spec = DataSpec((3,), low=-1.0, high=3.0, num_classes=2)
+    torch.manual_seed(0)
+    unit = LadderEnergy(spec, sizes=[4], noise_std=0.0).double().eval()
+    as_given = LadderEnergy(spec, sizes=[4], noise_std=0.0, input_range="data").double().eval()
+    as_given.load_state_dict(unit.state_dict())
+    x = torch.tensor([[-1.0, 1.0, 3.0], [0.0, 2.0, -1.0]], dtype=torch.float64)
+    mapped = (x + 1.0) / 4.0  # [-1, 3] -> [0, 1]
+    unit_pass, given_pass = unit.ladder_pass(x), as_given.ladder_pass(mapped)
+    torch.testing.assert_close(unit_pass.energy, given_pass.energy)
+    torch.testing.assert_close(unit_pass.clean.z[0], mapped)
+    torch.testing.assert_close(unit.classify(x), as_given.classify(mapped))
+    # ẑ = 0 at initialisation, so the energy starts as λ₀/d · ‖x‖² of the mapped input.
+    torch.testing.assert_close(unit_pass.energy, 1000.0 * mapped.square().mean(dim=1))
+
+
+def test_input_range_is_checked() -> None:
+    with pytest.raises(ValueError, match="input_range must be one of unit, data, not 'pixels'"):
+        LadderEnergy(DataSpec((3,), num_classes=2), input_range="pixels")

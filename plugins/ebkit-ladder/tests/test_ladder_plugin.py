@@ -35,6 +35,7 @@ def test_hook_returns_the_ladder_energy_with_a_lazy_factory() -> None:
         "noise_std",
         "costs",
         "bottom_weight",
+        "input_range",
         "layer_weights",
     ]
 
@@ -48,6 +49,7 @@ def test_option_defaults_follow_the_spec() -> None:
         "noise_std": 0.3,
         "costs": "bottom",
         "bottom_weight": 1000.0,
+        "input_range": "unit",
         "layer_weights": None,
     }
     assert component.option("costs").choices == ("bottom", "full")
