@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,22 @@ def build_dataset(manager: PluginManager, config: RunConfig) -> Dataset:
 def build_components(manager: PluginManager, config: RunConfig) -> Components:
     """Build dataset, energy, sampler, loss and regularizers for a run."""
     dataset = build_dataset(manager, config)
-    energy, sampler, loss, regularizers = build_models(manager, config, dataset.spec)
+    spec = conditional_spec(dataset.spec, config)
+    energy, sampler, loss, regularizers = build_models(manager, config, spec)
     return Components(dataset, energy, sampler, loss, regularizers)
+
+
+def conditional_spec(spec: DataSpec, config: RunConfig) -> DataSpec:
+    """The dataset's spec, marked conditional when the run trains with
+    ``train.conditional`` (which needs a labelled dataset)."""
+    if not config.train.get("conditional", False):
+        return spec
+    if not spec.num_classes:
+        raise UsageError(
+            f"--conditional needs a dataset with class labels; {config.data.id!r} has none "
+            "(labelled: digits, mnist, cifar10, folder with class sub-folders, npz with y)"
+        )
+    return dataclasses.replace(spec, conditional=True)
 
 
 def build_models(
@@ -95,6 +110,11 @@ def _build(
         # Components reject option combinations they cannot honour with ValueError.
         raise UsageError(f"{kind} {entry.qualified_id!r}: {error}") from None
     _expect(built, expected, entry.qualified_id)
+    if spec.conditional and kind in ("energy", "sampler") and not built.accepts_labels:
+        raise UsageError(
+            f"{kind} {entry.qualified_id!r} cannot condition on class labels (--conditional); "
+            f"see `ebkit components {kind}` and docs/conditional.md for the ones that can"
+        )
     return built
 
 

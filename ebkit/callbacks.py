@@ -124,13 +124,16 @@ class SamplePictures(Callback):
         self.write(trainer, self.folder / "final.png", self.folder / "landscape.png")
 
     def write(self, trainer: Trainer, path: Path, landscape_path: Path | None = None) -> None:
+        from ebkit.engine import class_grid
         from ebkit.plotting import save_energy_landscape, save_samples
 
         spec = trainer.components.dataset.spec
         samples = None
         if trainer.components.sampler.draws_samples:  # not with --sampler none
-            samples = trainer.draw_samples(self.count, self.seed)
-            save_samples(samples, path, spec, reference=self._reference)
+            labels, per_row = class_grid(trainer.components.energy.spec, self.count)
+            count = self.count if labels is None else len(labels)
+            samples = trainer.draw_samples(count, self.seed, labels)
+            save_samples(samples, path, spec, reference=self._reference, per_row=per_row)
         if landscape_path is not None and spec.event_shape == (2,):
             save_energy_landscape(
                 trainer.components.energy,

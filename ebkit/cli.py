@@ -94,6 +94,11 @@ def _manager() -> PluginManager:
     "logits, e.g. ladder).",
 )
 @click.option(
+    "--conditional",
+    is_flag=True,
+    help="Condition the energy and the sampler on the dataset's class labels.",
+)
+@click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device [default: auto]."
 )
 @click.option("--out", metavar="DIR", help="New run directory [default: runs/<names>-<time>].")
@@ -120,6 +125,7 @@ def train(
     batch_size: int | None,
     seed: int | None,
     labels: int | None,
+    conditional: bool | None,
     device: str | None,
     out: str | None,
     config_file: str | None,
@@ -146,6 +152,7 @@ def train(
             "--batch-size": batch_size,
             "--seed": seed,
             "--labels": labels,
+            "--conditional": conditional or None,
             "--config": config_file,
             "-o": overrides or None,
         }
@@ -175,6 +182,8 @@ def train(
             "seed": seed,
             "device": device,
             "labels": labels,
+            # An absent flag must not override conditional = true from a TOML file.
+            "conditional": conditional or None,
         },
         overrides=overrides,
     )
@@ -226,10 +235,26 @@ def _report(step: int, elapsed: float, out: str) -> None:
     multiple=True,
     help="Change a sampler option for sampling (repeatable).",
 )
+@click.option(
+    "--class",
+    "label",
+    type=int,
+    metavar="K",
+    help="Conditional runs: draw samples of class K only [default: every class in turn].",
+)
 def sample(
-    run_dir: str, count: int, out: str | None, seed: int, device: str, overrides: Sequence[str]
+    run_dir: str,
+    count: int,
+    out: str | None,
+    seed: int,
+    device: str,
+    overrides: Sequence[str],
+    label: int | None,
 ) -> None:
-    """Draw samples from the newest checkpoint of a run (no training data needed)."""
+    """Draw samples from the newest checkpoint of a run (no training data needed).
+
+    Samples of a conditional run cycle through the classes, so a grid shows each class
+    in turn; --class K draws class K only."""
     if count < 1:
         raise UsageError(f"--n {count}: must be at least 1")
     target = out or os.path.join(run_dir, "samples", "sampled.png")
@@ -238,8 +263,15 @@ def sample(
     from ebkit.saved_run import SavedRun
 
     run = SavedRun.open(run_dir, manager=_manager(), device=device, sampler_overrides=overrides)
-    samples = run.sample(count, seed=seed)
-    run.save_samples(samples, target)
+    per_row = None
+    labels: Any = label
+    if label is None and run.spec.conditional:
+        from ebkit.engine import class_grid
+
+        labels, per_row = class_grid(run.spec, count)
+        labels = labels[:count]  # rows of ⌈n / K⌉, the last class perhaps cut short
+    samples = run.sample(count, seed=seed, labels=labels)
+    run.save_samples(samples, target, per_row=per_row)
     _console(stderr=True).print(f"Wrote {count} samples from step {run.step} to {target}")
 
 

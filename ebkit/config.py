@@ -33,6 +33,13 @@ TRAIN_OPTIONS: tuple[Option, ...] = (
     Option("beta1", float, 0.5, "Adam beta1 (DCGAN's 0.5)", minimum=0.0, maximum=1.0),
     Option("beta2", float, 0.999, "Adam beta2", minimum=0.0, maximum=1.0),
     Option(
+        "conditional",
+        bool,
+        False,
+        "conditional run: model p(x | class) with the dataset's labels, which go to the "
+        "energy and the sampler (a labelled dataset, components that accept labels)",
+    ),
+    Option(
         "labels",
         int,
         0,

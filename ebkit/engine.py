@@ -18,6 +18,7 @@ from ebkit.errors import NonFiniteLossError, UsageError
 from ebkit.interfaces import (
     ContrastiveSampler,
     Dataset,
+    DataSpec,
     EnergyFunction,
     EnergyOutput,
     LossFunctional,
@@ -94,6 +95,8 @@ class Trainer:
         self.held_out: tuple[Tensor, Tensor] | None = None
         """Held-out examples and labels of a semi-supervised run (set by the builder)."""
         self.step = 0
+        self.conditional = components.energy.spec.conditional
+        """A conditional run: the data's labels go to the energy and the sampler."""
         components.energy.to(self.device)
         components.sampler.to(self.device)
         components.loss.to(self.device)
@@ -149,8 +152,13 @@ class Trainer:
             self.components.loss,
         )
         batch_size = self.settings.batch_size
-        x = self.components.dataset.sample(batch_size, self.data_generator).x
-        x = x.to(self.device, non_blocking=True)
+        batch = self.components.dataset.sample(batch_size, self.data_generator)
+        x = batch.x.to(self.device, non_blocking=True)
+        # A conditional run draws its contrastive samples for the data batch's classes.
+        labels = None
+        if self.conditional:
+            assert batch.y is not None  # the builder checked that the data has labels
+            labels = batch.y.to(self.device, non_blocking=True)
         train_sampler = self.sampler_optimizer is not None and (
             not self.settings.sampler_steps or self.step < self.settings.sampler_steps
         )
@@ -161,12 +169,12 @@ class Trainer:
             # differentiate the energy (MCMC), so their grad mode is left as it is.
             with torch.set_grad_enabled(train_sampler or not sampler.trainable):
                 contrastive, sampler_samples = sampler.training_samples(
-                    batch_size, energy, self.sample_generator
+                    batch_size, energy, self.sample_generator, labels
                 )
-        real = energy(x)
+        real = energy.evaluate(x, labels)
         if sampler.draws_samples:
             with energy.contrastive_scope():
-                fake = energy(contrastive.detach())
+                fake = energy.evaluate(contrastive.detach(), labels)
         energy_term = loss.energy_loss(real, fake)
         metrics: Metrics = dict(energy_term.metrics)
         total = energy_term.loss
@@ -183,10 +191,10 @@ class Trainer:
         if train_sampler:
             if loss.fresh_sampler_batch:
                 _, sampler_samples = sampler.training_samples(
-                    batch_size, energy, self.sample_generator
+                    batch_size, energy, self.sample_generator, labels
                 )
             with energy.contrastive_scope():
-                sampler_fake = energy(sampler_samples)
+                sampler_fake = energy.evaluate(sampler_samples, labels)
             sampler_term = loss.sampler_loss(sampler_fake)
             metrics.update(sampler_term.metrics)
             total = self._add_penalties(
@@ -280,17 +288,51 @@ class Trainer:
         return optimizers
 
     @torch.no_grad()
-    def draw_samples(self, n: int, seed: int) -> Tensor:
+    def draw_samples(self, n: int, seed: int, labels: Tensor | None = None) -> Tensor:
         """``n`` samples in eval mode from a generator seeded with ``seed`` (the same
-        noise every time, so pictures taken at intervals show progress), on the CPU."""
+        noise every time, so pictures taken at intervals show progress), on the CPU.
+        In a conditional run ``labels: (n,)`` picks their classes (default:
+        :func:`class_cycle`)."""
+        if self.conditional and labels is None:
+            num_classes = self.components.energy.spec.num_classes
+            assert num_classes is not None
+            labels = class_cycle(n, num_classes)
+        if labels is not None:
+            labels = labels.to(self.device)
         self.set_mode(training=False)
         try:
             generator = torch.Generator(self.device).manual_seed(seed)
             with torch.enable_grad():  # MCMC samplers differentiate the energy
-                samples = self.components.sampler.sample(n, self.components.energy, generator)
+                sampler, energy = self.components.sampler, self.components.energy
+                if labels is None:
+                    samples = sampler.sample(n, energy, generator)
+                else:
+                    samples = sampler.sample(n, energy, generator, labels)
             return samples.detach().cpu()
         finally:
             self.set_mode(training=True)
+
+
+def class_cycle(n: int, num_classes: int) -> Tensor:
+    """Labels 0, 1, …, K − 1, 0, 1, … for ``n`` samples: every class equally often."""
+    return torch.arange(n) % num_classes
+
+
+def class_rows(num_classes: int, per_class: int) -> Tensor:
+    """Labels for a class grid: ``per_class`` samples of class 0, then of class 1, …; a
+    grid with ``per_class`` columns shows one class per row."""
+    return torch.arange(num_classes).repeat_interleave(per_class)
+
+
+def class_grid(spec: DataSpec, count: int) -> tuple[Tensor | None, int | None]:
+    """Labels and row length for a picture of about ``count`` samples: for a conditional
+    ``spec``, one row per class of ⌈count / K⌉ samples (:func:`class_rows`); otherwise
+    ``(None, None)``, unconditional samples in a square grid."""
+    if not spec.conditional:
+        return None, None
+    assert spec.num_classes is not None  # a conditional spec always has classes
+    per_class = max(1, math.ceil(count / spec.num_classes))
+    return class_rows(spec.num_classes, per_class), per_class
 
 
 def _targeting(regularizers: dict[str, Regularizer], target: str) -> list[tuple[str, Regularizer]]:
@@ -312,6 +354,10 @@ def _check_requirements(components: Components) -> None:
         )
     if not sampler.draws_samples and components.regularizers:
         raise UsageError("regularizers need contrastive samples, which --sampler none lacks")
+    if components.labelled is not None and components.energy.spec.conditional:
+        raise UsageError(
+            "--labels (semi-supervised) and --conditional cannot be combined; choose one"
+        )
     if components.labelled is not None and "logits" not in provided:
         raise UsageError(
             f"--labels needs an energy that classifies (provides logits, such as ladder); "

@@ -36,16 +36,23 @@ RAW_SAMPLER_OVERRIDE = "sampler.steps=0"
 def sample_sets(run: SavedRun, n: int, seed: int) -> dict[str, Tensor]:
     """The run's samples by name: ``samples``, and ``raw`` (``steps=0``) for a trainable
     sampler that refines its proposals by steps (``generator-langevin``); empty for a run
-    without a sampler."""
+    without a sampler. A conditional run's samples are drawn for :func:`sample_labels`."""
     if not run.sampler.draws_samples:
         return {}
-    sets = {"samples": run.sample(n, seed=seed)}
+    labels = sample_labels(run, n)
+    sets = {"samples": run.sample(n, seed=seed, labels=labels)}
     if run.sampler.trainable and run.config.sampler.options.get("steps"):
         raw = SavedRun.open(
             run.path, device=str(run.device), sampler_overrides=[RAW_SAMPLER_OVERRIDE]
         )
-        sets["raw"] = raw.sample(n, seed=seed)
+        sets["raw"] = raw.sample(n, seed=seed, labels=labels)
     return sets
+
+
+def sample_labels(run: SavedRun, n: int) -> Tensor | None:
+    """The classes a conditional run's ``n`` evaluation samples are drawn for (every class
+    equally often); ``None`` for other runs."""
+    return run.sample_labels(n, None)
 
 
 def evaluate_run(
@@ -68,9 +75,12 @@ def evaluate_run(
     except UsageError as error:
         raise UsageError(f"cannot rebuild the run's data to compare with: {error}") from None
     generator = torch.Generator().manual_seed(config.train.get("seed", 0) + EVAL_SEED_OFFSET)
-    real = _real_samples(dataset, n, generator)
+    real, real_labels = _real_samples(dataset, n, generator)
+    if run.spec.conditional and real_labels is None:
+        raise UsageError("the run is conditional, but its rebuilt data has no labels")
     report("drawing samples")
     sets = sample_sets(run, n, seed)
+    labels = sample_labels(run, n)
     results: dict[str, Any] = {
         "run": str(run.path),
         "step": run.step,
@@ -80,7 +90,7 @@ def evaluate_run(
         "data": config.data.id,
         "num_samples": n,
         "seed": seed,
-        "data_energy": float(run.energies(real).mean()),
+        "data_energy": float(run.energies(real, real_labels).mean()),
         "sets": {},
     }
     classifier = None
@@ -89,7 +99,7 @@ def evaluate_run(
         classifier = _classifier(dataset, config.data.id, config.data.options)
     for name, samples in sets.items():
         report(f"metrics of the {name} samples")
-        metrics: dict[str, Any] = {"energy": float(run.energies(samples).mean())}
+        metrics: dict[str, Any] = {"energy": float(run.energies(samples, labels).mean())}
         if samples.shape[1:] == (2,) and torch.isfinite(samples).all():
             metrics.update(_point_metrics(dataset, real, samples, seed))
         if classifier is not None:
@@ -99,14 +109,19 @@ def evaluate_run(
             subset = max(2, min(1000, len(real) // 2, len(samples) // 2))
             scores = image_metrics(classifier, real, samples, kid_subset_size=subset)
             metrics.update(scores.as_dict())
+            if labels is not None:
+                from ebkit.metrics import class_match_share
+
+                probabilities = classifier.embed(samples).probabilities
+                metrics["class_match_share"] = class_match_share(probabilities, labels)
         results["sets"][name] = metrics
-    labels = config.train.get("labels") or 0
-    if labels:
+    labelled = config.train.get("labels") or 0
+    if labelled:
         from ebkit.callbacks import classification_error
         from ebkit.splits import semi_supervised_split
 
         split = semi_supervised_split(
-            dataset, labels, config.train["test_fraction"], config.train["seed"]
+            dataset, labelled, config.train["test_fraction"], config.train["seed"]
         )
         if len(split.test_y):
             results["test_error"] = classification_error(
@@ -123,11 +138,15 @@ def write_evaluation(run_dir: Path, results: dict[str, Any]) -> Path:
     return path
 
 
-def _real_samples(dataset: Dataset, n: int, generator: torch.Generator) -> Tensor:
+def _real_samples(
+    dataset: Dataset, n: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor | None]:
+    """Up to ``n`` real samples and their labels (``None`` for unlabelled data)."""
     if isinstance(dataset, TensorDataset):
-        count = min(n, len(dataset))
-        return dataset.x[torch.randperm(len(dataset), generator=generator)[:count]]
-    return dataset.sample(n, generator).x
+        chosen = torch.randperm(len(dataset), generator=generator)[: min(n, len(dataset))]
+        return dataset.x[chosen], None if dataset.y is None else dataset.y[chosen]
+    batch = dataset.sample(n, generator)
+    return batch.x, batch.y
 
 
 def _labels(dataset: Dataset) -> Tensor | None:

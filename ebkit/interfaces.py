@@ -35,12 +35,21 @@ class DataSpec:
     ``event_shape`` is the shape of one sample: ``(D,)`` for vectors (``(2,)`` for the
     2-D toys) or ``(C, H, W)`` for images. Samples lie in ``[low, high]``.
     ``num_classes`` is set when the dataset has labels.
+
+    ``conditional`` is set for a conditional run (``--conditional``): components then
+    model p(x | y) and receive the class labels with every batch (see
+    :attr:`EnergyFunction.accepts_labels`). It needs ``num_classes``.
     """
 
     event_shape: tuple[int, ...]
     low: float = -1.0
     high: float = 1.0
     num_classes: int | None = None
+    conditional: bool = False
+
+    def __post_init__(self) -> None:
+        if self.conditional and not self.num_classes:
+            raise ValueError("a conditional DataSpec needs num_classes")
 
     @property
     def dim(self) -> int:
@@ -89,9 +98,17 @@ class EnergyFunction(nn.Module, ABC):
     Subclasses set ``provides`` to the optional :class:`EnergyOutput` fields they fill,
     so that a regularizer needing ``features`` can refuse an energy without them before
     training starts.
+
+    **Conditioning.** An energy that can model E(x | y) sets ``accepts_labels = True``;
+    when its ``spec.conditional`` is set it builds its label layers and is called as
+    ``forward(x, labels)`` with ``labels: (B,)`` int64 class indices on ``x``'s device.
+    Otherwise it is called as ``forward(x)``. Call sites that may hold labels use
+    :meth:`evaluate`. An energy without ``accepts_labels`` is refused, with one line, by a
+    conditional run.
     """
 
     provides: ClassVar[frozenset[str]] = frozenset()
+    accepts_labels: ClassVar[bool] = False
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()
@@ -101,9 +118,13 @@ class EnergyFunction(nn.Module, ABC):
     def forward(self, x: Tensor) -> EnergyOutput:
         """``x: (B, *event_shape) -> EnergyOutput`` with ``energy: (B,)``."""
 
-    def energy(self, x: Tensor) -> Tensor:
+    def evaluate(self, x: Tensor, labels: Tensor | None = None) -> EnergyOutput:
+        """``self(x)``, or ``self(x, labels)`` when labels are given (conditional runs)."""
+        return self(x) if labels is None else self(x, labels)
+
+    def energy(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """Just the scalar energies, ``(B, *event_shape) -> (B,)``."""
-        return self(x).energy
+        return self.evaluate(x, labels).energy
 
     def contrastive_scope(self) -> AbstractContextManager[object]:
         """The context in which the engine evaluates contrastive samples (default: none).
@@ -132,25 +153,45 @@ class ContrastiveSampler(nn.Module, ABC):
     A sampler with ``draws_samples = False`` (the built-in ``none``) stands for "no
     contrastive samples": the engine then never calls it, and pairs it only with a loss
     whose ``needs_contrastive`` is false.
+
+    **Conditioning.** A sampler that can draw samples of a requested class sets
+    ``accepts_labels = True``; in a conditional run (``spec.conditional``) the engine
+    passes ``labels: (n,)`` int64 to :meth:`sample` and :meth:`training_samples`, and
+    the sampler conditions on them (a generator G(z, y)) or hands them to the energy
+    (MCMC on E(x | y), through :meth:`EnergyFunction.evaluate`). In other runs
+    ``labels`` is ``None``.
     """
 
     trainable: ClassVar[bool] = False
     draws_samples: ClassVar[bool] = True
+    accepts_labels: ClassVar[bool] = False
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()
         self.spec = spec
 
     @abstractmethod
-    def sample(self, n: int, energy: EnergyFunction, generator: torch.Generator) -> Tensor:
+    def sample(
+        self,
+        n: int,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None = None,
+    ) -> Tensor:
         """Draw ``n`` contrastive samples, ``(n, *event_shape)``, for ``energy``.
 
         ``generator`` is the only source of randomness and lives on the samples' device.
         Samples of a trainable sampler keep their graph; others should be detached.
+        ``labels: (n,)`` are the requested classes in a conditional run, else ``None``
+        (a sampler without ``accepts_labels`` may leave the parameter out).
         """
 
     def training_samples(
-        self, n: int, energy: EnergyFunction, generator: torch.Generator
+        self,
+        n: int,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """The samples of one training step: ``(for the energy step, for the sampler
         step)``, each ``(n, *event_shape)``.
@@ -162,8 +203,12 @@ class ContrastiveSampler(nn.Module, ABC):
         (Langevin-refined G(z), raw G(z)) from the same z, so that the energy learns from
         refined samples while G trains on its own. When the loss asks for a fresh batch
         for the sampler step, the engine calls this again and uses the second.
+        ``labels`` as in :meth:`sample`.
         """
-        samples = self.sample(n, energy, generator)
+        if labels is None:
+            samples = self.sample(n, energy, generator)
+        else:
+            samples = self.sample(n, energy, generator, labels)
         return samples, samples
 
     def metrics(self) -> dict[str, Tensor | float]:

@@ -2,12 +2,18 @@
 
 BEGAN's generator and its auto-encoder's decoder are the same architecture with their
 own weights (Berthelot et al. 2017, §3.5), so the one builder lives here: the core's
-``generator`` sampler and the ``ebkit-autoencoder`` plugin both use it.
+``generator`` sampler and the ``ebkit-autoencoder`` plugin both use it. So do the two
+ways a network takes a class label in a conditional run: :class:`LabelEmbedding`
+(concatenated to a vector: a generator's z, an MLP energy's input) and
+:class:`LabelChannel` (one extra image channel, as in the conditional EBGAN deck).
 """
 
 from __future__ import annotations
 
-from torch import nn
+import dataclasses
+
+import torch
+from torch import Tensor, nn
 
 from ebkit.interfaces import DataSpec
 
@@ -66,7 +72,7 @@ def began_padded_spec(spec: DataSpec) -> DataSpec:
         )
     channels, height, width = spec.event_shape
     shape = (channels, began_side(height), began_side(width))
-    return DataSpec(shape, spec.low, spec.high, spec.num_classes)
+    return dataclasses.replace(spec, event_shape=shape)
 
 
 def centred_padding(inner: tuple[int, int], outer: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -104,3 +110,111 @@ def began_decoder(
             layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
     layers.append(nn.Conv2d(filters, out_channels, 3, padding=1))
     return nn.Sequential(*layers)
+
+
+def labels_or_error(labels: Tensor | None, spec: DataSpec, batch: int) -> Tensor:
+    """Check the ``labels`` a conditional component was called with: ``(batch,)`` class
+    indices. Missing labels are an error, since a conditional network has no
+    unconditional mode."""
+    if labels is None:
+        raise ValueError("this component was built for a conditional run and needs labels")
+    if labels.shape != (batch,):
+        raise ValueError(f"expected labels of shape ({batch},), got {tuple(labels.shape)}")
+    return labels
+
+
+def checked_labels(spec: DataSpec, labels: Tensor | None, batch: int) -> Tensor | None:
+    """The ``labels`` a component built for ``spec`` was called with, checked: ``(batch,)``
+    class indices in a conditional run (missing ones are an error), ``None`` otherwise
+    (labels given to a component of an unconditional run are an error, not ignored)."""
+    if spec.conditional:
+        return labels_or_error(labels, spec, batch)
+    if labels is not None:
+        raise ValueError(
+            "labels were given to a component built for an unconditional run; train with "
+            "--conditional to model a class-conditional distribution"
+        )
+    return None
+
+
+def label_embedding(spec: DataSpec, label_dim: int | None) -> LabelEmbedding | None:
+    """The label layer of a network on vectors: ``label_dim`` learned values per class
+    (``None``: ``num_classes``, a one-hot label's size) to concatenate to its input, or
+    ``None`` in an unconditional run, where ``label_dim`` is unused."""
+    if label_dim is not None and label_dim < 1:
+        raise ValueError(f"label_dim must be at least 1 (or unset: num_classes), not {label_dim}")
+    if not spec.conditional:
+        return None
+    assert spec.num_classes is not None  # DataSpec refuses conditional without classes
+    return LabelEmbedding(spec.num_classes, label_dim or spec.num_classes)
+
+
+def label_channel(spec: DataSpec, height: int, width: int) -> LabelChannel | None:
+    """The label layer of a network on images: one learned ``height``×``width`` map per
+    class to concatenate as a channel, or ``None`` in an unconditional run."""
+    if not spec.conditional:
+        return None
+    assert spec.num_classes is not None
+    return LabelChannel(spec.num_classes, height, width)
+
+
+def with_labels(
+    layer: LabelEmbedding | LabelChannel | None,
+    spec: DataSpec,
+    inputs: Tensor,
+    labels: Tensor | None,
+) -> Tensor:
+    """``inputs`` (``(B, D)`` or ``(B, C, H, W)``) with the labels' embedding or map
+    concatenated along dimension 1 by ``layer`` (from :func:`label_embedding` or
+    :func:`label_channel`), or unchanged in an unconditional run; the labels are checked
+    with :func:`checked_labels`."""
+    labels = checked_labels(spec, labels, inputs.shape[0])
+    if layer is None or labels is None:
+        return inputs
+    return layer(inputs, labels)
+
+
+class LabelEmbedding(nn.Module):
+    """A learned embedding of the class label, concatenated to a batch of vectors (the
+    conditional generator's z, the conditional MLP energy's flattened input).
+
+    ``forward(v: (B, D), labels: (B,)) -> (B, D + dim)``. A learned embedding is the same
+    function as the one-hot label fed through a dense layer (the deck's "class info"
+    input), without the multiplication by zeros. Initialised N(0, 1), torch's default,
+    so the label enters on the scale of z ~ N(0, I).
+    """
+
+    def __init__(self, num_classes: int, dim: int) -> None:
+        super().__init__()
+        if num_classes < 2 or dim < 1:
+            raise ValueError(
+                f"a label embedding needs at least 2 classes and 1 dimension, "
+                f"not {num_classes} and {dim}"
+            )
+        self.embedding = nn.Embedding(num_classes, dim)
+        self.dim = dim
+
+    def forward(self, v: Tensor, labels: Tensor) -> Tensor:
+        return torch.cat([v, self.embedding(labels).to(v.dtype)], dim=1)
+
+
+class LabelChannel(nn.Module):
+    """The label as one more image channel: a learned per-class map of H×W values,
+    concatenated to the image (the conditional EBGAN deck's discriminator input: class
+    info -> dense -> one 32×32 map -> concatenated to the RGB image).
+
+    ``forward(x: (B, C, H, W), labels: (B,)) -> (B, C + 1, H, W)``. The per-class map is
+    the deck's one-hot -> dense layer written as an embedding of H·W values (the dense
+    layer's bias folds into the maps). Initialised N(0, 1): the scale of data in [-1, 1].
+    """
+
+    def __init__(self, num_classes: int, height: int, width: int) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"a label channel needs at least 2 classes, not {num_classes}")
+        self.maps = nn.Embedding(num_classes, height * width)
+        self.shape = (1, height, width)
+
+    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
+        maps = self.maps(labels).to(x.dtype).view(len(labels), *self.shape)
+        return torch.cat([x, maps], dim=1)

@@ -349,12 +349,18 @@ def save_curves(
 
 
 def save_samples(
-    samples: Tensor, path: PathLike, spec: DataSpec, *, reference: Tensor | None = None
+    samples: Tensor,
+    path: PathLike,
+    spec: DataSpec,
+    *,
+    reference: Tensor | None = None,
+    per_row: int | None = None,
 ) -> Path:
     """Picture ``samples: (N, *spec.event_shape)`` the way their data is best seen.
 
     - images ``(C, H, W)``: a grid over ``[spec.low, spec.high]``, enlarged so every
-      tile is at least about 32 pixels;
+      tile is at least about 32 pixels, ``per_row`` images per row (default: a square
+      grid; a class grid passes the samples per class, one class per row);
     - 2-D points ``(2,)``: a scatter over ``reference`` data (if given) within the
       data range;
     - other vectors ``(D,)`` with D a perfect square: a grid of D-pixel square images;
@@ -367,7 +373,9 @@ def save_samples(
     if spec.is_image:
         side = max(spec.event_shape[1:])
         scale = max(1, _MIN_TILE_PIXELS // side)
-        return save_image_grid(samples, path, low=spec.low, high=spec.high, scale=scale)
+        return save_image_grid(
+            samples, path, low=spec.low, high=spec.high, scale=scale, nrow=per_row
+        )
     if tuple(spec.event_shape) == (2,):
         return save_scatter(reference, samples, path, bounds=(spec.low, spec.high))
     flat = samples.detach().reshape(samples.shape[0], -1)
@@ -375,7 +383,12 @@ def save_samples(
     if side * side == flat.shape[1] and side > 1:
         scale = max(1, _MIN_TILE_PIXELS // side)
         return save_image_grid(
-            flat.reshape(-1, 1, side, side), path, low=spec.low, high=spec.high, scale=scale
+            flat.reshape(-1, 1, side, side),
+            path,
+            low=spec.low,
+            high=spec.high,
+            scale=scale,
+            nrow=per_row,
         )
     return _save_lines(flat, path, spec)
 

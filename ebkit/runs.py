@@ -176,7 +176,7 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, Tensor], dict[str, Any]]:
             else:
                 data_meta.setdefault(prefix, {})[key] = value
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in tensors.items()}
-    spec = trainer.components.dataset.spec
+    spec = trainer.components.energy.spec  # the dataset's, marked conditional if it is
     meta = {
         "format": CHECKPOINT_FORMAT,
         "step": trainer.step,
@@ -185,6 +185,7 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, Tensor], dict[str, Any]]:
             "low": spec.low,
             "high": spec.high,
             "num_classes": spec.num_classes,
+            "conditional": spec.conditional,
         },
         "optimizers": optimizers,
         "data": data_meta,
@@ -212,6 +213,7 @@ def spec_from_meta(meta: Mapping[str, Any]) -> DataSpec:
             low=float(saved["low"]),
             high=float(saved["high"]),
             num_classes=saved["num_classes"],
+            conditional=bool(saved.get("conditional", False)),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise EbkitError(f"checkpoint metadata has no valid data spec ({error})") from None

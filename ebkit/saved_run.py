@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ebkit.build import build_models, resolve_device
 from ebkit.config import ComponentConfig, RunConfig, parse_override
+from ebkit.engine import class_cycle
 from ebkit.errors import EbkitError, UsageError
 from ebkit.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 from ebkit.plugins import PluginManager, get_plugin_manager
@@ -86,27 +87,82 @@ class SavedRun:
             module.to(target).eval().requires_grad_(False)
         return cls(path, config, spec, int(meta["step"]), energy, sampler, target)
 
-    def sample(self, n: int, *, seed: int = 0) -> Tensor:
-        """``n`` samples ``(n, *event_shape)`` on the CPU, reproducible for a seed."""
+    def sample(self, n: int, *, seed: int = 0, labels: int | Tensor | None = None) -> Tensor:
+        """``n`` samples ``(n, *event_shape)`` on the CPU, reproducible for a seed.
+
+        For a conditional run, ``labels`` is one class for all of them or ``(n,)``
+        classes; by default the classes cycle 0, 1, …, K − 1, 0, … Other runs accept
+        no labels."""
         if not self.sampler.draws_samples:
             raise UsageError(
                 f"{self.path} was trained with --sampler none: it has no sampler to draw from"
             )
+        classes = self.sample_labels(n, labels)
         generator = torch.Generator(self.device).manual_seed(seed)
         chunks = []
         for start in range(0, n, SAMPLE_CHUNK):
             size = min(SAMPLE_CHUNK, n - start)
-            chunk = self.sampler.sample(size, self.energy, generator)
+            if classes is None:
+                chunk = self.sampler.sample(size, self.energy, generator)
+            else:
+                wanted = classes[start : start + size].to(self.device)
+                chunk = self.sampler.sample(size, self.energy, generator, wanted)
             chunks.append(chunk.detach().cpu())
         return torch.cat(chunks)
 
+    def sample_labels(self, n: int, labels: int | Tensor | None) -> Tensor | None:
+        """The ``(n,)`` classes to draw for ``labels`` (see :meth:`sample`), checked against
+        the run; ``None`` for a run that is not conditional."""
+        if not self.spec.conditional:
+            if labels is not None:
+                raise UsageError(
+                    f"{self.path} was not trained with --conditional: it cannot sample by class"
+                )
+            return None
+        num_classes = self.spec.num_classes
+        assert num_classes is not None  # a conditional spec always has classes
+        if labels is None:
+            return class_cycle(n, num_classes)
+        classes = torch.full((n,), labels) if isinstance(labels, int) else labels.long()
+        if classes.shape != (n,):
+            raise UsageError(f"expected {n} labels, got a tensor of shape {tuple(classes.shape)}")
+        outside = classes[(classes < 0) | (classes >= num_classes)]
+        if outside.numel():
+            raise UsageError(
+                f"class {int(outside[0])} is not one of the run's {num_classes} classes "
+                f"(0–{num_classes - 1})"
+            )
+        return classes
+
     @torch.no_grad()
-    def energies(self, x: Tensor) -> Tensor:
-        """Energies ``(N,)`` of samples ``x: (N, *event_shape)``, in chunks."""
-        results = [
-            self.energy(chunk.to(self.device)).energy.cpu() for chunk in x.split(SAMPLE_CHUNK)
-        ]
+    def energies(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Energies ``(N,)`` of samples ``x: (N, *event_shape)``, in chunks.
+
+        A conditional run gives E(x | y) for ``labels: (N,)``; without labels it gives
+        min over y of E(x | y), the energy of the class that fits each sample best (what
+        an energy-based model infers when y is unknown). Other runs ignore ``labels``."""
+        if not self.spec.conditional:
+            labels = None
+        results = []
+        for start in range(0, len(x), SAMPLE_CHUNK):
+            chunk = x[start : start + SAMPLE_CHUNK].to(self.device)
+            if labels is not None:
+                wanted = labels[start : start + SAMPLE_CHUNK].to(self.device)
+                results.append(self.energy.evaluate(chunk, wanted).energy.cpu())
+            elif self.spec.conditional:
+                results.append(self._best_class_energy(chunk).cpu())
+            else:
+                results.append(self.energy(chunk).energy.cpu())
         return torch.cat(results)
+
+    def _best_class_energy(self, x: Tensor) -> Tensor:
+        num_classes = self.spec.num_classes
+        assert num_classes is not None  # a conditional spec always has classes
+        per_class = [
+            self.energy.evaluate(x, torch.full((len(x),), label, device=x.device)).energy
+            for label in range(num_classes)
+        ]
+        return torch.stack(per_class).amin(dim=0)
 
     def metrics_history(self) -> list[dict[str, Any]]:
         """The records of ``metrics.jsonl``: ``{"step": ..., "loss_energy": ...}``, one per
@@ -120,8 +176,11 @@ class SavedRun:
                 break
         return records
 
-    def save_samples(self, samples: Tensor, target: str | Path) -> None:
-        """Write a PNG picture (grid or scatter) or an ``.npz`` with array ``samples``."""
+    def save_samples(
+        self, samples: Tensor, target: str | Path, *, per_row: int | None = None
+    ) -> None:
+        """Write a PNG picture (grid or scatter; ``per_row`` images per grid row) or an
+        ``.npz`` with array ``samples``."""
         target = Path(target)
         if target.suffix == ".npz":
             array = samples.numpy().astype(np.float32)
@@ -129,7 +188,7 @@ class SavedRun:
             return
         from ebkit.plotting import save_samples
 
-        save_samples(samples, target, self.spec)
+        save_samples(samples, target, self.spec, per_row=per_row)
 
 
 def _save_npz(path: Path, array: np.ndarray) -> None:

@@ -156,10 +156,13 @@ def test_save_samples_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     save_samples(torch.zeros(5, 2), tmp_path / "b.png", DataSpec((2,), low=-4.7, high=4.7))
     save_samples(torch.zeros(5, 16), tmp_path / "c.png", DataSpec((16,)))
     assert calls == [
-        ("grid", (5, 3, 32, 32), {"low": -1.0, "high": 1.0, "scale": 1}),
+        ("grid", (5, 3, 32, 32), {"low": -1.0, "high": 1.0, "scale": 1, "nrow": None}),
         ("scatter", (5, 2), {"bounds": (-4.7, 4.7)}),
-        ("grid", (5, 1, 4, 4), {"low": -1.0, "high": 1.0, "scale": 8}),
+        ("grid", (5, 1, 4, 4), {"low": -1.0, "high": 1.0, "scale": 8, "nrow": None}),
     ]
+    calls.clear()
+    save_samples(torch.zeros(6, 1, 8, 8), tmp_path / "d.png", DataSpec((1, 8, 8)), per_row=3)
+    assert calls == [("grid", (6, 1, 8, 8), {"low": -1.0, "high": 1.0, "scale": 4, "nrow": 3})]
 
 
 def test_save_samples_scatter_and_lines(tmp_path: Path) -> None:

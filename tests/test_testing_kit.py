@@ -28,6 +28,8 @@ from ebkit import (
 from ebkit import builtins as core
 from ebkit.plugins import PluginManager, get_plugin_manager, module_plugin
 from ebkit.testing import (
+    check_conditional_energy,
+    check_conditional_sampler,
     check_dataset,
     check_energy,
     check_loss,
@@ -625,3 +627,57 @@ def test_ebkit_cli_uses_the_manager_of_the_test(ebkit_plugins, ebkit_cli) -> Non
     )
     result = ebkit_cli("components", "energy", "--json")
     assert '"id": "kit/healthy"' in result.stdout
+
+
+class CentredByClass(EnergyFunction):
+    """E(x | y) = ‖x − μ_y‖² with learned centres; ``ignore_labels`` breaks it."""
+
+    accepts_labels = True
+
+    def __init__(self, spec: DataSpec, *, ignore_labels: bool = False) -> None:
+        super().__init__(spec)
+        self.centres = nn.Parameter(torch.randn(spec.num_classes or 1, spec.dim))
+        self.ignore_labels = ignore_labels
+
+    def forward(self, x, labels=None) -> EnergyOutput:
+        if labels is None:
+            raise ValueError("labels needed")
+        centres = self.centres[torch.zeros_like(labels) if self.ignore_labels else labels]
+        return EnergyOutput(energy=(x.flatten(1) - centres).square().sum(1))
+
+
+class ShiftByClass(ContrastiveSampler):
+    """G(z, y) = z + b_y; ``ignore_labels`` breaks it."""
+
+    trainable = True
+    accepts_labels = True
+
+    def __init__(self, spec: DataSpec, *, ignore_labels: bool = False) -> None:
+        super().__init__(spec)
+        self.shifts = nn.Parameter(torch.randn(spec.num_classes or 1, spec.dim))
+        self.ignore_labels = ignore_labels
+
+    def sample(self, n, energy, generator, labels=None):
+        noise = torch.randn(n, self.spec.dim, generator=generator)
+        chosen = torch.zeros_like(labels) if self.ignore_labels else labels
+        return (noise + self.shifts[chosen]).view(n, *self.spec.event_shape)
+
+
+def test_conditional_checks_pass_on_conditional_components():
+    check_conditional_energy(CentredByClass)
+    check_conditional_sampler(ShiftByClass)
+
+
+def test_conditional_checks_catch_components_that_ignore_labels():
+    with pytest.raises(AssertionError, match="the label does not change the energy"):
+        check_conditional_energy(CentredByClass, ignore_labels=True)
+    with pytest.raises(AssertionError, match="the labels do not change the samples"):
+        check_conditional_sampler(ShiftByClass, ignore_labels=True)
+
+
+def test_conditional_checks_need_accepts_labels():
+    class Plain(CentredByClass):
+        accepts_labels = False
+
+    with pytest.raises(AssertionError, match="does not set accepts_labels"):
+        check_conditional_energy(Plain)

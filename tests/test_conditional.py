@@ -1,0 +1,323 @@
+"""Conditional runs in the core: the conditional DataSpec, the builder's refusals, the
+engine handing the data's labels to the energy and the sampler, class grids, and saved
+conditional runs (sampling by class, energies with and without labels)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import ebkit
+from ebkit import (
+    Component,
+    ContrastiveSampler,
+    DataSpec,
+    EnergyFunction,
+    EnergyOutput,
+    UsageError,
+)
+from ebkit.engine import class_cycle, class_grid, class_rows
+from ebkit.plugins import PluginManager, module_plugin
+from ebkit.runs import latest_checkpoint, load_checkpoint, spec_from_meta
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+class ClassCentres(EnergyFunction):
+    """E(x | y) = ½‖x − μ_y‖² with one learned centre per class; remembers the labels
+    of every call."""
+
+    accepts_labels = True
+
+    def __init__(self, spec: DataSpec) -> None:
+        super().__init__(spec)
+        classes = spec.num_classes if spec.conditional else 1
+        self.centres = torch.nn.Parameter(torch.randn(classes, spec.dim) * 0.1)
+        self.calls: list[torch.Tensor | None] = []
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> EnergyOutput:
+        self.calls.append(None if labels is None else labels.clone())
+        centres = self.centres[labels] if self.spec.conditional else self.centres[0]
+        return EnergyOutput(energy=0.5 * (x.flatten(1) - centres).square().sum(1))
+
+
+class ClassShift(ContrastiveSampler):
+    """G(z, y) = z + b_y, trainable; remembers the labels of every call."""
+
+    trainable = True
+    accepts_labels = True
+
+    def __init__(self, spec: DataSpec) -> None:
+        super().__init__(spec)
+        classes = spec.num_classes if spec.conditional else 1
+        self.shifts = torch.nn.Parameter(torch.zeros(classes, spec.dim))
+        self.calls: list[torch.Tensor | None] = []
+
+    def sample(self, n, energy, generator, labels=None):
+        self.calls.append(None if labels is None else labels.clone())
+        noise = torch.randn(n, self.spec.dim, generator=generator, device=self.shifts.device)
+        shift = self.shifts[labels] if labels is not None else self.shifts[0]
+        return (noise + shift).view(n, *self.spec.event_shape)
+
+
+class Unconditional(ClassCentres):
+    accepts_labels = False
+
+
+PLUGIN = module_plugin(
+    "conditional-test",
+    ebkit_energies=lambda: [
+        Component(name="class-centres", summary="½‖x − μ_y‖²", factory=ClassCentres),
+        Component(name="no-labels", summary="refuses labels", factory=Unconditional),
+    ],
+    ebkit_samplers=lambda: [
+        Component(name="class-shift", summary="z + b_y", factory=ClassShift),
+    ],
+)
+
+
+@pytest.fixture(scope="module")
+def plugins() -> PluginManager:
+    return PluginManager(environ={}, extra_plugins={"conditional-test": PLUGIN})
+
+
+def train_small(plugins, tmp_path, *, energy="class-centres", sampler="class-shift", **extra):
+    options = {"train.conditional": True, "train.batch_size": 20, **extra}
+    return ebkit.train(
+        energy=energy,
+        sampler=sampler,
+        loss="gan",
+        data="digits",
+        steps=3,
+        options=options,
+        out=tmp_path / "run",
+        progress=False,
+        manager=plugins,
+    )
+
+
+def test_conditional_spec_needs_classes():
+    with pytest.raises(ValueError, match="num_classes"):
+        DataSpec((2,), conditional=True)
+    assert DataSpec((2,), num_classes=3, conditional=True).conditional
+
+
+def test_engine_hands_the_batch_labels_to_energy_and_sampler(plugins, tmp_path):
+    from ebkit.config import resolve_config
+    from ebkit.training import build_trainer
+
+    config = resolve_config(
+        plugins,
+        names={"energy": "class-centres", "sampler": "class-shift", "loss": "gan"},
+        train={"steps": 2, "batch_size": 12, "conditional": True},
+    )
+    trainer = build_trainer(config, plugins)
+    energy, sampler = trainer.components.energy, trainer.components.sampler
+    assert energy.spec.conditional and sampler.spec.conditional
+    dataset, batches = trainer.components.dataset, []
+    draw = dataset.sample
+    dataset.sample = lambda size, generator: batches.append(draw(size, generator)) or batches[-1]
+    trainer.train_step()
+    (batch,) = batches
+    expected = batch.y
+    assert sampler.calls and all(torch.equal(call, expected) for call in sampler.calls)
+    # real, fake for the energy step and fake again for the sampler step
+    assert len(energy.calls) == 3
+    assert all(torch.equal(call, expected) for call in energy.calls)
+
+
+def test_unconditional_runs_pass_no_labels(plugins):
+    from ebkit.config import resolve_config
+    from ebkit.training import build_trainer
+
+    config = resolve_config(
+        plugins,
+        names={"energy": "class-centres", "sampler": "class-shift", "loss": "gan"},
+        train={"steps": 1, "batch_size": 8},
+    )
+    trainer = build_trainer(config, plugins)
+    trainer.train_step()
+    assert trainer.components.energy.calls == [None, None, None]
+    assert trainer.components.sampler.calls == [None]
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ({"data": "moons"}, "--conditional needs a dataset with class labels; 'ebkit/moons'"),
+        ({"energy": "no-labels"}, "energy 'conditional-test/no-labels' cannot condition"),
+        ({"sampler": "replay", "loss": "cd"}, "sampler 'ebkit/replay' cannot condition on class"),
+    ],
+)
+def test_conditional_runs_refuse_what_cannot_condition(plugins, tmp_path, names, message):
+    from ebkit.config import resolve_config
+    from ebkit.training import build_trainer
+
+    chosen = {"energy": "class-centres", "sampler": "class-shift", "loss": "gan"} | names
+    config = resolve_config(plugins, names=chosen, train={"conditional": True})
+    with pytest.raises(UsageError, match="^" + message.replace("(", r"\(")) as error:
+        build_trainer(config, plugins)
+    assert "\n" not in str(error.value)
+
+
+def test_conditional_and_semi_supervised_do_not_combine(plugins):
+    from ebkit.config import resolve_config
+    from ebkit.training import build_trainer
+
+    config = resolve_config(
+        plugins,
+        names={"energy": "ladder", "sampler": "none", "loss": "none"},
+        train={"conditional": True, "labels": 20},
+    )
+    with pytest.raises(UsageError, match="cannot"):
+        build_trainer(config, plugins)
+
+
+def test_class_labels_for_pictures():
+    assert class_cycle(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    assert class_rows(3, 2).tolist() == [0, 0, 1, 1, 2, 2]
+    spec = DataSpec((1, 8, 8), num_classes=10, conditional=True)
+    labels, per_row = class_grid(spec, 64)
+    assert per_row == 7 and labels.tolist() == class_rows(10, 7).tolist()
+    assert class_grid(DataSpec((1, 8, 8), num_classes=10), 64) == (None, None)
+
+
+def test_saved_conditional_run_samples_by_class(plugins, tmp_path):
+    run = train_small(plugins, tmp_path)
+    _, meta = load_checkpoint(latest_checkpoint(run.path))
+    assert meta["spec"]["conditional"] is True
+    assert spec_from_meta(meta).conditional
+    config = json.loads((run.path / "config.json").read_text())
+    assert config["train"]["conditional"] is True
+
+    shifts = run.sampler.shifts.detach()
+    with torch.no_grad():
+        run.sampler.shifts.copy_(torch.arange(10.0).unsqueeze(1).expand_as(shifts) * 100)
+    threes = run.sample(5, seed=1, labels=3)
+    assert threes.mean().item() == pytest.approx(300, abs=5)
+    mixed = run.sample(4, seed=1, labels=torch.tensor([0, 9, 9, 0]))
+    assert mixed.flatten(1).mean(1).round(decimals=-2).tolist() == [0, 900, 900, 0]
+    cycled = run.sample(12, seed=1)
+    assert cycled.flatten(1).mean(1).round(decimals=-2).tolist() == [
+        100.0 * k for k in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    ]
+    with pytest.raises(UsageError, match=r"class 10 is not one of the run's 10 classes \(0–9\)"):
+        run.sample(2, labels=10)
+
+
+def test_saved_conditional_energies_with_and_without_labels(plugins, tmp_path):
+    run = train_small(plugins, tmp_path)
+    x = torch.randn(6, 1, 8, 8)
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    given = run.energies(x, labels)
+    per_class = torch.stack([run.energies(x, torch.full((6,), k)) for k in range(10)])
+    torch.testing.assert_close(given, per_class[labels, torch.arange(6)])
+    # Without labels: the energy of the best class, min over y of E(x | y).
+    torch.testing.assert_close(run.energies(x), per_class.amin(0))
+
+
+def test_unconditional_run_refuses_a_class(plugins, tmp_path):
+    run = ebkit.train(
+        energy="class-centres",
+        sampler="class-shift",
+        loss="gan",
+        data="digits",
+        steps=2,
+        options={"train.batch_size": 8},
+        out=tmp_path / "plain",
+        progress=False,
+        manager=plugins,
+    )
+    with pytest.raises(UsageError, match="was not trained with --conditional"):
+        run.sample(2, labels=1)
+
+
+# -- the command line, with the built-in components ------------------------------------
+
+
+@pytest.fixture
+def run_cli(ebkit_plugins, ebkit_cli):
+    ebkit_plugins(entry_points=True)
+    return ebkit_cli
+
+
+@pytest.fixture
+def conditional_run(run_cli, tmp_path):
+    out = tmp_path / "cond"
+    result = run_cli(
+        *("train", "--conditional", "--energy", "mlp", "--sampler", "generator"),
+        *("--loss", "gan", "--steps", "4", "--batch-size", "20", "--quiet"),
+        *("-o", "energy.width=16", "-o", "sampler.width=16", "-o", "sampler.latent_dim=4"),
+        *("-o", "train.sample_count=20", "--out", str(out)),
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_cli_conditional_run_writes_a_class_grid(conditional_run):
+    from PIL import Image
+
+    config = json.loads((conditional_run / "config.json").read_text())
+    assert config["train"]["conditional"] is True
+    # 10 classes of 2 samples: 10 rows of 2 tiles of 8×8 pixels enlarged 4×, 2-px gaps
+    with Image.open(conditional_run / "samples" / "final.png") as picture:
+        assert picture.size == (2 * 32 + 3 * 2, 10 * 32 + 11 * 2)
+
+
+def test_cli_sample_by_class(run_cli, conditional_run, tmp_path):
+    import numpy as np
+
+    target = tmp_path / "threes.npz"
+    result = run_cli(
+        "sample", str(conditional_run), "--class", "3", "--n", "5", "--out", str(target)
+    )
+    assert result.exit_code == 0, result.output
+    assert np.load(target)["samples"].shape == (5, 1, 8, 8)
+    grid = tmp_path / "grid.png"
+    assert run_cli("sample", str(conditional_run), "--n", "30", "--out", str(grid)).exit_code == 0
+    from PIL import Image
+
+    with Image.open(grid) as picture:  # ⌈30 / 10⌉ = 3 per row, one row per class
+        assert picture.size == (3 * 32 + 4 * 2, 10 * 32 + 11 * 2)
+    bad = run_cli("sample", str(conditional_run), "--class", "10")
+    assert bad.exit_code == 2
+    assert error_lines(bad.stderr) == ["Error: class 10 is not one of the run's 10 classes (0–9)"]
+
+
+def test_cli_evaluate_reports_the_class_match_share(run_cli, conditional_run):
+    result = run_cli("evaluate", str(conditional_run), "--json", "--n", "100")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["sets"]["samples"]
+    assert 0.0 <= metrics["class_match_share"] <= 1.0
+    assert math.isfinite(metrics["energy"])
+
+
+def test_cli_refuses_sample_by_class_on_an_unconditional_run(run_cli, tmp_path):
+    out = tmp_path / "plain"
+    trained = run_cli(
+        *("train", "--energy", "mlp", "--sampler", "generator", "--loss", "gan"),
+        *("--steps", "2", "--batch-size", "8", "--quiet", "--out", str(out)),
+    )
+    assert trained.exit_code == 0, trained.output
+    result = run_cli("sample", str(out), "--class", "1")
+    assert result.exit_code == 2
+    assert len(error_lines(result.stderr)) == 1
+    assert "was not trained with --conditional" in result.stderr
+
+
+def test_cli_conditional_needs_labelled_data(run_cli, tmp_path):
+    result = run_cli(
+        *("train", "--conditional", "--energy", "mlp", "--sampler", "generator", "--loss"),
+        *("gan", "--data", "moons", "--steps", "2", "--out", str(tmp_path / "x")),
+    )
+    assert result.exit_code == 2
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("Error: --conditional needs a dataset")
+    assert not (tmp_path / "x").exists()
+
+
+def error_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
