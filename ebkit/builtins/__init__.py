@@ -20,7 +20,8 @@ def ebkit_samplers() -> list[Component]:
         Component(
             name="generator",
             summary="trained generator G(z), z ~ N(0, I) or U[-1, 1]: the EBGAN and BEGAN "
-            "sampler (MLP of the paper's grid, DCGAN-style conv, or BEGAN's ELU decoder)",
+            "sampler (MLP of the paper's grid, DCGAN-style conv, BEGAN's ELU decoder, or "
+            "the conditional EBGAN deck's net); G(z, class) in conditional runs",
             factory="ebkit.builtins.generator:GeneratorSampler",
             options=(
                 Option(
@@ -28,17 +29,28 @@ def ebkit_samplers() -> list[Component]:
                     str,
                     "auto",
                     "network: mlp (the paper's MNIST grid), conv (DCGAN-style, images only), "
-                    "began (BEGAN's decoder architecture, image sides 8·2^k, no tanh) or auto "
-                    "= conv for colour images (sides >= 16) or any image with sides >= 64, "
+                    "began (BEGAN's decoder architecture, image sides 8·2^k, no tanh), deck "
+                    "(the conditional EBGAN deck's 5x5 transposed convs, image sides "
+                    "divisible by 4) or auto = deck for conditional runs on 3x32x32 images, "
+                    "conv for colour images (sides >= 16) or any image with sides >= 64, "
                     "else mlp (the paper's choice; never began)",
-                    choices=("auto", "mlp", "conv", "began"),
+                    choices=("auto", "mlp", "conv", "began", "deck"),
                 ),
                 Option(
                     "latent_dim",
                     int,
                     None,
                     "dimension of the noise z; auto = 64 (BEGAN's h) for arch=began, else "
-                    "100 (EBGAN's)",
+                    "100 (EBGAN's and the deck's)",
+                    minimum=1,
+                ),
+                Option(
+                    "label_dim",
+                    int,
+                    None,
+                    "conditional runs only (--conditional): size of the learned class "
+                    "embedding concatenated to z; auto = the number of classes (the deck's "
+                    "one-hot class info)",
                     minimum=1,
                 ),
                 Option(
@@ -75,8 +87,8 @@ def ebkit_samplers() -> list[Component]:
                     "batchnorm",
                     bool,
                     True,
-                    "mlp and conv: BatchNorm after every weight layer but the output (began "
-                    "has none)",
+                    "mlp, conv and deck: BatchNorm after every weight layer but the output "
+                    "(deck: after its hidden transposed convolutions; began has none)",
                 ),
             ),
         ),
@@ -326,6 +338,10 @@ ENERGY_ACTIVATIONS: tuple[str, ...] = ("swish", "relu", "leaky_relu", "elu")
 """Accepted ``activation`` of the ``mlp`` and ``conv`` energies; swish (SiLU) is smooth,
 which suits the gradients MCMC samplers follow."""
 
+CONV_ENERGY_ARCHITECTURES: tuple[str, ...] = ("auto", "plain", "deck")
+"""Accepted ``arch`` of the ``conv`` energy: ``plain`` (no BatchNorm, for MCMC), ``deck``
+(the conditional EBGAN deck's discriminator) or ``auto``."""
+
 GAN_GENERATOR_LOSSES: tuple[str, ...] = ("non_saturating", "minimax")
 """Accepted ``generator_loss`` of the ``gan`` loss."""
 
@@ -349,23 +365,50 @@ def ebkit_energies() -> list[Component]:
                 Option("n_layers", int, 3, "number of hidden layers", minimum=1),
                 Option("activation", str, "swish", _ACTIVATION_HELP, choices=ENERGY_ACTIVATIONS),
                 Option("spectral_norm", bool, False, _SPECTRAL_NORM_HELP),
+                Option(
+                    "label_dim",
+                    int,
+                    None,
+                    "conditional runs only (--conditional): size of the learned class "
+                    "embedding concatenated to the input; auto = the number of classes (the "
+                    "size of a one-hot label)",
+                    minimum=1,
+                ),
             ),
         ),
         Component(
             name="conv",
             summary="scalar energy network E(x): strided convolutions and a linear head, "
-            "for images of any size (CD-trained EBMs, the GAN baseline)",
+            "for images of any size (CD-trained EBMs, the GAN baseline), or the conditional "
+            "EBGAN deck's discriminator",
             factory="ebkit.builtins.energies:ConvEnergy",
             options=(
                 Option(
+                    "arch",
+                    str,
+                    "auto",
+                    "network: plain (convolutions and a linear head, no BatchNorm: use it "
+                    "with MCMC samplers), deck (the conditional EBGAN deck's discriminator: "
+                    "BatchNorm after every convolution but the first, Dense 64, E = "
+                    "softplus(·) >= 0 for the margin loss; for generator-trained EBGAN) or "
+                    "auto = deck for conditional runs on 3x32x32 data (CIFAR-10), else plain",
+                    choices=CONV_ENERGY_ARCHITECTURES,
+                ),
+                Option(
                     "channels",
                     list[int],
-                    [32, 64, 128],
+                    None,
                     "output channels of each 3x3 stride-2 convolution (each halves the "
-                    "sides, rounding up)",
+                    "sides, rounding up); auto = 32,64,128 for plain, 128,128,64 for deck",
                     minimum=1,
                 ),
-                Option("activation", str, "swish", _ACTIVATION_HELP, choices=ENERGY_ACTIVATIONS),
+                Option(
+                    "activation",
+                    str,
+                    "auto",
+                    _ACTIVATION_HELP + "; auto = swish for plain, leaky_relu for deck",
+                    choices=("auto", *ENERGY_ACTIVATIONS),
+                ),
                 Option("spectral_norm", bool, False, _SPECTRAL_NORM_HELP),
             ),
         ),

@@ -6,7 +6,17 @@ also return the last hidden layer as ``features: (B, F)`` so that a regularizer 
 codes (the pulling-away term) can use them. Neither uses BatchNorm: MCMC samplers move
 every chain by the gradient of its own energy, and BatchNorm in training mode would make
 a sample's energy depend on the other chains in the batch (and on the batch size), so
-the sampled distribution would not be exp(−E(x)) of any one E.
+the sampled distribution would not be exp(−E(x)) of any one E. The one exception is the
+``conv`` energy's ``arch="deck"``, the conditional EBGAN deck's discriminator, which has
+BatchNorm and a softplus output: it is meant for generator-trained EBGAN, and MCMC
+samplers should use ``arch="plain"``.
+
+Both condition on class labels in a conditional run (``spec.conditional``): the ``mlp``
+energy concatenates a learned label embedding to its flattened input
+(:class:`ebkit.nets.LabelEmbedding`), the ``conv`` energy one learned H×W map per class
+as an extra input channel (:class:`ebkit.nets.LabelChannel`); both are then called as
+``energy(x, labels)``. In other runs they build no label layers, so their parameters,
+initial weights and outputs are those of the unconditional networks.
 
 ``activation`` chooses the non-linearity; the default ``swish`` (SiLU) is smooth, which
 keeps the input gradients that Langevin dynamics follow continuous (ReLU's are piecewise
@@ -21,13 +31,21 @@ import math
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from ebkit.builtins import ENERGY_ACTIVATIONS
+from ebkit.builtins import CONV_ENERGY_ARCHITECTURES, ENERGY_ACTIVATIONS
 from ebkit.interfaces import DataSpec, EnergyFunction, EnergyOutput
+from ebkit.nets import LabelChannel, label_channel, label_embedding, with_labels
 
-__all__ = ["ConvEnergy", "MLPEnergy", "make_activation"]
+__all__ = [
+    "ConvEnergy",
+    "MLPEnergy",
+    "conv_energy_architecture",
+    "conv_output_side",
+    "make_activation",
+]
 
 LEAKY_SLOPE = 0.2
 """Negative slope of ``leaky_relu`` (the DCGAN discriminator's)."""
@@ -40,6 +58,19 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 _KERNEL, _STRIDE, _PADDING = 3, 2, 1  # each convolution maps a side n to ceil(n / 2)
+
+PLAIN_CHANNELS: tuple[int, ...] = (32, 64, 128)
+"""The ``conv`` energy's default ``channels`` with ``arch="plain"``."""
+
+DECK_CHANNELS: tuple[int, ...] = (128, 128, 64)
+"""The ``conv`` energy's default ``channels`` with ``arch="deck"`` (the deck's table)."""
+
+DECK_HIDDEN = 64
+"""Units of the dense layer between the deck's convolutions and its output (Dense 64)."""
+
+DECK_SHAPE: tuple[int, int, int] = (3, 32, 32)
+"""The data shape of the deck (CIFAR-10), for which ``arch="auto"`` picks ``deck`` in a
+conditional run."""
 
 
 def make_activation(name: str) -> nn.Module:
@@ -96,9 +127,17 @@ class MLPEnergy(EnergyFunction):
     so ``n_layers`` counts the hidden layers. No BatchNorm and no dropout: the energy of
     a sample depends on that sample only, in training and in eval mode (see the module
     docstring). Weights keep PyTorch's default initialisation.
+
+    Conditional runs (``spec.conditional``): ``forward(x, labels: (B,))`` models
+    E(x | y). A learned embedding of the label, ``label_dim`` values (auto:
+    ``num_classes``, as the deck's one-hot "class info"), is concatenated to the mapped
+    input, so the first layer is ``Linear(d + label_dim, width)``
+    (:class:`ebkit.nets.LabelEmbedding`, initialised N(0, 1)). ``label_dim`` is unused
+    otherwise.
     """
 
     provides: ClassVar[frozenset[str]] = frozenset({"features"})
+    accepts_labels: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -108,6 +147,7 @@ class MLPEnergy(EnergyFunction):
         n_layers: int = 3,
         activation: str = "swish",
         spectral_norm: bool = False,
+        label_dim: int | None = None,
     ) -> None:
         super().__init__(spec)
         if width < 1:
@@ -116,8 +156,12 @@ class MLPEnergy(EnergyFunction):
             raise ValueError(f"n_layers must be at least 1 hidden layer, not {n_layers}")
         make_activation(activation)  # fail at construction, naming the accepted values
         self.scale_input = _UnitRange(spec)
+        self.label_embedding = label_embedding(spec, label_dim)
+        input_size = spec.dim
+        if self.label_embedding is not None:
+            input_size += self.label_embedding.dim
         layers: list[nn.Module] = []
-        for size_in in [spec.dim] + [width] * (n_layers - 1):
+        for size_in in [input_size] + [width] * (n_layers - 1):
             layers += [
                 _weight_layer(nn.Linear(size_in, width), spectral_norm),
                 make_activation(activation),
@@ -125,9 +169,10 @@ class MLPEnergy(EnergyFunction):
         self.hidden = nn.Sequential(*layers)
         self.head = _weight_layer(nn.Linear(width, 1), spectral_norm)
 
-    def forward(self, x: Tensor) -> EnergyOutput:
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> EnergyOutput:
         _check_input(self.spec, x)
-        features = self.hidden(self.scale_input(x.reshape(x.shape[0], -1)))
+        inputs = self.scale_input(x.reshape(x.shape[0], -1))
+        features = self.hidden(with_labels(self.label_embedding, self.spec, inputs, labels))
         return EnergyOutput(energy=self.head(features).squeeze(1), features=features)
 
 
@@ -139,32 +184,80 @@ def conv_output_side(side: int, n_convolutions: int) -> int:
     return side
 
 
+def conv_energy_architecture(spec: DataSpec, arch: str = "auto") -> str:
+    """Resolve the ``conv`` energy's ``arch``: ``plain``, ``deck`` or ``auto``, which is
+    ``deck`` for conditional runs on 3×32×32 data (the deck's CIFAR-10 setting) and
+    ``plain`` otherwise, so every unconditional run keeps the plain network."""
+    if arch not in CONV_ENERGY_ARCHITECTURES:
+        raise ValueError(
+            f"arch must be one of {', '.join(CONV_ENERGY_ARCHITECTURES)}, not {arch!r}"
+        )
+    if arch == "auto":
+        return "deck" if spec.conditional and spec.event_shape == DECK_SHAPE else "plain"
+    return arch
+
+
 class ConvEnergy(EnergyFunction):
     """A convolutional scalar energy for images ``(C, H, W)`` of any size.
 
-    ``x: (B, C, H, W) -> EnergyOutput`` with ``energy: (B,)`` and
-    ``features: (B, channels[-1]·H'·W')`` (the flattened last feature maps). With
-    k = ``len(channels)``::
+    ``x: (B, C, H, W) -> EnergyOutput`` with ``energy: (B,)`` and ``features: (B, F)``.
+    ``arch`` picks one of two networks (:func:`conv_energy_architecture`; ``auto`` is
+    ``deck`` for conditional runs on 3×32×32 data, else ``plain``). With
+    k = ``len(channels)``:
+
+    ``plain`` (channels default :data:`PLAIN_CHANNELS`, activation default swish), for
+    MCMC samplers and the GAN baseline; F = channels[k−1]·H'·W'::
 
         x -> map [low, high] to [-1, 1]
           -> Conv(C → channels[0], 3×3, stride 2, padding 1) -> act
           -> ... -> Conv(channels[k−2] → channels[k−1], 3×3, stride 2, padding 1) -> act
-          -> flatten -> Linear(channels[k−1]·H'·W', 1) = E(x)
+          -> flatten                                               = features
+          -> Linear(channels[k−1]·H'·W', 1)                        = E(x)
+
+    No BatchNorm (see the module docstring).
+
+    ``deck``: the discriminator of the conditional EBGAN deck (CIFAR-10; channels
+    default :data:`DECK_CHANNELS` = 128, 128, 64, activation default leaky_relu with
+    slope 0.2, as in its table); F = 64::
+
+        x -> map [low, high] to [-1, 1]
+          -> Conv(C → channels[0], 3×3, stride 2, padding 1) -> act
+          -> Conv(channels[0] → channels[1], 3×3, stride 2, padding 1) -> BatchNorm -> act
+          -> ... (BatchNorm after every convolution but the first)
+          -> flatten -> Linear(channels[k−1]·H'·W', 64) -> act     = features
+          -> Linear(64, 1) -> softplus                             = E(x) ≥ 0
+
+    The deck leaves the activation between its Dense 64 and Dense 1 unstated; without
+    one the two would be a single linear map, so we use the same LeakyReLU. Its output
+    is an unbounded "real/fake" unit; we pass it through softplus because the deck
+    trains this network with the EBGAN margin loss, D(x) + [m − D(G(z))]⁺, which needs
+    E ≥ 0 (it pushes E(x) of the data down without bound otherwise). A convolution
+    followed by BatchNorm has no bias (BatchNorm's shift replaces it). BatchNorm in
+    training mode makes a sample's energy depend on its batch, which suits the
+    generator-trained EBGAN it comes from but not MCMC samplers: use ``plain`` with
+    those. Weights keep PyTorch's default initialisation.
 
     Each convolution maps a side n to ceil(n / 2), so odd sizes work and no side ever
-    reaches 0 (H' = :func:`conv_output_side`: 28×28 gives 4×4, 8×8 gives 1×1 with three
-    layers); the head's input size is computed from the data's shape. No BatchNorm (see
-    the module docstring). Vectors are refused: use the ``mlp`` energy for them.
+    reaches 0 (H' = :func:`conv_output_side`: 32×32 gives 4×4, 28×28 gives 4×4, 8×8
+    gives 1×1 with three layers); the head's input size is computed from the data's
+    shape. Vectors are refused: use the ``mlp`` energy for them.
+
+    Conditional runs (``spec.conditional``): ``forward(x, labels: (B,))`` models
+    E(x | y). One learned H×W map per class (:class:`ebkit.nets.LabelChannel`, the
+    deck's "class info -> dense -> 1×32×32") is concatenated to the mapped image as an
+    extra channel, so the first convolution reads C + 1 channels.
     """
 
     provides: ClassVar[frozenset[str]] = frozenset({"features"})
+    accepts_labels: ClassVar[bool] = True
 
     def __init__(
         self,
         spec: DataSpec,
         *,
-        channels: Sequence[int] = (32, 64, 128),
-        activation: str = "swish",
+        arch: str = "auto",
+        channels: Sequence[int] | None = None,
+        activation: str = "auto",
         spectral_norm: bool = False,
     ) -> None:
         super().__init__(spec)
@@ -173,25 +266,56 @@ class ConvEnergy(EnergyFunction):
                 "the conv energy needs image data of shape (C, H, W), not "
                 f"{tuple(spec.event_shape)}; use the mlp energy for vectors"
             )
+        self.arch = conv_energy_architecture(spec, arch)
+        deck = self.arch == "deck"
+        if channels is None:
+            channels = DECK_CHANNELS if deck else PLAIN_CHANNELS
         channels = list(channels)
         if not channels or min(channels) < 1:
             raise ValueError(f"channels must be a non-empty list of sizes >= 1, not {channels}")
+        if activation == "auto":
+            activation = "leaky_relu" if deck else "swish"
         make_activation(activation)
         self.scale_input = _UnitRange(spec)
         in_channels, height, width = spec.event_shape
+        self.label_channel: LabelChannel | None = label_channel(spec, height, width)
+        if self.label_channel is not None:
+            in_channels += 1
         layers: list[nn.Module] = []
-        for size_in, size_out in zip([in_channels, *channels[:-1]], channels, strict=True):
-            convolution = nn.Conv2d(size_in, size_out, _KERNEL, _STRIDE, _PADDING)
-            layers += [_weight_layer(convolution, spectral_norm), make_activation(activation)]
+        for index, (size_in, size_out) in enumerate(
+            zip([in_channels, *channels[:-1]], channels, strict=True)
+        ):
+            normalised = deck and index > 0
+            convolution = nn.Conv2d(
+                size_in, size_out, _KERNEL, _STRIDE, _PADDING, bias=not normalised
+            )
+            layers.append(_weight_layer(convolution, spectral_norm))
+            if normalised:
+                layers.append(nn.BatchNorm2d(size_out))
+            layers.append(make_activation(activation))
         self.body = nn.Sequential(*layers)
         flat = (
             channels[-1]
             * conv_output_side(height, len(channels))
             * conv_output_side(width, len(channels))
         )
+        self.dense: nn.Sequential | None = None
+        if deck:
+            self.dense = nn.Sequential(
+                _weight_layer(nn.Linear(flat, DECK_HIDDEN), spectral_norm),
+                make_activation(activation),
+            )
+            flat = DECK_HIDDEN
         self.head = _weight_layer(nn.Linear(flat, 1), spectral_norm)
 
-    def forward(self, x: Tensor) -> EnergyOutput:
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> EnergyOutput:
         _check_input(self.spec, x)
-        features = self.body(self.scale_input(x)).flatten(1)
-        return EnergyOutput(energy=self.head(features).squeeze(1), features=features)
+        inputs = with_labels(self.label_channel, self.spec, self.scale_input(x), labels)
+        features = self.body(inputs).flatten(1)
+        if self.dense is None:
+            return EnergyOutput(energy=self.head(features).squeeze(1), features=features)
+        features = self.dense(features)
+        return EnergyOutput(energy=F.softplus(self.head(features).squeeze(1)), features=features)
+
+    def extra_repr(self) -> str:
+        return f"arch={self.arch!r}"

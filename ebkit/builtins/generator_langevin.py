@@ -8,6 +8,9 @@ samples x_K, while the generator's step sees the raw G(z) with its graph (the sa
 :meth:`~GeneratorLangevinSampler.sample` returns the refined samples, and
 ``-o sampler.steps=0`` gives the raw G(z) of a trained run (``ebkit sample``), since the
 number of steps does not touch the weights.
+
+In a conditional run both halves condition on the requested classes y: G(z, y) proposes
+and the Langevin steps follow E(x | y).
 """
 
 from __future__ import annotations
@@ -46,12 +49,17 @@ class GeneratorLangevinSampler(ContrastiveSampler):
     so a loss that trains G on :meth:`sample` trains it on the energies of refined
     samples. With ``steps`` = 0, :meth:`sample` is exactly G(z).
 
+    Conditional runs (``spec.conditional``): ``labels: (n,)`` go to both halves, G(z, y)
+    (``label_dim`` sizes its class embedding) and Langevin on E(x | y), in
+    :meth:`sample` and :meth:`training_samples` alike.
+
     :meth:`metrics`: Langevin's diagnostics plus ``energy_raw`` and ``energy_refined``,
     the mean energy of G(z) and of the refined samples at the last call (one extra
     forward pass of the energy, without gradients, for ``energy_refined``).
     """
 
     trainable = True
+    accepts_labels = True
 
     def __init__(
         self,
@@ -83,29 +91,47 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         self._energy_refined: Tensor | None = None
 
     def training_samples(
-        self, n: int, energy: EnergyFunction, generator: torch.Generator
+        self,
+        n: int,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """(refined x_K, detached, for the energy step; raw G(z) with its graph, for the
-        sampler step), from the same z."""
-        raw = self.generator.sample(n, energy, generator)
-        return self._refine(raw, energy, generator), raw
+        sampler step), from the same z (and the same ``labels: (n,)`` in a conditional
+        run)."""
+        raw = self.generator.sample(n, energy, generator, labels)
+        return self._refine(raw, energy, generator, labels), raw
 
-    def sample(self, n: int, energy: EnergyFunction, generator: torch.Generator) -> Tensor:
-        """Refined samples ``(n, *event_shape)``; their graph reaches G's parameters
-        straight through the refinement (class docstring)."""
-        raw = self.generator.sample(n, energy, generator)
+    def sample(
+        self,
+        n: int,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """Refined samples ``(n, *event_shape)`` (of the classes ``labels: (n,)`` in a
+        conditional run); their graph reaches G's parameters straight through the
+        refinement (class docstring)."""
+        raw = self.generator.sample(n, energy, generator, labels)
         if self.langevin.steps == 0:
-            self._refine(raw, energy, generator)  # for the metrics
+            self._refine(raw, energy, generator, labels)  # for the metrics
             return raw
-        refined = self._refine(raw, energy, generator)
+        refined = self._refine(raw, energy, generator, labels)
         # Exactly the refined values (raw − raw is exactly 0), with ∂x_K/∂G(z) = I.
         return refined + (raw - raw.detach())
 
-    def _refine(self, raw: Tensor, energy: EnergyFunction, generator: torch.Generator) -> Tensor:
-        refined = self.langevin.refine(raw, energy, generator)
+    def _refine(
+        self,
+        raw: Tensor,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None,
+    ) -> Tensor:
+        refined = self.langevin.refine(raw, energy, generator, labels)
         if self.langevin.steps:
             with torch.no_grad():
-                self._energy_refined = energy(refined).energy.mean()
+                self._energy_refined = energy.evaluate(refined, labels).energy.mean()
         else:
             self._energy_refined = None
         return refined

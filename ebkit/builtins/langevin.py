@@ -19,6 +19,10 @@ T = 0.005²/20 = 1.25·10⁻⁶, so the chain is close to noisy gradient descent
 intended (short-run MCMC), not a bug. At finite η the unadjusted chain samples a
 discretised distribution, not exp(−E/T) (``tests/builtins/test_langevin_statistics.py``
 computes both for a Gaussian); the Metropolis correction (``mala``) removes that bias.
+
+In a conditional run the chains sample E(x | y): every evaluation of the energy (each
+step's gradient, MALA's acceptance, the start energies of the diagnostics) receives the
+chains' class labels.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import torch
 from torch import Tensor
 
 from ebkit.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
+from ebkit.nets import checked_labels
 
 __all__ = [
     "ANNEAL_SCHEDULES",
@@ -177,14 +182,19 @@ def floating_dtype(module: torch.nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
-def _energy_and_grad(energy: EnergyFunction, x: Tensor) -> tuple[Tensor, Tensor]:
-    """``x: (B, *event_shape) -> (E(x): (B,), ∇ₓE(x): (B, *event_shape))``, both detached.
+def _energy_and_grad(
+    energy: EnergyFunction, x: Tensor, labels: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """``x: (B, *event_shape) -> (E(x): (B,), ∇ₓE(x): (B, *event_shape))``, both detached;
+    E(x | y) for ``labels`` y: ``(B,)`` in a conditional run.
 
     ``x`` must be a tensor without a graph (a leaf); it requires grad only meanwhile.
     """
     x.requires_grad_(True)
     try:
-        values = energy(x).energy
+        # EnergyFunction.evaluate's dispatch, written out: the unconditional chain makes
+        # exactly the calls it made before labels existed.
+        values = (energy(x) if labels is None else energy(x, labels)).energy
         if not values.requires_grad:
             raise RuntimeError(
                 f"the energy {type(energy).__name__} does not depend on its input, "
@@ -222,6 +232,10 @@ class LangevinSampler(ContrastiveSampler):
     (``coupled``). ``grad_clip`` c clips each gradient coordinate to [−c, c] (0: off);
     ``clamp`` keeps every state in [low, high].
 
+    In a conditional run (``spec.conditional``) :meth:`sample` and :meth:`refine` take
+    ``labels: (B,)``, one class per chain, and every evaluation of the energy (gradients,
+    MALA's acceptance, the start energies) is E(x | y), ``energy(x, labels)``.
+
     ``anneal`` (``linear`` or ``geometric``) scales the ``anneal_target``, ``noise`` (σ,
     or s when coupled) or ``step_size`` (η; when coupled, σ follows), from its value at
     the first step to ``anneal_final`` times it at the last.
@@ -247,6 +261,8 @@ class LangevinSampler(ContrastiveSampler):
     included; every step under ``mala``), which keeps them off the chain's cost —, ``temperature``
     (σ²/(2η) of the last step) and, with ``mala``, ``acceptance_rate``.
     """
+
+    accepts_labels = True
 
     def __init__(
         self,
@@ -356,15 +372,31 @@ class LangevinSampler(ContrastiveSampler):
         start = start.mul_(0.25 * (high - low)).add_(0.5 * (low + high))
         return start.clamp_(low, high) if self.clamp else start
 
-    def sample(self, n: int, energy: EnergyFunction, generator: torch.Generator) -> Tensor:
+    def sample(
+        self,
+        n: int,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None = None,
+    ) -> Tensor:
         """``n`` chains from ``init`` noise after ``steps`` steps: ``(n, *event_shape)``,
-        detached, in the dtype of the energy's parameters."""
+        detached, in the dtype of the energy's parameters; on E(x | y) for ``labels`` y:
+        ``(n,)`` in a conditional run (the start points do not depend on them)."""
+        labels = checked_labels(self.spec, labels, n)
         start = self.initial(n, generator, dtype=floating_dtype(energy))
-        return self.refine(start, energy, generator)
+        return self.refine(start, energy, generator, labels)
 
-    def refine(self, start: Tensor, energy: EnergyFunction, generator: torch.Generator) -> Tensor:
+    def refine(
+        self,
+        start: Tensor,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None = None,
+    ) -> Tensor:
         """Run ``steps`` steps from ``start: (B, *event_shape)`` (not modified; its graph,
-        if any, is cut) and return the detached end points, same shape."""
+        if any, is cut) and return the detached end points, same shape. In a conditional
+        run ``labels: (B,)`` are the chains' classes and the energy is E(x | y)."""
+        labels = checked_labels(self.spec, labels, start.shape[0])
         x = start.detach()
         self._diagnostics = {"grad_norm": [], "step_distance": [], "accepted": []}
         self._start_energy = None
@@ -372,15 +404,21 @@ class LangevinSampler(ContrastiveSampler):
             return x
         with torch.enable_grad(), frozen(energy):
             if self.mala:
-                return self._adjusted_chain(x, energy, generator)
-            return self._chain(x, energy, generator)
+                return self._adjusted_chain(x, energy, generator, labels)
+            return self._chain(x, energy, generator, labels)
 
-    def _chain(self, x: Tensor, energy: EnergyFunction, generator: torch.Generator) -> Tensor:
+    def _chain(
+        self,
+        x: Tensor,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None,
+    ) -> Tensor:
         low, high = (self.spec.low, self.spec.high) if self.clamp else (None, None)
         grad_norms, distances = self._diagnostics["grad_norm"], self._diagnostics["step_distance"]
         observed = diagnostic_steps(self.steps)
         for step, (eta, sigma) in enumerate(zip(self.step_sizes, self.noise_stds, strict=True)):
-            values, grad = _energy_and_grad(energy, x)
+            values, grad = _energy_and_grad(energy, x, labels)
             if self._start_energy is None:
                 self._start_energy = values
             noise = _gaussian(x, sigma, generator) if sigma > 0 else None
@@ -394,21 +432,25 @@ class LangevinSampler(ContrastiveSampler):
         return x
 
     def _adjusted_chain(
-        self, x: Tensor, energy: EnergyFunction, generator: torch.Generator
+        self,
+        x: Tensor,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None,
     ) -> Tensor:
         """MALA: Langevin proposals accepted with :func:`mala_log_acceptance`; proposals
         outside [low, high] are rejected when ``clamp`` is on."""
         grad_norms, distances = self._diagnostics["grad_norm"], self._diagnostics["step_distance"]
         accepted = self._diagnostics["accepted"]
         batch_shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-        values, grad = _energy_and_grad(energy, x)
+        values, grad = _energy_and_grad(energy, x, labels)
         self._start_energy = values
         drift = self._drift(grad)
         for eta, sigma in zip(self.step_sizes, self.noise_stds, strict=True):
             grad_norms.append(_per_sample_norm(grad))
             noise = _gaussian(x, sigma, generator)
             proposal = langevin_step(x, drift, noise, step_size=eta)
-            proposal_values, proposal_grad = _energy_and_grad(energy, proposal)
+            proposal_values, proposal_grad = _energy_and_grad(energy, proposal, labels)
             proposal_drift = self._drift(proposal_grad)
             log_alpha = mala_log_acceptance(
                 x,

@@ -103,7 +103,14 @@ def test_component_record_and_class_defaults() -> None:
     check_option_round_trip(record)
     assert record.load_factory() is ConvEnergy
     defaults = {option.name: option.default for option in record.options}
-    assert defaults == {"channels": [32, 64, 128], "activation": "swish", "spectral_norm": False}
+    assert defaults == {
+        "arch": "auto",
+        "channels": None,
+        "activation": "auto",
+        "spectral_norm": False,
+    }
+    # auto is the plain network of 32, 64, 128 channels with swish on unconditional data.
     energy = ConvEnergy(DataSpec((1, 8, 8)))
-    assert [c.out_channels for c in convolutions(energy)] == defaults["channels"]
+    assert energy.arch == "plain"
+    assert [c.out_channels for c in convolutions(energy)] == [32, 64, 128]
     assert isinstance(energy.body[1], nn.SiLU)

@@ -170,8 +170,9 @@ def test_the_record_declares_arch_and_channels() -> None:
         "channels": [256, 128, 64],
         "filters": 64,
         "batchnorm": True,
+        "label_dim": None,
     }
-    assert component.option("arch").choices == ("auto", "mlp", "conv", "began")
+    assert component.option("arch").choices == ("auto", "mlp", "conv", "began", "deck")
     assert component.option("noise").choices == ("auto", "normal", "uniform")
     assert component.option("channels").help.startswith("conv only")
     assert component.option("filters").help.startswith("began only")

@@ -156,7 +156,13 @@ def test_component_record_and_class_defaults() -> None:
     assert record.load_factory() is MLPEnergy
     energy = MLPEnergy(TOY)
     defaults = {option.name: option.default for option in record.options}
-    assert defaults == {"width": 128, "n_layers": 3, "activation": "swish", "spectral_norm": False}
+    assert defaults == {
+        "width": 128,
+        "n_layers": 3,
+        "activation": "swish",
+        "spectral_norm": False,
+        "label_dim": None,
+    }
     assert len(linears(energy)) == defaults["n_layers"] + 1
     assert linears(energy)[0].out_features == defaults["width"]
     with pytest.raises(UsageError, match=r"energy\.activation: 'tanh' is not one of"):

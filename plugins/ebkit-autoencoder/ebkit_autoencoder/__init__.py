@@ -105,6 +105,16 @@ def ebkit_energies() -> list[Component]:
                     "and the reconstruction (no effect on an mlp with n_layers = 2; began has "
                     "none)",
                 ),
+                Option(
+                    "label_dim",
+                    int,
+                    None,
+                    "mlp only, conditional runs only (--conditional): size of the learned "
+                    "class embedding concatenated to the encoder's input; auto = the number "
+                    "of classes (the size of a one-hot label). conv and began take the label "
+                    "as one learned image channel instead",
+                    minimum=1,
+                ),
             ),
         )
     ]

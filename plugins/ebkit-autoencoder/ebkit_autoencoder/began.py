@@ -9,7 +9,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
-from ebkit.nets import began_decoder, began_halvings, began_padded_spec, centred_padding
+from ebkit.nets import (
+    began_decoder,
+    began_halvings,
+    began_padded_spec,
+    centred_padding,
+    label_channel,
+    with_labels,
+)
 from ebkit_autoencoder.reconstruction import residual_energy, resolve_distance
 
 
@@ -80,9 +87,18 @@ class BEGANAutoEncoderEnergy(EnergyFunction):
     of |residual| over the d scalars, which is BEGAN's L(x) with η = 1; ``mse`` is L
     with η = 2; ``l2`` and ``l1`` are EBGAN's. The ``began`` loss does not read the
     energy but L(v) from ``residual``, with its own η.
+
+    Conditional runs (``spec.conditional``): ``forward(x, labels: (B,))`` models
+    E(x | y). One learned map per class (:class:`ebkit.nets.LabelChannel`) is
+    concatenated to the padded image as an extra channel, so the encoder's first
+    convolution reads C + 1 channels. The map is built at the padded size 8·2^k the
+    networks work at, so every position the encoder reads carries the label, not the
+    constant background pad. The decoder still reconstructs the C channels of x, and the
+    energy, ``residual`` and ``reconstruction`` are those of x alone.
     """
 
     provides: ClassVar[frozenset[str]] = frozenset({"features", "reconstruction", "residual"})
+    accepts_labels: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -106,11 +122,15 @@ class BEGANAutoEncoderEnergy(EnergyFunction):
         self.bottleneck = (height >> halvings, width >> halvings)
         # F.pad's (left, right, top, bottom) from the data's size to the networks'.
         self.padding = centred_padding(spec.event_shape[1:], padded.event_shape[1:])
-        self.encoder = began_encoder(channels, self.bottleneck, halvings, filters, embedding)
+        self.label_channel = label_channel(spec, height, width)
+        encoder_channels = channels + (0 if self.label_channel is None else 1)
+        self.encoder = began_encoder(
+            encoder_channels, self.bottleneck, halvings, filters, embedding
+        )
         self.decoder = began_decoder(channels, self.bottleneck, halvings, filters, embedding)
         init_began_weights(self)
 
-    def forward(self, x: Tensor) -> EnergyOutput:
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> EnergyOutput:
         if tuple(x.shape[1:]) != tuple(self.spec.event_shape):
             raise ValueError(
                 f"expected samples of shape {tuple(self.spec.event_shape)}, "
@@ -118,7 +138,7 @@ class BEGANAutoEncoderEnergy(EnergyFunction):
             )
         left, right, top, bottom = self.padding
         padded = F.pad(x, self.padding, value=self.spec.low) if any(self.padding) else x
-        code = self.encoder(padded)
+        code = self.encoder(with_labels(self.label_channel, self.spec, padded, labels))
         decoded = self.decoder(code)
         height, width = decoded.shape[-2:]
         reconstruction = decoded[..., top : height - bottom, left : width - right]

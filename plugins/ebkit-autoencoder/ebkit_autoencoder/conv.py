@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
+from ebkit.nets import label_channel, with_labels
 from ebkit_autoencoder.reconstruction import residual_energy, resolve_distance
 
 WEIGHT_STD = 0.002
@@ -67,9 +68,18 @@ class ConvAutoEncoderEnergy(EnergyFunction):
 
     In training mode BatchNorm normalises over the batch, so a sample's energy depends
     on the other samples in the same forward pass, as in the paper.
+
+    Conditional runs (``spec.conditional``): ``forward(x, labels: (B,))`` models
+    E(x | y). One learned map per class (:class:`ebkit.nets.LabelChannel`, the
+    conditional EBGAN deck's way in) is concatenated to the *padded* image as an extra
+    channel, so the encoder's first convolution reads C + 1 channels. The map is built
+    at the padded size H'×W' the network works at, so every position the encoder reads
+    carries the label, not a constant pad. The decoder still reconstructs the C channels
+    of x, and the energy is their reconstruction error.
     """
 
     provides: ClassVar[frozenset[str]] = frozenset({"features", "reconstruction", "residual"})
+    accepts_labels: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -94,9 +104,13 @@ class ConvAutoEncoderEnergy(EnergyFunction):
         top, bottom = padding_to_multiple(height, multiple)
         left, right = padding_to_multiple(width, multiple)
         self._padding = (left, right, top, bottom)  # F.pad's order: last dimension first
+        self.label_channel = label_channel(spec, top + height + bottom, left + width + right)
+        encoder_channels = in_channels + (0 if self.label_channel is None else 1)
 
         encoder: list[nn.Module] = []
-        for index, (size_in, size_out) in enumerate(itertools.pairwise([in_channels, *channels])):
+        for index, (size_in, size_out) in enumerate(
+            itertools.pairwise([encoder_channels, *channels])
+        ):
             normalised = batchnorm and index > 0
             encoder.append(
                 nn.Conv2d(size_in, size_out, _KERNEL, _STRIDE, _PADDING, bias=not normalised)
@@ -128,13 +142,14 @@ class ConvAutoEncoderEnergy(EnergyFunction):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
-    def forward(self, x: Tensor) -> EnergyOutput:
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> EnergyOutput:
         if tuple(x.shape[1:]) != tuple(self.spec.event_shape):
             raise ValueError(
                 f"expected samples of shape {tuple(self.spec.event_shape)}, "
                 f"got a batch of shape {tuple(x.shape)}"
             )
-        code = self.encoder(F.pad(x, self._padding))
+        padded = F.pad(x, self._padding)
+        code = self.encoder(with_labels(self.label_channel, self.spec, padded, labels))
         decoded = self.decoder(code)
         left, right, top, bottom = self._padding
         height, width = decoded.shape[-2:]

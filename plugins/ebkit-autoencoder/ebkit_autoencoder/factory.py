@@ -23,6 +23,7 @@ def autoencoder_energy(
     distance: str = "auto",
     dropout: bool = False,
     batchnorm: bool = True,
+    label_dim: int | None = None,
 ) -> EnergyFunction:
     """The EBGAN auto-encoder energy for data described by ``spec``.
 
@@ -41,6 +42,12 @@ def autoencoder_energy(
     (``auto``: ``l2`` for mlp and conv, ``mae`` for began) and ``batchnorm`` to mlp and
     conv (BEGAN's net has none). ``dropout=True`` with a conv net is an error rather
     than silently ignored.
+
+    Every architecture conditions on class labels in a conditional run
+    (``spec.conditional``): the MLP concatenates a learned ``label_dim``-value embedding
+    (auto: ``num_classes``) to its flattened input, the conv nets one learned map per
+    class to their input image. ``label_dim`` shapes the MLP's embedding only and is
+    unused in unconditional runs.
     """
     if arch == "began":
         if dropout:
@@ -55,6 +62,7 @@ def autoencoder_energy(
             distance=distance,
             dropout=dropout,
             batchnorm=batchnorm,
+            label_dim=label_dim,
         )
     if dropout:
         reason = f" (arch='auto' chose conv for {tuple(spec.event_shape)} data)"

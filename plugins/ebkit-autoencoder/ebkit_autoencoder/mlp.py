@@ -7,6 +7,7 @@ from typing import ClassVar
 from torch import Tensor, nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
+from ebkit.nets import label_embedding, with_labels
 from ebkit_autoencoder.reconstruction import residual_energy, resolve_distance
 
 DROPOUT_P = 0.5
@@ -47,9 +48,18 @@ class MLPAutoEncoderEnergy(EnergyFunction):
 
     In training mode BatchNorm normalises over the batch, so a sample's energy depends on
     the other samples in the same forward pass, as in the paper.
+
+    Conditional runs (``spec.conditional``): ``forward(x, labels: (B,))`` models
+    E(x | y). A learned embedding of the label, ``label_dim`` values (auto:
+    ``num_classes``, a one-hot label's size; :class:`ebkit.nets.LabelEmbedding`,
+    initialised N(0, 1)), is concatenated to the flattened input, so the encoder's first
+    layer is ``Linear(d + label_dim, width)``; the decoder still reconstructs the d
+    scalars of x, and the energy is their reconstruction error. ``label_dim`` is unused
+    otherwise.
     """
 
     provides: ClassVar[frozenset[str]] = frozenset({"features", "reconstruction", "residual"})
+    accepts_labels: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -60,6 +70,7 @@ class MLPAutoEncoderEnergy(EnergyFunction):
         distance: str = "auto",
         dropout: bool = False,
         batchnorm: bool = True,
+        label_dim: int | None = None,
     ) -> None:
         super().__init__(spec)
         if n_layers < 2:
@@ -68,8 +79,12 @@ class MLPAutoEncoderEnergy(EnergyFunction):
             raise ValueError(f"width must be at least 1, not {width}")
         self.distance = resolve_distance(distance, "l2")
         dim = spec.dim
+        self.label_embedding = label_embedding(spec, label_dim)
+        input_size = dim
+        if self.label_embedding is not None:
+            input_size += self.label_embedding.dim
 
-        encoder: list[nn.Module] = [nn.Linear(dim, width), nn.ReLU()]
+        encoder: list[nn.Module] = [nn.Linear(input_size, width), nn.ReLU()]
         for _ in range(n_layers - 2):
             if dropout:
                 encoder.append(nn.Dropout(DROPOUT_P))
@@ -88,13 +103,14 @@ class MLPAutoEncoderEnergy(EnergyFunction):
                 nn.init.normal_(module.weight, mean=0.0, std=WEIGHT_STD)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: Tensor) -> EnergyOutput:
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> EnergyOutput:
         if tuple(x.shape[1:]) != tuple(self.spec.event_shape):
             raise ValueError(
                 f"expected samples of shape {tuple(self.spec.event_shape)}, "
                 f"got a batch of shape {tuple(x.shape)}"
             )
-        code = self.encoder(x.reshape(x.shape[0], -1))
+        inputs = x.reshape(x.shape[0], -1)
+        code = self.encoder(with_labels(self.label_embedding, self.spec, inputs, labels))
         reconstruction = self.decoder(code).reshape(x.shape)
         residual = reconstruction - x
         return EnergyOutput(

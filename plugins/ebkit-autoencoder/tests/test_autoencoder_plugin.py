@@ -39,6 +39,7 @@ def test_hook_returns_one_valid_component() -> None:
         "distance",
         "dropout",
         "batchnorm",
+        "label_dim",
     ]
 
 
@@ -55,6 +56,7 @@ def test_option_defaults_and_bounds() -> None:
         "distance": "auto",
         "dropout": False,
         "batchnorm": True,
+        "label_dim": None,
     }
     assert component.option("n_layers").minimum == 2
     assert component.option("width").minimum == 1
@@ -63,11 +65,12 @@ def test_option_defaults_and_bounds() -> None:
     assert component.option("channels").minimum == 1
     assert component.option("filters").minimum == 1
     assert component.option("embedding").minimum == 1
+    assert component.option("label_dim").minimum == 1
 
 
 def test_options_of_one_architecture_say_so_in_their_help() -> None:
     component = the_component()
-    for name in ("n_layers", "width", "dropout"):
+    for name in ("n_layers", "width", "dropout", "label_dim"):
         assert component.option(name).help.startswith("mlp only"), name
     assert component.option("channels").help.startswith("conv only")
     for name in ("filters", "embedding"):
