@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-path", required=True, help="directory of the MNIST IDX files")
     parser.add_argument("--labels", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
-    parser.add_argument("--steps", type=int, default=1500, help="steps of every model")
+    parser.add_argument("--steps", type=int, default=1000, help="steps of every model")
     parser.add_argument("--lr", type=float, default=2e-3, help="classifier/energy learning rate")
     parser.add_argument("--generator-lr", type=float, default=1e-3)
     parser.add_argument(
@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=2 / 3,
         help="share of the steps during which EBGAN-LN's margin decays and G trains",
+    )
+    parser.add_argument(
+        "--margin", type=float, default=16.0, help="EBGAN-LN's initial margin (decays to 0)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument(
@@ -122,7 +125,7 @@ def ebkit_error(seed: int, args: argparse.Namespace, *, ebgan: bool, workdir: Pa
         generator_steps = max(1, int(args.steps * args.generator_share))
         options.update(
             {
-                "loss.margin": 16.0,
+                "loss.margin": args.margin,
                 "loss.schedule": "linear",
                 "loss.final_margin": 0.0,
                 "loss.schedule_steps": generator_steps,

@@ -45,3 +45,14 @@ def choose_architecture(spec: DataSpec, arch: str = "auto") -> str:
             "use arch='mlp'"
         )
     return arch
+
+
+DECK_SHAPE: tuple[int, int, int] = (3, 32, 32)
+"""The images of the conditional EBGAN deck (CIFAR-10)."""
+
+
+def deck_is_default(spec: DataSpec) -> bool:
+    """Whether ``arch="auto"`` picks the conditional EBGAN deck's networks (``deck``) for
+    ``spec``: in conditional runs on the deck's 3×32×32 images, the setting the deck
+    documents, for the ``generator`` and the ``conv`` energy alike."""
+    return spec.conditional and tuple(spec.event_shape) == DECK_SHAPE

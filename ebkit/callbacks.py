@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Sized
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ from ebkit.runs import save_checkpoint
 
 PICTURE_SEED_OFFSET = 7919
 """Pictures use their own generator (seed + this) so drawing them never changes training."""
+
+LANDSCAPE_REFERENCE = 1000
+"""Data points drawn under the samples of 2-D pictures (all of a smaller dataset)."""
 
 
 class MetricsLog(Callback):
@@ -113,7 +117,14 @@ class SamplePictures(Callback):
         spec = trainer.components.dataset.spec
         if spec.event_shape == (2,):
             generator = torch.Generator().manual_seed(self.seed)
-            self._reference = trainer.components.dataset.sample(1000, generator).x
+            dataset = trainer.components.dataset
+            # A finite dataset of fewer points than that is drawn whole.
+            count = (
+                min(LANDSCAPE_REFERENCE, len(dataset))
+                if isinstance(dataset, Sized)
+                else LANDSCAPE_REFERENCE
+            )
+            self._reference = dataset.sample(count, generator).x
 
     def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
         if self.every and trainer.step % self.every == 0 and trainer.step < trainer.settings.steps:

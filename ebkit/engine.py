@@ -304,13 +304,25 @@ class Trainer:
             generator = torch.Generator(self.device).manual_seed(seed)
             with torch.enable_grad():  # MCMC samplers differentiate the energy
                 sampler, energy = self.components.sampler, self.components.energy
-                if labels is None:
-                    samples = sampler.sample(n, energy, generator)
-                else:
-                    samples = sampler.sample(n, energy, generator, labels)
+                samples = sampler.draw(n, energy, generator, labels)
             return samples.detach().cpu()
         finally:
             self.set_mode(training=True)
+
+
+def marginal_energy(energy: EnergyFunction, x: Tensor) -> Tensor:
+    """The energies ``(B,)`` of ``x`` when no class is given: E(x) for an unconditional
+    energy; for a conditional one, min over y of E(x | y), the energy of the class that
+    fits each sample best (what an energy-based model infers when y is unknown)."""
+    spec = energy.spec
+    if not spec.conditional:
+        return energy(x).energy
+    assert spec.num_classes is not None  # a conditional spec always has classes
+    per_class = [
+        energy(x, torch.full((len(x),), label, device=x.device)).energy
+        for label in range(spec.num_classes)
+    ]
+    return torch.stack(per_class).amin(dim=0)
 
 
 def class_cycle(n: int, num_classes: int) -> Tensor:

@@ -33,13 +33,12 @@ EVAL_SEED_OFFSET = 31337
 RAW_SAMPLER_OVERRIDE = "sampler.steps=0"
 
 
-def sample_sets(run: SavedRun, n: int, seed: int) -> dict[str, Tensor]:
+def sample_sets(run: SavedRun, n: int, seed: int, labels: Tensor | None) -> dict[str, Tensor]:
     """The run's samples by name: ``samples``, and ``raw`` (``steps=0``) for a trainable
     sampler that refines its proposals by steps (``generator-langevin``); empty for a run
-    without a sampler. A conditional run's samples are drawn for :func:`sample_labels`."""
+    without a sampler. A conditional run's samples are drawn for ``labels: (n,)``."""
     if not run.sampler.draws_samples:
         return {}
-    labels = sample_labels(run, n)
     sets = {"samples": run.sample(n, seed=seed, labels=labels)}
     if run.sampler.trainable and run.config.sampler.options.get("steps"):
         raw = SavedRun.open(
@@ -47,12 +46,6 @@ def sample_sets(run: SavedRun, n: int, seed: int) -> dict[str, Tensor]:
         )
         sets["raw"] = raw.sample(n, seed=seed, labels=labels)
     return sets
-
-
-def sample_labels(run: SavedRun, n: int) -> Tensor | None:
-    """The classes a conditional run's ``n`` evaluation samples are drawn for (every class
-    equally often); ``None`` for other runs."""
-    return run.sample_labels(n, None)
 
 
 def evaluate_run(
@@ -79,8 +72,9 @@ def evaluate_run(
     if run.spec.conditional and real_labels is None:
         raise UsageError("the run is conditional, but its rebuilt data has no labels")
     report("drawing samples")
-    sets = sample_sets(run, n, seed)
-    labels = sample_labels(run, n)
+    # A conditional run is evaluated on every class equally often (None for other runs).
+    labels = run.sample_labels(n, None)
+    sets = sample_sets(run, n, seed, labels)
     results: dict[str, Any] = {
         "run": str(run.path),
         "step": run.step,
@@ -107,13 +101,10 @@ def evaluate_run(
 
             # Subsets of half the smaller set, so that KID's spread means something.
             subset = max(2, min(1000, len(real) // 2, len(samples) // 2))
-            scores = image_metrics(classifier, real, samples, kid_subset_size=subset)
+            scores = image_metrics(
+                classifier, real, samples, kid_subset_size=subset, requested_labels=labels
+            )
             metrics.update(scores.as_dict())
-            if labels is not None:
-                from ebkit.metrics import class_match_share
-
-                probabilities = classifier.embed(samples).probabilities
-                metrics["class_match_share"] = class_match_share(probabilities, labels)
         results["sets"][name] = metrics
     labelled = config.train.get("labels") or 0
     if labelled:

@@ -205,11 +205,21 @@ class ContrastiveSampler(nn.Module, ABC):
         for the sampler step, the engine calls this again and uses the second.
         ``labels`` as in :meth:`sample`.
         """
-        if labels is None:
-            samples = self.sample(n, energy, generator)
-        else:
-            samples = self.sample(n, energy, generator, labels)
+        samples = self.draw(n, energy, generator, labels)
         return samples, samples
+
+    def draw(
+        self,
+        n: int,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """:meth:`sample`, passing ``labels`` only when there are some, so that samplers
+        written without a ``labels`` parameter keep working: what callers use."""
+        if labels is None:
+            return self.sample(n, energy, generator)
+        return self.sample(n, energy, generator, labels)
 
     def metrics(self) -> dict[str, Tensor | float]:
         """Diagnostics from the last ``sample`` call (acceptance rate, gradient norm...)."""

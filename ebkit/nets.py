@@ -112,23 +112,16 @@ def began_decoder(
     return nn.Sequential(*layers)
 
 
-def labels_or_error(labels: Tensor | None, spec: DataSpec, batch: int) -> Tensor:
-    """Check the ``labels`` a conditional component was called with: ``(batch,)`` class
-    indices. Missing labels are an error, since a conditional network has no
-    unconditional mode."""
-    if labels is None:
-        raise ValueError("this component was built for a conditional run and needs labels")
-    if labels.shape != (batch,):
-        raise ValueError(f"expected labels of shape ({batch},), got {tuple(labels.shape)}")
-    return labels
-
-
 def checked_labels(spec: DataSpec, labels: Tensor | None, batch: int) -> Tensor | None:
     """The ``labels`` a component built for ``spec`` was called with, checked: ``(batch,)``
     class indices in a conditional run (missing ones are an error), ``None`` otherwise
     (labels given to a component of an unconditional run are an error, not ignored)."""
     if spec.conditional:
-        return labels_or_error(labels, spec, batch)
+        if labels is None:
+            raise ValueError("this component was built for a conditional run and needs labels")
+        if labels.shape != (batch,):
+            raise ValueError(f"expected labels of shape ({batch},), got {tuple(labels.shape)}")
+        return labels
     if labels is not None:
         raise ValueError(
             "labels were given to a component built for an unconditional run; train with "

@@ -188,8 +188,11 @@ def energy_on_grid(
     The energy runs in eval mode (dropout off, BatchNorm on running statistics, so each
     point's energy is its own) without autograd, on ``device`` (default: where its
     parameters are) and in its parameters' dtype, ``chunk_size`` points at a time; its
-    previous mode is restored.
+    previous mode is restored. A conditional energy is drawn as min over y of E(x | y)
+    (:func:`ebkit.engine.marginal_energy`): the landscape of every class at once.
     """
+    from ebkit.engine import marginal_energy
+
     if tuple(energy.spec.event_shape) != (2,):
         raise ValueError(f"a landscape needs 2-D data, not {tuple(energy.spec.event_shape)}")
     if resolution < 2:
@@ -207,7 +210,7 @@ def energy_on_grid(
     energy.eval()
     try:
         with torch.no_grad():
-            values = [energy.energy(chunk) for chunk in points.split(chunk_size)]
+            values = [marginal_energy(energy, chunk) for chunk in points.split(chunk_size)]
     finally:
         energy.train(was_training)
     return torch.cat(values).to("cpu", torch.float64).reshape(resolution, resolution)

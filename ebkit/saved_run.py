@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ebkit.build import build_models, resolve_device
 from ebkit.config import ComponentConfig, RunConfig, parse_override
-from ebkit.engine import class_cycle
+from ebkit.engine import class_cycle, marginal_energy
 from ebkit.errors import EbkitError, UsageError
 from ebkit.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 from ebkit.plugins import PluginManager, get_plugin_manager
@@ -102,11 +102,8 @@ class SavedRun:
         chunks = []
         for start in range(0, n, SAMPLE_CHUNK):
             size = min(SAMPLE_CHUNK, n - start)
-            if classes is None:
-                chunk = self.sampler.sample(size, self.energy, generator)
-            else:
-                wanted = classes[start : start + size].to(self.device)
-                chunk = self.sampler.sample(size, self.energy, generator, wanted)
+            wanted = None if classes is None else classes[start : start + size].to(self.device)
+            chunk = self.sampler.draw(size, self.energy, generator, wanted)
             chunks.append(chunk.detach().cpu())
         return torch.cat(chunks)
 
@@ -146,23 +143,12 @@ class SavedRun:
         results = []
         for start in range(0, len(x), SAMPLE_CHUNK):
             chunk = x[start : start + SAMPLE_CHUNK].to(self.device)
-            if labels is not None:
+            if labels is None:
+                results.append(marginal_energy(self.energy, chunk).cpu())
+            else:
                 wanted = labels[start : start + SAMPLE_CHUNK].to(self.device)
                 results.append(self.energy.evaluate(chunk, wanted).energy.cpu())
-            elif self.spec.conditional:
-                results.append(self._best_class_energy(chunk).cpu())
-            else:
-                results.append(self.energy(chunk).energy.cpu())
         return torch.cat(results)
-
-    def _best_class_energy(self, x: Tensor) -> Tensor:
-        num_classes = self.spec.num_classes
-        assert num_classes is not None  # a conditional spec always has classes
-        per_class = [
-            self.energy.evaluate(x, torch.full((len(x),), label, device=x.device)).energy
-            for label in range(num_classes)
-        ]
-        return torch.stack(per_class).amin(dim=0)
 
     def metrics_history(self) -> list[dict[str, Any]]:
         """The records of ``metrics.jsonl``: ``{"step": ..., "loss_energy": ...}``, one per

@@ -268,12 +268,6 @@ def _conditional_specs() -> list[DataSpec]:
     ]
 
 
-def _labels(n: int, num_classes: int) -> Any:
-    import torch
-
-    return torch.arange(n) % num_classes
-
-
 def check_conditional_energy(
     factory: Factory, spec: DataSpec | None = None, *, batch: int = 6, **options: Any
 ) -> None:
@@ -283,6 +277,7 @@ def check_conditional_energy(
     layers included), the label changes the energy, and a call without labels fails."""
     import torch
 
+    from ebkit.engine import class_cycle
     from ebkit.interfaces import EnergyFunction
 
     for data_spec in [spec] if spec is not None else _conditional_specs():
@@ -291,7 +286,7 @@ def check_conditional_energy(
         assert isinstance(energy, EnergyFunction), f"built {type(energy).__name__}"
         assert energy.accepts_labels, "the energy does not set accepts_labels"
         x = _inputs(data_spec, batch, seed=1).requires_grad_(True)
-        labels = _labels(batch, data_spec.num_classes)
+        labels = class_cycle(batch, data_spec.num_classes)
         output = energy(x, labels)
         assert output.energy.shape == (batch,), (
             f"energy shape {tuple(output.energy.shape)}, expected ({batch},)"
@@ -333,6 +328,7 @@ def check_conditional_sampler(
     when ``trainable``."""
     import torch
 
+    from ebkit.engine import class_cycle
     from ebkit.interfaces import ContrastiveSampler
 
     for data_spec in [spec] if spec is not None else _conditional_specs():
@@ -341,7 +337,7 @@ def check_conditional_sampler(
         sampler = _build(factory, data_spec, options)
         assert isinstance(sampler, ContrastiveSampler), f"built {type(sampler).__name__}"
         assert sampler.accepts_labels, "the sampler does not set accepts_labels"
-        labels = _labels(n, data_spec.num_classes)
+        labels = class_cycle(n, data_spec.num_classes)
         samples = sampler.sample(n, target, torch.Generator().manual_seed(3), labels)
         assert samples.shape == (n, *data_spec.event_shape), (
             f"samples shape {tuple(samples.shape)}, expected ({n}, *{data_spec.event_shape})"

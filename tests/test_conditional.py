@@ -17,6 +17,7 @@ from ebkit import (
     DataSpec,
     EnergyFunction,
     EnergyOutput,
+    Option,
     UsageError,
 )
 from ebkit.engine import class_cycle, class_grid, class_rows
@@ -67,14 +68,51 @@ class Unconditional(ClassCentres):
     accepts_labels = False
 
 
+class ClassifyingCentres(ClassCentres):
+    """ClassCentres that also returns logits (as a semi-supervised energy would)."""
+
+    provides = frozenset({"logits"})
+
+    def forward(self, x, labels=None):
+        output = super().forward(x, labels)
+        output.logits = -(x.flatten(1).unsqueeze(1) - self.centres).square().sum(2)
+        return output
+
+
+class RealDigits(ContrastiveSampler):
+    """Returns real digits of the requested class (or of class y + ``offset``), so that
+    the class-match share has a known answer."""
+
+    accepts_labels = True
+
+    def __init__(self, spec: DataSpec, *, offset: int = 0) -> None:
+        super().__init__(spec)
+        from ebkit.builtins.digits import Digits
+
+        digits = Digits()
+        self.images, self.classes, self.offset = digits.x, digits.y, offset
+
+    def sample(self, n, energy, generator, labels=None):
+        wanted = (labels.cpu() + self.offset) % 10
+        picks = [torch.nonzero(self.classes == label)[k % 50, 0] for k, label in enumerate(wanted)]
+        return self.images[torch.stack(picks)].to(labels.device)
+
+
 PLUGIN = module_plugin(
     "conditional-test",
     ebkit_energies=lambda: [
         Component(name="class-centres", summary="½‖x − μ_y‖²", factory=ClassCentres),
         Component(name="no-labels", summary="refuses labels", factory=Unconditional),
+        Component(name="classifying", summary="with logits", factory=ClassifyingCentres),
     ],
     ebkit_samplers=lambda: [
         Component(name="class-shift", summary="z + b_y", factory=ClassShift),
+        Component(
+            name="real-digits",
+            summary="real digits",
+            factory=RealDigits,
+            options=(Option("offset", int, 0, "class shift"),),
+        ),
     ],
 )
 
@@ -169,10 +207,10 @@ def test_conditional_and_semi_supervised_do_not_combine(plugins):
 
     config = resolve_config(
         plugins,
-        names={"energy": "ladder", "sampler": "none", "loss": "none"},
+        names={"energy": "classifying", "sampler": "none", "loss": "none"},
         train={"conditional": True, "labels": 20},
     )
-    with pytest.raises(UsageError, match="cannot"):
+    with pytest.raises(UsageError, match=r"^--labels \(semi-supervised\) and --conditional"):
         build_trainer(config, plugins)
 
 
@@ -287,12 +325,37 @@ def test_cli_sample_by_class(run_cli, conditional_run, tmp_path):
     assert error_lines(bad.stderr) == ["Error: class 10 is not one of the run's 10 classes (0–9)"]
 
 
-def test_cli_evaluate_reports_the_class_match_share(run_cli, conditional_run):
+def test_cli_evaluate_reports_a_class_match_share(run_cli, conditional_run, monkeypatch, tmp_path):
+    monkeypatch.setenv("EBKIT_CACHE_DIR", str(tmp_path / "cache"))
     result = run_cli("evaluate", str(conditional_run), "--json", "--n", "100")
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)["sets"]["samples"]
     assert 0.0 <= metrics["class_match_share"] <= 1.0
     assert math.isfinite(metrics["energy"])
+
+
+@pytest.mark.parametrize(("offset", "low", "high"), [(0, 0.9, 1.0), (1, 0.0, 0.1)])
+def test_class_match_share_of_samples_with_a_known_answer(
+    plugins, tmp_path, monkeypatch, offset, low, high
+):
+    """Real digits of the requested class match it (the classifier's accuracy); real
+    digits of the next class almost never do."""
+    from ebkit.evaluation import evaluate_run
+
+    monkeypatch.setenv("EBKIT_CACHE_DIR", str(tmp_path / "cache"))
+    run = ebkit.train(
+        energy="class-centres",
+        sampler="real-digits",
+        loss="cd",
+        data="digits",
+        steps=1,
+        options={"train.conditional": True, "train.batch_size": 10, "sampler.offset": offset},
+        out=tmp_path / "run",
+        progress=False,
+        manager=plugins,
+    )
+    metrics = evaluate_run(run, n=200, manager=plugins)["sets"]["samples"]
+    assert low <= metrics["class_match_share"] <= high
 
 
 def test_cli_refuses_sample_by_class_on_an_unconditional_run(run_cli, tmp_path):
@@ -321,3 +384,62 @@ def test_cli_conditional_needs_labelled_data(run_cli, tmp_path):
 
 def error_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+def test_conditional_run_on_points_draws_its_landscape(run_cli, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=300)
+    x = rng.normal(size=(300, 2)) * 0.1 + np.array([[-2, 0], [0, 2], [2, 0]])[y]
+    np.savez(tmp_path / "points.npz", x=x.astype(np.float32), y=y)
+    out = tmp_path / "run"
+    result = run_cli(
+        *("train", "--conditional", "--energy", "mlp", "--sampler", "generator", "--loss"),
+        *("gan", "--data", "npz", "--data-path", str(tmp_path / "points.npz"), "--quiet"),
+        *("--steps", "3", "--batch-size", "16", "--out", str(out)),
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "samples" / "landscape.png").is_file()
+    assert (out / "samples" / "final.png").is_file()
+
+
+def test_conditional_run_resumes_exactly(plugins, tmp_path):
+    from ebkit.runs import latest_checkpoint, load_checkpoint
+
+    options = {"train.conditional": True, "train.batch_size": 12, "train.checkpoint_every": 2}
+    common = dict(energy="class-centres", sampler="class-shift", loss="gan", data="digits")
+    straight = ebkit.train(
+        **common, steps=4, options=options, out=tmp_path / "a", progress=False, manager=plugins
+    )
+    ebkit.train(
+        **common, steps=2, options=options, out=tmp_path / "b", progress=False, manager=plugins
+    )
+    resumed = ebkit.resume(tmp_path / "b", steps=4, manager=plugins)
+    first, _ = load_checkpoint(latest_checkpoint(straight.path))
+    second, meta = load_checkpoint(latest_checkpoint(resumed.path))
+    assert meta["step"] == 4 and meta["spec"]["conditional"] is True
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+
+
+def test_cli_score_of_a_conditional_run_uses_the_best_class(run_cli, conditional_run, tmp_path):
+    import csv
+
+    target = tmp_path / "energies.csv"
+    result = run_cli("score", str(conditional_run), "digits", "--out", str(target))
+    assert result.exit_code == 0, result.output
+    with target.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1797
+    from ebkit.builtins.digits import Digits
+    from ebkit.saved_run import SavedRun
+
+    run = SavedRun.open(conditional_run)
+    digits = Digits()
+    expected = run.energies(digits.x[:5])
+    per_class = torch.stack([run.energies(digits.x[:5], torch.full((5,), k)) for k in range(10)])
+    torch.testing.assert_close(expected, per_class.amin(0))
+    written = torch.tensor([float(row["energy"]) for row in rows[:5]])
+    torch.testing.assert_close(written, expected, atol=1e-4, rtol=1e-5)

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from ebkit.architectures import deck_is_default
 from ebkit.builtins import CONV_ENERGY_ARCHITECTURES, ENERGY_ACTIVATIONS
 from ebkit.interfaces import DataSpec, EnergyFunction, EnergyOutput
 from ebkit.nets import LabelChannel, label_channel, label_embedding, with_labels
@@ -67,10 +68,6 @@ DECK_CHANNELS: tuple[int, ...] = (128, 128, 64)
 
 DECK_HIDDEN = 64
 """Units of the dense layer between the deck's convolutions and its output (Dense 64)."""
-
-DECK_SHAPE: tuple[int, int, int] = (3, 32, 32)
-"""The data shape of the deck (CIFAR-10), for which ``arch="auto"`` picks ``deck`` in a
-conditional run."""
 
 
 def make_activation(name: str) -> nn.Module:
@@ -193,7 +190,7 @@ def conv_energy_architecture(spec: DataSpec, arch: str = "auto") -> str:
             f"arch must be one of {', '.join(CONV_ENERGY_ARCHITECTURES)}, not {arch!r}"
         )
     if arch == "auto":
-        return "deck" if spec.conditional and spec.event_shape == DECK_SHAPE else "plain"
+        return "deck" if deck_is_default(spec) else "plain"
     return arch
 
 

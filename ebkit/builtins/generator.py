@@ -57,7 +57,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebkit.architectures import choose_architecture
+from ebkit.architectures import choose_architecture, deck_is_default
 from ebkit.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 from ebkit.nets import (
     began_bottleneck,
@@ -90,8 +90,6 @@ stride-2 transposed convolutions (a last one writes the data's channels)."""
 DECK_SHRINK = 4
 """The deck's projection has sides H/4 × W/4 (its 8×8 for 32×32); two doublings follow."""
 DECK_KERNEL = 5
-DECK_SHAPE = (3, 32, 32)
-"""The deck's CIFAR-10 images: ``arch=auto`` picks deck for conditional runs on them."""
 
 
 def generator_architecture(spec: DataSpec, arch: str = "auto") -> str:
@@ -102,7 +100,7 @@ def generator_architecture(spec: DataSpec, arch: str = "auto") -> str:
         raise ValueError(f"arch must be one of {', '.join(GENERATOR_ARCHITECTURES)}, not {arch!r}")
     if arch in ("began", "deck"):
         return arch
-    if arch == "auto" and spec.conditional and tuple(spec.event_shape) == DECK_SHAPE:
+    if arch == "auto" and deck_is_default(spec):
         return "deck"
     return choose_architecture(spec, arch)
 
@@ -299,10 +297,8 @@ class GeneratorSampler(ContrastiveSampler):
         if not spec.high > spec.low:
             raise ValueError(f"the data range [{spec.low}, {spec.high}] is empty")
         self.latent_dim = latent_dim
-        self.label_dim = 0
-        if spec.conditional:
-            assert spec.num_classes is not None  # DataSpec checks it
-            self.label_dim = spec.num_classes if label_dim is None else label_dim
+        embedding = label_embedding(spec, label_dim)
+        self.label_dim = 0 if embedding is None else embedding.dim
         self.noise = noise if noise != "auto" else "uniform" if arch == "began" else "normal"
         input_dim = latent_dim + self.label_dim
         if self.arch == "began":
@@ -316,7 +312,7 @@ class GeneratorSampler(ContrastiveSampler):
         self._reset_parameters()
         # None in unconditional runs, so they keep exactly the parameters and initial
         # weights they had before labels existed.
-        self.label_embedding = label_embedding(spec, label_dim)
+        self.label_embedding = embedding
 
     def _reset_parameters(self) -> None:
         # Uses the default RNG, which the engine seeds before building components.

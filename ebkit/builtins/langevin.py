@@ -192,9 +192,7 @@ def _energy_and_grad(
     """
     x.requires_grad_(True)
     try:
-        # EnergyFunction.evaluate's dispatch, written out: the unconditional chain makes
-        # exactly the calls it made before labels existed.
-        values = (energy(x) if labels is None else energy(x, labels)).energy
+        values = energy.evaluate(x, labels).energy
         if not values.requires_grad:
             raise RuntimeError(
                 f"the energy {type(energy).__name__} does not depend on its input, "

@@ -26,6 +26,7 @@ class NoSampler(ContrastiveSampler):
     """No contrastive samples: the engine never calls :meth:`sample` of this sampler."""
 
     draws_samples: ClassVar[bool] = False
+    accepts_labels: ClassVar[bool] = True  # it draws nothing, so conditioning asks nothing of it
 
     def sample(self, n: int, energy: EnergyFunction, generator: torch.Generator) -> Tensor:
         raise RuntimeError("the none sampler draws no samples (pair it with --loss none)")

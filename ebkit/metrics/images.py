@@ -161,6 +161,8 @@ class ImageMetrics:
     Higher is better: ``inception_score`` (1..K), ``classes_covered``,
     ``class_entropy``. ``ebgan_inception_score`` is I′ (read it with the others).
     ``real_inception_score`` is the IS of the real images, the ceiling to compare with.
+    ``class_match_share`` (higher is better, chance 1/K) is set for samples drawn for
+    requested classes (conditional runs), else ``None`` and left out of :meth:`as_dict`.
     """
 
     frechet_distance: float
@@ -173,10 +175,11 @@ class ImageMetrics:
     real_inception_score: float
     num_real: int
     num_fake: int
+    class_match_share: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of the fields."""
-        return asdict(self)
+        """A JSON-ready dict of the fields that are set."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 def image_metrics(
@@ -187,6 +190,7 @@ def image_metrics(
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
     generator: torch.Generator | None = None,
+    requested_labels: Tensor | None = None,
 ) -> ImageMetrics:
     """Every image metric of generated images ``fake: (M, C, H, W)`` against real images
     ``real: (N, C, H, W)``, both in [-1, 1], through ``classifier``.
@@ -195,7 +199,8 @@ def image_metrics(
     std (:func:`~ebkit.metrics.distances.standardize_features`, SPEC §7); IS, I′ and
     class coverage use the fake set's class probabilities. ``generator`` draws KID's
     subsets (default: seeded with 0). Use a few hundred images per set or more: the
-    covariances are F × F (F = 128).
+    covariances are F × F (F = 128). ``requested_labels: (M,)``, the classes ``fake`` was
+    drawn for (a conditional run), adds :func:`class_match_share`.
     """
     real_outputs = classifier.embed(real)
     fake_outputs = classifier.embed(fake)
@@ -221,4 +226,7 @@ def image_metrics(
         real_inception_score=float(inception_score(real_outputs.probabilities)),
         num_real=len(real),
         num_fake=len(fake),
+        class_match_share=None
+        if requested_labels is None
+        else class_match_share(fake_outputs.probabilities, requested_labels),
     )

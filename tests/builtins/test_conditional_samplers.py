@@ -18,7 +18,7 @@ from ebkit.builtins.langevin import LangevinSampler
 from ebkit.config import resolve_config
 from ebkit.errors import UsageError
 from ebkit.interfaces import ContrastiveSampler, DataSpec
-from ebkit.nets import labels_or_error
+from ebkit.nets import checked_labels
 from ebkit.plugins import PluginManager, module_plugin
 from ebkit.testing import check_sampler
 from ebkit.training import build_trainer
@@ -58,7 +58,7 @@ class ClassMeans(EnergyFunction):
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> EnergyOutput:
         self.calls.append(labels)
-        labels = labels_or_error(labels, self.spec, x.shape[0])
+        labels = checked_labels(self.spec, labels, x.shape[0])
         centres = self.means[labels].view_as(x)
         return EnergyOutput(0.5 * (x - centres).flatten(1).square().sum(1))
 
