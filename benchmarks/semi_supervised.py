@@ -21,8 +21,11 @@ prints each seed's held-out error, then the mean ± standard deviation per model
 relative change of EBGAN-LN against the Ladder. It is a benchmark: the exit code is 0
 whatever the numbers.
 
-    python benchmarks/semi_supervised.py --data-path ../shared/data/mnist
+    python benchmarks/semi_supervised.py --data-path ../shared/data/mnist   # ~21 min, 2 cores
     python benchmarks/semi_supervised.py --data-path ../shared/data/mnist --steps 300 --seeds 2
+
+The default budget, 1000 steps per model and 5 seeds, runs in about 21 minutes on a quiet
+2-core machine (mlp 71 s, Ladder 408 s, EBGAN-LN 783 s for the five seeds).
 """
 
 from __future__ import annotations
