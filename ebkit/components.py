@@ -42,6 +42,11 @@ class Option:
     A ``default`` of ``None`` means "derived automatically"; ``help`` must then say how.
     ``choices`` restricts a ``str`` option; ``minimum``/``maximum`` bound numbers
     (for lists, every item).
+
+    ``saved_default`` is for an option added after runs were saved without it, when
+    ``default`` would change what such a run computes: a saved run's ``config.json``
+    that lacks the option is read with ``saved_default`` instead (see
+    :func:`ebkit.config.complete_saved_options`). Leave it unset otherwise.
     """
 
     name: str
@@ -51,6 +56,7 @@ class Option:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    saved_default: Any = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", self.name):
@@ -65,6 +71,9 @@ class Option:
             raise ValueError(f"option {self.name!r} needs a help text")
         if self.default is not None:
             object.__setattr__(self, "default", self.coerce(self.default, where="default"))
+        if self.saved_default is not None:
+            saved = self.coerce(self.saved_default, where="saved_default")
+            object.__setattr__(self, "saved_default", saved)
 
     def _is_list(self) -> bool:
         return typing.get_origin(self.type) is list

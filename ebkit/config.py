@@ -187,6 +187,29 @@ class RunConfig:
             raise UsageError(f"config.json is not an ebkit run configuration ({error})") from None
 
 
+def complete_saved_options(manager: PluginManager, config: RunConfig) -> RunConfig:
+    """``config``, read from a saved run, with the component options it lacks (options
+    added after the run was saved) set to the value that reproduces the run: the
+    option's ``saved_default`` where it declares one. Options without one keep their
+    default when the component is built, as before. Components no longer installed are
+    left as they are (building them reports that)."""
+    choices = [
+        ("energy", config.energy),
+        ("sampler", config.sampler),
+        ("loss", config.loss),
+        *(("regularizer", choice) for choice in config.regularizers),
+    ]
+    for kind, choice in choices:
+        try:
+            component = manager.lookup(kind, choice.id).component
+        except UsageError:
+            continue
+        for option in component.options:
+            if option.name not in choice.options and option.saved_default is not None:
+                choice.options[option.name] = option.saved_default
+    return config
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config; a missing file or a syntax error is one clear line."""
     try:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ebkit.build import build_models, resolve_device
-from ebkit.config import ComponentConfig, RunConfig, parse_override
+from ebkit.config import ComponentConfig, RunConfig, complete_saved_options, parse_override
 from ebkit.engine import class_cycle, marginal_energy
 from ebkit.errors import EbkitError, UsageError
 from ebkit.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
@@ -58,7 +58,7 @@ class SavedRun:
         its weights (e.g. a number of MCMC steps)."""
         path = Path(path)
         manager = manager or get_plugin_manager()
-        config = RunConfig.from_json(read_run_config(path))
+        config = complete_saved_options(manager, RunConfig.from_json(read_run_config(path)))
         config.sampler = _override_sampler(
             manager, config.sampler, sampler_overrides, sampler_options or {}
         )

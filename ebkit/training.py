@@ -15,7 +15,7 @@ from ebkit.callbacks import (
     ProgressBar,
     SamplePictures,
 )
-from ebkit.config import RunConfig
+from ebkit.config import RunConfig, complete_saved_options
 from ebkit.engine import Callback, Trainer, TrainSettings
 from ebkit.errors import TrainingInterrupted, UsageError
 from ebkit.plugins import PluginManager, get_plugin_manager
@@ -117,7 +117,8 @@ def resume_run(
     moves the run.
     """
     run_dir = Path(run_dir)
-    config = RunConfig.from_json(read_run_config(run_dir))
+    manager = manager or get_plugin_manager()
+    config = complete_saved_options(manager, RunConfig.from_json(read_run_config(run_dir)))
     if steps is not None:
         config.train["steps"] = steps
     if device is not None:
@@ -128,7 +129,7 @@ def resume_run(
     if weights is None:
         raise UsageError(f"--resume: {run_dir} holds no complete checkpoint to resume from")
     tensors, meta = load_checkpoint(weights)
-    trainer = build_trainer(config, manager or get_plugin_manager())
+    trainer = build_trainer(config, manager)
     restore_trainer_state(trainer, tensors, meta)
     if trainer.step > trainer.settings.steps:
         raise UsageError(

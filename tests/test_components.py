@@ -320,3 +320,12 @@ def test_as_components_accepts_none_one_or_many_records() -> None:
     assert as_components((record, record)) == [record, record]
     with pytest.raises(ValueError, match="'str'"):
         as_components([record, "nope"])
+
+
+def test_saved_default_is_coerced_and_checked() -> None:
+    option = Option("mode", str, "new", "how", choices=("new", "old"), saved_default="old")
+    assert option.saved_default == "old"
+    assert Option("n", int, 3, "count", saved_default="2").saved_default == 2
+    assert Option("n", int, 3, "count").saved_default is None
+    with pytest.raises(UsageError, match="saved_default: 'older' is not one of 'new', 'old'"):
+        Option("mode", str, "new", "how", choices=("new", "old"), saved_default="older")

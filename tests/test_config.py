@@ -311,3 +311,47 @@ def test_component_config_as_json_copies_options() -> None:
     payload = ComponentConfig("p/x", options).as_json()
     payload["options"]["width"] = 4
     assert options == {"width": 3}
+
+
+def test_saved_configs_get_the_saved_default_of_options_they_lack() -> None:
+    from ebkit import Component, Option
+    from ebkit.config import ComponentConfig, RunConfig, complete_saved_options
+    from ebkit.plugins import PluginManager, module_plugin
+
+    options = (
+        Option("mode", str, "new", "how", choices=("new", "old"), saved_default="old"),
+        Option("width", int, 8, "units"),
+    )
+    plugin = module_plugin(
+        "saved-test",
+        ebkit_energies=lambda: [
+            Component(name="evolving", summary="gained options", factory=dict, options=options)
+        ],
+    )
+    manager = PluginManager(environ={}, extra_plugins={"saved-test": plugin})
+
+    def saved(energy_options):
+        return RunConfig(
+            energy=ComponentConfig("saved-test/evolving", dict(energy_options)),
+            sampler=ComponentConfig("ebkit/generator", {}),
+            loss=ComponentConfig("ebkit/gan", {}),
+            data=ComponentConfig("ebkit/digits", {}),
+            data_path=None,
+            regularizers=[],
+            train={},
+        )
+
+    old = complete_saved_options(manager, saved({"width": 4}))
+    assert old.energy.options == {"width": 4, "mode": "old"}  # width without saved_default
+    kept = complete_saved_options(manager, saved({"width": 4, "mode": "new"}))
+    assert kept.energy.options == {"width": 4, "mode": "new"}
+    gone = RunConfig(
+        energy=ComponentConfig("uninstalled/energy", {}),
+        sampler=ComponentConfig("ebkit/generator", {}),
+        loss=ComponentConfig("ebkit/gan", {}),
+        data=ComponentConfig("ebkit/digits", {}),
+        data_path=None,
+        regularizers=[],
+        train={},
+    )
+    assert complete_saved_options(manager, gone).energy.options == {}

@@ -73,6 +73,8 @@ def ebkit_energies() -> list[Component]:
                     "the range λ₀ and noise_std were tuned for (MNIST pixels in the Ladder "
                     "papers); data = feed the data as it is",
                     choices=INPUT_RANGES,
+                    # Ladder runs saved before the option existed were trained on the data.
+                    saved_default="data",
                 ),
                 Option(
                     "layer_weights",

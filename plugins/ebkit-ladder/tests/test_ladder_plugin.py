@@ -124,3 +124,29 @@ def test_cli_rejects_a_bad_costs_value_in_one_line(ebkit_plugins, ebkit_cli, tmp
     assert result.exit_code == 2
     assert "energy.costs" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_ladder_runs_saved_before_input_range_load_as_they_were_trained(tmp_path: Path) -> None:
+    import json
+
+    import ebkit
+    from ebkit.saved_run import SavedRun
+
+    run = ebkit.train(
+        energy="ladder",
+        sampler="none",
+        loss="none",
+        data="digits",
+        steps=2,
+        options={"train.labels": 20, "train.batch_size": 16, "energy.sizes": [8]},
+        out=tmp_path / "run",
+        progress=False,
+    )
+    assert run.energy.input_range == "unit"
+    config_path = run.path / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["energy"]["options"]["input_range"]  # as written before the option existed
+    config_path.write_text(json.dumps(config))
+    assert SavedRun.open(run.path).energy.input_range == "data"
+    resumed = ebkit.resume(run.path, steps=3)
+    assert resumed.energy.input_range == "data"
