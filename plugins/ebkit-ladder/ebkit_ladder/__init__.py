@@ -12,7 +12,11 @@ from __future__ import annotations
 from ebkit import Component, Option, hookimpl
 
 INPUT_RANGES: tuple[str, ...] = ("unit", "data")
-"""Accepted ``input_range`` of the ladder energy (see :class:`ebkit_ladder.ladder.LadderEnergy`)."""
+"""Accepted ``input_range`` of the ladder energy."""
+
+CONTRASTIVE_NORMALIZATIONS: tuple[str, ...] = ("data", "batch")
+"""Accepted ``contrastive_normalization`` of the ladder energy (see
+:class:`ebkit_ladder.ladder.LadderEnergy`)."""
 
 
 @hookimpl
@@ -75,6 +79,16 @@ def ebkit_energies() -> list[Component]:
                     choices=INPUT_RANGES,
                     # Ladder runs saved before the option existed were trained on the data.
                     saved_default="data",
+                ),
+                Option(
+                    "contrastive_normalization",
+                    str,
+                    "data",
+                    "how training normalises contrastive samples (EBGAN-LN's G(z)): data = "
+                    "with the running statistics of the data, so the energy sees how they "
+                    "differ from data; batch = with their own batch's statistics",
+                    choices=CONTRASTIVE_NORMALIZATIONS,
+                    saved_default="batch",
                 ),
                 Option(
                     "layer_weights",

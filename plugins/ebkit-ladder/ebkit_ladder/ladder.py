@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
-from ebkit_ladder import INPUT_RANGES
+from ebkit_ladder import CONTRASTIVE_NORMALIZATIONS, INPUT_RANGES
 from ebkit_ladder.combinator import VanillaCombinator
 from ebkit_ladder.normalization import RunningStatistics, batch_normalize
 
@@ -143,7 +143,15 @@ class LadderEnergy(EnergyFunction):
     - evaluation mode: running statistics everywhere, so a sample's outputs do not depend
       on its batch; the energy is still a denoising cost, with the noise drawn from a
       generator seeded with :data:`EVAL_NOISE_SEED` at every call (deterministic for a
-      given batch shape); ``logits`` are the **clean** path's, to predict with.
+      given batch shape); ``logits`` are the **clean** path's, to predict with;
+    - contrastive samples (EBGAN-LN's G(z)), which the engine evaluates in
+      :meth:`contrastive_scope`: training mode, but they never update the running
+      statistics, and with ``contrastive_normalization="data"`` (the default) every
+      layer normalises them with the running statistics of the data instead of their own
+      batch's. Batch statistics would re-centre and re-scale a batch of fakes at every
+      layer, hiding from the energy exactly how they differ from data; measured on MNIST
+      with 100 labels (1000 steps, seed 0), EBGAN-LN's held-out error was 14.05% with
+      ``batch`` and 11.65% with ``data`` (the Ladder alone: 12.80%).
 
     ``features`` is h⁽ᴸ⁻¹⁾ of the clean path (the code the classifier reads), so the
     pulling-away term works with EBGAN-LN. :meth:`classify` runs the clean path alone.
@@ -165,8 +173,15 @@ class LadderEnergy(EnergyFunction):
         bottom_weight: float = DEFAULT_BOTTOM_WEIGHT,
         layer_weights: Sequence[float] | None = None,
         input_range: str = "unit",
+        contrastive_normalization: str = "data",
     ) -> None:
         super().__init__(spec)
+        if contrastive_normalization not in CONTRASTIVE_NORMALIZATIONS:
+            raise ValueError(
+                "contrastive_normalization must be one of "
+                f"{', '.join(CONTRASTIVE_NORMALIZATIONS)}, not {contrastive_normalization!r}"
+            )
+        self.contrastive_normalization = contrastive_normalization
         if input_range not in INPUT_RANGES:
             raise ValueError(
                 f"input_range must be one of {', '.join(INPUT_RANGES)}, not {input_range!r}"
@@ -212,6 +227,7 @@ class LadderEnergy(EnergyFunction):
         self.encoder_statistics = nn.ModuleList(RunningStatistics(w) for w in self.widths[1:])
         self.decoder_statistics = nn.ModuleList(RunningStatistics(w) for w in self.widths)
         self._statistics_frozen = False
+        self._normalize_with_running = False
         for linear in (*self.encoder, *self.decoder):
             nn.init.normal_(linear.weight, mean=0.0, std=linear.in_features**-0.5)
 
@@ -257,9 +273,23 @@ class LadderEnergy(EnergyFunction):
         return self._encode(self._inputs(x), noise_std=0.0, generator=None, update=False).logits
 
     def contrastive_scope(self) -> AbstractContextManager[None]:
-        """The engine evaluates contrastive samples in :meth:`frozen_statistics`, so the
-        running statistics used for classification come from data only."""
-        return self.frozen_statistics()
+        """The engine evaluates contrastive samples in this scope: in
+        :meth:`frozen_statistics`, so the running statistics used for classification come
+        from data only, and, with ``contrastive_normalization="data"``, normalised with
+        those running statistics of the data rather than with their own batch's (see the
+        class docstring)."""
+        if self.contrastive_normalization == "batch":
+            return self.frozen_statistics()
+        return self._data_normalized_contrast()
+
+    @contextmanager
+    def _data_normalized_contrast(self) -> Iterator[None]:
+        previous, self._normalize_with_running = self._normalize_with_running, True
+        try:
+            with self.frozen_statistics():
+                yield
+        finally:
+            self._normalize_with_running = previous
 
     @contextmanager
     def frozen_statistics(self) -> Iterator[None]:
@@ -271,6 +301,12 @@ class LadderEnergy(EnergyFunction):
             yield
         finally:
             self._statistics_frozen = previous
+
+    @property
+    def _batch_statistics(self) -> bool:
+        """Normalise with the batch's own statistics (training mode, data) rather than
+        the running ones (evaluation mode, and contrastive samples in training)."""
+        return self.training and not self._normalize_with_running
 
     def _inputs(self, x: Tensor) -> Tensor:
         """The flattened batch in the network's input range (see ``input_range``)."""
@@ -301,7 +337,7 @@ class LadderEnergy(EnergyFunction):
         ):
             pre_activation = weight(h)
             mean, var = statistics.statistics(
-                pre_activation, use_batch=self.training, update=update
+                pre_activation, use_batch=self._batch_statistics, update=update
             )
             z = batch_normalize(pre_activation, mean, var)
             noise = _gaussian_noise(z, noise_std, generator)
@@ -326,7 +362,7 @@ class LadderEnergy(EnergyFunction):
             if top_down:
                 signal = self.decoder[layer](top_down[-1])
             mean, var = self.decoder_statistics[layer].statistics(
-                signal, use_batch=self.training, update=update
+                signal, use_batch=self._batch_statistics, update=update
             )
             u = batch_normalize(signal, mean, var)
             top_down.append(self.combinators[layer](corrupted.z[layer], u))

@@ -532,3 +532,46 @@ def test_unit_input_range_maps_the_data_range_onto_zero_one() -> None:
 def test_input_range_is_checked() -> None:
     with pytest.raises(ValueError, match="input_range must be one of unit, data, not 'pixels'"):
         LadderEnergy(DataSpec((3,), num_classes=2), input_range="pixels")
+
+
+def test_contrastive_samples_are_normalised_with_the_data_statistics() -> None:
+    energy = activate(small_ladder(noise_std=0.0)).train()
+    energy(inputs())  # a data batch moves the running statistics off their initial values
+    before = {key: value.clone() for key, value in energy.state_dict().items()}
+    fakes = inputs() * 0.5 + 0.3  # shifted and shrunk: batch statistics would hide it
+    with energy.contrastive_scope():
+        scoped = energy.ladder_pass(fakes)
+    for key, value in energy.state_dict().items():
+        assert torch.equal(value, before[key]), key  # nothing learnt from the fakes
+    for layer, statistics in enumerate(energy.encoder_statistics, start=1):
+        assert torch.equal(scoped.clean.mean[layer], statistics.running_mean)
+        assert torch.equal(scoped.clean.var[layer], statistics.running_var)
+    energy.eval()  # without noise, evaluation mode is the same computation
+    torch.testing.assert_close(scoped.energy, energy.ladder_pass(fakes).energy)
+
+
+def test_batch_contrastive_normalisation_uses_the_fake_batch_statistics() -> None:
+    energy = activate(small_ladder(noise_std=0.0, contrastive_normalization="batch")).train()
+    fakes = inputs() * 0.5 + 0.3
+    before = {key: value.clone() for key, value in energy.state_dict().items()}
+    with energy.contrastive_scope():
+        scoped = energy.ladder_pass(fakes)
+    assert all(torch.equal(value, before[key]) for key, value in energy.state_dict().items())
+    pre_activation = energy.encoder[0](scoped.clean.z[0])
+    torch.testing.assert_close(scoped.clean.mean[1], pre_activation.mean(dim=0))
+
+
+def test_contrastive_samples_keep_their_gradients_in_the_scope() -> None:
+    energy = activate(small_ladder()).train()
+    energy(inputs())
+    fakes = inputs().requires_grad_(True)
+    with energy.contrastive_scope():
+        energy(fakes).energy.sum().backward()
+    assert fakes.grad is not None and fakes.grad.abs().sum() > 0
+    assert energy.encoder[0].weight.grad is not None
+    assert energy._batch_statistics  # the scope is over: data batches again
+
+
+def test_contrastive_normalization_is_checked() -> None:
+    with pytest.raises(ValueError, match="contrastive_normalization must be one of data, batch"):
+        LadderEnergy(DataSpec((3,), num_classes=2), contrastive_normalization="own")
