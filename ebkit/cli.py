@@ -253,8 +253,8 @@ def sample(
 ) -> None:
     """Draw samples from the newest checkpoint of a run (no training data needed).
 
-    Samples of a conditional run cycle through the classes, so a grid shows each class
-    in turn; --class K draws class K only."""
+    The picture of a conditional run is a class grid, one row per class (⌈N / classes⌉
+    samples each); --class K draws class K only."""
     if count < 1:
         raise UsageError(f"--n {count}: must be at least 1")
     target = out or os.path.join(run_dir, "samples", "sampled.png")
