@@ -42,8 +42,8 @@ from rich.table import Table
 from torch import Tensor, nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
-from ebkit.builtins.langevin import LangevinSampler
-from ebkit.builtins.replay import ReplaySampler
+from ebkit.builtins.samplers.langevin import LangevinSampler
+from ebkit.builtins.samplers.replay import ReplaySampler
 
 TARGET = 0.98
 """The throughput ratio ebkit / hand loop we aim for."""

@@ -3,7 +3,7 @@
 Builds EBGAN (``autoencoder`` energy, ``generator`` sampler, ``margin`` loss, ``digits``
 data and MLP networks by default; ``--arch conv`` for the DCGAN-style conv networks, e.g.
 on 28×28 MNIST) through the real path of ``ebkit train`` (plugin manager ->
-``resolve_config`` -> ``build_components`` -> :class:`ebkit.engine.Trainer`) and a
+``resolve_config`` -> ``build_components`` -> :class:`ebkit.core.engine.Trainer`) and a
 minimal hand-written loop on deep copies of the same initial modules, with the same data
 batches, the same noise and its own ``torch.optim.Adam``. It first checks that both
 produce the same weights after a few steps, then times interleaved blocks of
@@ -46,15 +46,15 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor, nn
 
-from ebkit.build import build_components, resolve_device
-from ebkit.callbacks import MetricsLog, ProgressBar
-from ebkit.config import RunConfig, resolve_config
-from ebkit.data import TensorDataset
-from ebkit.engine import Callback, Components, Trainer
-from ebkit.errors import EbkitError, UsageError
-from ebkit.interfaces import Dataset
-from ebkit.plugins import get_plugin_manager
-from ebkit.training import settings_from_config
+from ebkit.core.data import TensorDataset
+from ebkit.core.engine import Callback, Components, Trainer
+from ebkit.core.errors import EbkitError, UsageError
+from ebkit.core.interfaces import Dataset
+from ebkit.plugin.manager import get_plugin_manager
+from ebkit.runs.build import build_components, resolve_device
+from ebkit.runs.callbacks import MetricsLog, ProgressBar
+from ebkit.runs.config import RunConfig, resolve_config
+from ebkit.runs.training import settings_from_config
 from ebkit_autoencoder.conv import ConvAutoEncoderEnergy
 from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
 

@@ -3,7 +3,7 @@ budgets: modes covered and high-quality share on the 2-D Gaussian mixtures, imag
 on the embedded 8×8 digits.
 
 Every model is trained with ``ebkit.train`` (the code path of ``ebkit train``) and scored
-with ``ebkit.evaluation.evaluate_run`` (the code path of ``ebkit evaluate``):
+with ``ebkit.evaluation.evaluate.evaluate_run`` (the code path of ``ebkit evaluate``):
 
 ============  ==========================================================================
 model         ``ebkit train`` flags
@@ -220,8 +220,8 @@ def run_task(task: Task) -> dict[str, Any]:
     """Train one model, score its samples and return a JSON-ready record."""
     import torch
 
-    from ebkit.errors import NonFiniteLossError
-    from ebkit.evaluation import evaluate_run
+    from ebkit.core.errors import NonFiniteLossError
+    from ebkit.evaluation.evaluate import evaluate_run
 
     torch.set_num_threads(task.threads)
     out = Path(task.work_dir) / f"{task.data}-{task.model}-seed{task.seed}"

@@ -43,8 +43,8 @@ import torch
 from torch import nn
 
 import ebkit
-from ebkit.builtins.mnist import MNIST
-from ebkit.splits import semi_supervised_split
+from ebkit.builtins.datasets.mnist import MNIST
+from ebkit.runs.splits import semi_supervised_split
 
 LADDER_SIZES = (1000, 500, 250, 250, 250)
 

@@ -12,36 +12,36 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ebkit.architectures import ARCHITECTURES, choose_architecture
-from ebkit.components import Component, Option
-from ebkit.errors import EbkitError, NonFiniteLossError, PluginError, UsageError
-from ebkit.hookspecs import HOOK_VERSION, hookimpl
+from ebkit.core.architectures import ARCHITECTURES, choose_architecture
+from ebkit.core.errors import EbkitError, NonFiniteLossError, PluginError, UsageError
+from ebkit.plugin.components import Component, Option
+from ebkit.plugin.hookspecs import HOOK_VERSION, hookimpl
 
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
-    "DataBatch": "ebkit.interfaces",
-    "DataSpec": "ebkit.interfaces",
-    "Dataset": "ebkit.interfaces",
-    "EnergyFunction": "ebkit.interfaces",
-    "EnergyOutput": "ebkit.interfaces",
-    "ContrastiveSampler": "ebkit.interfaces",
-    "LossFunctional": "ebkit.interfaces",
-    "LossOutput": "ebkit.interfaces",
-    "Regularizer": "ebkit.interfaces",
-    "energy_metrics": "ebkit.interfaces",
-    "TensorDataset": "ebkit.data",
-    "build_component": "ebkit.library",
-    "train": "ebkit.library",
-    "resume": "ebkit.library",
-    "load_run": "ebkit.library",
-    "SavedRun": "ebkit.saved_run",
-    "Trainer": "ebkit.engine",
-    "TrainSettings": "ebkit.engine",
-    "Components": "ebkit.engine",
-    "Callback": "ebkit.engine",
-    "PluginManager": "ebkit.plugins",
-    "get_plugin_manager": "ebkit.plugins",
+    "DataBatch": "ebkit.core.interfaces",
+    "DataSpec": "ebkit.core.interfaces",
+    "Dataset": "ebkit.core.interfaces",
+    "EnergyFunction": "ebkit.core.interfaces",
+    "EnergyOutput": "ebkit.core.interfaces",
+    "ContrastiveSampler": "ebkit.core.interfaces",
+    "LossFunctional": "ebkit.core.interfaces",
+    "LossOutput": "ebkit.core.interfaces",
+    "Regularizer": "ebkit.core.interfaces",
+    "energy_metrics": "ebkit.core.interfaces",
+    "TensorDataset": "ebkit.core.data",
+    "build_component": "ebkit.runs.library",
+    "train": "ebkit.runs.library",
+    "resume": "ebkit.runs.library",
+    "load_run": "ebkit.runs.library",
+    "SavedRun": "ebkit.runs.saved",
+    "Trainer": "ebkit.core.engine",
+    "TrainSettings": "ebkit.core.engine",
+    "Components": "ebkit.core.engine",
+    "Callback": "ebkit.core.engine",
+    "PluginManager": "ebkit.plugin.manager",
+    "get_plugin_manager": "ebkit.plugin.manager",
 }
 
 __all__ = [
@@ -81,9 +81,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ebkit.data import TensorDataset
-    from ebkit.engine import Callback, Components, Trainer, TrainSettings
-    from ebkit.interfaces import (
+    from ebkit.core.data import TensorDataset
+    from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
+    from ebkit.core.interfaces import (
         ContrastiveSampler,
         DataBatch,
         Dataset,
@@ -95,9 +95,9 @@ if TYPE_CHECKING:
         Regularizer,
         energy_metrics,
     )
-    from ebkit.library import build_component, load_run, resume, train
-    from ebkit.plugins import PluginManager, get_plugin_manager
-    from ebkit.saved_run import SavedRun
+    from ebkit.plugin.manager import PluginManager, get_plugin_manager
+    from ebkit.runs.library import build_component, load_run, resume, train
+    from ebkit.runs.saved import SavedRun
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
 """``python -m ebkit`` runs the command line."""
 
-from ebkit.cli import main
+from ebkit.cli.main import main
 
 main()

@@ -15,7 +15,7 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
-from ebkit.interfaces import DataSpec
+from ebkit.core.interfaces import DataSpec
 
 BEGAN_BOTTLENECK_SIDE = 8
 """The side of BEGAN's smallest feature maps (the paper's 8×8)."""

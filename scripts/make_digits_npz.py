@@ -4,7 +4,7 @@ Run once from the repository root (scikit-learn must be installed)::
 
     python scripts/make_digits_npz.py
 
-It writes ``ebkit/builtins/data/digits.npz`` with ``images``: uint8 (1797, 8, 8), values
+It writes ``ebkit/builtins/datasets/data/digits.npz`` with ``images``: uint8 (1797, 8, 8), values
 0..16, and ``labels``: uint8 (1797,), digits 0..9. The data is the UCI "Optical
 Recognition of Handwritten Digits" test set as bundled with scikit-learn (CC BY 4.0).
 """
@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "ebkit" / "builtins" / "data" / "digits.npz"
+DEFAULT_OUT = (
+    Path(__file__).resolve().parents[1] / "ebkit" / "builtins" / "datasets" / "data" / "digits.npz"
+)
 
 
 def main() -> None:

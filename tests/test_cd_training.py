@@ -18,12 +18,12 @@ from ebkit import (
     EnergyOutput,
     NonFiniteLossError,
 )
-from ebkit.build import seeded
-from ebkit.builtins.cd import CDLoss
-from ebkit.builtins.energies import MLPEnergy
-from ebkit.builtins.toy import Moons
-from ebkit.engine import Callback, Components, Trainer, TrainSettings
-from ebkit.plotting import landscape_bounds
+from ebkit.builtins.datasets.toy import Moons
+from ebkit.builtins.energies.networks import MLPEnergy
+from ebkit.builtins.losses.cd import CDLoss
+from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
+from ebkit.pictures.plots import landscape_bounds
+from ebkit.runs.build import seeded
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -183,7 +183,7 @@ def test_a_short_cd_run_puts_the_data_at_lower_energy_than_noise() -> None:
 
 
 def test_cd_trains_a_generator_to_lower_the_energy_of_its_samples() -> None:
-    from ebkit.builtins.generator import GeneratorSampler
+    from ebkit.builtins.samplers.generator import GeneratorSampler
 
     class Bowl(EnergyFunction):
         """E(x) = scale·‖x − (0.5, 0.5)‖²."""
@@ -217,8 +217,8 @@ def test_cd_trains_a_generator_to_lower_the_energy_of_its_samples() -> None:
 
 @pytest.mark.parametrize("dataset", ["moons", "swissroll"])
 def test_cd_with_the_replay_sampler_runs_on_both_toys(dataset: str) -> None:
-    from ebkit.builtins.replay import ReplaySampler
-    from ebkit.builtins.toy import SwissRoll
+    from ebkit.builtins.datasets.toy import SwissRoll
+    from ebkit.builtins.samplers.replay import ReplaySampler
 
     data = Moons() if dataset == "moons" else SwissRoll()
     with seeded(0):

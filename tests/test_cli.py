@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ebkit import Component, Option, UsageError
-from ebkit.plugins import module_plugin
+from ebkit.plugin.manager import module_plugin
 
 INSTALLED = ["ebkit", "ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder"]
 SMALL = [
@@ -34,7 +34,7 @@ SMALL = [
     "--batch-size",
     "8",
 ]
-MAIN = "import sys; from ebkit.cli import main; main(sys.argv[1:])"
+MAIN = "import sys; from ebkit.cli.main import main; main(sys.argv[1:])"
 TORCH_LINE = re.compile(r"\|\s+torch\s*$", re.MULTILINE)
 
 
@@ -157,7 +157,7 @@ def test_components_of_one_kind(run_cli, kind) -> None:
 
 
 def test_components_show_margin_options(run_cli) -> None:
-    from ebkit.plugins import get_plugin_manager
+    from ebkit.plugin.manager import get_plugin_manager
 
     record = get_plugin_manager().lookup("loss", "margin").component
     result = run_cli("components", "show", "loss", "margin", "--json")
@@ -195,7 +195,7 @@ def test_components_show_lists_list_types(ebkit_plugins, ebkit_cli) -> None:
     record = Component(
         name="listy",
         summary="has list options",
-        factory="ebkit.builtins.toy:Moons",
+        factory="ebkit.builtins.datasets.toy:Moons",
         options=(Option("sizes", list[int], [1, 2], "layer sizes"),),
     )
     ebkit_plugins({"p": module_plugin("p", ebkit_energies=lambda: [record])})
@@ -213,7 +213,9 @@ def test_components_show_lists_list_types(ebkit_plugins, ebkit_cli) -> None:
 
 def test_components_with_an_ambiguous_name_show_qualified_ids(ebkit_plugins, ebkit_cli) -> None:
     def offer():
-        return [Component(name="twin", summary="a twin", factory="ebkit.builtins.toy:Moons")]
+        return [
+            Component(name="twin", summary="a twin", factory="ebkit.builtins.datasets.toy:Moons")
+        ]
 
     ebkit_plugins(
         {
@@ -328,7 +330,7 @@ def test_a_dataset_without_its_data_path_exits_2(ebkit_plugins, ebkit_cli, tmp_p
 
 
 def test_a_file_dataset_without_data_path_exits_2(run_cli, tmp_path) -> None:
-    from ebkit.plugins import get_plugin_manager
+    from ebkit.plugin.manager import get_plugin_manager
 
     if "mnist" not in {entry.name for entry in get_plugin_manager().components("dataset")}:
         pytest.skip("no mnist dataset registered")
@@ -435,20 +437,20 @@ def test_unexpected_errors_are_one_line_unless_debugging(
 
 def test_importing_the_cli_does_not_import_torch() -> None:
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import ebkit.cli"],
+        [sys.executable, "-X", "importtime", "-c", "import ebkit.cli.main"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "ebkit.cli" in result.stderr  # importtime did report
+    assert "ebkit.cli.main" in result.stderr  # importtime did report
     assert not TORCH_LINE.search(result.stderr)
 
 
 def test_listing_commands_do_not_import_torch() -> None:
     script = """
 import json, sys
-from ebkit.cli import main
+from ebkit.cli.main import main
 report = {}
 for argv in (["--help"], ["plugins"], ["plugins", "--json"], ["components"],
              ["components", "energy"], ["components", "show", "loss", "margin"],

@@ -1,11 +1,11 @@
-"""Tests for the typed component records in ebkit.components."""
+"""Tests for the typed component records in ebkit.plugin.components."""
 
 from __future__ import annotations
 
 import pytest
 
 from ebkit import Component, Option, UsageError
-from ebkit.components import KINDS, as_components, type_name
+from ebkit.plugin.components import KINDS, as_components, type_name
 
 
 def factory(spec, **options):
@@ -292,9 +292,9 @@ def test_load_factory_returns_a_callable_factory_unchanged() -> None:
 
 
 def test_load_factory_resolves_module_colon_attribute() -> None:
-    from ebkit.builtins.toy import TwentyFiveGaussians
+    from ebkit.builtins.datasets.toy import TwentyFiveGaussians
 
-    record = component(factory="ebkit.builtins.toy:TwentyFiveGaussians")
+    record = component(factory="ebkit.builtins.datasets.toy:TwentyFiveGaussians")
     assert record.load_factory() is TwentyFiveGaussians
 
 
@@ -310,7 +310,7 @@ def test_load_factory_is_lazy() -> None:
     with pytest.raises(ModuleNotFoundError):
         record.load_factory()
     with pytest.raises(AttributeError):
-        component(factory="ebkit.components:NoSuchThing").load_factory()
+        component(factory="ebkit.plugin.components:NoSuchThing").load_factory()
 
 
 def test_as_components_accepts_none_one_or_many_records() -> None:

@@ -20,9 +20,9 @@ from ebkit import (
     Option,
     UsageError,
 )
-from ebkit.engine import class_cycle, class_grid, class_rows
-from ebkit.plugins import PluginManager, module_plugin
-from ebkit.runs import latest_checkpoint, load_checkpoint, spec_from_meta
+from ebkit.core.engine import class_cycle, class_grid, class_rows
+from ebkit.plugin.manager import PluginManager, module_plugin
+from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint, spec_from_meta
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -87,7 +87,7 @@ class RealDigits(ContrastiveSampler):
 
     def __init__(self, spec: DataSpec, *, offset: int = 0) -> None:
         super().__init__(spec)
-        from ebkit.builtins.digits import Digits
+        from ebkit.builtins.datasets.digits import Digits
 
         digits = Digits()
         self.images, self.classes, self.offset = digits.x, digits.y, offset
@@ -144,8 +144,8 @@ def test_conditional_spec_needs_classes():
 
 
 def test_engine_hands_the_batch_labels_to_energy_and_sampler(plugins, tmp_path):
-    from ebkit.config import resolve_config
-    from ebkit.training import build_trainer
+    from ebkit.runs.config import resolve_config
+    from ebkit.runs.training import build_trainer
 
     config = resolve_config(
         plugins,
@@ -168,8 +168,8 @@ def test_engine_hands_the_batch_labels_to_energy_and_sampler(plugins, tmp_path):
 
 
 def test_unconditional_runs_pass_no_labels(plugins):
-    from ebkit.config import resolve_config
-    from ebkit.training import build_trainer
+    from ebkit.runs.config import resolve_config
+    from ebkit.runs.training import build_trainer
 
     config = resolve_config(
         plugins,
@@ -191,8 +191,8 @@ def test_unconditional_runs_pass_no_labels(plugins):
     ],
 )
 def test_conditional_runs_refuse_what_cannot_condition(plugins, tmp_path, names, message):
-    from ebkit.config import resolve_config
-    from ebkit.training import build_trainer
+    from ebkit.runs.config import resolve_config
+    from ebkit.runs.training import build_trainer
 
     chosen = {"energy": "class-centres", "sampler": "class-shift", "loss": "gan"} | names
     config = resolve_config(plugins, names=chosen, train={"conditional": True})
@@ -202,8 +202,8 @@ def test_conditional_runs_refuse_what_cannot_condition(plugins, tmp_path, names,
 
 
 def test_conditional_and_semi_supervised_do_not_combine(plugins):
-    from ebkit.config import resolve_config
-    from ebkit.training import build_trainer
+    from ebkit.runs.config import resolve_config
+    from ebkit.runs.training import build_trainer
 
     config = resolve_config(
         plugins,
@@ -340,7 +340,7 @@ def test_class_match_share_of_samples_with_a_known_answer(
 ):
     """Real digits of the requested class match it (the classifier's accuracy); real
     digits of the next class almost never do."""
-    from ebkit.evaluation import evaluate_run
+    from ebkit.evaluation.evaluate import evaluate_run
 
     monkeypatch.setenv("EBKIT_CACHE_DIR", str(tmp_path / "cache"))
     run = ebkit.train(
@@ -405,7 +405,7 @@ def test_conditional_run_on_points_draws_its_landscape(run_cli, tmp_path):
 
 
 def test_conditional_run_resumes_exactly(plugins, tmp_path):
-    from ebkit.runs import latest_checkpoint, load_checkpoint
+    from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint
 
     options = {"train.conditional": True, "train.batch_size": 12, "train.checkpoint_every": 2}
     common = dict(energy="class-centres", sampler="class-shift", loss="gan", data="digits")
@@ -433,8 +433,8 @@ def test_cli_score_of_a_conditional_run_uses_the_best_class(run_cli, conditional
     with target.open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1797
-    from ebkit.builtins.digits import Digits
-    from ebkit.saved_run import SavedRun
+    from ebkit.builtins.datasets.digits import Digits
+    from ebkit.runs.saved import SavedRun
 
     run = SavedRun.open(conditional_run)
     digits = Digits()

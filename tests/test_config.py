@@ -1,4 +1,4 @@
-"""Tests for resolving run configurations (ebkit.config): defaults, TOML, -o overrides."""
+"""Tests for resolving run configurations (ebkit.runs.config): defaults, TOML, -o overrides."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ebkit import UsageError
-from ebkit.config import (
+from ebkit.plugin.manager import PluginManager
+from ebkit.runs.config import (
     TRAIN_COMPONENT,
     ComponentConfig,
     RunConfig,
@@ -17,7 +18,6 @@ from ebkit.config import (
     parse_override,
     resolve_config,
 )
-from ebkit.plugins import PluginManager
 
 NAMES = {"energy": "autoencoder", "sampler": "generator", "loss": "margin"}
 
@@ -315,8 +315,8 @@ def test_component_config_as_json_copies_options() -> None:
 
 def test_saved_configs_get_the_saved_default_of_options_they_lack() -> None:
     from ebkit import Component, Option
-    from ebkit.config import ComponentConfig, RunConfig, complete_saved_options
-    from ebkit.plugins import PluginManager, module_plugin
+    from ebkit.plugin.manager import PluginManager, module_plugin
+    from ebkit.runs.config import ComponentConfig, RunConfig, complete_saved_options
 
     options = (
         Option("mode", str, "new", "how", choices=("new", "old"), saved_default="old"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ebkit.testing import IsolatedVenv, explain
+from ebkit.testing.venv import IsolatedVenv, explain
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "docs" / "example-plugin"

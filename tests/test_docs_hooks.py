@@ -1,4 +1,4 @@
-"""docs/plugins.md documents every hook of ebkit/hookspecs.py."""
+"""docs/plugins.md documents every hook of ebkit/plugin/hookspecs.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HOOKSPECS = REPO / "ebkit" / "hookspecs.py"
+HOOKSPECS = REPO / "ebkit" / "plugin" / "hookspecs.py"
 GUIDE = REPO / "docs" / "plugins.md"
 
 
@@ -33,6 +33,6 @@ def test_the_guide_mentions_the_hook_in_backticks(hook: str) -> None:
 
 
 def test_the_guide_states_the_current_hook_version() -> None:
-    from ebkit.hookspecs import HOOK_VERSION
+    from ebkit.plugin.hookspecs import HOOK_VERSION
 
     assert f"HOOK_VERSION = {HOOK_VERSION}" in GUIDE.read_text()

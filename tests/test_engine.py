@@ -1,4 +1,4 @@
-"""Tests for the training engine (ebkit.engine): determinism, exact resume of a step,
+"""Tests for the training engine (ebkit.core.engine): determinism, exact resume of a step,
 non-finite losses, requirement checks and RNG hygiene."""
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from ebkit import (
     Option,
     UsageError,
 )
-from ebkit.config import RunConfig, resolve_config
-from ebkit.engine import Callback, Trainer, metrics_to_floats
-from ebkit.plugins import PluginManager, module_plugin
-from ebkit.runs import (
+from ebkit.core.engine import Callback, Trainer, metrics_to_floats
+from ebkit.plugin.manager import PluginManager, module_plugin
+from ebkit.runs.checkpoints import (
     latest_checkpoint,
     load_checkpoint,
     restore_trainer_state,
     save_checkpoint,
     trainer_state,
 )
-from ebkit.training import build_trainer, train_run
+from ebkit.runs.config import RunConfig, resolve_config
+from ebkit.runs.training import build_trainer, train_run
 
 SMALL = [
     "energy.width=32",

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import ebkit
-from ebkit.errors import UsageError
-from ebkit.evaluation import evaluate_run, score_summary
+from ebkit.core.errors import UsageError
+from ebkit.evaluation.evaluate import evaluate_run, score_summary
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

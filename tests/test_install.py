@@ -1,5 +1,5 @@
 """Tests for ``ebkit install``, ``ebkit uninstall`` and ``ebkit plugins --requirements``
-(ebkit/installer.py).
+(ebkit/plugin/installer.py).
 
 Nothing is ever installed into the environment the tests run in: the tests that install
 run ``ebkit`` inside an :class:`ebkit.testing.IsolatedVenv` (marked ``slow``); the others
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ebkit.installer import (
+from ebkit.plugin.installer import (
     Snapshot,
     check_uninstallable,
     describe_changes,
@@ -29,9 +29,9 @@ from ebkit.installer import (
     requirement_lines,
     take_snapshot,
 )
-from ebkit.testing import IsolatedVenv, explain
+from ebkit.testing.venv import IsolatedVenv, explain
 
-MAIN = "import sys; from ebkit.cli import main; main(sys.argv[1:])"
+MAIN = "import sys; from ebkit.cli.main import main; main(sys.argv[1:])"
 
 BROKEN_HOOKS = 'raise ImportError("this plugin needs the frobnicator package")\n'
 
@@ -220,7 +220,7 @@ def test_a_missing_pip_is_one_line_before_anything_runs(ebkit_cli, monkeypatch) 
         "find_spec",
         lambda name, *args: None if name == "pip" else real_find_spec(name, *args),
     )
-    monkeypatch.setattr("ebkit.installer.take_snapshot", lambda: None)
+    monkeypatch.setattr("ebkit.plugin.installer.take_snapshot", lambda: None)
     result = ebkit_cli("install", "ebkit-anything")
     assert result.exit_code == 1
     (line,) = error_lines(result.stderr)

@@ -11,15 +11,15 @@ import torch
 from PIL import Image
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
-from ebkit.config import resolve_config
-from ebkit.plotting import (
+from ebkit.pictures.plots import (
     energy_levels,
     energy_on_grid,
     landscape_bounds,
     save_energy_landscape,
 )
-from ebkit.plugins import PluginManager
-from ebkit.training import train_run
+from ebkit.plugin.manager import PluginManager
+from ebkit.runs.config import resolve_config
+from ebkit.runs.training import train_run
 
 TOY = DataSpec((2,), -2.0, 2.0)
 

@@ -1,4 +1,4 @@
-"""Tests for the library API (ebkit/library.py, the lazy names of ebkit/__init__.py and
+"""Tests for the library API (ebkit/runs/library.py, the lazy names of ebkit/__init__.py and
 SavedRun): the same runs as the command line, from Python."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 
 import ebkit
 from ebkit import EbkitError, UsageError
-from ebkit.library import default_run_dir, resolve_run_config
-from ebkit.plugins import PluginManager, module_plugin
+from ebkit.plugin.manager import PluginManager, module_plugin
+from ebkit.runs.library import default_run_dir, resolve_run_config
 
 SMALL = {
     "energy.width": 8,

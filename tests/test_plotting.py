@@ -1,4 +1,4 @@
-"""Tests for the PNG writers in ebkit.plotting."""
+"""Tests for the PNG writers in ebkit.pictures.plots."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ebkit import plotting
-from ebkit.interfaces import DataSpec
-from ebkit.plotting import save_curves, save_image_grid, save_samples, save_scatter
+from ebkit.core.interfaces import DataSpec
+from ebkit.pictures import plots as plotting
+from ebkit.pictures.plots import save_curves, save_image_grid, save_samples, save_scatter
 
 PAD = plotting.GRID_PADDING
 

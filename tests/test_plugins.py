@@ -1,4 +1,4 @@
-"""Tests for the plugin manager in ebkit.plugins: loading, isolation of broken plugins,
+"""Tests for the plugin manager in ebkit.plugin.manager: loading, isolation of broken plugins,
 environment switches and name resolution."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import click
 import pytest
 
 from ebkit import Component, Option, PluginError, UsageError
-from ebkit.cli import cli, main
-from ebkit.hookspecs import HOOK_VERSION
-from ebkit.plugins import (
+from ebkit.cli.main import cli, main
+from ebkit.plugin.hookspecs import HOOK_VERSION
+from ebkit.plugin.manager import (
     PluginManager,
     declared_ebkit_range,
     format_range,
@@ -71,7 +71,7 @@ def test_builtins_register_through_the_hooks(capsys) -> None:
     assert {*TOY_DATASETS, "digits"} <= set(info.components["dataset"])
     entry = plugins.lookup("sampler", "generator")
     assert entry.plugin == "ebkit" and entry.qualified_id == "ebkit/generator"
-    assert entry.component.factory == "ebkit.builtins.generator:GeneratorSampler"
+    assert entry.component.factory == "ebkit.builtins.samplers.generator:GeneratorSampler"
     assert plugins.lookup("dataset", "ebkit/digits").name == "digits"
     names = [entry.name for entry in plugins.components("dataset")]
     assert names == sorted(names) and {*TOY_DATASETS, "digits"} <= set(names)

@@ -89,7 +89,7 @@ def test_failed_runs_are_counted_not_summarised(quality: ModuleType) -> None:
 def test_a_diverged_run_is_recorded_as_failed(
     quality: ModuleType, tmp_path: Path, monkeypatch
 ) -> None:
-    from ebkit.errors import NonFiniteLossError
+    from ebkit.core.errors import NonFiniteLossError
 
     def diverge(task, out):
         out.mkdir()

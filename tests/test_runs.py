@@ -1,4 +1,4 @@
-"""Tests for the run directory and checkpoints (ebkit.runs, ebkit.training; SPEC §9)."""
+"""Tests for the run directory and checkpoints (ebkit.runs.checkpoints, ebkit.runs.training)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from ebkit import EbkitError, UsageError
-from ebkit.config import RunConfig, resolve_config
-from ebkit.plugins import PluginManager
-from ebkit.runs import (
+from ebkit.plugin.manager import PluginManager
+from ebkit.runs.checkpoints import (
     CHECKPOINT_FORMAT,
     atomic_write,
     checkpoint_paths,
@@ -28,7 +27,8 @@ from ebkit.runs import (
     truncate_metrics,
     write_json,
 )
-from ebkit.training import build_trainer, train_run
+from ebkit.runs.config import RunConfig, resolve_config
+from ebkit.runs.training import build_trainer, train_run
 
 STEPS = 30
 SMALL = [

@@ -1,4 +1,4 @@
-"""Tests for ``ebkit plugin new`` (ebkit/scaffold.py and its templates).
+"""Tests for ``ebkit plugin new`` (ebkit/plugin/scaffold.py and its templates).
 
 The fast tests render each kind into a temporary folder, check the names, the files and
 the error paths, lint the result, and load the generated component in-process through
@@ -19,19 +19,18 @@ from pathlib import Path
 import pytest
 
 from ebkit import UsageError
-from ebkit.components import KINDS
-from ebkit.hookspecs import HOOK_VERSION
-from ebkit.plugins import PluginManager, running_version
-from ebkit.scaffold import KIND_TEMPLATES, ebkit_requirement, new_plugin, plugin_names
+from ebkit.plugin.components import KINDS
+from ebkit.plugin.hookspecs import HOOK_VERSION
+from ebkit.plugin.manager import PluginManager, running_version
+from ebkit.plugin.scaffold import KIND_TEMPLATES, ebkit_requirement, new_plugin, plugin_names
 from ebkit.testing import (
-    IsolatedVenv,
     check_dataset,
     check_energy,
     check_loss,
     check_regularizer,
     check_sampler,
-    explain,
 )
+from ebkit.testing.venv import IsolatedVenv, explain
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -108,7 +107,7 @@ def test_every_template_is_package_data() -> None:
     root = Path(__file__).resolve().parents[1]
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["ebkit"]
-    templates = root / "ebkit" / "templates"
+    templates = root / "ebkit" / "plugin" / "templates"
     files = [path.relative_to(root / "ebkit") for path in templates.rglob("*") if path.is_file()]
     files = [path for path in files if "__pycache__" not in path.parts]
     assert len(files) == 3 + 3 * len(KINDS)

@@ -1,4 +1,4 @@
-"""Tests for ebkit.schedules: halving the learning rates when a metric stalls, its state
+"""Tests for ebkit.runs.schedules: halving the learning rates when a metric stalls, its state
 in checkpoints and ``--resume``, and the ``train.lr_halve_*`` options."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebkit.config import resolve_config
-from ebkit.engine import TrainSettings
-from ebkit.errors import UsageError
-from ebkit.plugins import PluginManager
-from ebkit.runs import latest_checkpoint, load_checkpoint
-from ebkit.schedules import (
+from ebkit.core.engine import TrainSettings
+from ebkit.core.errors import UsageError
+from ebkit.plugin.manager import PluginManager
+from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint
+from ebkit.runs.config import resolve_config
+from ebkit.runs.schedules import (
     MIN_RELATIVE_IMPROVEMENT,
     STATE_KEY,
     LRHalving,
@@ -23,7 +23,7 @@ from ebkit.schedules import (
     lr_halving_from_train_options,
     smoothed_value,
 )
-from ebkit.training import resume_run, settings_from_config, train_run
+from ebkit.runs.training import resume_run, settings_from_config, train_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -282,7 +282,7 @@ def test_a_run_logs_the_learning_rates_and_resumes_the_schedule_exactly(
 
 
 def test_linear_decay_factor_by_hand() -> None:
-    from ebkit.schedules import linear_decay_factor
+    from ebkit.runs.schedules import linear_decay_factor
 
     # 10 steps, decay from step 6 on: steps 1..6 at 1, then 4/4 .. 1/4.
     factors = [linear_decay_factor(step, 10, 6) for step in range(1, 11)]
@@ -293,7 +293,7 @@ def test_linear_decay_factor_by_hand() -> None:
 def test_linear_decay_sets_the_rates_and_logs_them() -> None:
     from types import SimpleNamespace
 
-    from ebkit.schedules import LinearDecay
+    from ebkit.runs.schedules import LinearDecay
 
     energy = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
     sampler = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
@@ -317,7 +317,7 @@ def test_linear_decay_sets_the_rates_and_logs_them() -> None:
 
 
 def test_decay_and_halving_together_are_refused() -> None:
-    from ebkit.schedules import LinearDecay, lr_schedule_from_train_options
+    from ebkit.runs.schedules import LinearDecay, lr_schedule_from_train_options
 
     train = {"lr_halve_patience": 0, "lr_decay_start": 0.5}
     assert isinstance(lr_schedule_from_train_options(train), LinearDecay)

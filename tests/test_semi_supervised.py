@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebkit.builtins.digits import Digits
-from ebkit.builtins.generator import GeneratorSampler
+from ebkit.builtins.datasets.digits import Digits
 from ebkit.builtins.no_contrast import DataEnergyLoss, NoSampler, data_energy_loss
-from ebkit.callbacks import HeldOutError, classification_error
-from ebkit.engine import Components, Trainer, TrainSettings
-from ebkit.errors import UsageError
-from ebkit.interfaces import DataSpec, EnergyFunction, EnergyOutput
-from ebkit.splits import semi_supervised_split
+from ebkit.builtins.samplers.generator import GeneratorSampler
+from ebkit.core.engine import Components, Trainer, TrainSettings
+from ebkit.core.errors import UsageError
+from ebkit.core.interfaces import DataSpec, EnergyFunction, EnergyOutput
+from ebkit.runs.callbacks import HeldOutError, classification_error
+from ebkit.runs.splits import semi_supervised_split
 from ebkit_ladder.ladder import LadderEnergy
 from ebkit_losses.margin import MarginLoss
 
@@ -237,12 +237,12 @@ def test_labels_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_a_semi_supervised_run_resumes_bit_identically(tmp_path: Path) -> None:
-    from ebkit.config import resolve_config
-    from ebkit.engine import Callback
-    from ebkit.errors import TrainingInterrupted
-    from ebkit.plugins import get_plugin_manager
-    from ebkit.runs import latest_checkpoint, load_checkpoint
-    from ebkit.training import resume_run, train_run
+    from ebkit.core.engine import Callback
+    from ebkit.core.errors import TrainingInterrupted
+    from ebkit.plugin.manager import get_plugin_manager
+    from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint
+    from ebkit.runs.config import resolve_config
+    from ebkit.runs.training import resume_run, train_run
 
     manager = get_plugin_manager()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ebkit.data import TensorDataset
-from ebkit.interfaces import DataSpec
-from ebkit.splits import (
+from ebkit.core.data import TensorDataset
+from ebkit.core.interfaces import DataSpec
+from ebkit.runs.splits import (
     balanced_labelled_subset,
     semi_supervised_split,
     stratified_holdout,

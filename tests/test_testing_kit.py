@@ -26,7 +26,7 @@ from ebkit import (
     Regularizer,
 )
 from ebkit import builtins as core
-from ebkit.plugins import PluginManager, get_plugin_manager, module_plugin
+from ebkit.plugin.manager import PluginManager, get_plugin_manager, module_plugin
 from ebkit.testing import (
     check_conditional_energy,
     check_conditional_sampler,

@@ -22,7 +22,7 @@ def ebkit_samplers() -> list[Component]:
             summary="trained generator G(z), z ~ N(0, I) or U[-1, 1]: the EBGAN and BEGAN "
             "sampler (MLP of the paper's grid, DCGAN-style conv, BEGAN's ELU decoder, or "
             "the conditional EBGAN deck's net); G(z, class) in conditional runs",
-            factory="ebkit.builtins.generator:GeneratorSampler",
+            factory="ebkit.builtins.samplers.generator:GeneratorSampler",
             options=(
                 Option(
                     "arch",
@@ -196,14 +196,14 @@ def ebkit_samplers() -> list[Component]:
             name="langevin",
             summary="Langevin MCMC on the energy from uniform or Gaussian noise (seed 001, "
             "Algorithm 1): gradient clipping, clamping, optional MALA and annealing",
-            factory="ebkit.builtins.langevin:LangevinSampler",
+            factory="ebkit.builtins.samplers.langevin:LangevinSampler",
             options=langevin,
         ),
         Component(
             name="replay",
             summary="persistent Langevin chains in a replay buffer (IGEBM; seed 001, "
             "Algorithm 2): starts from the buffer, or fresh noise with probability reinit",
-            factory="ebkit.builtins.replay:ReplaySampler",
+            factory="ebkit.builtins.samplers.replay:ReplaySampler",
             options=(
                 Option(
                     "capacity",
@@ -228,7 +228,7 @@ def ebkit_samplers() -> list[Component]:
             name="generator-langevin",
             summary="trained generator G(z) refined by K Langevin steps on the energy (GAN+EBM "
             "hybrid, seed 001): the energy trains on refined samples, G on raw G(z)",
-            factory="ebkit.builtins.generator_langevin:GeneratorLangevinSampler",
+            factory="ebkit.builtins.samplers.generator_langevin:GeneratorLangevinSampler",
             options=(
                 *generator_options,
                 *langevin_options(steps=20, step_size=1.0, noise="independent")[
@@ -253,7 +253,7 @@ def ebkit_datasets() -> list[Component]:
         Component(
             name=name,
             summary=f"2-D toy: {summary}, generated on the fly (seeded)",
-            factory=f"ebkit.builtins.toy:{class_name}",
+            factory=f"ebkit.builtins.datasets.toy:{class_name}",
             options=(Option("noise", float, noise, _TOY_NOISE_HELP, minimum=0.0),),
         )
         for name, class_name, summary, noise in toys
@@ -262,14 +262,14 @@ def ebkit_datasets() -> list[Component]:
         Component(
             name="digits",
             summary="scikit-learn's 8x8 digits (1797 images, embedded), scaled to [-1, 1]",
-            factory="ebkit.builtins.digits:Digits",
+            factory="ebkit.builtins.datasets.digits:Digits",
         )
     )
     records += [
         Component(
             name="mnist",
             summary="MNIST IDX files (raw or .gz) from --data-path DIR, scaled to [-1, 1]",
-            factory="ebkit.builtins.mnist:MNIST",
+            factory="ebkit.builtins.datasets.mnist:MNIST",
             options=(
                 Option(
                     "split",
@@ -285,7 +285,7 @@ def ebkit_datasets() -> list[Component]:
             name="cifar10",
             summary="CIFAR-10 binary version (data_batch_N.bin, test_batch.bin) from "
             "--data-path DIR, 32x32 RGB in [-1, 1], with labels",
-            factory="ebkit.builtins.cifar10:CIFAR10",
+            factory="ebkit.builtins.datasets.cifar10:CIFAR10",
             options=(
                 Option(
                     "split",
@@ -306,7 +306,7 @@ def ebkit_datasets() -> list[Component]:
         Component(
             name="folder",
             summary="every image under --data-path DIR (Pillow), square-cropped and resized",
-            factory="ebkit.builtins.image_folder:ImageFolder",
+            factory="ebkit.builtins.datasets.image_folder:ImageFolder",
             options=(
                 Option("size", int, 32, "side of the square images after resizing", minimum=1),
                 Option("channels", int, 3, "1 (grayscale) or 3 (RGB)", minimum=1, maximum=3),
@@ -316,7 +316,7 @@ def ebkit_datasets() -> list[Component]:
         Component(
             name="npz",
             summary="arrays in an .npz file (--data-path FILE): vectors or images",
-            factory="ebkit.builtins.npz:NpzArrays",
+            factory="ebkit.builtins.datasets.npz:NpzArrays",
             options=(
                 Option("key", str, "x", "name of the samples array in the file"),
                 Option("label_key", str, "y", "name of the integer labels array, if present"),
@@ -359,7 +359,7 @@ def ebkit_energies() -> list[Component]:
             name="mlp",
             summary="scalar energy network E(x): MLP on the flattened sample (vectors, 2-D "
             "toys, small images), for CD-trained EBMs and the GAN baseline",
-            factory="ebkit.builtins.energies:MLPEnergy",
+            factory="ebkit.builtins.energies.networks:MLPEnergy",
             options=(
                 Option("width", int, 128, "units per hidden layer", minimum=1),
                 Option("n_layers", int, 3, "number of hidden layers", minimum=1),
@@ -381,7 +381,7 @@ def ebkit_energies() -> list[Component]:
             summary="scalar energy network E(x): strided convolutions and a linear head, "
             "for images of any size (CD-trained EBMs, the GAN baseline), or the conditional "
             "EBGAN deck's discriminator",
-            factory="ebkit.builtins.energies:ConvEnergy",
+            factory="ebkit.builtins.energies.networks:ConvEnergy",
             options=(
                 Option(
                     "arch",
@@ -428,7 +428,7 @@ def ebkit_losses() -> list[Component]:
             name="cd",
             summary="contrastive divergence: L = mean E(x⁺) − mean E(x⁻) + "
             "α·(mean E(x⁺)² + mean E(x⁻)²); a trainable sampler gets mean E(G(z))",
-            factory="ebkit.builtins.cd:CDLoss",
+            factory="ebkit.builtins.losses.cd:CDLoss",
             options=(
                 Option(
                     "alpha",
@@ -443,7 +443,7 @@ def ebkit_losses() -> list[Component]:
             name="gan",
             summary="standard GAN baseline with D(x) = σ(−E(x)): binary cross-entropy for "
             "the energy, non-saturating generator loss",
-            factory="ebkit.builtins.gan:GANLoss",
+            factory="ebkit.builtins.losses.gan:GANLoss",
             options=(
                 Option(
                     "generator_loss",

@@ -13,7 +13,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from ebkit.interfaces import (
+from ebkit.core.interfaces import (
     ContrastiveSampler,
     EnergyFunction,
     EnergyOutput,

@@ -15,7 +15,7 @@ is complete):
 ``~/.cache/ebkit``. The file name holds a hash of everything that determines the
 weights, the training data's bytes included, so a different ``--data-path`` never reuses
 a stale classifier. Loading never unpickles: weights come from safetensors, the rest from
-JSON; a damaged entry is an :class:`~ebkit.errors.EbkitError` of one line
+JSON; a damaged entry is an :class:`~ebkit.core.errors.EbkitError` of one line
 (:func:`load_classifier`), and :func:`cached_classifier` retrains over it.
 """
 
@@ -34,8 +34,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ebkit.errors import EbkitError
-from ebkit.runs import atomic_write, write_json
+from ebkit.core.errors import EbkitError
+from ebkit.runs.checkpoints import atomic_write, write_json
 
 __all__ = [
     "CLASSIFIER_VERSION",
@@ -354,7 +354,7 @@ def save_classifier(classifier: Classifier, weights: str | Path) -> Path:
 
 def load_classifier(weights: str | Path, *, device: str | torch.device = "cpu") -> Classifier:
     """Load a classifier saved by :func:`save_classifier`, in eval mode. Anything wrong
-    with the files is an :class:`~ebkit.errors.EbkitError` of one line; nothing is
+    with the files is an :class:`~ebkit.core.errors.EbkitError` of one line; nothing is
     unpickled."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file

@@ -3,7 +3,7 @@
 The protocol of VEEGAN and PacGAN (SPEC §7): a sample is *high quality* when it lies
 within 3σ of its nearest mode; a mode is *covered* when it is the nearest mode of at
 least one high-quality sample. The mode centres and σ come from the datasets themselves
-(:mod:`ebkit.builtins.toy`), so the metric and the data cannot drift apart.
+(:mod:`ebkit.builtins.datasets.toy`), so the metric and the data cannot drift apart.
 
 Even a perfect sampler does not reach a high-quality share of 1: for an isotropic 2-D
 Gaussian ‖x − μ‖/σ follows a chi distribution with 2 degrees of freedom, so
@@ -132,7 +132,7 @@ def _kl_from_uniform(counts: Tensor) -> float:
 def gaussian_mixture(name: str, **options: float) -> GaussianMixture:
     """The ``8gaussians`` or ``25gaussians`` dataset (with its ``noise`` option, if
     given), whose ``modes`` and ``mode_std`` the metric reads."""
-    from ebkit.builtins.toy import EightGaussians, TwentyFiveGaussians
+    from ebkit.builtins.datasets.toy import EightGaussians, TwentyFiveGaussians
 
     mixtures = {"8gaussians": EightGaussians, "25gaussians": TwentyFiveGaussians}
     if name not in mixtures:

@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from ebkit.builtins import ebkit_samplers
-from ebkit.builtins.generator import (
+from ebkit.builtins.samplers.generator import (
     BEGAN_LATENT_DIM,
     DEFAULT_LATENT_DIM,
     GeneratorSampler,
 )
-from ebkit.interfaces import DataSpec
+from ebkit.core.interfaces import DataSpec
 from ebkit.nets import began_halvings
 from ebkit.testing import check_sampler
 

@@ -1,4 +1,4 @@
-"""Tests for the ``cd`` loss (ebkit.builtins.cd): the formula of SPEC §5 on hand-computed
+"""Tests for the ``cd`` loss (ebkit.builtins.losses.cd): the formula of SPEC §5 on hand-computed
 cases, its gradients, the metrics, the sampler loss and the registered component."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 
 from ebkit import DataSpec, EnergyOutput, UsageError
 from ebkit.builtins import ebkit_losses
-from ebkit.builtins.cd import CDLoss, cd_energy_loss, cd_sampler_loss, energy_magnitude
+from ebkit.builtins.losses.cd import CDLoss, cd_energy_loss, cd_sampler_loss, energy_magnitude
 from ebkit.testing import check_loss, check_option_round_trip
 
 SPEC = DataSpec((2,), -1.0, 1.0)
@@ -100,7 +100,7 @@ def test_cd_conforms(alpha: float) -> None:
 def test_component_record() -> None:
     record = component()
     check_option_round_trip(record)
-    assert record.factory == "ebkit.builtins.cd:CDLoss"
+    assert record.factory == "ebkit.builtins.losses.cd:CDLoss"
     assert record.option("alpha").default == 0.1
     assert record.load_factory() is CDLoss
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ebkit.builtins.cifar10 import CIFAR10
-from ebkit.errors import UsageError
+from ebkit.builtins.datasets.cifar10 import CIFAR10
+from ebkit.core.errors import UsageError
 
 
 def write_batch(path: Path, labels: list[int], seed: int = 0) -> np.ndarray:
@@ -107,7 +107,7 @@ def test_the_error_messages_are_one_line(tmp_path: Path) -> None:
 
 
 def test_registered_with_typed_options_and_check_dataset_passes(cifar_dir) -> None:
-    from ebkit.plugins import get_plugin_manager
+    from ebkit.plugin.manager import get_plugin_manager
     from ebkit.testing import check_dataset
 
     component = get_plugin_manager().lookup("dataset", "cifar10").component

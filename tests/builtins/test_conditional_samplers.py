@@ -10,18 +10,18 @@ import torch
 from torch import Tensor, nn
 
 from ebkit import Component, EnergyFunction, EnergyOutput
-from ebkit.build import build_models
 from ebkit.builtins import ebkit_samplers
-from ebkit.builtins.generator import GeneratorSampler
-from ebkit.builtins.generator_langevin import GeneratorLangevinSampler
-from ebkit.builtins.langevin import LangevinSampler
-from ebkit.config import resolve_config
-from ebkit.errors import UsageError
-from ebkit.interfaces import ContrastiveSampler, DataSpec
+from ebkit.builtins.samplers.generator import GeneratorSampler
+from ebkit.builtins.samplers.generator_langevin import GeneratorLangevinSampler
+from ebkit.builtins.samplers.langevin import LangevinSampler
+from ebkit.core.errors import UsageError
+from ebkit.core.interfaces import ContrastiveSampler, DataSpec
 from ebkit.nets import checked_labels
-from ebkit.plugins import PluginManager, module_plugin
+from ebkit.plugin.manager import PluginManager, module_plugin
+from ebkit.runs.build import build_models
+from ebkit.runs.config import resolve_config
+from ebkit.runs.training import build_trainer
 from ebkit.testing import check_sampler
-from ebkit.training import build_trainer
 
 RECORDS = {record.name: record for record in ebkit_samplers()}
 DIGITS = DataSpec((1, 8, 8), num_classes=10)

@@ -1,4 +1,4 @@
-"""Tests for the ``conv`` energy (ebkit.builtins.energies.ConvEnergy): any image size,
+"""Tests for the ``conv`` energy (ebkit.builtins.energies.networks.ConvEnergy): any image size,
 layer structure, per-sample energies, spectral norm, gradients and clear refusals."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from torch import nn
 
 from ebkit import DataSpec
 from ebkit.builtins import ebkit_energies
-from ebkit.builtins.energies import ConvEnergy, conv_output_side
+from ebkit.builtins.energies.networks import ConvEnergy, conv_output_side
 from ebkit.testing import check_energy, check_option_round_trip
 
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from ebkit.architectures import CONV_MIN_SIDE, choose_architecture
 from ebkit.builtins import ebkit_samplers
-from ebkit.builtins.generator import GeneratorSampler
-from ebkit.interfaces import DataSpec
+from ebkit.builtins.samplers.generator import GeneratorSampler
+from ebkit.core.architectures import CONV_MIN_SIDE, choose_architecture
+from ebkit.core.interfaces import DataSpec
 
 
 def seeded(seed: int) -> torch.Generator:

@@ -1,4 +1,4 @@
-"""Tests for the embedded 8×8 digits dataset in ebkit.builtins.digits."""
+"""Tests for the embedded 8×8 digits dataset in ebkit.builtins.datasets.digits."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ebkit.builtins.digits import Digits
-from ebkit.data import TensorDataset
-from ebkit.errors import UsageError
+from ebkit.builtins.datasets.digits import Digits
+from ebkit.core.data import TensorDataset
+from ebkit.core.errors import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def digits() -> Digits:
 
 def test_embedded_file_has_the_documented_layout() -> None:
     with (
-        resources.files("ebkit.builtins").joinpath("data/digits.npz").open("rb") as handle,
+        resources.files("ebkit.builtins.datasets").joinpath("data/digits.npz").open("rb") as handle,
         np.load(handle, allow_pickle=False) as arrays,
     ):
         assert sorted(arrays.files) == ["images", "labels"]

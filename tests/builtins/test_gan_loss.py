@@ -1,4 +1,4 @@
-"""Tests for the ``gan`` loss (ebkit.builtins.gan): binary cross-entropy on the logit −E,
+"""Tests for the ``gan`` loss (ebkit.builtins.losses.gan): binary cross-entropy on the logit −E,
 both generator losses, numerical stability, gradients and the registered component."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ebkit import DataSpec, EnergyOutput, UsageError
 from ebkit.builtins import GAN_GENERATOR_LOSSES, ebkit_losses
-from ebkit.builtins.gan import (
+from ebkit.builtins.losses.gan import (
     GANLoss,
     discriminator_probability,
     gan_energy_loss,

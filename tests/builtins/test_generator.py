@@ -1,4 +1,4 @@
-"""Tests for the generator sampler in ebkit.builtins.generator."""
+"""Tests for the generator sampler in ebkit.builtins.samplers.generator."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from ebkit.builtins.generator import GeneratorSampler
-from ebkit.interfaces import ContrastiveSampler, DataSpec
+from ebkit.builtins.samplers.generator import GeneratorSampler
+from ebkit.core.interfaces import ContrastiveSampler, DataSpec
 
 TOY = DataSpec(event_shape=(2,), low=-4.7, high=4.7)
 DIGITS = DataSpec(event_shape=(1, 8, 8), num_classes=10)

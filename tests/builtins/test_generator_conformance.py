@@ -3,7 +3,7 @@
 import pytest
 
 from ebkit.builtins import ebkit_samplers
-from ebkit.interfaces import DataSpec
+from ebkit.core.interfaces import DataSpec
 from ebkit.testing import check_sampler
 
 GENERATOR = next(c for c in ebkit_samplers() if c.name == "generator")

@@ -8,13 +8,13 @@ import torch
 from torch import nn
 
 from ebkit.builtins import ebkit_samplers
-from ebkit.builtins.generator import (
+from ebkit.builtins.samplers.generator import (
     DECK_CHANNELS,
     GeneratorSampler,
     deck_start,
     generator_architecture,
 )
-from ebkit.interfaces import DataSpec
+from ebkit.core.interfaces import DataSpec
 from ebkit.testing import check_sampler
 
 GENERATOR = next(record for record in ebkit_samplers() if record.name == "generator")

@@ -1,4 +1,4 @@
-"""Tests for the generator-langevin sampler (ebkit.builtins.generator_langevin) and the
+"""Tests for the generator-langevin sampler (ebkit.builtins.samplers.generator_langevin) and the
 engine's use of ``ContrastiveSampler.training_samples``: the energy step sees refined
 samples, the generator's gradient comes from raw G(z), and ``steps=0`` gives raw G(z)
 from a saved run."""
@@ -13,17 +13,17 @@ import torch
 
 from ebkit import Component, EnergyFunction, EnergyOutput, LossFunctional, LossOutput
 from ebkit.builtins import ebkit_samplers
-from ebkit.builtins.generator import GeneratorSampler
-from ebkit.builtins.generator_langevin import GeneratorLangevinSampler
-from ebkit.builtins.langevin import LANGEVIN_OPTION_NAMES
-from ebkit.config import resolve_config
-from ebkit.engine import Components, Trainer, TrainSettings
-from ebkit.interfaces import ContrastiveSampler, DataSpec
-from ebkit.plugins import PluginManager, module_plugin
-from ebkit.runs import prepare_run_dir, save_checkpoint, write_json
-from ebkit.saved_run import SavedRun
+from ebkit.builtins.samplers.generator import GeneratorSampler
+from ebkit.builtins.samplers.generator_langevin import GeneratorLangevinSampler
+from ebkit.builtins.samplers.langevin import LANGEVIN_OPTION_NAMES
+from ebkit.core.engine import Components, Trainer, TrainSettings
+from ebkit.core.interfaces import ContrastiveSampler, DataSpec
+from ebkit.plugin.manager import PluginManager, module_plugin
+from ebkit.runs.checkpoints import prepare_run_dir, save_checkpoint, write_json
+from ebkit.runs.config import resolve_config
+from ebkit.runs.saved import SavedRun
+from ebkit.runs.training import build_trainer
 from ebkit.testing import check_option_round_trip, check_sampler
-from ebkit.training import build_trainer
 
 TOY = DataSpec((2,), -3.0, 3.0)
 RECORDS = {component.name: component for component in ebkit_samplers()}

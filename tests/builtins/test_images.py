@@ -15,12 +15,12 @@ import pytest
 import torch
 from PIL import Image
 
-from ebkit.builtins.image_folder import ImageFolder
-from ebkit.builtins.mnist import MNIST
-from ebkit.builtins.npz import NpzArrays
-from ebkit.data import TensorDataset
-from ebkit.errors import UsageError
-from ebkit.plugins import get_plugin_manager
+from ebkit.builtins.datasets.image_folder import ImageFolder
+from ebkit.builtins.datasets.mnist import MNIST
+from ebkit.builtins.datasets.npz import NpzArrays
+from ebkit.core.data import TensorDataset
+from ebkit.core.errors import UsageError
+from ebkit.plugin.manager import get_plugin_manager
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The real MNIST test set lives in the shared folder beside the checkout.

@@ -1,4 +1,4 @@
-"""Tests for the langevin sampler in ebkit.builtins.langevin: the step and the Metropolis
+"""Tests for the langevin sampler in ebkit.builtins.samplers.langevin: the step and the Metropolis
 correction against their formulas, the chain's bookkeeping (frozen parameters, detached
 results, seeding), options and metrics."""
 
@@ -12,7 +12,7 @@ import torch
 
 from ebkit import Component, EnergyFunction, EnergyOutput, Option
 from ebkit.builtins import ebkit_samplers
-from ebkit.builtins.langevin import (
+from ebkit.builtins.samplers.langevin import (
     ANNEAL_SCHEDULES,
     ANNEAL_TARGETS,
     INITS,
@@ -23,8 +23,8 @@ from ebkit.builtins.langevin import (
     langevin_step,
     mala_log_acceptance,
 )
-from ebkit.interfaces import ContrastiveSampler, DataSpec
-from ebkit.plugins import module_plugin
+from ebkit.core.interfaces import ContrastiveSampler, DataSpec
+from ebkit.plugin.manager import module_plugin
 from ebkit.testing import check_option_round_trip, check_sampler
 
 TOY = DataSpec((2,), -4.0, 4.0)
@@ -69,7 +69,7 @@ def test_conforms(options: dict) -> None:
 
 def test_the_record_matches_the_class() -> None:
     check_option_round_trip(LANGEVIN)
-    assert LANGEVIN.factory == "ebkit.builtins.langevin:LangevinSampler"
+    assert LANGEVIN.factory == "ebkit.builtins.samplers.langevin:LangevinSampler"
     options = {option.name: option for option in LANGEVIN.options}
     assert tuple(options) == LANGEVIN_OPTION_NAMES
     keywords = inspect.signature(LangevinSampler).parameters
@@ -448,7 +448,7 @@ def test_option_help_mentions_both_conventions() -> None:
 
 
 def test_diagnostics_observe_a_few_evenly_spread_steps() -> None:
-    from ebkit.builtins.langevin import DIAGNOSTIC_STEPS, diagnostic_steps
+    from ebkit.builtins.samplers.langevin import DIAGNOSTIC_STEPS, diagnostic_steps
 
     assert diagnostic_steps(3) == {0, 1, 2}
     assert diagnostic_steps(60) == {0, 15, 30, 44, 59}  # round(i · 59 / 4)

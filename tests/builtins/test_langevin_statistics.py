@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from ebkit import EnergyFunction, EnergyOutput
-from ebkit.builtins.langevin import LangevinSampler
-from ebkit.interfaces import DataSpec
+from ebkit.builtins.samplers.langevin import LangevinSampler
+from ebkit.core.interfaces import DataSpec
 
 SPEC = DataSpec((2,), -4.0, 4.0)
 MEAN = torch.tensor([0.5, -1.0], dtype=torch.float64)

@@ -1,4 +1,4 @@
-"""Tests for the ``mlp`` energy (ebkit.builtins.energies.MLPEnergy): architecture,
+"""Tests for the ``mlp`` energy (ebkit.builtins.energies.networks.MLPEnergy): architecture,
 per-sample energies, input scaling, features, spectral norm, gradients and the record."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from torch import nn
 
 from ebkit import DataSpec, UsageError
 from ebkit.builtins import ENERGY_ACTIVATIONS, ebkit_energies
-from ebkit.builtins.energies import MLPEnergy, make_activation
+from ebkit.builtins.energies.networks import MLPEnergy, make_activation
 from ebkit.testing import check_energy, check_option_round_trip
 
 TOY = DataSpec((2,), -4.0, 4.0)

@@ -1,4 +1,4 @@
-"""Tests for the replay sampler in ebkit.builtins.replay: the buffer's shape and filling,
+"""Tests for the replay sampler in ebkit.builtins.samplers.replay: the buffer's shape and filling,
 slots drawn and written back, fresh starts, eval mode, and the buffer in state_dicts and
 checkpoints."""
 
@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from ebkit import EnergyFunction, EnergyOutput, UsageError
-from ebkit.build import seeded
 from ebkit.builtins import ebkit_samplers
-from ebkit.builtins.langevin import LANGEVIN_OPTION_NAMES, LangevinSampler
-from ebkit.builtins.replay import ReplaySampler
-from ebkit.interfaces import DataSpec
+from ebkit.builtins.samplers.langevin import LANGEVIN_OPTION_NAMES, LangevinSampler
+from ebkit.builtins.samplers.replay import ReplaySampler
+from ebkit.core.interfaces import DataSpec
+from ebkit.runs.build import seeded
 from ebkit.testing import check_option_round_trip, check_sampler
 
 TOY = DataSpec((2,), -3.0, 3.0)

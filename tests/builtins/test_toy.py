@@ -1,4 +1,4 @@
-"""Tests for the generated 2-D toy datasets in ebkit.builtins.toy."""
+"""Tests for the generated 2-D toy datasets in ebkit.builtins.datasets.toy."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from ebkit.builtins.toy import EightGaussians, Moons, Rings, SwissRoll, TwentyFiveGaussians
-from ebkit.errors import UsageError
-from ebkit.interfaces import Dataset
+from ebkit.builtins.datasets.toy import EightGaussians, Moons, Rings, SwissRoll, TwentyFiveGaussians
+from ebkit.core.errors import UsageError
+from ebkit.core.interfaces import Dataset
 
 ALL_TOYS = [EightGaussians, TwentyFiveGaussians, Moons, SwissRoll, Rings]
 DEFAULT_NOISE = {

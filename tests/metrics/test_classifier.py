@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ebkit.builtins.digits import Digits
-from ebkit.errors import EbkitError
+from ebkit.builtins.datasets.digits import Digits
+from ebkit.core.errors import EbkitError
 from ebkit.metrics import (
     CLASSIFIER_VERSION,
     Classifier,

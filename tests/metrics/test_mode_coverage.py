@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from ebkit.builtins.toy import EightGaussians, TwentyFiveGaussians
+from ebkit.builtins.datasets.toy import EightGaussians, TwentyFiveGaussians
 from ebkit.metrics import (
     PERFECT_HIGH_QUALITY_SHARE,
     gaussian_mixture,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ebkit.builtins.digits import Digits
+from ebkit.builtins.datasets.digits import Digits
 from ebkit_ladder.ladder import LadderEnergy
 
 LABELS_PER_CLASS = 5

@@ -132,7 +132,7 @@ def test_ladder_runs_saved_before_input_range_load_as_they_were_trained(tmp_path
     import json
 
     import ebkit
-    from ebkit.saved_run import SavedRun
+    from ebkit.runs.saved import SavedRun
 
     run = ebkit.train(
         energy="ladder",

@@ -12,11 +12,16 @@ import torch
 import ebkit_autoencoder
 import ebkit_losses
 from ebkit import DataSpec, EnergyFunction, EnergyOutput, UsageError
-from ebkit.config import resolve_config
-from ebkit.engine import Components, Trainer, TrainSettings
-from ebkit.plugins import PluginManager
-from ebkit.runs import load_checkpoint, restore_trainer_state, save_checkpoint, trainer_state
-from ebkit.training import build_trainer
+from ebkit.core.engine import Components, Trainer, TrainSettings
+from ebkit.plugin.manager import PluginManager
+from ebkit.runs.checkpoints import (
+    load_checkpoint,
+    restore_trainer_state,
+    save_checkpoint,
+    trainer_state,
+)
+from ebkit.runs.config import resolve_config
+from ebkit.runs.training import build_trainer
 from ebkit_losses.began import BEGANLoss
 
 # BEGAN's nets on the 8×8 digits (sides 8·2^0), tiny so that a step takes milliseconds; a

@@ -1,0 +1,1 @@
+"""The core's energies: ``mlp`` and ``conv``."""

@@ -1,0 +1,1 @@
+"""The core's losses: ``cd`` and ``gan``."""

@@ -1,0 +1,1 @@
+"""The core's samplers: ``generator``, ``langevin``, ``replay``, ``generator-langevin``."""

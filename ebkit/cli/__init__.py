@@ -1,0 +1,1 @@
+"""The ``ebkit`` command line (import-light: ``--help`` never imports torch)."""

@@ -1,0 +1,1 @@
+"""Evaluating saved runs (``ebkit evaluate``) and scoring data by energy (``ebkit score``)."""

@@ -1,0 +1,269 @@
+"""Evaluating a saved run (``ebkit evaluate``) and scoring data with its energy
+(``ebkit score``).
+
+:func:`evaluate_run` draws samples from the run's newest checkpoint and computes the
+metrics of :mod:`ebkit.metrics` that fit its data: mode coverage for the Gaussian
+mixtures, sliced Wasserstein and MMD² for any 2-D data, classifier-based image metrics
+for labelled images, the held-out classification error of semi-supervised runs, and the
+mean energy of data and samples for every run. A sampler that refines a generator
+(``generator-langevin``) is evaluated twice: refined, and raw with ``steps=0``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ebkit.core.data import TensorDataset
+from ebkit.core.errors import UsageError
+from ebkit.core.interfaces import Dataset
+from ebkit.plugin.manager import PluginManager, get_plugin_manager
+from ebkit.runs.build import build_dataset
+from ebkit.runs.checkpoints import atomic_write, write_json
+from ebkit.runs.saved import SavedRun
+
+EVAL_SEED_OFFSET = 31337
+"""Real batches for the metrics come from their own generator (run seed + this)."""
+
+RAW_SAMPLER_OVERRIDE = "sampler.steps=0"
+
+
+def sample_sets(run: SavedRun, n: int, seed: int, labels: Tensor | None) -> dict[str, Tensor]:
+    """The run's samples by name: ``samples``, and ``raw`` (``steps=0``) for a trainable
+    sampler that refines its proposals by steps (``generator-langevin``); empty for a run
+    without a sampler. A conditional run's samples are drawn for ``labels: (n,)``."""
+    if not run.sampler.draws_samples:
+        return {}
+    sets = {"samples": run.sample(n, seed=seed, labels=labels)}
+    if run.sampler.trainable and run.config.sampler.options.get("steps"):
+        raw = SavedRun.open(
+            run.path, device=str(run.device), sampler_overrides=[RAW_SAMPLER_OVERRIDE]
+        )
+        sets["raw"] = raw.sample(n, seed=seed, labels=labels)
+    return sets
+
+
+def evaluate_run(
+    run: SavedRun,
+    *,
+    n: int = 2000,
+    seed: int = 0,
+    manager: PluginManager | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Every metric that fits the run's data, as a JSON-ready dict:
+    ``{"run": ..., "step": ..., "sets": {"samples": {metric: value}, ...}, ...}``."""
+    if n < 2:
+        raise UsageError(f"--n {n}: at least 2 samples are needed")
+    manager = manager or get_plugin_manager()
+    report = progress or (lambda message: None)
+    config = run.config
+    try:
+        dataset = build_dataset(manager, config)
+    except UsageError as error:
+        raise UsageError(f"cannot rebuild the run's data to compare with: {error}") from None
+    generator = torch.Generator().manual_seed(config.train.get("seed", 0) + EVAL_SEED_OFFSET)
+    real, real_labels = _real_samples(dataset, n, generator)
+    if run.spec.conditional and real_labels is None:
+        raise UsageError("the run is conditional, but its rebuilt data has no labels")
+    report("drawing samples")
+    # A conditional run is evaluated on every class equally often (None for other runs).
+    labels = run.sample_labels(n, None)
+    sets = sample_sets(run, n, seed, labels)
+    results: dict[str, Any] = {
+        "run": str(run.path),
+        "step": run.step,
+        "energy": config.energy.id,
+        "sampler": config.sampler.id,
+        "loss": config.loss.id,
+        "data": config.data.id,
+        "num_samples": n,
+        "seed": seed,
+        "data_energy": float(run.energies(real, real_labels).mean()),
+        "sets": {},
+    }
+    classifier = None
+    if run.spec.is_image and _labels(dataset) is not None:
+        report("preparing the offline classifier (cached after the first time)")
+        classifier = _classifier(dataset, config.data.id, config.data.options)
+    for name, samples in sets.items():
+        report(f"metrics of the {name} samples")
+        metrics: dict[str, Any] = {"energy": float(run.energies(samples, labels).mean())}
+        if samples.shape[1:] == (2,) and torch.isfinite(samples).all():
+            metrics.update(_point_metrics(dataset, real, samples, seed))
+        if classifier is not None:
+            from ebkit.metrics import image_metrics
+
+            # Subsets of half the smaller set, so that KID's spread means something.
+            subset = max(2, min(1000, len(real) // 2, len(samples) // 2))
+            scores = image_metrics(
+                classifier, real, samples, kid_subset_size=subset, requested_labels=labels
+            )
+            metrics.update(scores.as_dict())
+        results["sets"][name] = metrics
+    labelled = config.train.get("labels") or 0
+    if labelled:
+        from ebkit.runs.callbacks import classification_error
+        from ebkit.runs.splits import semi_supervised_split
+
+        split = semi_supervised_split(
+            dataset, labelled, config.train["test_fraction"], config.train["seed"]
+        )
+        if len(split.test_y):
+            results["test_error"] = classification_error(
+                run.energy, split.test_x, split.test_y, run.device
+            )
+            results["test_size"] = len(split.test_y)
+    return results
+
+
+def write_evaluation(run_dir: Path, results: dict[str, Any]) -> Path:
+    """``eval.json`` in the run, written atomically."""
+    path = run_dir / "eval.json"
+    write_json(path, results)
+    return path
+
+
+def _real_samples(
+    dataset: Dataset, n: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor | None]:
+    """Up to ``n`` real samples and their labels (``None`` for unlabelled data)."""
+    if isinstance(dataset, TensorDataset):
+        chosen = torch.randperm(len(dataset), generator=generator)[: min(n, len(dataset))]
+        return dataset.x[chosen], None if dataset.y is None else dataset.y[chosen]
+    batch = dataset.sample(n, generator)
+    return batch.x, batch.y
+
+
+def _labels(dataset: Dataset) -> Tensor | None:
+    return dataset.y if isinstance(dataset, TensorDataset) else None
+
+
+def _classifier(dataset: Dataset, data_id: str, options: dict[str, Any]) -> Any:
+    from ebkit.metrics import cached_classifier
+
+    assert isinstance(dataset, TensorDataset) and dataset.y is not None
+    return cached_classifier(
+        data_id,
+        dataset.x,
+        dataset.y,
+        options=options,
+        num_classes=dataset.spec.num_classes,
+    )
+
+
+def _point_metrics(
+    dataset: Dataset, real: Tensor, samples: Tensor, seed: int
+) -> dict[str, float | int | None]:
+    from ebkit.metrics import mode_coverage, rbf_mmd2, sliced_wasserstein
+
+    metrics: dict[str, float | int | None] = {
+        "sliced_wasserstein": float(
+            sliced_wasserstein(real, samples, generator=torch.Generator().manual_seed(seed))
+        ),
+        "mmd2": float(rbf_mmd2(real, samples)),
+    }
+    modes, mode_std = getattr(dataset, "modes", None), getattr(dataset, "mode_std", None)
+    if modes is not None and mode_std is not None:
+        coverage = mode_coverage(samples, modes, float(mode_std))
+        metrics.update(
+            modes_covered=coverage.modes_covered,
+            num_modes=coverage.num_modes,
+            high_quality_share=coverage.high_quality_share,
+            reverse_kl=coverage.reverse_kl,
+        )
+    return metrics
+
+
+# -- scoring ---------------------------------------------------------------------------
+
+
+def load_inputs(
+    text: str, run: SavedRun, *, manager: PluginManager | None = None, data_path: str | None = None
+) -> tuple[Tensor, Tensor | None]:
+    """Samples (and labels, if any) from an ``.npz`` file, an image folder (resized to
+    the run's image size and channels) or a dataset name, checked against the run's
+    event shape."""
+    path = Path(text)
+    spec = run.spec
+    if path.suffix == ".npz" and path.is_file():
+        from ebkit.builtins.datasets.npz import NpzArrays
+
+        dataset: Dataset = NpzArrays(path)
+    elif path.is_dir():
+        from ebkit.builtins.datasets.image_folder import ImageFolder
+
+        if not spec.is_image or spec.event_shape[1] != spec.event_shape[2]:
+            raise UsageError(
+                f"{text} is a folder of images, but the run's samples have shape "
+                f"{spec.event_shape} (an image folder needs square images)"
+            )
+        dataset = ImageFolder(path, size=spec.event_shape[1], channels=spec.event_shape[0])
+    else:
+        manager = manager or get_plugin_manager()
+        try:
+            entry = manager.lookup("dataset", text)
+        except UsageError:
+            raise UsageError(
+                f"{text!r} is neither an .npz file, an image folder nor a dataset name"
+            ) from None
+        try:
+            options = entry.component.resolve_options({}, prefix="data")
+            dataset = entry.component.load_factory()(data_path, **options)
+        except ValueError as error:
+            raise UsageError(f"dataset {text!r}: {error}") from None
+    if tuple(dataset.spec.event_shape) != tuple(spec.event_shape):
+        raise UsageError(
+            f"{text}: samples of shape {tuple(dataset.spec.event_shape)}, but the run's "
+            f"energy takes {tuple(spec.event_shape)}"
+        )
+    if isinstance(dataset, TensorDataset):
+        return dataset.x, dataset.y
+    return dataset.sample(10000, torch.Generator().manual_seed(0)).x, None
+
+
+def score_summary(energies: Tensor, ood: Tensor | None) -> dict[str, float]:
+    """Mean, standard deviation and range of ``energies``; with ``ood`` energies of
+    outliers, their mean and the AUROC (outliers should have the higher energy)."""
+    from ebkit.metrics import energy_auroc
+
+    summary = {
+        "count": float(len(energies)),
+        "mean": float(energies.mean()),
+        "std": float(energies.std()) if len(energies) > 1 else math.nan,
+        "min": float(energies.min()),
+        "max": float(energies.max()),
+    }
+    if ood is not None:
+        summary["ood_count"] = float(len(ood))
+        summary["ood_mean"] = float(ood.mean())
+        summary["auroc"] = energy_auroc(energies, ood)
+    return summary
+
+
+def write_energies(target: Path, energies: Tensor, labels: Tensor | None) -> None:
+    """Per-sample energies (and labels, if any), atomically: ``.npz`` with arrays
+    ``energy`` and ``label``, or CSV ``index,energy[,label]`` for any other suffix."""
+
+    def write(path: Path) -> None:
+        if target.suffix == ".npz":
+            import numpy as np
+
+            arrays = {"energy": energies.numpy()}
+            if labels is not None:
+                arrays["label"] = labels.numpy()
+            with path.open("wb") as handle:
+                np.savez_compressed(handle, **arrays)
+            return
+        lines = ["index,energy" + (",label" if labels is not None else "")]
+        for index, value in enumerate(energies.tolist()):
+            label = f",{int(labels[index])}" if labels is not None else ""
+            lines.append(f"{index},{value!r}{label}")
+        path.write_text("\n".join(lines) + "\n")
+
+    atomic_write(target, write)

@@ -1,0 +1,1 @@
+"""PNG pictures of runs: sample grids and scatters, 2-D energy landscapes, training curves."""

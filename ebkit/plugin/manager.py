@@ -1,0 +1,477 @@
+"""The plugin manager: loads plugins, collects their components, resolves names.
+
+Plugins are modules named by entry points in the ``ebkit`` group; the core's own
+components (``ebkit.builtins``) register through the very same hooks. The manager
+calls every hook implementation on its own so it knows which distribution provided
+each component, and a plugin that fails (import error, exception in a hook, invalid
+record) is skipped with one line on stderr while everything else keeps working.
+
+Environment:
+
+- ``EBKIT_LOAD_PLUGINS=a,b``: load only these plugins (the names ``ebkit plugins``
+  prints); an empty value loads none but the built-ins.
+- ``EBKIT_DISABLE_PLUGINS=a,b``: never load these.
+- ``EBKIT_STRICT_PLUGINS=1``: raise :class:`ebkit.PluginError` instead of skipping.
+
+Compatibility: a distribution that declares ``Requires-Dist: ebkit <range>`` excluding
+the running ebkit, or a hook module whose ``EBKIT_HOOK_VERSION`` is not this ebkit's
+:data:`ebkit.plugin.hookspecs.HOOK_VERSION`, is not loaded: it is listed as ``incompatible``
+and skipped with one line that says how to fix it. The range is read from the
+distribution's metadata, so an incompatible plugin is never even imported.
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from ebkit.core.errors import PluginError, UsageError
+from ebkit.plugin import hookspecs
+from ebkit.plugin.components import KINDS, Component, as_components
+
+if TYPE_CHECKING:
+    from packaging.specifiers import SpecifierSet
+
+ENTRY_POINT_GROUP = "ebkit"
+BUILTIN_PLUGIN = "ebkit"
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as ``ebkit plugins`` reports it."""
+
+    name: str
+    version: str | None
+    source: str
+    """``builtin``, ``entry point`` or ``registered`` (added in-process)."""
+    status: str = "loaded"
+    """``loaded``, ``disabled`` (by the environment), ``incompatible`` (built for another
+    ebkit) or ``broken``."""
+    error: str | None = None
+    components: dict[str, list[str]] = field(default_factory=dict)
+    requires_ebkit: str | None = None
+    """The ebkit versions the distribution declares it supports (``>=0.1,<0.2``)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "status": self.status,
+            "error": self.error,
+            "components": self.components,
+            "requires_ebkit": self.requires_ebkit,
+        }
+
+
+@dataclass(frozen=True)
+class ComponentEntry:
+    """A component together with the plugin that provided it."""
+
+    kind: str
+    plugin: str
+    component: Component
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+    @property
+    def qualified_id(self) -> str:
+        return f"{self.plugin}/{self.component.name}"
+
+
+def _names_from_env(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _warn(message: str) -> None:
+    print(f"ebkit: {message}", file=sys.stderr)
+
+
+class PluginManager:
+    """Loads plugins once and answers component queries.
+
+    ``extra_plugins`` maps plugin names to modules or objects with hook implementations,
+    registered as if they came from an entry point (the test kit uses this).
+    """
+
+    def __init__(
+        self,
+        *,
+        load_entry_points: bool = True,
+        extra_plugins: Mapping[str, object] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.strict = env.get("EBKIT_STRICT_PLUGINS", "") not in ("", "0")
+        self._allow = _names_from_env(env.get("EBKIT_LOAD_PLUGINS"))
+        self._deny = _names_from_env(env.get("EBKIT_DISABLE_PLUGINS")) or set()
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self._pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._modules: dict[str, list[object]] = {}
+        """The hook modules of each loaded plugin (a distribution may declare several)."""
+        self._entries: dict[str, list[ComponentEntry]] = {kind: [] for kind in KINDS}
+
+        from ebkit import builtins
+
+        self._add(BUILTIN_PLUGIN, [builtins], source="builtin", version=_version("ebkit"))
+        if load_entry_points:
+            self._load_entry_points()
+        for name, plugin in (extra_plugins or {}).items():
+            if self._enabled(name, source="registered"):
+                self._add(name, [plugin], source="registered", version=None)
+        self._collect()
+
+    # -- loading -----------------------------------------------------------------
+
+    def _enabled(self, name: str, *, source: str) -> bool:
+        if name == BUILTIN_PLUGIN:
+            return True
+        if name in self._deny or (self._allow is not None and name not in self._allow):
+            self.plugins[name] = PluginInfo(name, None, source, status="disabled")
+            return False
+        return True
+
+    def _load_entry_points(self) -> None:
+        for name, found in sorted(plugin_distributions().items()):
+            if name == BUILTIN_PLUGIN or not self._enabled(name, source="entry point"):
+                continue
+            # Decided from the metadata, before importing: an incompatible plugin may
+            # not even import under this ebkit.
+            supported = declared_ebkit_range(found.requires)
+            declared = None if supported is None else format_range(supported)
+            if supported is not None and not supported_by(supported, running_version()):
+                reason = f"it requires ebkit{declared}, but this is ebkit {running_version()}"
+                self._skip_incompatible(name, found.version, "entry point", reason, declared)
+                continue
+            modules = []
+            try:
+                for entry_point in found.entry_points:
+                    modules.append(entry_point.load())
+            except Exception as error:
+                self._fail(name, found.version, "entry point", f"import failed: {_describe(error)}")
+                continue
+            self._add(
+                name,
+                modules,
+                source="entry point",
+                version=found.version,
+                requires_ebkit=declared,
+            )
+
+    def _add(
+        self,
+        name: str,
+        modules: list[object],
+        *,
+        source: str,
+        version: str | None,
+        requires_ebkit: str | None = None,
+    ) -> None:
+        if name in self._modules:
+            # Never let a newcomer displace a loaded plugin of the same name.
+            self._report(name, f"another plugin named {name!r} is already loaded", fatal=False)
+            return
+        try:
+            written_for = [_declared_hook_versions(module) for module in modules]
+        except PluginError as error:
+            self._fail(name, version, source, str(error))
+            return
+        for versions in written_for:
+            if versions is not None and hookspecs.HOOK_VERSION not in versions:
+                reason = (
+                    f"its hooks are written for hook version "
+                    f"{' or '.join(map(str, sorted(versions)))}, but this ebkit "
+                    f"{running_version()} has hook version {hookspecs.HOOK_VERSION}"
+                )
+                self._skip_incompatible(name, version, source, reason, requires_ebkit)
+                return
+        registered: list[object] = []
+        try:
+            for index, module in enumerate(modules):
+                self._pm.register(module, name=f"{name}#{index}")
+                registered.append(module)
+                self._check_hooks(module)
+        except Exception as error:
+            for module in registered:
+                self._pm.unregister(module)
+            self._fail(name, version, source, _describe(error))
+            return
+        self._modules[name] = registered
+        self.plugins[name] = PluginInfo(name, version, source, requires_ebkit=requires_ebkit)
+
+    def _skip_incompatible(
+        self,
+        name: str,
+        version: str | None,
+        source: str,
+        reason: str,
+        requires_ebkit: str | None,
+    ) -> None:
+        self.plugins[name] = PluginInfo(
+            name,
+            version,
+            source,
+            status="incompatible",
+            error=reason,
+            requires_ebkit=requires_ebkit,
+        )
+        if self.strict:
+            raise PluginError(f"plugin {name!r} is incompatible: {reason}")
+        fix = f"update it with `ebkit install -U {name}`" if source == "entry point" else ""
+        fix += (" or " if fix else "") + f"disable it with EBKIT_DISABLE_PLUGINS={name}"
+        _warn(f"skipped plugin {name!r}: incompatible: {reason} ({fix})")
+
+    def _check_hooks(self, plugin: object) -> None:
+        """Reject a plugin whose hook implementations match no hook (a typo or a plugin
+        written for another ebkit), instead of silently ignoring them."""
+        unknown = [
+            hook_caller.name
+            for hook_caller in self._pm.get_hookcallers(plugin) or []
+            if hook_caller.spec is None
+        ]
+        if unknown:
+            raise PluginError(f"unknown hook {unknown[0]!r} (see docs/plugins.md)")
+
+    def _fail(self, name: str, version: str | None, source: str, reason: str) -> None:
+        self.plugins[name] = PluginInfo(name, version, source, status="broken", error=reason)
+        self._report(name, reason, fatal=True)
+
+    def _report(self, name: str, reason: str, *, fatal: bool) -> None:
+        if self.strict:
+            raise PluginError(f"plugin {name!r} failed: {reason}")
+        hint = f" (disable it with EBKIT_DISABLE_PLUGINS={name})" if fatal else ""
+        _warn(f"skipped plugin {name!r}: {reason}{hint}")
+
+    def _collect(self) -> None:
+        """Call each plugin's component hooks on their own, keeping provenance."""
+        for name, modules in list(self._modules.items()):
+            info = self.plugins[name]
+            try:
+                entries = [
+                    entry for module in modules for entry in self._components_of(name, module)
+                ]
+                _check_unique(entries)
+            except Exception as error:
+                for module in modules:
+                    self._pm.unregister(module)
+                del self._modules[name]
+                self._fail(name, info.version, info.source, _describe(error))
+                continue
+            for entry in entries:
+                self._entries[entry.kind].append(entry)
+                info.components.setdefault(entry.kind, []).append(entry.name)
+
+    def _components_of(self, name: str, module: object) -> Iterable[ComponentEntry]:
+        for kind, hook_name in hookspecs.COMPONENT_HOOKS.items():
+            hook_caller = getattr(self._pm.hook, hook_name)
+            for impl in hook_caller.get_hookimpls():
+                if impl.plugin is not module:
+                    continue
+                try:
+                    records = as_components(impl.function())
+                except Exception as error:
+                    raise PluginError(f"hook {hook_name} raised {_describe(error)}") from error
+                for record in records:
+                    yield ComponentEntry(kind, name, record)
+
+    # -- queries -----------------------------------------------------------------
+
+    def components(self, kind: str) -> list[ComponentEntry]:
+        return sorted(self._entries[kind], key=lambda entry: (entry.name, entry.plugin))
+
+    def lookup(self, kind: str, name: str) -> ComponentEntry:
+        """Find a component by short name or ``plugin/name``.
+
+        A short name offered by two plugins is an error that names both providers.
+        """
+        if kind not in self._entries:
+            raise UsageError(f"unknown component kind {kind!r} (accepted: {', '.join(KINDS)})")
+        entries = self._entries[kind]
+        if "/" in name:
+            matches = [entry for entry in entries if entry.qualified_id == name]
+        else:
+            matches = [entry for entry in entries if entry.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            providers = ", ".join(entry.qualified_id for entry in matches)
+            raise UsageError(
+                f"{kind} {name!r} is provided by several plugins ({providers}); "
+                "choose one by its qualified id"
+            )
+        available = sorted({entry.name for entry in entries} | _ids(entries))
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        short_names = sorted({entry.name for entry in entries})
+        raise UsageError(
+            f"unknown {kind} {name!r}; {hint}available: {', '.join(short_names) or 'none'}"
+        )
+
+    def add_commands(self, cli: Any) -> None:
+        """Let plugins add CLI commands; a failing plugin is skipped like any other."""
+        owners = {id(module): name for name, modules in self._modules.items() for module in modules}
+        for impl in self._pm.hook.ebkit_commands.get_hookimpls():
+            name = owners[id(impl.plugin)]
+            try:
+                impl.function(cli=cli)
+            except Exception as error:
+                info = self.plugins[name]
+                self._fail(name, info.version, info.source, f"ebkit_commands: {_describe(error)}")
+
+
+# -- installed distributions and compatibility (metadata only, nothing imported) -----
+
+
+@dataclass
+class PluginDistribution:
+    """An installed distribution that declares entry points in the ``ebkit`` group."""
+
+    name: str
+    """The plugin name: the distribution's name, PEP 503-normalised."""
+    distribution: metadata.Distribution | None
+    entry_points: list[metadata.EntryPoint]
+
+    @property
+    def version(self) -> str | None:
+        return None if self.distribution is None else self.distribution.version
+
+    @property
+    def requires(self) -> list[str]:
+        """The distribution's ``Requires-Dist`` lines."""
+        return [] if self.distribution is None else list(self.distribution.requires or [])
+
+
+def plugin_distributions() -> dict[str, PluginDistribution]:
+    """Installed plugin distributions by plugin name, read from their metadata (no plugin
+    module is imported), each with its entry points in name order."""
+    found: dict[str, PluginDistribution] = {}
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = entry_point.dist
+        name = canonical_name(dist.name) if dist is not None else entry_point.name
+        found.setdefault(name, PluginDistribution(name, dist, [])).entry_points.append(entry_point)
+    for plugin in found.values():
+        plugin.entry_points.sort(key=lambda entry_point: entry_point.name)
+    return found
+
+
+def running_version() -> str:
+    """The version of the ebkit that is running."""
+    from ebkit import __version__
+
+    return __version__
+
+
+# Only lines naming ebkit are parsed: importing ``packaging`` costs a few tens of ms.
+_NAMES_EBKIT = re.compile(r"^\s*ebkit(?![\w.-])", re.IGNORECASE)
+
+
+def declared_ebkit_range(requires: Iterable[str]) -> SpecifierSet | None:
+    """The ebkit versions that ``Requires-Dist`` lines accept (several lines combine),
+    ignoring lines that apply only with an extra; ``None`` when ebkit is not named."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    supported: SpecifierSet | None = None
+    for line in requires:
+        if not _NAMES_EBKIT.match(line):
+            continue
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue  # pip would not have installed it; nothing to learn from it
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        specifier = requirement.specifier
+        supported = specifier if supported is None else supported & specifier
+    return supported
+
+
+def supported_by(supported: SpecifierSet, version: str) -> bool:
+    """Whether ``version`` of ebkit lies in the range (development versions included)."""
+    return supported.contains(version, prereleases=True)
+
+
+def format_range(supported: SpecifierSet) -> str:
+    """``>=0.1,<0.2``: lower bounds first, as people write ranges."""
+    return ",".join(sorted((str(item) for item in supported), key=lambda t: (t[0] != ">", t)))
+
+
+def _declared_hook_versions(module: object) -> set[int] | None:
+    """The hook versions a plugin module says it implements (``EBKIT_HOOK_VERSION``)."""
+    declared = getattr(module, "EBKIT_HOOK_VERSION", None)
+    if declared is None:
+        return None
+    items = declared if isinstance(declared, (tuple, list, set, frozenset)) else (declared,)
+    if not items or not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
+        raise PluginError(f"EBKIT_HOOK_VERSION must be an int or a tuple of ints, not {declared!r}")
+    return set(items)
+
+
+def _check_unique(entries: list[ComponentEntry]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for entry in entries:
+        if (entry.kind, entry.name) in seen:
+            raise PluginError(f"{entry.kind} {entry.name!r} registered twice")
+        seen.add((entry.kind, entry.name))
+
+
+def _ids(entries: Iterable[ComponentEntry]) -> set[str]:
+    return {entry.qualified_id for entry in entries}
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def canonical_name(distribution_name: str) -> str:
+    """PEP 503 normalisation, so ``Ebkit_Foo.bar`` and ``ebkit-foo-bar`` are one name."""
+    return re.sub(r"[-_.]+", "-", distribution_name).lower()
+
+
+def _version(distribution_name: str) -> str | None:
+    try:
+        return metadata.version(distribution_name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+_default_manager: PluginManager | None = None
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide manager, created on first use (plugins load once)."""
+    global _default_manager
+    if _default_manager is None:
+        _default_manager = PluginManager()
+    return _default_manager
+
+
+def set_plugin_manager(manager: PluginManager | None) -> PluginManager | None:
+    """Replace the process-wide manager (tests); returns the previous one."""
+    global _default_manager
+    previous, _default_manager = _default_manager, manager
+    return previous
+
+
+def module_plugin(name: str, **hooks: Callable[..., Any]) -> ModuleType:
+    """Build an in-memory plugin module from hook functions (for tests and scripts)."""
+    module = ModuleType(name)
+    for hook_name, function in hooks.items():
+        setattr(module, hook_name, hookspecs.hookimpl(function))
+    return module

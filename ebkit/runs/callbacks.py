@@ -1,0 +1,240 @@
+"""Callbacks that turn a training loop into a run: metrics, checkpoints, pictures, progress."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Sized
+from pathlib import Path
+from typing import Any
+
+from ebkit.core.engine import Callback, Metrics, Trainer, metrics_to_floats
+from ebkit.runs.checkpoints import save_checkpoint
+
+PICTURE_SEED_OFFSET = 7919
+"""Pictures use their own generator (seed + this) so drawing them never changes training."""
+
+LANDSCAPE_REFERENCE = 1000
+"""Data points drawn under the samples of 2-D pictures (all of a smaller dataset)."""
+
+
+class MetricsLog(Callback):
+    """Appends every ``every``-th step's metrics to ``metrics.jsonl`` and keeps the
+    latest values for the progress bar."""
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path = path
+        self.every = every
+        self.latest: dict[str, float] = {}
+        self.history: list[dict[str, Any]] = []
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if trainer.step % self.every and trainer.step != trainer.settings.steps:
+            return
+        record = {"step": trainer.step, **metrics_to_floats(metrics)}
+        self.latest = record
+        self.history.append(record)
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+class HeldOutError(Callback):
+    """Adds ``test_error``, the classification error of the energy's ``logits`` (eval
+    mode: the clean path of a Ladder network) on a held-out set, to the metrics of every
+    ``every``-th step and of the last one. Placed before :class:`MetricsLog` so that the
+    value is logged; evaluation touches no RNG and no training state."""
+
+    def __init__(self, x: Any, y: Any, every: int) -> None:
+        self.x = x
+        self.y = y
+        self.every = every
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if len(self.y) and (
+            trainer.step % self.every == 0 or trainer.step == trainer.settings.steps
+        ):
+            metrics["test_error"] = classification_error(
+                trainer.components.energy, self.x, self.y, trainer.device
+            )
+
+
+def classification_error(energy: Any, x: Any, y: Any, device: Any, chunk: int = 1000) -> float:
+    """Share of ``x: (N, *event_shape)`` whose arg-max eval-mode logits miss ``y: (N,)``;
+    the energy's training mode is restored."""
+    import torch
+
+    was_training = energy.training
+    energy.eval()
+    wrong = 0
+    try:
+        with torch.no_grad():
+            for start in range(0, len(y), chunk):
+                logits = energy(x[start : start + chunk].to(device)).logits
+                predicted = logits.argmax(dim=1).cpu()
+                wrong += int((predicted != y[start : start + chunk]).sum())
+    finally:
+        energy.train(was_training)
+    return wrong / len(y)
+
+
+class Checkpoints(Callback):
+    """Saves a checkpoint every ``every`` steps (0: only at the end) and at the end."""
+
+    def __init__(self, run_dir: Path, every: int) -> None:
+        self.run_dir = run_dir
+        self.every = every
+        self.last_saved: Path | None = None
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if self.every and trainer.step % self.every == 0:
+            self.last_saved = save_checkpoint(trainer, self.run_dir)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.last_saved is None or not self.last_saved.stem.endswith(f"{trainer.step:07d}"):
+            self.last_saved = save_checkpoint(trainer, self.run_dir)
+
+
+class SamplePictures(Callback):
+    """Writes ``samples/step-NNNNNNN.png`` every ``every`` steps and ``samples/final.png``
+    at the end, always from the same noise so the pictures show progress.
+
+    For 2-D data it also draws the energy landscape with the same samples and 1000
+    reference data points: ``samples/landscape-step-NNNNNNN.png`` at each interval and
+    ``samples/landscape.png`` at the end (:func:`ebkit.pictures.plots.save_energy_landscape`,
+    evaluated on the trainer's device in eval mode, the energy's mode restored after)."""
+
+    def __init__(self, run_dir: Path, every: int, count: int, seed: int) -> None:
+        self.folder = run_dir / "samples"
+        self.every = every
+        self.count = count
+        self.seed = seed + PICTURE_SEED_OFFSET
+        self._reference = None
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        import torch
+
+        spec = trainer.components.dataset.spec
+        if spec.event_shape == (2,):
+            generator = torch.Generator().manual_seed(self.seed)
+            dataset = trainer.components.dataset
+            # A finite dataset of fewer points than that is drawn whole.
+            count = (
+                min(LANDSCAPE_REFERENCE, len(dataset))
+                if isinstance(dataset, Sized)
+                else LANDSCAPE_REFERENCE
+            )
+            self._reference = dataset.sample(count, generator).x
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if self.every and trainer.step % self.every == 0 and trainer.step < trainer.settings.steps:
+            name = f"step-{trainer.step:07d}.png"
+            self.write(trainer, self.folder / name, self.folder / f"landscape-{name}")
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.write(trainer, self.folder / "final.png", self.folder / "landscape.png")
+
+    def write(self, trainer: Trainer, path: Path, landscape_path: Path | None = None) -> None:
+        from ebkit.core.engine import class_grid
+        from ebkit.pictures.plots import save_energy_landscape, save_samples
+
+        spec = trainer.components.dataset.spec
+        samples = None
+        if trainer.components.sampler.draws_samples:  # not with --sampler none
+            labels, per_row = class_grid(trainer.components.energy.spec, self.count)
+            count = self.count if labels is None else len(labels)
+            samples = trainer.draw_samples(count, self.seed, labels)
+            save_samples(samples, path, spec, reference=self._reference, per_row=per_row)
+        if landscape_path is not None and spec.event_shape == (2,):
+            save_energy_landscape(
+                trainer.components.energy,
+                landscape_path,
+                data=self._reference,
+                samples=samples,
+                device=trainer.device,
+                title=f"step {trainer.step}",
+            )
+
+
+class ProgressBar(Callback):
+    """A rich progress bar with the latest logged losses."""
+
+    def __init__(self, metrics: MetricsLog, *, keys: tuple[str, ...] = ()) -> None:
+        self.metrics = metrics
+        self.keys = keys
+        self._progress: Any = None
+        self._task: Any = None
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"),
+            transient=False,
+            refresh_per_second=2,  # redraws cost CPU the training step would rather have
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(
+            "train", total=trainer.settings.steps, completed=trainer.step, losses=""
+        )
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if trainer.step % self.metrics.every == 0:
+            latest = self.metrics.latest
+            shown = [key for key in self.keys if key in latest] or [
+                key for key in latest if key.startswith("loss")
+            ]
+            losses = "  ".join(f"{key}={latest[key]:.4g}" for key in shown)
+            self._progress.update(self._task, completed=trainer.step, losses=losses)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.close(trainer)
+
+    def close(self, trainer: Trainer) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=trainer.step)
+            self._progress.stop()
+            self._progress = None
+
+
+class InterruptAtStepEnd(Callback):
+    """Defers Ctrl-C to the end of the current step, so the checkpoint saved on
+    interruption holds a whole step (a second Ctrl-C interrupts at once)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
+        if self.requested:
+            self.restore()
+            raise KeyboardInterrupt
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None

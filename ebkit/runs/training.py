@@ -1,0 +1,193 @@
+"""Running a training job into a run directory: the code path of ``ebkit train``
+(new runs and ``--resume``), also usable from Python."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+from ebkit.runs.build import build_components, resolve_device
+from ebkit.runs.callbacks import (
+    Checkpoints,
+    HeldOutError,
+    InterruptAtStepEnd,
+    MetricsLog,
+    ProgressBar,
+    SamplePictures,
+)
+from ebkit.runs.config import RunConfig, complete_saved_options
+from ebkit.core.engine import Callback, Trainer, TrainSettings
+from ebkit.core.errors import TrainingInterrupted, UsageError
+from ebkit.plugin.manager import PluginManager, get_plugin_manager
+from ebkit.runs.checkpoints import (
+    latest_checkpoint,
+    load_checkpoint,
+    prepare_run_dir,
+    read_run_config,
+    restore_trainer_state,
+    save_checkpoint,
+    truncate_metrics,
+    write_json,
+)
+from ebkit.runs.schedules import lr_schedule_from_train_options
+
+
+def settings_from_config(config: RunConfig) -> TrainSettings:
+    """The engine's settings: the ``train`` options that :class:`TrainSettings` names.
+
+    A setting missing from ``config.train`` keeps its :class:`TrainSettings` default, so a
+    run whose ``config.json`` predates a newer setting still resumes."""
+    return TrainSettings(
+        **{
+            field.name: config.train[field.name]
+            for field in fields(TrainSettings)
+            if field.name in config.train
+        }
+    )
+
+
+def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
+    """The components of ``config`` in a :class:`Trainer`; with ``train.labels``, the
+    dataset is split (:mod:`ebkit.runs.splits`) into unlabelled and labelled training data and
+    a held-out test set, kept on the trainer as ``held_out`` for evaluation."""
+    components = build_components(manager, config)
+    held_out = None
+    labels = config.train.get("labels", 0)
+    if labels:
+        from ebkit.runs.splits import semi_supervised_split
+
+        try:
+            split = semi_supervised_split(
+                components.dataset, labels, config.train["test_fraction"], config.train["seed"]
+            )
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        components.dataset, components.labelled = split.unlabelled, split.labelled
+        held_out = (split.test_x, split.test_y)
+    # Refuse a bad schedule pairing before anything is trained or written.
+    lr_schedule_from_train_options(config.train)
+    device = resolve_device(config.train["device"])
+    trainer = Trainer(components, settings_from_config(config), device=device)
+    trainer.held_out = held_out
+    return trainer
+
+
+def train_run(
+    config: RunConfig,
+    out: str | Path,
+    *,
+    manager: PluginManager | None = None,
+    progress: bool = True,
+    extra_callbacks: tuple[Callback, ...] = (),
+) -> Trainer:
+    """Build the components of ``config``, train them and fill the new run directory
+    ``out`` (an existing, non-empty directory is refused).
+
+    Ctrl-C saves a checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss
+    stops the run and leaves the last good checkpoint in place.
+    """
+    # Built before the run directory exists, so a configuration error leaves nothing behind.
+    trainer = build_trainer(config, manager or get_plugin_manager())
+    run_dir = prepare_run_dir(out)
+    write_json(run_dir / "config.json", config.as_json())
+    _fit(
+        trainer,
+        config,
+        run_dir,
+        MetricsLog(run_dir / "metrics.jsonl", config.train["log_every"]),
+        progress=progress,
+        extra_callbacks=extra_callbacks,
+    )
+    return trainer
+
+
+def resume_run(
+    run_dir: str | Path,
+    *,
+    steps: int | None = None,
+    device: str | None = None,
+    manager: PluginManager | None = None,
+    progress: bool = True,
+    extra_callbacks: tuple[Callback, ...] = (),
+) -> Trainer:
+    """Continue a stopped run from its newest complete checkpoint.
+
+    On the same device and seed, the result is bit-identical to a run that was never
+    interrupted. ``steps`` extends (or sets) the total number of steps; ``device``
+    moves the run.
+    """
+    run_dir = Path(run_dir)
+    manager = manager or get_plugin_manager()
+    config = complete_saved_options(manager, RunConfig.from_json(read_run_config(run_dir)))
+    if steps is not None:
+        config.train["steps"] = steps
+    if device is not None:
+        config.train["device"] = device
+    for leftover in (run_dir / "checkpoints").glob(".*.tmp"):
+        leftover.unlink()  # a write cut short by the kill; the rename never happened
+    weights = latest_checkpoint(run_dir)
+    if weights is None:
+        raise UsageError(f"--resume: {run_dir} holds no complete checkpoint to resume from")
+    tensors, meta = load_checkpoint(weights)
+    trainer = build_trainer(config, manager)
+    restore_trainer_state(trainer, tensors, meta)
+    if trainer.step > trainer.settings.steps:
+        raise UsageError(
+            f"--steps {trainer.settings.steps}: the run is already at step {trainer.step}"
+        )
+    write_json(run_dir / "config.json", config.as_json())
+    metrics = MetricsLog(run_dir / "metrics.jsonl", config.train["log_every"])
+    metrics.history = truncate_metrics(metrics.path, trainer.step)
+    _fit(trainer, config, run_dir, metrics, progress=progress, extra_callbacks=extra_callbacks)
+    return trainer
+
+
+def _fit(
+    trainer: Trainer,
+    config: RunConfig,
+    run_dir: Path,
+    metrics: MetricsLog,
+    *,
+    progress: bool,
+    extra_callbacks: tuple[Callback, ...],
+) -> None:
+    train = config.train
+    progress_bar = ProgressBar(metrics) if progress else None
+    interrupt = InterruptAtStepEnd()
+    lr_schedule = lr_schedule_from_train_options(train)
+    held_out = trainer.held_out
+    evaluation = (
+        [HeldOutError(*held_out, every=train["eval_every"])] if held_out is not None else []
+    )
+    trainer.callbacks = [
+        # First: it adds the learning rates to the step's metrics before they are logged,
+        # and updates its state before a checkpoint saves it.
+        *([lr_schedule] if lr_schedule is not None else []),
+        *evaluation,
+        metrics,
+        Checkpoints(run_dir, train["checkpoint_every"]),
+        SamplePictures(run_dir, train["sample_every"], train["sample_count"], train["seed"]),
+        *([progress_bar] if progress_bar is not None else []),
+        *extra_callbacks,
+        interrupt,
+    ]
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        saved = save_checkpoint(trainer, run_dir)
+        raise TrainingInterrupted(
+            f"interrupted at step {trainer.step}; checkpoint saved to {saved} "
+            f"(continue with: ebkit train --resume --out {run_dir})"
+        ) from None
+    finally:
+        interrupt.restore()
+        if progress_bar is not None:
+            progress_bar.close(trainer)
+    _write_curves(run_dir, metrics)
+
+
+def _write_curves(run_dir: Path, metrics: MetricsLog) -> None:
+    from ebkit.pictures.plots import save_curves
+
+    if metrics.history:
+        save_curves(metrics.history, run_dir / "curves.png")
