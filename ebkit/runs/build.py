@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 
-from ebkit.runs.config import ComponentConfig, RunConfig
 from ebkit.core.engine import Components
 from ebkit.core.errors import EbkitError, UsageError
 from ebkit.core.interfaces import (
@@ -22,6 +21,7 @@ from ebkit.core.interfaces import (
     Regularizer,
 )
 from ebkit.plugin.manager import PluginManager
+from ebkit.runs.config import ComponentConfig, RunConfig
 
 
 @contextlib.contextmanager

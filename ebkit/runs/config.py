@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ebkit.plugin.components import Component, Option
 from ebkit.core.errors import UsageError
+from ebkit.plugin.components import Component, Option
 from ebkit.plugin.manager import PluginManager
 
 if sys.version_info >= (3, 11):

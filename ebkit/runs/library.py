@@ -27,9 +27,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ebkit.runs.config import SECTIONS, RunConfig, load_toml, resolve_config
 from ebkit.core.errors import EbkitError, UsageError
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
+from ebkit.runs.config import SECTIONS, RunConfig, load_toml, resolve_config
 
 if TYPE_CHECKING:
     from ebkit.core.engine import Callback

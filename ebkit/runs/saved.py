@@ -13,12 +13,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ebkit.runs.build import build_models, resolve_device
-from ebkit.runs.config import ComponentConfig, RunConfig, complete_saved_options, parse_override
 from ebkit.core.engine import class_cycle, marginal_energy
 from ebkit.core.errors import EbkitError, UsageError
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
+from ebkit.runs.build import build_models, resolve_device
 from ebkit.runs.checkpoints import (
     atomic_write,
     latest_checkpoint,
@@ -26,6 +25,7 @@ from ebkit.runs.checkpoints import (
     read_run_config,
     spec_from_meta,
 )
+from ebkit.runs.config import ComponentConfig, RunConfig, complete_saved_options, parse_override
 
 SAMPLE_CHUNK = 1024
 """Samples drawn per call, so ``--n 100000`` does not need 100000 samples of activations."""

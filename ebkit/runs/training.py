@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
+from ebkit.core.engine import Callback, Trainer, TrainSettings
+from ebkit.core.errors import TrainingInterrupted, UsageError
+from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_components, resolve_device
 from ebkit.runs.callbacks import (
     Checkpoints,
@@ -15,10 +18,6 @@ from ebkit.runs.callbacks import (
     ProgressBar,
     SamplePictures,
 )
-from ebkit.runs.config import RunConfig, complete_saved_options
-from ebkit.core.engine import Callback, Trainer, TrainSettings
-from ebkit.core.errors import TrainingInterrupted, UsageError
-from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.checkpoints import (
     latest_checkpoint,
     load_checkpoint,
@@ -29,6 +28,7 @@ from ebkit.runs.checkpoints import (
     truncate_metrics,
     write_json,
 )
+from ebkit.runs.config import RunConfig, complete_saved_options
 from ebkit.runs.schedules import lr_schedule_from_train_options
 
 
