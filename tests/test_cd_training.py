@@ -22,7 +22,7 @@ from ebkit.builtins.datasets.toy import Moons
 from ebkit.builtins.energies.networks import MLPEnergy
 from ebkit.builtins.losses.cd import CDLoss
 from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
-from ebkit.pictures.plots import landscape_bounds
+from ebkit.pictures.landscapes import landscape_bounds
 from ebkit.runs.build import seeded
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
-from ebkit.pictures.plots import (
+from ebkit.pictures.landscapes import (
     energy_levels,
     energy_on_grid,
     landscape_bounds,

@@ -1,4 +1,4 @@
-"""Tests for the PNG writers in ebkit.pictures.plots."""
+"""Tests for the PNG writers in ebkit.pictures (grids, curves)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 
 from ebkit.core.interfaces import DataSpec
-from ebkit.pictures import plots as plotting
-from ebkit.pictures.plots import save_curves, save_image_grid, save_samples, save_scatter
+from ebkit.pictures import curves, grids
+from ebkit.pictures.curves import save_curves
+from ebkit.pictures.grids import save_image_grid, save_samples, save_scatter
 
-PAD = plotting.GRID_PADDING
+PAD = grids.GRID_PADDING
 
 
 def grid_size(count: int, columns: int, height: int, width: int, scale: int) -> tuple[int, int]:
@@ -57,7 +58,7 @@ def test_values_map_from_the_range_to_0_255_and_clamp(tmp_path: Path) -> None:
     # Nearest-neighbour enlargement: every pixel of a 3×3 tile is the same value.
     tile = pixels[PAD : PAD + 3, PAD + 2 * (3 + PAD) : PAD + 2 * (3 + PAD) + 3]
     assert (tile == 128).all()
-    assert pixels[0, 0] == plotting.GRID_PAD_VALUE
+    assert pixels[0, 0] == grids.GRID_PAD_VALUE
 
 
 def test_grid_rejects_unsupported_channels(tmp_path: Path) -> None:
@@ -86,7 +87,7 @@ def test_curve_series_skip_what_cannot_be_plotted() -> None:
         {"loss": 3.0},
         {"step": 2, "loss": 0.5, "extra": [1, 2]},
     ]
-    series = plotting._curve_series(records)
+    series = curves._curve_series(records)
     assert series == {"loss": ([0.0, 2.0], [1.0, 0.5]), "k_t": ([0.0, 1.0], [0.0, 0.5])}
 
 
@@ -143,12 +144,12 @@ def test_save_samples_image_spec_enlarges_small_images(tmp_path: Path) -> None:
 def test_save_samples_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, tuple[int, ...], dict]] = []
     monkeypatch.setattr(
-        plotting,
+        grids,
         "save_image_grid",
         lambda images, path, **kw: calls.append(("grid", tuple(images.shape), kw)),
     )
     monkeypatch.setattr(
-        plotting,
+        grids,
         "save_scatter",
         lambda real, fake, path, **kw: calls.append(("scatter", tuple(fake.shape), kw)),
     )

@@ -101,7 +101,7 @@ class SamplePictures(Callback):
 
     For 2-D data it also draws the energy landscape with the same samples and 1000
     reference data points: ``samples/landscape-step-NNNNNNN.png`` at each interval and
-    ``samples/landscape.png`` at the end (:func:`ebkit.pictures.plots.save_energy_landscape`,
+    ``samples/landscape.png`` at the end (:func:`ebkit.pictures.landscapes.save_energy_landscape`,
     evaluated on the trainer's device in eval mode, the energy's mode restored after)."""
 
     def __init__(self, run_dir: Path, every: int, count: int, seed: int) -> None:
@@ -136,7 +136,8 @@ class SamplePictures(Callback):
 
     def write(self, trainer: Trainer, path: Path, landscape_path: Path | None = None) -> None:
         from ebkit.core.engine import class_grid
-        from ebkit.pictures.plots import save_energy_landscape, save_samples
+        from ebkit.pictures.grids import save_samples
+        from ebkit.pictures.landscapes import save_energy_landscape
 
         spec = trainer.components.dataset.spec
         samples = None

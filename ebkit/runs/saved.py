@@ -172,7 +172,7 @@ class SavedRun:
             array = samples.numpy().astype(np.float32)
             atomic_write(target, lambda tmp: _save_npz(tmp, array))
             return
-        from ebkit.pictures.plots import save_samples
+        from ebkit.pictures.grids import save_samples
 
         save_samples(samples, target, self.spec, per_row=per_row)
 

@@ -187,7 +187,7 @@ def _fit(
 
 
 def _write_curves(run_dir: Path, metrics: MetricsLog) -> None:
-    from ebkit.pictures.plots import save_curves
+    from ebkit.pictures.curves import save_curves
 
     if metrics.history:
         save_curves(metrics.history, run_dir / "curves.png")
