@@ -12,16 +12,15 @@ import pytest
 
 from ebkit import Component, Option, PluginError, UsageError
 from ebkit.cli.main import cli, main
-from ebkit.plugin.hookspecs import HOOK_VERSION
-from ebkit.plugin.manager import (
-    PluginManager,
+from ebkit.plugin.compat import (
     declared_ebkit_range,
     format_range,
-    module_plugin,
     plugin_distributions,
     running_version,
     supported_by,
 )
+from ebkit.plugin.hookspecs import HOOK_VERSION
+from ebkit.plugin.manager import PluginManager, module_plugin
 
 TOY_DATASETS = ["8gaussians", "25gaussians", "moons", "swissroll", "rings"]
 

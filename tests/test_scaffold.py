@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from ebkit import UsageError
+from ebkit.plugin.compat import running_version
 from ebkit.plugin.components import KINDS
 from ebkit.plugin.hookspecs import HOOK_VERSION
-from ebkit.plugin.manager import PluginManager, running_version
+from ebkit.plugin.manager import PluginManager
 from ebkit.plugin.scaffold import KIND_TEMPLATES, ebkit_requirement, new_plugin, plugin_names
 from ebkit.testing import (
     check_dataset,

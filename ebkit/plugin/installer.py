@@ -27,8 +27,9 @@ from importlib import metadata
 from typing import Any
 
 from ebkit.core.errors import EbkitError, UsageError
+from ebkit.plugin.compat import canonical_name, plugin_distributions
 from ebkit.plugin.components import KINDS
-from ebkit.plugin.manager import BUILTIN_PLUGIN, canonical_name, plugin_distributions
+from ebkit.plugin.manager import BUILTIN_PLUGIN
 
 LISTING_TIMEOUT_S = 300
 """A listing imports every plugin's hook module; generous for a slow, busy machine."""

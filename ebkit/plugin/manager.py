@@ -13,11 +13,9 @@ Environment:
 - ``EBKIT_DISABLE_PLUGINS=a,b``: never load these.
 - ``EBKIT_STRICT_PLUGINS=1``: raise :class:`ebkit.PluginError` instead of skipping.
 
-Compatibility: a distribution that declares ``Requires-Dist: ebkit <range>`` excluding
-the running ebkit, or a hook module whose ``EBKIT_HOOK_VERSION`` is not this ebkit's
-:data:`ebkit.plugin.hookspecs.HOOK_VERSION`, is not loaded: it is listed as ``incompatible``
-and skipped with one line that says how to fix it. The range is read from the
-distribution's metadata, so an incompatible plugin is never even imported.
+Compatibility: a plugin built for another ebkit (its declared ``Requires-Dist: ebkit``
+range, or its ``EBKIT_HOOK_VERSION``) is listed as ``incompatible`` and never imported
+(:mod:`ebkit.plugin.compat`).
 
 Nothing here imports torch.
 """
@@ -26,24 +24,27 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
 from ebkit.core.errors import PluginError, UsageError
 from ebkit.plugin import hookspecs
+from ebkit.plugin.compat import (
+    declared_ebkit_range,
+    declared_hook_versions,
+    distribution_version,
+    format_range,
+    plugin_distributions,
+    running_version,
+    supported_by,
+)
 from ebkit.plugin.components import KINDS, Component, as_components
 
-if TYPE_CHECKING:
-    from packaging.specifiers import SpecifierSet
-
-ENTRY_POINT_GROUP = "ebkit"
 BUILTIN_PLUGIN = "ebkit"
 
 
@@ -129,7 +130,9 @@ class PluginManager:
 
         from ebkit import builtins
 
-        self._add(BUILTIN_PLUGIN, [builtins], source="builtin", version=_version("ebkit"))
+        self._add(
+            BUILTIN_PLUGIN, [builtins], source="builtin", version=distribution_version("ebkit")
+        )
         if load_entry_points:
             self._load_entry_points()
         for name, plugin in (extra_plugins or {}).items():
@@ -188,7 +191,7 @@ class PluginManager:
             self._report(name, f"another plugin named {name!r} is already loaded", fatal=False)
             return
         try:
-            written_for = [_declared_hook_versions(module) for module in modules]
+            written_for = [declared_hook_versions(module) for module in modules]
         except PluginError as error:
             self._fail(name, version, source, str(error))
             return
@@ -335,93 +338,6 @@ class PluginManager:
                 self._fail(name, info.version, info.source, f"ebkit_commands: {_describe(error)}")
 
 
-# -- installed distributions and compatibility (metadata only, nothing imported) -----
-
-
-@dataclass
-class PluginDistribution:
-    """An installed distribution that declares entry points in the ``ebkit`` group."""
-
-    name: str
-    """The plugin name: the distribution's name, PEP 503-normalised."""
-    distribution: metadata.Distribution | None
-    entry_points: list[metadata.EntryPoint]
-
-    @property
-    def version(self) -> str | None:
-        return None if self.distribution is None else self.distribution.version
-
-    @property
-    def requires(self) -> list[str]:
-        """The distribution's ``Requires-Dist`` lines."""
-        return [] if self.distribution is None else list(self.distribution.requires or [])
-
-
-def plugin_distributions() -> dict[str, PluginDistribution]:
-    """Installed plugin distributions by plugin name, read from their metadata (no plugin
-    module is imported), each with its entry points in name order."""
-    found: dict[str, PluginDistribution] = {}
-    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = entry_point.dist
-        name = canonical_name(dist.name) if dist is not None else entry_point.name
-        found.setdefault(name, PluginDistribution(name, dist, [])).entry_points.append(entry_point)
-    for plugin in found.values():
-        plugin.entry_points.sort(key=lambda entry_point: entry_point.name)
-    return found
-
-
-def running_version() -> str:
-    """The version of the ebkit that is running."""
-    from ebkit import __version__
-
-    return __version__
-
-
-# Only lines naming ebkit are parsed: importing ``packaging`` costs a few tens of ms.
-_NAMES_EBKIT = re.compile(r"^\s*ebkit(?![\w.-])", re.IGNORECASE)
-
-
-def declared_ebkit_range(requires: Iterable[str]) -> SpecifierSet | None:
-    """The ebkit versions that ``Requires-Dist`` lines accept (several lines combine),
-    ignoring lines that apply only with an extra; ``None`` when ebkit is not named."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    supported: SpecifierSet | None = None
-    for line in requires:
-        if not _NAMES_EBKIT.match(line):
-            continue
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement:
-            continue  # pip would not have installed it; nothing to learn from it
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue
-        specifier = requirement.specifier
-        supported = specifier if supported is None else supported & specifier
-    return supported
-
-
-def supported_by(supported: SpecifierSet, version: str) -> bool:
-    """Whether ``version`` of ebkit lies in the range (development versions included)."""
-    return supported.contains(version, prereleases=True)
-
-
-def format_range(supported: SpecifierSet) -> str:
-    """``>=0.1,<0.2``: lower bounds first, as people write ranges."""
-    return ",".join(sorted((str(item) for item in supported), key=lambda t: (t[0] != ">", t)))
-
-
-def _declared_hook_versions(module: object) -> set[int] | None:
-    """The hook versions a plugin module says it implements (``EBKIT_HOOK_VERSION``)."""
-    declared = getattr(module, "EBKIT_HOOK_VERSION", None)
-    if declared is None:
-        return None
-    items = declared if isinstance(declared, (tuple, list, set, frozenset)) else (declared,)
-    if not items or not all(isinstance(item, int) and not isinstance(item, bool) for item in items):
-        raise PluginError(f"EBKIT_HOOK_VERSION must be an int or a tuple of ints, not {declared!r}")
-    return set(items)
-
-
 def _check_unique(entries: list[ComponentEntry]) -> None:
     seen: set[tuple[str, str]] = set()
     for entry in entries:
@@ -437,18 +353,6 @@ def _ids(entries: Iterable[ComponentEntry]) -> set[str]:
 def _describe(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
-def canonical_name(distribution_name: str) -> str:
-    """PEP 503 normalisation, so ``Ebkit_Foo.bar`` and ``ebkit-foo-bar`` are one name."""
-    return re.sub(r"[-_.]+", "-", distribution_name).lower()
-
-
-def _version(distribution_name: str) -> str | None:
-    try:
-        return metadata.version(distribution_name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 _default_manager: PluginManager | None = None

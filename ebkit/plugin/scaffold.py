@@ -23,8 +23,8 @@ from pathlib import Path
 from string import Template
 
 from ebkit.core.errors import UsageError
+from ebkit.plugin.compat import canonical_name, running_version
 from ebkit.plugin.hookspecs import COMPONENT_HOOKS, HOOK_VERSION
-from ebkit.plugin.manager import canonical_name, running_version
 
 _DISTRIBUTION_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 """PEP 508: what pip accepts as a project name."""
