@@ -22,13 +22,15 @@ from ebkit.metrics.classifier import (
     Classifier,
     ClassifierInfo,
     ClassifierOutputs,
-    cached_classifier,
-    classifier_cache_dir,
     default_epochs,
-    load_classifier,
-    save_classifier,
     split_indices,
     train_classifier,
+)
+from ebkit.metrics.classifier_cache import (
+    cached_classifier,
+    classifier_cache_dir,
+    load_classifier,
+    save_classifier,
 )
 from ebkit.metrics.distances import (
     DEFAULT_RBF_SCALES,

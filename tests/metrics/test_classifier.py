@@ -18,6 +18,7 @@ from ebkit.metrics import (
     Classifier,
     cached_classifier,
     class_match_share,
+    classifier_cache,
     classifier_cache_dir,
     default_epochs,
     image_metrics,
@@ -25,7 +26,6 @@ from ebkit.metrics import (
     split_indices,
     train_classifier,
 )
-from ebkit.metrics import classifier as classifier_module
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -106,7 +106,7 @@ def test_loading_the_cache_gives_the_same_outputs_without_unpickling(
         raise AssertionError("the cache must not be unpickled or retrained")
 
     monkeypatch.setattr(torch, "load", refuse)
-    monkeypatch.setattr(classifier_module, "train_classifier", refuse)
+    monkeypatch.setattr(classifier_cache, "train_classifier", refuse)
     weights, _ = entry_files(cache)
     loaded = load_classifier(weights)
     again = cached_classifier("digits", digits.x, digits.y, epochs=EPOCHS, cache_dir=cache)

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ebkit.builtins.samplers.langevin import LangevinSampler, floating_dtype
+from ebkit.builtins.samplers.langevin import LangevinSampler
+from ebkit.builtins.samplers.mcmc import floating_dtype
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 
