@@ -95,6 +95,10 @@ class Trainer:
         self.held_out: tuple[Tensor, Tensor] | None = None
         """Held-out examples and labels of a semi-supervised run (set by the builder)."""
         self.step = 0
+        self.last_energies: dict[str, Tensor] = {}
+        """The per-sample energies ``(B,)`` of the last step's ``data`` and ``contrastive``
+        batches, detached and where they were computed (no host sync): loggers draw their
+        histograms from them at logged steps."""
         self.conditional = components.energy.spec.conditional
         """A conditional run: the data's labels go to the energy and the sampler."""
         components.energy.to(self.device)
@@ -175,6 +179,9 @@ class Trainer:
         if sampler.draws_samples:
             with energy.contrastive_scope():
                 fake = energy.evaluate(contrastive.detach(), labels)
+        self.last_energies = {"data": real.energy.detach()}
+        if fake is not None:
+            self.last_energies["contrastive"] = fake.energy.detach()
         energy_term = loss.energy_loss(real, fake)
         metrics: Metrics = dict(energy_term.metrics)
         total = energy_term.loss

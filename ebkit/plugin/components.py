@@ -19,6 +19,10 @@ from ebkit.core.errors import UsageError
 KINDS: tuple[str, ...] = ("energy", "sampler", "loss", "regularizer", "dataset")
 """Component kinds, in the order a training run builds them (dataset first)."""
 
+ALL_KINDS: tuple[str, ...] = (*KINDS, "logger")
+"""Every kind a plugin may provide: the parts of a model, then loggers, which watch a
+run (``--logger NAME``) without changing what it computes."""
+
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _SCALAR_TYPES: tuple[type, ...] = (int, float, str, bool)

@@ -62,6 +62,13 @@ def ebkit_datasets() -> Sequence[Component]:
 
 
 @hookspec
+def ebkit_loggers() -> Sequence[Component]:
+    """Loggers (``--logger NAME``): ``factory(**options)`` returns an
+    :class:`ebkit.Logger` that receives the run's metrics, pictures, energy histograms
+    and configuration."""
+
+
+@hookspec
 def ebkit_commands(cli: click.Group) -> None:
     """Add commands to the ``ebkit`` command-line group (``@cli.command()``)."""
 
@@ -72,5 +79,6 @@ COMPONENT_HOOKS: dict[str, str] = {
     "loss": "ebkit_losses",
     "regularizer": "ebkit_regularizers",
     "dataset": "ebkit_datasets",
+    "logger": "ebkit_loggers",
 }
 """Which hook registers each component kind."""

@@ -43,7 +43,7 @@ from ebkit.plugin.compat import (
     running_version,
     supported_by,
 )
-from ebkit.plugin.components import KINDS, Component, as_components
+from ebkit.plugin.components import ALL_KINDS, Component, as_components
 
 BUILTIN_PLUGIN = "ebkit"
 
@@ -126,12 +126,16 @@ class PluginManager:
         self.plugins: dict[str, PluginInfo] = {}
         self._modules: dict[str, list[object]] = {}
         """The hook modules of each loaded plugin (a distribution may declare several)."""
-        self._entries: dict[str, list[ComponentEntry]] = {kind: [] for kind in KINDS}
+        self._entries: dict[str, list[ComponentEntry]] = {kind: [] for kind in ALL_KINDS}
 
         from ebkit import builtins
+        from ebkit.tracking import hooks as tracking_hooks
 
         self._add(
-            BUILTIN_PLUGIN, [builtins], source="builtin", version=distribution_version("ebkit")
+            BUILTIN_PLUGIN,
+            [builtins, tracking_hooks],
+            source="builtin",
+            version=distribution_version("ebkit"),
         )
         if load_entry_points:
             self._load_entry_points()
@@ -304,7 +308,7 @@ class PluginManager:
         A short name offered by two plugins is an error that names both providers.
         """
         if kind not in self._entries:
-            raise UsageError(f"unknown component kind {kind!r} (accepted: {', '.join(KINDS)})")
+            raise UsageError(f"unknown component kind {kind!r} (accepted: {', '.join(ALL_KINDS)})")
         entries = self._entries[kind]
         if "/" in name:
             matches = [entry for entry in entries if entry.qualified_id == name]

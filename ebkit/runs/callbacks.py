@@ -11,6 +11,7 @@ from typing import Any
 
 from ebkit.core.engine import Callback, Metrics, Trainer, metrics_to_floats
 from ebkit.runs.checkpoints import save_checkpoint
+from ebkit.tracking.logger import LoggerSet
 
 PICTURE_SEED_OFFSET = 7919
 """Pictures use their own generator (seed + this) so drawing them never changes training."""
@@ -23,9 +24,10 @@ class MetricsLog(Callback):
     """Appends every ``every``-th step's metrics to ``metrics.jsonl`` and keeps the
     latest values for the progress bar."""
 
-    def __init__(self, path: Path, every: int) -> None:
+    def __init__(self, path: Path, every: int, loggers: LoggerSet | None = None) -> None:
         self.path = path
         self.every = every
+        self.loggers = loggers or LoggerSet()
         self.latest: dict[str, float] = {}
         self.history: list[dict[str, Any]] = []
 
@@ -37,6 +39,14 @@ class MetricsLog(Callback):
         self.history.append(record)
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
+        if self.loggers:
+            scalars = {key: value for key, value in record.items() if key != "step"}
+            self.loggers.log_scalars(trainer.step, scalars)
+            if self.loggers.wants_histograms:
+                # The only copy of the energies to the host: at logged steps, for loggers.
+                for tag, energies in trainer.last_energies.items():
+                    values = energies.detach().float().cpu().numpy()
+                    self.loggers.log_histogram(trainer.step, f"energy/{tag}", values)
 
 
 class HeldOutError(Callback):
@@ -104,11 +114,14 @@ class SamplePictures(Callback):
     ``samples/landscape.png`` at the end (:func:`ebkit.pictures.landscapes.save_energy_landscape`,
     evaluated on the trainer's device in eval mode, the energy's mode restored after)."""
 
-    def __init__(self, run_dir: Path, every: int, count: int, seed: int) -> None:
+    def __init__(
+        self, run_dir: Path, every: int, count: int, seed: int, loggers: LoggerSet | None = None
+    ) -> None:
         self.folder = run_dir / "samples"
         self.every = every
         self.count = count
         self.seed = seed + PICTURE_SEED_OFFSET
+        self.loggers = loggers or LoggerSet()
         self._reference = None
 
     def on_train_start(self, trainer: Trainer) -> None:
@@ -146,6 +159,7 @@ class SamplePictures(Callback):
             count = self.count if labels is None else len(labels)
             samples = trainer.draw_samples(count, self.seed, labels)
             save_samples(samples, path, spec, reference=self._reference, per_row=per_row)
+            self.loggers.log_image(trainer.step, "samples", path)
         if landscape_path is not None and spec.event_shape == (2,):
             save_energy_landscape(
                 trainer.components.energy,
@@ -155,6 +169,7 @@ class SamplePictures(Callback):
                 device=trainer.device,
                 title=f"step {trainer.step}",
             )
+            self.loggers.log_image(trainer.step, "landscape", landscape_path)
 
 
 class ProgressBar(Callback):

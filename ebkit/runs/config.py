@@ -160,9 +160,12 @@ class RunConfig:
     data_path: str | None
     regularizers: list[ComponentConfig]
     train: dict[str, Any]
+    loggers: list[ComponentConfig] = field(default_factory=list)
+    """Where the run's metrics and pictures go besides metrics.jsonl (``--logger``); they
+    change nothing the run computes."""
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        payload = {
             "energy": self.energy.as_json(),
             "sampler": self.sampler.as_json(),
             "loss": self.loss.as_json(),
@@ -170,6 +173,9 @@ class RunConfig:
             "regularizers": [regularizer.as_json() for regularizer in self.regularizers],
             "train": dict(self.train),
         }
+        if self.loggers:
+            payload["loggers"] = [logger.as_json() for logger in self.loggers]
+        return payload
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> RunConfig:
@@ -182,6 +188,7 @@ class RunConfig:
                 data_path=payload["data"].get("path"),
                 regularizers=[ComponentConfig(**item) for item in payload["regularizers"]],
                 train=dict(payload["train"]),
+                loggers=[ComponentConfig(**item) for item in payload.get("loggers", [])],
             )
         except (KeyError, TypeError) as error:
             raise UsageError(f"config.json is not an ebkit run configuration ({error})") from None
@@ -219,7 +226,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"--config: {path} does not exist") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"--config: {path} is not valid TOML ({error})") from None
-    allowed = {*SECTIONS, "train", "regularizers"}
+    allowed = {*SECTIONS, "train", "regularizers", "loggers"}
     for key, value in payload.items():
         if key not in allowed:
             accepted = ", ".join(sorted(allowed))
@@ -247,12 +254,15 @@ def resolve_config(
     data_path: str | None = None,
     train: Mapping[str, Any] | None = None,
     overrides: Sequence[str] = (),
+    loggers: Sequence[str] = (),
 ) -> RunConfig:
     """Combine defaults, a TOML table tree, CLI names/flags and ``-o`` overrides.
 
     ``names`` maps ``energy``/``sampler``/``loss``/``data`` to the names given on the
     command line (``None`` when not given); ``train`` holds the flags that are train
-    options (``--steps``...), ``None`` values meaning "not given".
+    options (``--steps``...), ``None`` values meaning "not given". ``loggers``
+    (``--logger``) are added to the TOML's ``[loggers.NAME]`` tables;
+    ``-o logger.NAME.KEY=VALUE`` sets their options.
     """
     toml = dict(toml or {})
     names = dict(names or {})
@@ -290,17 +300,28 @@ def resolve_config(
     if len(set(regularizer_names)) != len(regularizer_names):
         raise UsageError("--regularizer: the same regularizer was given twice")
 
+    logger_values = _logger_tables(toml, loggers)
+
     for key, value in (train or {}).items():
         if value is not None:
             values["train"][key] = value
     for text in overrides:
         component, key, value = parse_override(text)
-        if component in values:
+        if component == "logger":
+            name, dot, key = key.partition(".")
+            if not dot or not key:
+                raise UsageError(f"-o {text!r}: expected logger.NAME.KEY=VALUE")
+            if name not in logger_values:
+                raise UsageError(
+                    f"-o {text!r}: the logger {name!r} is not chosen (add --logger {name})"
+                )
+            logger_values[name][key] = value
+        elif component in values:
             values[component][key] = value
         elif component in regularizer_values:
             regularizer_values[component][key] = value
         else:
-            accepted = ", ".join([*SECTIONS, "train", *regularizer_names])
+            accepted = ", ".join([*SECTIONS, "train", *regularizer_names, "logger"])
             raise UsageError(f"-o {text!r}: unknown component {component!r} (accepted: {accepted})")
 
     resolved: dict[str, ComponentConfig] = {}
@@ -313,6 +334,11 @@ def resolve_config(
         entry = manager.lookup("regularizer", name)
         options = entry.component.resolve_options(regularizer_values[name], prefix=name)
         regularizer_configs.append(ComponentConfig(entry.qualified_id, options))
+    logger_configs = []
+    for name, chosen_values in logger_values.items():
+        entry = manager.lookup("logger", name)
+        options = entry.component.resolve_options(chosen_values, prefix=f"logger.{name}")
+        logger_configs.append(ComponentConfig(entry.qualified_id, options))
     train_options = TRAIN_COMPONENT.resolve_options(values["train"], prefix="train")
     return RunConfig(
         energy=resolved["energy"],
@@ -322,4 +348,18 @@ def resolve_config(
         data_path=None if data_path is None else str(data_path),
         regularizers=regularizer_configs,
         train=train_options,
+        loggers=logger_configs,
     )
+
+
+def _logger_tables(toml: Mapping[str, Any], chosen: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The option values of each logger: the TOML's ``[loggers.NAME]`` tables, then the
+    loggers named on the command line (each once)."""
+    tables = dict(toml.get("loggers", {}))
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise UsageError(f"--config: loggers.{name} must be a table [loggers.{name}]")
+    values = {name: dict(table) for name, table in tables.items()}
+    for name in chosen:
+        values.setdefault(name, {})
+    return values

@@ -30,6 +30,7 @@ from ebkit.runs.checkpoints import (
 )
 from ebkit.runs.config import RunConfig, complete_saved_options
 from ebkit.runs.schedules import lr_schedule_from_train_options
+from ebkit.tracking.logger import build_loggers
 
 
 def settings_from_config(config: RunConfig) -> TrainSettings:
@@ -86,15 +87,18 @@ def train_run(
     Ctrl-C saves a checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss
     stops the run and leaves the last good checkpoint in place.
     """
-    # Built before the run directory exists, so a configuration error leaves nothing behind.
-    trainer = build_trainer(config, manager or get_plugin_manager())
+    manager = manager or get_plugin_manager()
+    # Built before the run directory exists, so a configuration error (or a logger whose
+    # package is missing) leaves nothing behind.
+    trainer = build_trainer(config, manager)
+    loggers = build_loggers(manager, config.loggers)
     run_dir = prepare_run_dir(out)
     write_json(run_dir / "config.json", config.as_json())
     _fit(
         trainer,
         config,
         run_dir,
-        MetricsLog(run_dir / "metrics.jsonl", config.train["log_every"]),
+        MetricsLog(run_dir / "metrics.jsonl", config.train["log_every"], loggers),
         progress=progress,
         extra_callbacks=extra_callbacks,
     )
@@ -130,13 +134,14 @@ def resume_run(
         raise UsageError(f"--resume: {run_dir} holds no complete checkpoint to resume from")
     tensors, meta = load_checkpoint(weights)
     trainer = build_trainer(config, manager)
+    loggers = build_loggers(manager, config.loggers)
     restore_trainer_state(trainer, tensors, meta)
     if trainer.step > trainer.settings.steps:
         raise UsageError(
             f"--steps {trainer.settings.steps}: the run is already at step {trainer.step}"
         )
     write_json(run_dir / "config.json", config.as_json())
-    metrics = MetricsLog(run_dir / "metrics.jsonl", config.train["log_every"])
+    metrics = MetricsLog(run_dir / "metrics.jsonl", config.train["log_every"], loggers)
     metrics.history = truncate_metrics(metrics.path, trainer.step)
     _fit(trainer, config, run_dir, metrics, progress=progress, extra_callbacks=extra_callbacks)
     return trainer
@@ -166,11 +171,14 @@ def _fit(
         *evaluation,
         metrics,
         Checkpoints(run_dir, train["checkpoint_every"]),
-        SamplePictures(run_dir, train["sample_every"], train["sample_count"], train["seed"]),
+        SamplePictures(
+            run_dir, train["sample_every"], train["sample_count"], train["seed"], metrics.loggers
+        ),
         *([progress_bar] if progress_bar is not None else []),
         *extra_callbacks,
         interrupt,
     ]
+    metrics.loggers.start(run_dir, config.as_json(), trainer.step)
     try:
         trainer.fit()
     except KeyboardInterrupt:
@@ -183,6 +191,7 @@ def _fit(
         interrupt.restore()
         if progress_bar is not None:
             progress_bar.close(trainer)
+        metrics.loggers.finish()
     _write_curves(run_dir, metrics)
 
 
