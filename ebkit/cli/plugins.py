@@ -12,7 +12,7 @@ import click
 
 from ebkit.cli.common import plugin_manager, rich_console
 from ebkit.core.errors import UsageError
-from ebkit.plugin.components import KINDS
+from ebkit.plugin.components import ALL_KINDS, KINDS
 from ebkit.plugin.manager import PluginManager
 
 __all__ = ["components", "install", "plugin", "plugins", "uninstall"]
@@ -23,6 +23,7 @@ KIND_PLURALS = {
     "losses": "loss",
     "regularizers": "regularizer",
     "datasets": "dataset",
+    "loggers": "logger",
 }
 
 
@@ -154,7 +155,7 @@ def plugin_new(name: str, kind_name: str | None, parent: str) -> None:
         raise UsageError(f"--kind is required (accepted: {', '.join(KINDS)})")
     from ebkit.plugin.scaffold import new_plugin
 
-    project = new_plugin(name, _kind(kind_name, flag="--kind"), parent)
+    project = new_plugin(name, _kind(kind_name, flag="--kind", kinds=KINDS), parent)
     click.echo(f"Created {project.dist} in {project.path} ({project.kind} {project.component!r}):")
     for path in project.files:
         click.echo(f"  {path}")
@@ -163,11 +164,11 @@ def plugin_new(name: str, kind_name: str | None, parent: str) -> None:
         click.echo(f"  {step}")
 
 
-def _kind(text: str, *, flag: str = "") -> str:
+def _kind(text: str, *, flag: str = "", kinds: tuple[str, ...] = ALL_KINDS) -> str:
     kind = KIND_PLURALS.get(text, text)
-    if kind not in KINDS:
+    if kind not in kinds:
         where = f"{flag}: " if flag else ""
-        raise UsageError(f"{where}unknown component kind {text!r} (accepted: {', '.join(KINDS)})")
+        raise UsageError(f"{where}unknown component kind {text!r} (accepted: {', '.join(kinds)})")
     return kind
 
 
@@ -177,7 +178,7 @@ def _kind(text: str, *, flag: str = "") -> str:
 def components(args: tuple[str, ...], as_json: bool) -> None:
     """List components (of one KIND), or show one with its options.
 
-    KIND is energy, sampler, loss, regularizer or dataset.
+    KIND is energy, sampler, loss, regularizer, dataset or logger.
     """
     manager = plugin_manager()
     if args and args[0] == "show":
@@ -187,7 +188,7 @@ def components(args: tuple[str, ...], as_json: bool) -> None:
         return
     if len(args) > 1:
         raise UsageError("usage: ebkit components [KIND] or ebkit components show KIND NAME")
-    kinds = [_kind(args[0])] if args else list(KINDS)
+    kinds = [_kind(args[0])] if args else list(ALL_KINDS)
     entries = [entry for kind in kinds for entry in manager.components(kind)]
     short_counts: dict[tuple[str, str], int] = {}
     for entry in entries:
@@ -247,13 +248,15 @@ def _show_component(manager: PluginManager, kind: str, name: str, as_json: bool)
         console.print("No options.")
         return
     table = Table("option", "type", "default", "help")
-    section = "data" if kind == "dataset" else kind
+    section = {"dataset": "data", "regularizer": component.name}.get(kind, kind)
+    if kind == "logger":
+        section = f"logger.{component.name}"
     for option in component.options:
         help_text = option.help
         if option.choices:
             help_text += f" (one of: {', '.join(option.choices)})"
         table.add_row(
-            f"{section if kind != 'regularizer' else component.name}.{option.name}",
+            f"{section}.{option.name}",
             option.type_name,
             escape(option.describe_default()),
             escape(help_text),

@@ -56,6 +56,14 @@ __all__ = ["train"]
 @click.option(
     "--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint."
 )
+@click.option(
+    "--logger",
+    "loggers",
+    metavar="NAME",
+    multiple=True,
+    help="Also send metrics and pictures to this logger, e.g. tensorboard (repeatable; "
+    "see `ebkit components logger`; options: -o logger.NAME.KEY=VALUE).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(
     energy: str | None,
@@ -74,6 +82,7 @@ def train(
     config_file: str | None,
     overrides: Sequence[str],
     resume: bool,
+    loggers: Sequence[str],
     quiet: bool,
 ) -> None:
     """Train an energy against a contrastive sampler and write a run directory.
@@ -98,6 +107,7 @@ def train(
             "--conditional": conditional or None,
             "--config": config_file,
             "-o": overrides or None,
+            "--logger": loggers or None,
         }
         given = [flag for flag, value in fixed.items() if value is not None]
         if given:
@@ -129,6 +139,7 @@ def train(
             "conditional": conditional or None,
         },
         overrides=overrides,
+        loggers=loggers,
     )
     if out is None:
         from ebkit.runs.library import default_run_dir
