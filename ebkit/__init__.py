@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "TrainSettings": "ebkit.core.engine",
     "Components": "ebkit.core.engine",
     "Callback": "ebkit.core.engine",
+    "Logger": "ebkit.tracking.logger",
     "PluginManager": "ebkit.plugin.manager",
     "get_plugin_manager": "ebkit.plugin.manager",
 }
@@ -57,6 +58,7 @@ __all__ = [
     "EbkitError",
     "EnergyFunction",
     "EnergyOutput",
+    "Logger",
     "LossFunctional",
     "LossOutput",
     "NonFiniteLossError",
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
     from ebkit.plugin.manager import PluginManager, get_plugin_manager
     from ebkit.runs.library import build_component, load_run, resume, train
     from ebkit.runs.saved import SavedRun
+    from ebkit.tracking.logger import Logger
 
 
 def __getattr__(name: str) -> Any:

@@ -32,7 +32,7 @@ class Logger:
     def start(self, run_dir: Path, config: Mapping[str, Any], step: int) -> None:
         """Called once before training: the run directory, its configuration (what
         ``config.json`` holds) and the step training starts from (0, or the checkpoint's
-        step when a run is resumed: anything logged before at or after it is stale)."""
+        step when a run is resumed: what an earlier attempt logged after it is stale)."""
 
     def log_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
         """The metrics of a logged step, the very values of its ``metrics.jsonl`` record

@@ -59,11 +59,11 @@ class TensorBoardLogger(Logger):
         self.log_dir = Path(run_dir) / "tensorboard"
         self._writer = self._writer_class(str(self.log_dir), flush_secs=self.flush_secs)
         if step > 0:
-            # A resumed run: TensorBoard drops the events at and after this step that
-            # the first attempt wrote past its last checkpoint (metrics.jsonl is
-            # truncated the same way).
+            # A resumed run: TensorBoard drops the events after the checkpoint's step
+            # (those from this step + 1 on) that the first attempt wrote before it
+            # stopped, as metrics.jsonl is truncated.
             session = self._event_pb2.SessionLog(status=self._event_pb2.SessionLog.START)
-            self._write(self._event_pb2.Event(step=step, session_log=session))
+            self._write(self._event_pb2.Event(step=step + 1, session_log=session))
         text = "```json\n" + json.dumps(dict(config), indent=2) + "\n```"
         self._add(step, self._text_value("config", text))
 
