@@ -139,11 +139,13 @@ def test_components_json_lists_every_kind(run_cli) -> None:
         ("regularizer", "ebkit-pt/pt"),
         ("dataset", "ebkit/digits"),
         ("dataset", "ebkit/25gaussians"),
+        ("logger", "ebkit/tensorboard"),
     } <= ids
     margin = next(item for item in payload if item["name"] == "margin")
     assert margin["plugin"] == "ebkit-losses" and margin["summary"]
     kinds = [item["kind"] for item in payload]
-    assert kinds == sorted(kinds, key=["energy", "sampler", "loss", "regularizer", "dataset"].index)
+    order = ["energy", "sampler", "loss", "regularizer", "dataset", "logger"]
+    assert kinds == sorted(kinds, key=order.index)
 
 
 @pytest.mark.parametrize("kind", ["energy", "energies"])
