@@ -95,7 +95,7 @@ def ebkit_samplers() -> list[Component]:
     ]
 
     def langevin_options(*, steps: int, step_size: float | None, noise: str) -> tuple[Option, ...]:
-        # Keep in step with LangevinSampler's keywords (tests/builtins/test_langevin.py).
+        # Keep in step with LangevinSampler's keywords (tests/builtins/samplers/test_langevin.py).
         return (
             Option(
                 "init",

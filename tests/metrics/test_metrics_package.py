@@ -1,5 +1,5 @@
 """ebkit.metrics imports on its own, and docs/metrics.md documents it (its example is run
-by tests/test_docs_examples.py with every other page's)."""
+by tests/docs/test_docs_examples.py with every other page's)."""
 
 from __future__ import annotations
 

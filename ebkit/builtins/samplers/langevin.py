@@ -18,7 +18,7 @@ Either way the chain behaves like Langevin dynamics at the *effective temperatur
 T = σ²/(2η): it samples exp(−E/T) in the small-step limit. The independent defaults give
 T = 0.005²/20 = 1.25·10⁻⁶, so the chain is close to noisy gradient descent; this is
 intended (short-run MCMC), not a bug. At finite η the unadjusted chain samples a
-discretised distribution, not exp(−E/T) (``tests/builtins/test_langevin_statistics.py``
+discretised distribution, not exp(−E/T) (``tests/builtins/samplers/test_langevin_statistics.py``
 computes both for a Gaussian); the Metropolis correction (``mala``) removes that bias.
 
 In a conditional run the chains sample E(x | y): every evaluation of the energy (each

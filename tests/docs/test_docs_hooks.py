@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOOKSPECS = REPO / "ebkit" / "plugin" / "hookspecs.py"
 GUIDE = REPO / "docs" / "plugins.md"
 

@@ -85,7 +85,7 @@ def test_metrics_by_hand() -> None:
 
 
 def test_a_non_finite_energy_gives_a_non_finite_loss_not_a_number() -> None:
-    # The engine stops on it (tests/test_cd_training.py); the loss must not hide it.
+    # The engine stops on it (tests/builtins/losses/test_cd_training.py); the loss must not hide it.
     loss = cd_energy_loss(torch.tensor([1.0, float("inf")]), FAKE)
     assert not torch.isfinite(loss)
     assert torch.isnan(cd_energy_loss(torch.tensor([float("nan"), 1.0]), FAKE))

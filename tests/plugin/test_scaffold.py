@@ -105,7 +105,7 @@ def test_the_generated_requirement_is_the_compatible_series(version, expected) -
 
 def test_every_template_is_package_data() -> None:
     """A non-editable install carries only the files pyproject's package-data names."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["ebkit"]
     templates = root / "ebkit" / "plugin" / "templates"

@@ -10,7 +10,7 @@ A block that cannot run on its own — an outline, code that needs a distributio
 installed — is opted out with the line ``<!-- no-test: why -->`` right before its fence,
 and listed in :data:`OPTED_OUT` below with the reason; the two must agree. Blocks marked
 ``<!-- example-plugin: PATH -->`` are verbatim copies of ``docs/example-plugin`` files,
-which ``tests/test_docs_example_plugin.py`` installs and tests in a virtual environment.
+which ``tests/docs/test_docs_example_plugin.py`` installs and tests in a virtual environment.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 OPTED_OUT: dict[tuple[str, str], str] = {
     (
         "docs/concepts.md",
         "x = dataset.sample(batch_size, data_generator).x.to(device)  # (B, *event_shape)",
     ): "an outline of Trainer.train_step that reads the trainer's attributes; the step "
-    "itself is tested in tests/test_engine.py",
+    "itself is tested in tests/core/test_engine.py",
     ("docs/anomaly.md", "import numpy as np"): "needs the MNIST files; the same recipe on "
     "the embedded digits runs above it on the page",
 }

@@ -18,7 +18,7 @@ import pytest
 
 from ebkit.testing.venv import IsolatedVenv, explain
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "docs" / "example-plugin"
 GUIDE = REPO / "docs" / "plugins.md"
 LOSS = "hinge"

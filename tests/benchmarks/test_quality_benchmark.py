@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
 
 
 @pytest.fixture(scope="module")

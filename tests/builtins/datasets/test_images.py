@@ -22,7 +22,7 @@ from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
 from ebkit.plugin.manager import get_plugin_manager
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 # The real MNIST test set lives in the shared folder beside the checkout.
 SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
 

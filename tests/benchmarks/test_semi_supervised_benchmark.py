@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "benchmarks" / "semi_supervised.py"
 SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
 TINY = ("--steps", "4", "--seeds", "1", "--threads", "1")
