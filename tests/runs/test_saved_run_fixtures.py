@@ -12,7 +12,7 @@ import pytest
 from ebkit.evaluation.evaluate import evaluate_run
 from ebkit.runs.library import load_run, resume
 
-FIXTURES = Path(__file__).parent / "fixtures" / "saved_runs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "saved_runs"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 
 
