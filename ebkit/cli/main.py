@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from ebkit.cli.common import plugin_manager
+from ebkit.cli.compare import compare
 from ebkit.cli.inspect import evaluate, sample, score
 from ebkit.cli.plugins import components, install, plugin, plugins, uninstall
 from ebkit.cli.train import train
@@ -56,7 +57,18 @@ def cli() -> None:
     from components provided by plugins."""
 
 
-for _command in (train, sample, evaluate, score, plugins, install, uninstall, plugin, components):
+for _command in (
+    train,
+    sample,
+    evaluate,
+    score,
+    compare,
+    plugins,
+    install,
+    uninstall,
+    plugin,
+    components,
+):
     cli.add_command(_command)
 
 
