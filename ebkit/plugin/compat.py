@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
 
 __all__ = [
+    "EBKIT_DISTRIBUTION",
     "ENTRY_POINT_GROUP",
     "PluginDistribution",
     "canonical_name",
@@ -37,6 +38,8 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "ebkit"
 """The entry-point group in which plugin distributions declare their hook modules."""
+EBKIT_DISTRIBUTION = "ebkit"
+"""ebkit's own distribution, which ships the built-ins and is no plugin to install."""
 
 
 @dataclass

@@ -27,9 +27,8 @@ from importlib import metadata
 from typing import Any
 
 from ebkit.core.errors import EbkitError, UsageError
-from ebkit.plugin.compat import canonical_name, plugin_distributions
+from ebkit.plugin.compat import EBKIT_DISTRIBUTION, canonical_name, plugin_distributions
 from ebkit.plugin.components import KINDS
-from ebkit.plugin.manager import BUILTIN_PLUGIN
 
 LISTING_TIMEOUT_S = 300
 """A listing imports every plugin's hook module; generous for a slow, busy machine."""
@@ -145,7 +144,7 @@ def check_uninstallable(names: Sequence[str], *, force: bool) -> None:
     plugins = plugin_distributions()
     for name in names:
         canonical = canonical_name(name)
-        if canonical == BUILTIN_PLUGIN:
+        if canonical == EBKIT_DISTRIBUTION:
             raise UsageError(
                 "refusing to uninstall ebkit itself, which runs this command; pass --force "
                 "to remove it anyway"
@@ -180,8 +179,8 @@ def describe_changes(before: Snapshot | None, after: Snapshot | None) -> list[st
     else:
         lines = []
     for name in sorted(set(before.plugins) | set(after.plugins)):
-        if name == BUILTIN_PLUGIN:
-            continue
+        if (after.plugins.get(name) or before.plugins.get(name) or {}).get("source") == "builtin":
+            continue  # ebkit's own families come and go with ebkit, not with plugins
         old, new = before.plugins.get(name), after.plugins.get(name)
         if new is None:
             lines.append(f"plugin {name} {_version(old)}: removed")
@@ -224,7 +223,7 @@ def requirement_lines() -> list[str]:
     if _is_installed("ebkit"):  # not when run from a source tree without installing
         lines.append(requirement_line(metadata.distribution("ebkit")))
     for name, plugin in sorted(plugin_distributions().items()):
-        if name != BUILTIN_PLUGIN and plugin.distribution is not None:
+        if name != EBKIT_DISTRIBUTION and plugin.distribution is not None:
             lines.append(requirement_line(plugin.distribution))
     return lines
 

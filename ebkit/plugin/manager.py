@@ -1,7 +1,10 @@
 """The plugin manager: loads plugins, collects their components, resolves names.
 
 Plugins are modules named by entry points in the ``ebkit`` group; the core's own
-components (``ebkit.builtins``) register through the very same hooks. The manager
+components register through the very same hooks, as four plugins of their own
+(``ebkit.energies``, ``ebkit.samplers``, ``ebkit.losses``, ``ebkit.datasets``:
+:data:`ebkit.builtins.BUILTIN_FAMILIES`), whose components keep the qualified ids
+``ebkit/NAME`` whichever family provides them. The manager
 calls every hook implementation on its own so it knows which distribution provided
 each component, and a plugin that fails (import error, exception in a hook, invalid
 record) is skipped with one line on stderr while everything else keeps working.
@@ -9,8 +12,9 @@ record) is skipped with one line on stderr while everything else keeps working.
 Environment:
 
 - ``EBKIT_LOAD_PLUGINS=a,b``: load only these plugins (the names ``ebkit plugins``
-  prints); an empty value loads none but the built-ins.
-- ``EBKIT_DISABLE_PLUGINS=a,b``: never load these.
+  prints). The built-in families load too unless the list names one of them, in which
+  case only the built-in families it names load; an empty value loads the built-ins only.
+- ``EBKIT_DISABLE_PLUGINS=a,b``: never load these (built-in families included).
 - ``EBKIT_STRICT_PLUGINS=1``: raise :class:`ebkit.PluginError` instead of skipping.
 
 Compatibility: a plugin built for another ebkit (its declared ``Requires-Dist: ebkit``
@@ -23,18 +27,21 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
 import pluggy
 
+from ebkit.builtins import BUILTIN_FAMILIES, BUILTIN_NAMESPACE
 from ebkit.core.errors import PluginError, UsageError
 from ebkit.plugin import hookspecs
 from ebkit.plugin.compat import (
+    EBKIT_DISTRIBUTION,
     declared_ebkit_range,
     declared_hook_versions,
     distribution_version,
@@ -45,7 +52,9 @@ from ebkit.plugin.compat import (
 )
 from ebkit.plugin.components import ALL_KINDS, Component, as_components
 
-BUILTIN_PLUGIN = "ebkit"
+RESERVED_NAMES = frozenset({BUILTIN_NAMESPACE, *BUILTIN_FAMILIES})
+"""Plugin names only the built-ins may take: ``ebkit`` is the plugin part of their
+qualified ids, and each family is a plugin of its own."""
 
 
 @dataclass
@@ -83,6 +92,10 @@ class ComponentEntry:
     kind: str
     plugin: str
     component: Component
+    namespace: str | None = None
+    """The plugin part of the qualified id when it is not the plugin's name: ``ebkit`` for
+    every built-in family, so ``ebkit/langevin`` names the same component as it always
+    has, in saved runs too."""
 
     @property
     def name(self) -> str:
@@ -90,7 +103,7 @@ class ComponentEntry:
 
     @property
     def qualified_id(self) -> str:
-        return f"{self.plugin}/{self.component.name}"
+        return f"{self.namespace or self.plugin}/{self.component.name}"
 
 
 def _names_from_env(value: str | None) -> set[str] | None:
@@ -128,15 +141,7 @@ class PluginManager:
         """The hook modules of each loaded plugin (a distribution may declare several)."""
         self._entries: dict[str, list[ComponentEntry]] = {kind: [] for kind in ALL_KINDS}
 
-        from ebkit import builtins
-        from ebkit.tracking import hooks as tracking_hooks
-
-        self._add(
-            BUILTIN_PLUGIN,
-            [builtins, tracking_hooks],
-            source="builtin",
-            version=distribution_version("ebkit"),
-        )
+        self._load_builtins()
         if load_entry_points:
             self._load_entry_points()
         for name, plugin in (extra_plugins or {}).items():
@@ -147,16 +152,29 @@ class PluginManager:
     # -- loading -----------------------------------------------------------------
 
     def _enabled(self, name: str, *, source: str) -> bool:
-        if name == BUILTIN_PLUGIN:
-            return True
-        if name in self._deny or (self._allow is not None and name not in self._allow):
+        allow = self._allow
+        if source == "builtin" and allow is not None and not allow & set(BUILTIN_FAMILIES):
+            allow = None  # an allow-list of third-party plugins only keeps the built-ins
+        if name in self._deny or (allow is not None and name not in allow):
             self.plugins[name] = PluginInfo(name, None, source, status="disabled")
             return False
         return True
 
+    def _load_builtins(self) -> None:
+        version = distribution_version("ebkit")
+        for name, module_name in BUILTIN_FAMILIES.items():
+            if not self._enabled(name, source="builtin"):
+                continue
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as error:
+                self._fail(name, version, "builtin", f"import failed: {_describe(error)}")
+                continue
+            self._add(name, [module], source="builtin", version=version)
+
     def _load_entry_points(self) -> None:
         for name, found in sorted(plugin_distributions().items()):
-            if name == BUILTIN_PLUGIN or not self._enabled(name, source="entry point"):
+            if name == EBKIT_DISTRIBUTION or not self._enabled(name, source="entry point"):
                 continue
             # Decided from the metadata, before importing: an incompatible plugin may
             # not even import under this ebkit.
@@ -193,6 +211,9 @@ class PluginManager:
         if name in self._modules:
             # Never let a newcomer displace a loaded plugin of the same name.
             self._report(name, f"another plugin named {name!r} is already loaded", fatal=False)
+            return
+        if source != "builtin" and name in RESERVED_NAMES:
+            self._report(name, f"the name {name!r} is reserved for ebkit's built-ins", fatal=False)
             return
         try:
             written_for = [declared_hook_versions(module) for module in modules]
@@ -281,6 +302,8 @@ class PluginManager:
                 self._fail(name, info.version, info.source, _describe(error))
                 continue
             for entry in entries:
+                if info.source == "builtin":
+                    entry = replace(entry, namespace=BUILTIN_NAMESPACE)
                 self._entries[entry.kind].append(entry)
                 info.components.setdefault(entry.kind, []).append(entry.name)
 

@@ -15,7 +15,10 @@ import pytest
 from ebkit import Component, Option, UsageError
 from ebkit.plugin.manager import module_plugin
 
-INSTALLED = ["ebkit", "ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder"]
+INSTALLED = [
+    *("ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets"),
+    *("ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder"),
+]
 SMALL = [
     "--energy",
     "autoencoder",
@@ -83,12 +86,14 @@ def test_plugins_json_lists_the_installed_plugins(run_cli) -> None:
     payload = json.loads(result.stdout)
     by_name = {item["name"]: item for item in payload}
     assert set(INSTALLED) <= set(by_name)
-    assert payload[0]["name"] == "ebkit" and payload[0]["source"] == "builtin"
+    builtins = ["ebkit.datasets", "ebkit.energies", "ebkit.losses", "ebkit.samplers"]
+    assert [item["name"] for item in payload[:4]] == builtins
+    assert {item["source"] for item in payload[:4]} == {"builtin"}
     for name in INSTALLED:
         assert by_name[name]["status"] == "loaded"
         assert by_name[name]["error"] is None
-    assert "generator" in by_name["ebkit"]["components"]["sampler"]
-    assert "25gaussians" in by_name["ebkit"]["components"]["dataset"]
+    assert "generator" in by_name["ebkit.samplers"]["components"]["sampler"]
+    assert "25gaussians" in by_name["ebkit.datasets"]["components"]["dataset"]
     assert "autoencoder" in by_name["ebkit-autoencoder"]["components"]["energy"]
     assert "margin" in by_name["ebkit-losses"]["components"]["loss"]
     assert by_name["ebkit-pt"]["components"] == {"regularizer": ["pt"]}

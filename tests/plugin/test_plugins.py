@@ -52,7 +52,7 @@ def raise_runtime_error():
 
 def added(plugins: PluginManager, kind: str) -> list:
     """The components of ``kind`` that plugins other than the built-ins provide."""
-    return [entry for entry in plugins.components(kind) if entry.plugin != "ebkit"]
+    return [entry for entry in plugins.components(kind) if entry.namespace != "ebkit"]
 
 
 def stderr_lines(capsys) -> list[str]:
@@ -64,12 +64,23 @@ def stderr_lines(capsys) -> list[str]:
 
 def test_builtins_register_through_the_hooks(capsys) -> None:
     plugins = manager()
-    info = plugins.plugins["ebkit"]
-    assert info.source == "builtin" and info.status == "loaded" and info.error is None
-    assert "generator" in info.components["sampler"]
-    assert {*TOY_DATASETS, "digits"} <= set(info.components["dataset"])
+    families = {
+        "ebkit.energies": "energy",
+        "ebkit.samplers": "sampler",
+        "ebkit.losses": "loss",
+        "ebkit.datasets": "dataset",
+    }
+    assert {name for name, info in plugins.plugins.items() if info.source == "builtin"} == set(
+        families
+    )
+    for name, kind in families.items():
+        info = plugins.plugins[name]
+        assert info.status == "loaded" and info.error is None
+        assert list(info.components) == [kind]
+    assert "generator" in plugins.plugins["ebkit.samplers"].components["sampler"]
+    assert {*TOY_DATASETS, "digits"} <= set(plugins.plugins["ebkit.datasets"].components["dataset"])
     entry = plugins.lookup("sampler", "generator")
-    assert entry.plugin == "ebkit" and entry.qualified_id == "ebkit/generator"
+    assert entry.plugin == "ebkit.samplers" and entry.qualified_id == "ebkit/generator"
     assert entry.component.factory == "ebkit.builtins.samplers.generator:GeneratorSampler"
     assert plugins.lookup("dataset", "ebkit/digits").name == "digits"
     names = [entry.name for entry in plugins.components("dataset")]
@@ -146,7 +157,7 @@ def test_a_plugin_whose_hook_raises_is_skipped_with_one_line(capsys) -> None:
     assert info.status == "broken" and "boom" in info.error
     assert plugins.plugins["good"].status == "loaded"
     assert plugins.lookup("energy", "fine").component.load_factory() is energy_factory
-    assert plugins.lookup("sampler", "generator").plugin == "ebkit"
+    assert plugins.lookup("sampler", "generator").plugin == "ebkit.samplers"
 
 
 def test_a_broken_plugin_contributes_no_component_even_from_its_other_hooks(capsys) -> None:
@@ -246,13 +257,26 @@ def test_the_suggested_disable_switch_silences_the_broken_plugin(capsys) -> None
 
 
 def test_a_duplicate_plugin_name_does_not_break_the_plugin_already_loaded(capsys) -> None:
-    plugins = manager(ebkit=module_plugin("impostor", ebkit_energies=energies("x")))
-    assert plugins.plugins["ebkit"].status == "loaded"
-    assert plugins.lookup("sampler", "generator").plugin == "ebkit"
+    impostor = module_plugin("impostor", ebkit_energies=energies("x"))
+    plugins = manager(**{"ebkit.samplers": impostor})
+    assert plugins.plugins["ebkit.samplers"].status == "loaded"
+    assert plugins.lookup("sampler", "generator").plugin == "ebkit.samplers"
     lines = stderr_lines(capsys)
-    assert len(lines) == 1 and "'ebkit'" in lines[0]
+    assert len(lines) == 1 and "another plugin named 'ebkit.samplers'" in lines[0]
     with pytest.raises(UsageError):
         plugins.lookup("energy", "x")
+
+
+def test_the_name_ebkit_is_reserved_for_the_builtins(capsys) -> None:
+    """``ebkit`` is the plugin part of the built-ins' qualified ids (``ebkit/mlp``): a
+    plugin of that name could pass its components off as built-ins."""
+    plugins = manager(ebkit=module_plugin("impostor", ebkit_energies=energies("x")))
+    (line,) = stderr_lines(capsys)
+    assert "the name 'ebkit' is reserved for ebkit's built-ins" in line
+    assert "ebkit" not in plugins.plugins
+    with pytest.raises(UsageError):
+        plugins.lookup("energy", "ebkit/x")
+    assert plugins.lookup("energy", "ebkit/mlp").plugin == "ebkit.energies"
 
 
 # -- name resolution ---------------------------------------------------------------------
@@ -319,7 +343,7 @@ def test_allow_list_loads_only_the_named_plugins() -> None:
     )
     assert plugins.plugins["a"].status == "loaded"
     assert plugins.plugins["b"].status == "disabled"
-    assert plugins.plugins["ebkit"].status == "loaded"
+    assert plugins.plugins["ebkit.samplers"].status == "loaded"
     assert [entry.name for entry in added(plugins, "energy")] == ["ea"]
     with pytest.raises(UsageError):
         plugins.lookup("energy", "eb")
@@ -331,7 +355,7 @@ def test_an_empty_allow_list_loads_only_the_builtins() -> None:
     )
     assert plugins.plugins["a"].status == "disabled"
     assert added(plugins, "energy") == []
-    assert plugins.lookup("sampler", "generator").plugin == "ebkit"
+    assert plugins.lookup("sampler", "generator").plugin == "ebkit.samplers"
 
 
 def test_deny_list_disables_the_named_plugins() -> None:
@@ -344,6 +368,75 @@ def test_deny_list_disables_the_named_plugins() -> None:
     assert plugins.plugins["b"].status == "disabled"
     assert plugins.plugins["b"].components == {}
     assert [entry.name for entry in added(plugins, "energy")] == ["ea"]
+
+
+def test_a_builtin_family_can_be_disabled_alone() -> None:
+    plugins = manager({"EBKIT_DISABLE_PLUGINS": "ebkit.samplers"})
+    assert plugins.plugins["ebkit.samplers"].status == "disabled"
+    assert plugins.components("sampler") == []
+    with pytest.raises(UsageError, match="unknown sampler 'langevin'"):
+        plugins.lookup("sampler", "langevin")
+    assert plugins.lookup("energy", "mlp").plugin == "ebkit.energies"
+    assert plugins.lookup("loss", "cd").plugin == "ebkit.losses"
+    assert plugins.lookup("dataset", "digits").plugin == "ebkit.datasets"
+
+
+def test_an_allow_list_that_names_builtin_families_loads_only_those() -> None:
+    plugins = manager(
+        {"EBKIT_LOAD_PLUGINS": "ebkit.losses,a"},
+        a=module_plugin("a", ebkit_energies=energies("ea")),
+        b=module_plugin("b", ebkit_energies=energies("eb")),
+    )
+    loaded = {name for name, info in plugins.plugins.items() if info.status == "loaded"}
+    assert loaded == {"ebkit.losses", "a"}
+    assert [entry.name for entry in plugins.components("energy")] == ["ea"]
+    assert plugins.lookup("loss", "ebkit/cd").plugin == "ebkit.losses"
+
+
+def test_an_allow_list_of_third_party_plugins_keeps_every_builtin_family() -> None:
+    plugins = manager(
+        {"EBKIT_LOAD_PLUGINS": "a"}, a=module_plugin("a", ebkit_energies=energies("ea"))
+    )
+    builtin = {name for name, info in plugins.plugins.items() if info.source == "builtin"}
+    assert builtin == {"ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets"}
+    assert all(plugins.plugins[name].status == "loaded" for name in builtin)
+
+
+def test_a_builtin_family_that_fails_to_import_is_skipped_alone(capsys, monkeypatch) -> None:
+    from ebkit import builtins
+
+    families = {**builtins.BUILTIN_FAMILIES, "ebkit.losses": "ebkit.builtins.losses.missing"}
+    monkeypatch.setattr("ebkit.plugin.manager.BUILTIN_FAMILIES", families)
+    plugins = manager()
+    (line,) = stderr_lines(capsys)
+    assert "'ebkit.losses'" in line and "EBKIT_DISABLE_PLUGINS=ebkit.losses" in line
+    assert plugins.plugins["ebkit.losses"].status == "broken"
+    assert plugins.components("loss") == []
+    assert plugins.lookup("sampler", "langevin").plugin == "ebkit.samplers"
+
+
+@pytest.mark.parametrize("run", ["8gaussians-langevin", "digits-conditional"])
+def test_ids_saved_before_the_families_split_resolve_to_the_family_plugins(run) -> None:
+    """Saved runs record built-ins as ``ebkit/NAME`` (config.json of a run written before
+    the built-ins became four plugins): each id still names one component."""
+    import json
+
+    config = json.loads(
+        (Path(__file__).parents[1] / "fixtures" / "saved_runs" / run / "config.json").read_text()
+    )
+    plugins = manager()
+    sections = {
+        "energy": ("energy", "ebkit.energies"),
+        "sampler": ("sampler", "ebkit.samplers"),
+        "loss": ("loss", "ebkit.losses"),
+        "data": ("dataset", "ebkit.datasets"),
+    }
+    for section, (kind, family) in sections.items():
+        saved_id = config[section]["id"]
+        entry = plugins.lookup(kind, saved_id)
+        assert saved_id.startswith("ebkit/") and entry.qualified_id == saved_id
+        assert entry.plugin == family
+        assert plugins.plugins[entry.plugin].source == "builtin"
 
 
 def test_environment_switches_apply_to_installed_entry_point_plugins() -> None:

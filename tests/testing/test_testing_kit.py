@@ -25,7 +25,8 @@ from ebkit import (
     Option,
     Regularizer,
 )
-from ebkit import builtins as core
+from ebkit.builtins.datasets.hooks import ebkit_datasets
+from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.plugin.manager import PluginManager, get_plugin_manager, module_plugin
 from ebkit.testing import (
     check_conditional_energy,
@@ -56,7 +57,7 @@ def record(records, name: str) -> Component:
 
 
 AUTOENCODER = record(ebkit_autoencoder.ebkit_energies(), "autoencoder")
-GENERATOR = record(core.ebkit_samplers(), "generator")
+GENERATOR = record(ebkit_samplers(), "generator")
 MARGIN = record(ebkit_losses.ebkit_losses(), "margin")
 PT = record(ebkit_pt.ebkit_regularizers(), "pt")
 
@@ -90,7 +91,7 @@ def test_checks_accept_plain_callables() -> None:
 
 
 def test_option_round_trip_passes_on_first_party_records() -> None:
-    for component in (AUTOENCODER, GENERATOR, MARGIN, PT, *core.ebkit_datasets()):
+    for component in (AUTOENCODER, GENERATOR, MARGIN, PT, *ebkit_datasets()):
         check_option_round_trip(component)
 
 
@@ -561,7 +562,7 @@ def test_check_dataset_passes_healthy_datasets() -> None:
     "name", ["8gaussians", "25gaussians", "moons", "swissroll", "rings", "digits"]
 )
 def test_check_dataset_passes_the_builtin_datasets(name) -> None:
-    check_dataset(record(core.ebkit_datasets(), name))
+    check_dataset(record(ebkit_datasets(), name))
 
 
 @pytest.mark.parametrize(
@@ -604,7 +605,8 @@ def test_ebkit_plugins_installs_an_isolated_manager(ebkit_plugins) -> None:
     manager = ebkit_plugins({"kit": plugin})
     assert isinstance(manager, PluginManager)
     assert get_plugin_manager() is manager
-    assert set(manager.plugins) == {"ebkit", "kit"}  # no entry points by default
+    builtins = {"ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets"}
+    assert set(manager.plugins) == {*builtins, "kit"}  # no entry points by default
     check_energy(manager.lookup("energy", "healthy").component, VECTORS)
     everything = ebkit_plugins(entry_points=True)
     assert get_plugin_manager() is everything
@@ -616,7 +618,7 @@ def test_ebkit_plugins_installs_an_isolated_manager(ebkit_plugins) -> None:
 def test_ebkit_cli_uses_the_manager_of_the_test(ebkit_plugins, ebkit_cli) -> None:
     result = ebkit_cli("components", "energy", "--json")
     assert result.exit_code == 0
-    assert {item["plugin"] for item in json.loads(result.stdout)} <= {"ebkit"}  # built-ins
+    assert {item["plugin"] for item in json.loads(result.stdout)} <= {"ebkit.energies"}
     ebkit_plugins(
         {
             "kit": module_plugin(

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from ebkit.builtins import CONV_ENERGY_ARCHITECTURES, ENERGY_ACTIVATIONS
+from ebkit.builtins.energies.hooks import CONV_ENERGY_ARCHITECTURES, ENERGY_ACTIVATIONS
 from ebkit.core.architectures import deck_is_default
 from ebkit.core.interfaces import DataSpec, EnergyFunction, EnergyOutput
 from ebkit.nets import LabelChannel, label_channel, label_embedding, with_labels

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ebkit.builtins import GAN_GENERATOR_LOSSES
+from ebkit.builtins.losses.hooks import GAN_GENERATOR_LOSSES
 from ebkit.core.interfaces import DataSpec, EnergyOutput, LossFunctional, LossOutput, energy_metrics
 
 __all__ = ["GANLoss", "discriminator_probability", "gan_energy_loss", "gan_sampler_loss"]

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ebkit import DataSpec, EnergyFunction, UsageError
-from ebkit.builtins import ebkit_energies
+from ebkit.builtins.energies.hooks import ebkit_energies
 from ebkit.builtins.energies.networks import ConvEnergy, MLPEnergy, conv_energy_architecture
 from ebkit.nets import LabelChannel, LabelEmbedding
 from ebkit.testing import check_conditional_energy, check_energy, check_option_round_trip

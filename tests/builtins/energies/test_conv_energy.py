@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ebkit import DataSpec
-from ebkit.builtins import ebkit_energies
+from ebkit.builtins.energies.hooks import ebkit_energies
 from ebkit.builtins.energies.networks import ConvEnergy, conv_output_side
 from ebkit.testing import check_energy, check_option_round_trip
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ebkit import DataSpec, UsageError
-from ebkit.builtins import ENERGY_ACTIVATIONS, ebkit_energies
+from ebkit.builtins.energies.hooks import ENERGY_ACTIVATIONS, ebkit_energies
 from ebkit.builtins.energies.networks import MLPEnergy, make_activation
 from ebkit.testing import check_energy, check_option_round_trip
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ebkit import DataSpec, EnergyOutput, UsageError
-from ebkit.builtins import ebkit_losses
 from ebkit.builtins.losses.cd import CDLoss, cd_energy_loss, cd_sampler_loss, energy_magnitude
+from ebkit.builtins.losses.hooks import ebkit_losses
 from ebkit.testing import check_loss, check_option_round_trip
 
 SPEC = DataSpec((2,), -1.0, 1.0)

@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from ebkit import DataSpec, EnergyOutput, UsageError
-from ebkit.builtins import GAN_GENERATOR_LOSSES, ebkit_losses
 from ebkit.builtins.losses.gan import (
     GANLoss,
     discriminator_probability,
     gan_energy_loss,
     gan_sampler_loss,
 )
+from ebkit.builtins.losses.hooks import GAN_GENERATOR_LOSSES, ebkit_losses
 from ebkit.testing import check_loss, check_option_round_trip
 
 SPEC = DataSpec((2,), -1.0, 1.0)

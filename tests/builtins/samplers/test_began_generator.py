@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from ebkit.builtins import ebkit_samplers
 from ebkit.builtins.samplers.generator import (
     BEGAN_LATENT_DIM,
     DEFAULT_LATENT_DIM,
     GeneratorSampler,
 )
+from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.core.interfaces import DataSpec
 from ebkit.nets import began_halvings
 from ebkit.testing import check_sampler

@@ -10,9 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from ebkit import Component, EnergyFunction, EnergyOutput
-from ebkit.builtins import ebkit_samplers
 from ebkit.builtins.samplers.generator import GeneratorSampler
 from ebkit.builtins.samplers.generator_langevin import GeneratorLangevinSampler
+from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.builtins.samplers.langevin import LangevinSampler
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from ebkit.builtins import ebkit_samplers
 from ebkit.builtins.samplers.generator import GeneratorSampler
+from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.core.architectures import CONV_MIN_SIDE, choose_architecture
 from ebkit.core.interfaces import DataSpec
 

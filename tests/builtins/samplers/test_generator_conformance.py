@@ -2,7 +2,7 @@
 
 import pytest
 
-from ebkit.builtins import ebkit_samplers
+from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.core.interfaces import DataSpec
 from ebkit.testing import check_sampler
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from ebkit.builtins import ebkit_samplers
 from ebkit.builtins.samplers.generator import (
     DECK_CHANNELS,
     GeneratorSampler,
     deck_start,
     generator_architecture,
 )
+from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.core.interfaces import DataSpec
 from ebkit.testing import check_sampler
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from ebkit import Component, EnergyFunction, EnergyOutput, LossFunctional, LossOutput
-from ebkit.builtins import ebkit_samplers
 from ebkit.builtins.samplers.generator import GeneratorSampler
 from ebkit.builtins.samplers.generator_langevin import GeneratorLangevinSampler
+from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.builtins.samplers.langevin import LANGEVIN_OPTION_NAMES
 from ebkit.core.engine import Components, Trainer, TrainSettings
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec

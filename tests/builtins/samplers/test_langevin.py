@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ebkit import Component, EnergyFunction, EnergyOutput, Option
-from ebkit.builtins import ebkit_samplers
+from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.builtins.samplers.langevin import (
     ANNEAL_SCHEDULES,
     ANNEAL_TARGETS,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ebkit import EnergyFunction, EnergyOutput, UsageError
-from ebkit.builtins import ebkit_samplers
+from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.builtins.samplers.langevin import LANGEVIN_OPTION_NAMES, LangevinSampler
 from ebkit.builtins.samplers.replay import ReplaySampler
 from ebkit.core.interfaces import DataSpec

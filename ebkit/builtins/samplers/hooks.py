@@ -1,0 +1,243 @@
+"""The ``ebkit.samplers`` plugin: registers the core's samplers and declares their options.
+
+Each record names its class by a ``"module:Class"`` string, so listing components never
+imports torch; the options here are the keyword parameters of those classes
+(``tests/builtins/test_registration.py`` checks that they match). A third-party plugin
+writes the same module, importing ``Component``, ``Option`` and ``hookimpl`` from
+``ebkit``.
+"""
+
+from __future__ import annotations
+
+from ebkit.plugin.components import Component, Option
+from ebkit.plugin.hookspecs import hookimpl
+
+__all__ = ["ebkit_samplers"]
+
+
+@hookimpl
+def ebkit_samplers() -> list[Component]:
+    from dataclasses import replace
+
+    samplers = [
+        Component(
+            name="generator",
+            summary="trained generator G(z), z ~ N(0, I) or U[-1, 1]: the EBGAN and BEGAN "
+            "sampler (MLP of the paper's grid, DCGAN-style conv, BEGAN's ELU decoder, or "
+            "the conditional EBGAN deck's net); G(z, class) in conditional runs",
+            factory="ebkit.builtins.samplers.generator:GeneratorSampler",
+            options=(
+                Option(
+                    "arch",
+                    str,
+                    "auto",
+                    "network: mlp (the paper's MNIST grid), conv (DCGAN-style, images only), "
+                    "began (BEGAN's decoder architecture, image sides 8·2^k, no tanh), deck "
+                    "(the conditional EBGAN deck's 5x5 transposed convs, image sides "
+                    "divisible by 4) or auto = deck for conditional runs on 3x32x32 images, "
+                    "conv for colour images (sides >= 16) or any image with sides >= 64, "
+                    "else mlp (the paper's choice; never began)",
+                    choices=("auto", "mlp", "conv", "began", "deck"),
+                ),
+                Option(
+                    "latent_dim",
+                    int,
+                    None,
+                    "dimension of the noise z; auto = 64 (BEGAN's h) for arch=began, else "
+                    "100 (EBGAN's and the deck's)",
+                    minimum=1,
+                ),
+                Option(
+                    "label_dim",
+                    int,
+                    None,
+                    "conditional runs only (--conditional): size of the learned class "
+                    "embedding concatenated to z; auto = the number of classes (the deck's "
+                    "one-hot class info)",
+                    minimum=1,
+                ),
+                Option(
+                    "noise",
+                    str,
+                    "auto",
+                    "distribution of z: normal = N(0, I), uniform = U[-1, 1]; auto = uniform "
+                    "for arch=began (BEGAN's), else normal (EBGAN's)",
+                    choices=("auto", "normal", "uniform"),
+                ),
+                Option(
+                    "n_layers", int, 3, "mlp only: number of Linear layers (nLayerG)", minimum=1
+                ),
+                Option(
+                    "width", int, 512, "mlp only: width of the hidden layers (sizeG)", minimum=1
+                ),
+                Option(
+                    "channels",
+                    list[int],
+                    [256, 128, 64],
+                    "conv only: input channels of each 4x4 stride-2 transposed convolution; "
+                    "z is projected to channels[0] maps of side ceil(side / 2^len(channels)) "
+                    "and the output is cropped to the data's size",
+                    minimum=1,
+                ),
+                Option(
+                    "filters",
+                    int,
+                    64,
+                    "began only: n, the filters of every 3x3 convolution (BEGAN: 64 or 128)",
+                    minimum=1,
+                ),
+                Option(
+                    "batchnorm",
+                    bool,
+                    True,
+                    "mlp, conv and deck: BatchNorm after every weight layer but the output "
+                    "(deck: after its hidden transposed convolutions; began has none)",
+                ),
+            ),
+        ),
+    ]
+
+    def langevin_options(*, steps: int, step_size: float | None, noise: str) -> tuple[Option, ...]:
+        # LangevinSampler's keywords; replay and generator-langevin pass them on to it.
+        return (
+            Option(
+                "init",
+                str,
+                "uniform",
+                "start of the chains: uniform in the data range [low, high], or gaussian "
+                "with mean (low + high)/2 and standard deviation (high − low)/4",
+                choices=("uniform", "gaussian"),
+            ),
+            Option("steps", int, steps, "Langevin steps K per call (0: no refinement)", minimum=0),
+            Option(
+                "step_size",
+                float,
+                step_size,
+                "step size η (> 0); auto = 10 for independent noise, 0.005 for coupled",
+                minimum=0.0,
+            ),
+            Option(
+                "noise",
+                str,
+                noise,
+                "noise convention: independent = σ is noise_scale (IGEBM); coupled = "
+                "σ = noise_scale·√(2·step_size), exact Langevin for exp(−E/noise_scale²); "
+                "auto = independent for images, coupled for vectors (the 2-D toys)",
+                choices=("auto", "independent", "coupled"),
+            ),
+            Option(
+                "noise_scale",
+                float,
+                None,
+                "σ (independent) or s (coupled); auto = 0.005 for independent, 1 for "
+                "coupled. Effective temperature: σ²/(2·step_size)",
+                minimum=0.0,
+            ),
+            Option(
+                "grad_clip",
+                float,
+                None,
+                "clip every gradient coordinate to [−grad_clip, grad_clip]; 0 = off; "
+                "auto = 0.03 for independent noise, off for coupled",
+                minimum=0.0,
+            ),
+            Option(
+                "clamp",
+                bool,
+                True,
+                "keep the chains in the data range (with mala: reject proposals outside it)",
+            ),
+            Option(
+                "mala",
+                bool,
+                False,
+                "Metropolis-adjusted Langevin: accept or reject each step so that the chain "
+                "samples exp(−E/T), T = σ²/(2·step_size), without step-size bias",
+            ),
+            Option(
+                "anneal",
+                str,
+                "none",
+                "schedule of anneal_target over the steps: none, or linear or geometric from "
+                "its value at the first step to anneal_final times it at the last",
+                choices=("none", "linear", "geometric"),
+            ),
+            Option(
+                "anneal_target",
+                str,
+                "noise",
+                "what anneal scales: noise (σ, or s when coupled) or step_size (η; when "
+                "coupled, σ follows)",
+                choices=("noise", "step_size"),
+            ),
+            Option(
+                "anneal_final",
+                float,
+                0.1,
+                "factor on anneal_target at the last step (> 0)",
+                minimum=0.0,
+            ),
+        )
+
+    langevin = langevin_options(steps=60, step_size=None, noise="auto")
+    langevin_names = {option.name for option in langevin}
+    # A generator option named like a Langevin one (noise) keeps its meaning under a prefix.
+    generator_options = tuple(
+        replace(option, name=f"generator_{option.name}")
+        if option.name in langevin_names
+        else option
+        for option in samplers[0].options
+    )
+    samplers += [
+        Component(
+            name="none",
+            summary="no contrastive samples: train the energy on the data alone (with --loss "
+            "none; the Ladder baseline)",
+            factory="ebkit.builtins.no_contrast:NoSampler",
+        ),
+        Component(
+            name="langevin",
+            summary="Langevin MCMC on the energy from uniform or Gaussian noise (seed 001, "
+            "Algorithm 1): gradient clipping, clamping, optional MALA and annealing",
+            factory="ebkit.builtins.samplers.langevin:LangevinSampler",
+            options=langevin,
+        ),
+        Component(
+            name="replay",
+            summary="persistent Langevin chains in a replay buffer (IGEBM; seed 001, "
+            "Algorithm 2): starts from the buffer, or fresh noise with probability reinit",
+            factory="ebkit.builtins.samplers.replay:ReplaySampler",
+            options=(
+                Option(
+                    "capacity",
+                    int,
+                    8192,
+                    "slots in the buffer; it costs capacity × event size × 4 bytes of memory "
+                    "and of every checkpoint",
+                    minimum=1,
+                ),
+                Option(
+                    "reinit",
+                    float,
+                    0.05,
+                    "probability that a chain restarts from fresh init noise",
+                    minimum=0.0,
+                    maximum=1.0,
+                ),
+                *langevin,
+            ),
+        ),
+        Component(
+            name="generator-langevin",
+            summary="trained generator G(z) refined by K Langevin steps on the energy (GAN+EBM "
+            "hybrid, seed 001): the energy trains on refined samples, G on raw G(z)",
+            factory="ebkit.builtins.samplers.generator_langevin:GeneratorLangevinSampler",
+            options=(
+                *generator_options,
+                *langevin_options(steps=20, step_size=1.0, noise="independent")[
+                    1:
+                ],  # no init: chains start at G(z)
+            ),
+        ),
+    ]
+    return samplers
