@@ -16,21 +16,22 @@ from ebkit.builtins import BUILTIN_FAMILIES, BUILTIN_NAMESPACE
 from ebkit.builtins.samplers.generator import GeneratorSampler
 from ebkit.builtins.samplers.generator_langevin import GENERATOR_PREFIX
 from ebkit.builtins.samplers.langevin import LANGEVIN_OPTION_NAMES, LangevinSampler
-from ebkit.plugin.components import KINDS
+from ebkit.plugin.components import ALL_KINDS
 from ebkit.plugin.manager import ComponentEntry, PluginManager
 
 BUILTINS = PluginManager(load_entry_points=False, environ={})
 ENTRIES = [
     entry
-    for kind in KINDS
+    for kind in ALL_KINDS
     for entry in BUILTINS.components(kind)
     if entry.namespace == BUILTIN_NAMESPACE
 ]
 
 
-def keyword_parameters(factory: Any) -> dict[str, inspect.Parameter]:
-    """The parameters a factory takes by keyword after its first (``spec`` or ``path``)."""
-    parameters = list(inspect.signature(factory).parameters.values())[1:]
+def keyword_parameters(factory: Any, *, positional: int = 1) -> dict[str, inspect.Parameter]:
+    """The parameters a factory takes by keyword after its ``positional`` first ones
+    (``spec``, or a dataset's ``path``; loggers take options only)."""
+    parameters = list(inspect.signature(factory).parameters.values())[positional:]
     keywords = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return {parameter.name: parameter for parameter in parameters if parameter.kind in keywords}
 
@@ -64,7 +65,7 @@ FORWARDED = {
 
 def accepted_keywords(entry: ComponentEntry) -> dict[str, inspect.Parameter]:
     factory = entry.component.load_factory()
-    accepted = keyword_parameters(factory)
+    accepted = keyword_parameters(factory, positional=0 if entry.kind == "logger" else 1)
     if takes_more_keywords(factory):
         assert entry.name in FORWARDED, f"{entry.qualified_id}: where do its **options go?"
         accepted = {**FORWARDED[entry.name](), **accepted}

@@ -16,7 +16,7 @@ from ebkit import Component, Option, UsageError
 from ebkit.plugin.manager import module_plugin
 
 INSTALLED = [
-    *("ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets"),
+    *("ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets", "ebkit.loggers"),
     *("ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder"),
 ]
 SMALL = [
@@ -86,9 +86,10 @@ def test_plugins_json_lists_the_installed_plugins(run_cli) -> None:
     payload = json.loads(result.stdout)
     by_name = {item["name"]: item for item in payload}
     assert set(INSTALLED) <= set(by_name)
-    builtins = ["ebkit.datasets", "ebkit.energies", "ebkit.losses", "ebkit.samplers"]
-    assert [item["name"] for item in payload[:4]] == builtins
-    assert {item["source"] for item in payload[:4]} == {"builtin"}
+    builtins = ["ebkit.datasets", "ebkit.energies", "ebkit.loggers", "ebkit.losses"]
+    builtins.append("ebkit.samplers")
+    assert [item["name"] for item in payload[:5]] == builtins
+    assert {item["source"] for item in payload[:5]} == {"builtin"}
     for name in INSTALLED:
         assert by_name[name]["status"] == "loaded"
         assert by_name[name]["error"] is None

@@ -69,6 +69,7 @@ def test_builtins_register_through_the_hooks(capsys) -> None:
         "ebkit.samplers": "sampler",
         "ebkit.losses": "loss",
         "ebkit.datasets": "dataset",
+        "ebkit.loggers": "logger",
     }
     assert {name for name, info in plugins.plugins.items() if info.source == "builtin"} == set(
         families
@@ -398,7 +399,9 @@ def test_an_allow_list_of_third_party_plugins_keeps_every_builtin_family() -> No
         {"EBKIT_LOAD_PLUGINS": "a"}, a=module_plugin("a", ebkit_energies=energies("ea"))
     )
     builtin = {name for name, info in plugins.plugins.items() if info.source == "builtin"}
-    assert builtin == {"ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets"}
+    assert builtin == {
+        *("ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets", "ebkit.loggers")
+    }
     assert all(plugins.plugins[name].status == "loaded" for name in builtin)
 
 

@@ -606,6 +606,7 @@ def test_ebkit_plugins_installs_an_isolated_manager(ebkit_plugins) -> None:
     assert isinstance(manager, PluginManager)
     assert get_plugin_manager() is manager
     builtins = {"ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets"}
+    builtins.add("ebkit.loggers")
     assert set(manager.plugins) == {*builtins, "kit"}  # no entry points by default
     check_energy(manager.lookup("energy", "healthy").component, VECTORS)
     everything = ebkit_plugins(entry_points=True)
