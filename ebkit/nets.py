@@ -17,6 +17,22 @@ from torch import Tensor, nn
 
 from ebkit.core.interfaces import DataSpec
 
+__all__ = [
+    "BEGAN_BOTTLENECK_SIDE",
+    "LabelChannel",
+    "LabelEmbedding",
+    "began_bottleneck",
+    "began_decoder",
+    "began_halvings",
+    "began_padded_spec",
+    "began_side",
+    "centred_padding",
+    "checked_labels",
+    "label_channel",
+    "label_embedding",
+    "with_labels",
+]
+
 BEGAN_BOTTLENECK_SIDE = 8
 """The side of BEGAN's smallest feature maps (the paper's 8×8)."""
 

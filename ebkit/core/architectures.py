@@ -11,6 +11,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ebkit.core.interfaces import DataSpec
 
+__all__ = [
+    "ARCHITECTURES",
+    "CONV_MIN_SIDE",
+    "DECK_SHAPE",
+    "GRAYSCALE_CONV_MIN_SIDE",
+    "choose_architecture",
+    "deck_is_default",
+]
+
 ARCHITECTURES: tuple[str, ...] = ("auto", "mlp", "conv")
 """Accepted ``arch`` values of the generator (and of the ``autoencoder`` energy)."""
 

@@ -7,6 +7,8 @@ from torch import Tensor
 
 from ebkit.core.interfaces import DataBatch, Dataset, DataSpec
 
+__all__ = ["TensorDataset"]
+
 
 class TensorDataset(Dataset):
     """A finite dataset held once in memory, served in shuffled epochs.

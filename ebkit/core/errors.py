@@ -6,6 +6,8 @@ Anything raised as one of these is a message for the user, not a bug: the CLI pr
 
 from __future__ import annotations
 
+__all__ = ["EbkitError", "NonFiniteLossError", "PluginError", "TrainingInterrupted", "UsageError"]
+
 
 class EbkitError(Exception):
     """A failure while running (bad data file, unwritable directory...): exit code 1."""

@@ -27,6 +27,19 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+__all__ = [
+    "ContrastiveSampler",
+    "DataBatch",
+    "DataSpec",
+    "Dataset",
+    "EnergyFunction",
+    "EnergyOutput",
+    "LossFunctional",
+    "LossOutput",
+    "Regularizer",
+    "energy_metrics",
+]
+
 
 @dataclass(frozen=True)
 class DataSpec:

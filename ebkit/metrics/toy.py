@@ -2,8 +2,8 @@
 
 The protocol of VEEGAN and PacGAN (SPEC §7): a sample is *high quality* when it lies
 within 3σ of its nearest mode; a mode is *covered* when it is the nearest mode of at
-least one high-quality sample. The mode centres and σ come from the datasets themselves
-(:mod:`ebkit.builtins.datasets.toy`), so the metric and the data cannot drift apart.
+least one high-quality sample. The mode centres and σ come from :mod:`ebkit.core.mixtures`,
+which the datasets draw from too, so the metric and the data cannot drift apart.
 
 Even a perfect sampler does not reach a high-quality share of 1: for an isotropic 2-D
 Gaussian ‖x − μ‖/σ follows a chi distribution with 2 degrees of freedom, so
@@ -38,8 +38,9 @@ PERFECT_HIGH_QUALITY_SHARE = 1 - math.exp(-4.5)
 
 
 class GaussianMixture(Protocol):
-    """What the metric reads from a mixture dataset (``EightGaussians``,
-    ``TwentyFiveGaussians``): the mode centres ``(K, 2)`` and their common σ."""
+    """What the metric reads from a mixture (a dataset such as ``EightGaussians``, or the
+    :class:`~ebkit.core.mixtures.MixtureModes` of :func:`gaussian_mixture`): the mode
+    centres ``(K, 2)`` and their common σ."""
 
     modes: Tensor
 
@@ -129,17 +130,17 @@ def _kl_from_uniform(counts: Tensor) -> float:
     return float((present * (present * len(counts)).log()).sum())
 
 
-def gaussian_mixture(name: str, **options: float) -> GaussianMixture:
-    """The ``8gaussians`` or ``25gaussians`` dataset (with its ``noise`` option, if
-    given), whose ``modes`` and ``mode_std`` the metric reads."""
-    from ebkit.builtins.datasets.toy import EightGaussians, TwentyFiveGaussians
+def gaussian_mixture(name: str, *, noise: float | None = None) -> GaussianMixture:
+    """The modes of the ``8gaussians`` or ``25gaussians`` dataset and their σ (the
+    dataset's ``noise`` option, by default its default), which the metric reads."""
+    from ebkit.core.mixtures import MIXTURES, MixtureModes
 
-    mixtures = {"8gaussians": EightGaussians, "25gaussians": TwentyFiveGaussians}
-    if name not in mixtures:
+    if name not in MIXTURES:
         raise ValueError(
             f"mode coverage is defined for {', '.join(GAUSSIAN_MIXTURES)}, not {name!r}"
         )
-    return mixtures[name](**options)
+    default_std, modes = MIXTURES[name]
+    return MixtureModes(name, modes(), default_std if noise is None else float(noise))
 
 
 def mixture_mode_coverage(

@@ -1,4 +1,5 @@
-"""Typed component records that plugins return from their hooks.
+"""Typed component records that plugins return from their hooks, and the records of
+provenance the plugin manager keeps (which plugin provided what, and its state).
 
 This module is imported by the CLI to list and describe components, so it must never
 import torch: a record holds a factory that is either a callable or a lazy
@@ -15,6 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ebkit.core.errors import UsageError
+
+__all__ = [
+    "ALL_KINDS",
+    "KINDS",
+    "Component",
+    "ComponentEntry",
+    "Option",
+    "PluginInfo",
+    "as_components",
+    "type_name",
+]
 
 KINDS: tuple[str, ...] = ("energy", "sampler", "loss", "regularizer", "dataset")
 """Component kinds, in the order a training run builds them (dataset first)."""
@@ -230,3 +242,52 @@ def as_components(records: Iterable[Any]) -> list[Component]:
         if not isinstance(record, Component):
             raise ValueError(f"hook returned {type(record).__name__!r}, not ebkit.Component")
     return result
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as ``ebkit plugins`` reports it."""
+
+    name: str
+    version: str | None
+    source: str
+    """``builtin``, ``entry point`` or ``registered`` (added in-process)."""
+    status: str = "loaded"
+    """``loaded``, ``disabled`` (by the environment), ``incompatible`` (built for another
+    ebkit) or ``broken``."""
+    error: str | None = None
+    components: dict[str, list[str]] = field(default_factory=dict)
+    requires_ebkit: str | None = None
+    """The ebkit versions the distribution declares it supports (``>=0.1,<0.2``)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "status": self.status,
+            "error": self.error,
+            "components": self.components,
+            "requires_ebkit": self.requires_ebkit,
+        }
+
+
+@dataclass(frozen=True)
+class ComponentEntry:
+    """A component together with the plugin that provided it."""
+
+    kind: str
+    plugin: str
+    component: Component
+    namespace: str | None = None
+    """The plugin part of the qualified id when it is not the plugin's name: ``ebkit`` for
+    every built-in family, so ``ebkit/langevin`` names the same component as it always
+    has, in saved runs too."""
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+    @property
+    def qualified_id(self) -> str:
+        return f"{self.namespace or self.plugin}/{self.component.name}"

@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 
     from ebkit.plugin.components import Component
 
+__all__ = [
+    "COMPONENT_HOOKS",
+    "HOOK_VERSION",
+    "PROJECT_NAME",
+    "hookimpl",
+    "hookspec",
+]
+
 PROJECT_NAME = "ebkit"
 HOOK_VERSION = 1
 """Bumped when a hook's signature or contract changes incompatibly. A plugin module may

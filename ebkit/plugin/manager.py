@@ -3,7 +3,7 @@
 Plugins are modules named by entry points in the ``ebkit`` group; the core's own
 components register through the very same hooks, as four plugins of their own
 (``ebkit.energies``, ``ebkit.samplers``, ``ebkit.losses``, ``ebkit.datasets``:
-:data:`ebkit.builtins.BUILTIN_FAMILIES`), whose components keep the qualified ids
+:data:`BUILTIN_FAMILIES`), whose components keep the qualified ids
 ``ebkit/NAME`` whichever family provides them. The manager
 calls every hook implementation on its own so it knows which distribution provided
 each component, and a plugin that fails (import error, exception in a hook, invalid
@@ -31,13 +31,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
 import pluggy
 
-from ebkit.builtins import BUILTIN_FAMILIES, BUILTIN_NAMESPACE
 from ebkit.core.errors import PluginError, UsageError
 from ebkit.plugin import hookspecs
 from ebkit.plugin.compat import (
@@ -50,60 +49,24 @@ from ebkit.plugin.compat import (
     running_version,
     supported_by,
 )
-from ebkit.plugin.components import ALL_KINDS, Component, as_components
+from ebkit.plugin.components import ALL_KINDS, ComponentEntry, PluginInfo, as_components
+
+BUILTIN_NAMESPACE = "ebkit"
+"""The plugin part of every built-in component's qualified id (``ebkit/langevin``)."""
+
+BUILTIN_FAMILIES: dict[str, str] = {
+    "ebkit.energies": "ebkit.builtins.energies.hooks",
+    "ebkit.samplers": "ebkit.builtins.samplers.hooks",
+    "ebkit.losses": "ebkit.builtins.losses.hooks",
+    "ebkit.datasets": "ebkit.builtins.datasets.hooks",
+    "ebkit.loggers": "ebkit.tracking.hooks",
+}
+"""Plugin name -> hook module of each built-in family. The names contain a dot, which a
+distribution's normalised name never does, so no installed plugin can take them."""
 
 RESERVED_NAMES = frozenset({BUILTIN_NAMESPACE, *BUILTIN_FAMILIES})
 """Plugin names only the built-ins may take: ``ebkit`` is the plugin part of their
 qualified ids, and each family is a plugin of its own."""
-
-
-@dataclass
-class PluginInfo:
-    """One plugin as ``ebkit plugins`` reports it."""
-
-    name: str
-    version: str | None
-    source: str
-    """``builtin``, ``entry point`` or ``registered`` (added in-process)."""
-    status: str = "loaded"
-    """``loaded``, ``disabled`` (by the environment), ``incompatible`` (built for another
-    ebkit) or ``broken``."""
-    error: str | None = None
-    components: dict[str, list[str]] = field(default_factory=dict)
-    requires_ebkit: str | None = None
-    """The ebkit versions the distribution declares it supports (``>=0.1,<0.2``)."""
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "source": self.source,
-            "status": self.status,
-            "error": self.error,
-            "components": self.components,
-            "requires_ebkit": self.requires_ebkit,
-        }
-
-
-@dataclass(frozen=True)
-class ComponentEntry:
-    """A component together with the plugin that provided it."""
-
-    kind: str
-    plugin: str
-    component: Component
-    namespace: str | None = None
-    """The plugin part of the qualified id when it is not the plugin's name: ``ebkit`` for
-    every built-in family, so ``ebkit/langevin`` names the same component as it always
-    has, in saved runs too."""
-
-    @property
-    def name(self) -> str:
-        return self.component.name
-
-    @property
-    def qualified_id(self) -> str:
-        return f"{self.namespace or self.plugin}/{self.component.name}"
 
 
 def _names_from_env(value: str | None) -> set[str] | None:

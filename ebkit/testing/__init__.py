@@ -3,7 +3,8 @@
 Installed as a pytest plugin (entry point ``pytest11``), so in any test suite of a
 project that has ebkit installed the fixtures of :mod:`ebkit.testing.fixtures`
 (``ebkit_plugins``, ``ebkit_cli``) are available, and the checks of
-:mod:`ebkit.testing.conformance` can be imported from here::
+:mod:`ebkit.testing.conformance`, :mod:`ebkit.testing.conditional` and
+:mod:`ebkit.testing.datasets` can be imported from here::
 
     from ebkit.testing import check_energy
 
@@ -13,16 +14,15 @@ on first use, so the pytest plugin stays light.
 
 from typing import Any
 
+from ebkit.testing.conditional import check_conditional_energy, check_conditional_sampler
 from ebkit.testing.conformance import (
-    check_conditional_energy,
-    check_conditional_sampler,
-    check_dataset,
     check_energy,
     check_loss,
     check_option_round_trip,
     check_regularizer,
     check_sampler,
 )
+from ebkit.testing.datasets import check_dataset
 from ebkit.testing.fixtures import ebkit_cli, ebkit_plugins
 
 __all__ = [

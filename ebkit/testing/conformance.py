@@ -1,23 +1,30 @@
 """Conformance checks for plugin authors, in the spirit of scikit-learn's ``check_estimator``.
 
-``check_energy``, ``check_sampler``, ``check_loss``, ``check_regularizer`` and
-``check_dataset`` verify a component against its interface: shapes, finite values,
-gradients, seeded determinism, state round trips and option round trips;
-``check_conditional_energy`` and ``check_conditional_sampler`` do the same for a component
-that sets ``accepts_labels``, in conditional specs. Torch is imported only inside the checks.
+``check_energy``, ``check_sampler``, ``check_loss`` and ``check_regularizer`` verify a
+component against its interface: shapes, finite values, gradients, seeded determinism,
+state round trips and option round trips. ``check_dataset`` lives in
+:mod:`ebkit.testing.datasets`; ``check_conditional_energy`` and
+``check_conditional_sampler`` (components that set ``accepts_labels``, in conditional
+specs) in :mod:`ebkit.testing.conditional`. Torch is imported only inside the checks.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ebkit.plugin.components import Component
 
+__all__ = [
+    "check_energy",
+    "check_loss",
+    "check_option_round_trip",
+    "check_regularizer",
+    "check_sampler",
+]
+
 if TYPE_CHECKING:
-    from ebkit.core.interfaces import Dataset, DataSpec, EnergyFunction
+    from ebkit.core.interfaces import DataSpec, EnergyFunction
 
 Factory = Component | Callable[..., Any]
 
@@ -185,102 +192,6 @@ def check_sampler(
         assert torch.equal(first, copied), "state_dict does not capture the sampler's state"
 
 
-def _conditional_specs() -> list[DataSpec]:
-    from ebkit.core.interfaces import DataSpec
-
-    return [
-        DataSpec((2,), -4.0, 4.0, num_classes=3, conditional=True),
-        DataSpec((1, 8, 8), num_classes=3, conditional=True),
-    ]
-
-
-def check_conditional_energy(
-    factory: Factory, spec: DataSpec | None = None, *, batch: int = 6, **options: Any
-) -> None:
-    """Check an energy that sets ``accepts_labels`` in conditional specs (default: a
-    3-class 2-D spec and a 3-class 8×8 image spec): ``forward(x, labels)`` gives
-    ``(B,)`` finite energies, gradients to the input and to every parameter (the label
-    layers included), the label changes the energy, and a call without labels fails."""
-    import torch
-
-    from ebkit.core.engine import class_cycle
-    from ebkit.core.interfaces import EnergyFunction
-
-    for data_spec in [spec] if spec is not None else _conditional_specs():
-        assert data_spec.conditional and data_spec.num_classes, "use a conditional spec"
-        energy = _build(factory, data_spec, options)
-        assert isinstance(energy, EnergyFunction), f"built {type(energy).__name__}"
-        assert energy.accepts_labels, "the energy does not set accepts_labels"
-        x = _inputs(data_spec, batch, seed=1).requires_grad_(True)
-        labels = class_cycle(batch, data_spec.num_classes)
-        output = energy(x, labels)
-        assert output.energy.shape == (batch,), (
-            f"energy shape {tuple(output.energy.shape)}, expected ({batch},)"
-        )
-        assert torch.isfinite(output.energy).all(), "energies are not finite"
-        _check_provided_fields(energy, output, data_spec, batch)
-        output.energy.sum().backward()
-        assert x.grad is not None and torch.isfinite(x.grad).all(), "no finite input gradient"
-        for name, parameter in energy.named_parameters():
-            if parameter.requires_grad:
-                assert parameter.grad is not None, f"parameter {name!r} gets no gradient"
-        energy.eval()
-        with torch.no_grad():
-            probe = _inputs(data_spec, batch, seed=2)
-            shifted = (labels + 1) % data_spec.num_classes
-            assert not torch.equal(energy(probe, labels).energy, energy(probe, shifted).energy), (
-                "the label does not change the energy"
-            )
-            try:
-                energy(probe)
-            except (TypeError, ValueError):
-                pass
-            else:
-                raise AssertionError("a conditional energy must refuse a call without labels")
-
-
-def check_conditional_sampler(
-    factory: Factory,
-    spec: DataSpec | None = None,
-    *,
-    energy: EnergyFunction | None = None,
-    n: int = 6,
-    **options: Any,
-) -> None:
-    """Check a sampler that sets ``accepts_labels`` in conditional specs: ``(n,
-    *event_shape)`` finite samples for ``labels: (n,)``, the same samples for the same
-    seed and labels, different samples for other labels (against ``energy``, by default
-    ½‖x − y·1‖², whose minimum moves with the class), a graph to the parameters exactly
-    when ``trainable``."""
-    import torch
-
-    from ebkit.core.engine import class_cycle
-    from ebkit.core.interfaces import ContrastiveSampler
-
-    for data_spec in [spec] if spec is not None else _conditional_specs():
-        assert data_spec.conditional and data_spec.num_classes, "use a conditional spec"
-        target = energy if energy is not None else _QuadraticEnergy(data_spec)
-        sampler = _build(factory, data_spec, options)
-        assert isinstance(sampler, ContrastiveSampler), f"built {type(sampler).__name__}"
-        assert sampler.accepts_labels, "the sampler does not set accepts_labels"
-        labels = class_cycle(n, data_spec.num_classes)
-        samples = sampler.sample(n, target, torch.Generator().manual_seed(3), labels)
-        assert samples.shape == (n, *data_spec.event_shape), (
-            f"samples shape {tuple(samples.shape)}, expected ({n}, *{data_spec.event_shape})"
-        )
-        assert torch.isfinite(samples).all(), "samples are not finite"
-        if sampler.trainable:
-            samples.sum().backward()
-            assert any(p.grad is not None for p in sampler.parameters()), "no gradient flows"
-        sampler.eval()
-        first = sampler.sample(n, target, torch.Generator().manual_seed(4), labels)
-        again = sampler.sample(n, target, torch.Generator().manual_seed(4), labels)
-        assert torch.equal(first, again), "the same seed and labels gave different samples"
-        shifted = (labels + 1) % data_spec.num_classes
-        other = sampler.sample(n, target, torch.Generator().manual_seed(4), shifted)
-        assert not torch.equal(first, other), "the labels do not change the samples"
-
-
 def check_loss(
     factory: Factory, spec: DataSpec | None = None, *, batch: int = 6, **options: Any
 ) -> None:
@@ -356,83 +267,6 @@ def check_regularizer(
         penalty.backward()
     for field in regularizer.requires:
         assert getattr(fake, field).grad is not None, f"penalty ignores {field}"
-
-
-def check_dataset(
-    factory: Factory, path: str | None = None, *, batch: int = 7, **options: Any
-) -> None:
-    """Check a dataset: a :class:`DataSpec`; batches ``x: (B, *event_shape)`` of finite
-    floats within ``[low, high]`` and labels ``y: (B,)`` int64 below ``num_classes`` (or
-    ``None``); the same batches from two builds and the same generator seed; and a
-    ``state_dict`` (tensors or JSON values) from which a fresh build continues with the
-    same batches. ``path`` is the ``--data-path`` the factory receives."""
-    import torch
-
-    from ebkit.core.interfaces import DataBatch, Dataset, DataSpec
-
-    dataset = _build_dataset(factory, path, options)
-    assert isinstance(dataset, Dataset), f"built {type(dataset).__name__}"
-    spec = dataset.spec
-    assert isinstance(spec, DataSpec), "spec must be an ebkit.DataSpec"
-    first = dataset.sample(batch, torch.Generator().manual_seed(3))
-    assert isinstance(first, DataBatch), "sample must return a DataBatch"
-    _check_batch(first, spec, batch)
-    twin = _build_dataset(factory, path, options)
-    again = twin.sample(batch, torch.Generator().manual_seed(3))
-    _assert_same_batch(first, again, "two builds sampled with the same generator seed")
-    state = dataset.state_dict()
-    for key, value in state.items():
-        if not isinstance(value, torch.Tensor):
-            try:
-                json.dumps(value)
-            except TypeError:
-                raise AssertionError(f"state {key!r} is neither a tensor nor JSON") from None
-    saved = {
-        key: value.clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
-        for key, value in state.items()
-    }
-    following = dataset.sample(batch, torch.Generator().manual_seed(4))
-    _check_batch(following, spec, batch)
-    restored = _build_dataset(factory, path, options)
-    restored.load_state_dict(saved)
-    resumed = restored.sample(batch, torch.Generator().manual_seed(4))
-    _assert_same_batch(following, resumed, "a build restored from state_dict")
-
-
-def _build_dataset(factory: Factory, path: str | None, options: Mapping[str, Any]) -> Dataset:
-    if isinstance(factory, Component):
-        check_option_round_trip(factory)
-        return factory.load_factory()(path, **factory.resolve_options(options, prefix="data"))
-    return factory(path, **options)
-
-
-def _check_batch(data: Any, spec: DataSpec, batch: int) -> None:
-    import torch
-
-    x = data.x
-    assert isinstance(x, torch.Tensor) and tuple(x.shape) == (batch, *spec.event_shape), (
-        f"x shape {tuple(getattr(x, 'shape', ()))}, expected ({batch}, *{spec.event_shape})"
-    )
-    assert x.is_floating_point() and torch.isfinite(x).all(), "x must be finite floats"
-    assert spec.low <= float(x.min()) and float(x.max()) <= spec.high, (
-        f"x spans [{float(x.min()):g}, {float(x.max()):g}], outside the spec's "
-        f"[{spec.low:g}, {spec.high:g}]"
-    )
-    if data.y is not None:
-        assert data.y.shape == (batch,) and data.y.dtype == torch.int64, "y must be (B,) int64"
-        assert spec.num_classes is not None, "labels need spec.num_classes"
-        assert int(data.y.min()) >= 0 and int(data.y.max()) < spec.num_classes, (
-            "labels outside [0, num_classes)"
-        )
-
-
-def _assert_same_batch(first: Any, second: Any, what: str) -> None:
-    import torch
-
-    assert torch.equal(first.x, second.x), f"{what}: different samples"
-    assert (first.y is None) == (second.y is None), f"{what}: labels differ"
-    if first.y is not None:
-        assert torch.equal(first.y, second.y), f"{what}: different labels"
 
 
 def _energy_outputs(spec: DataSpec, batch: int) -> tuple[Any, Any]:

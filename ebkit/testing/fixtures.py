@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     from ebkit.plugin.manager import PluginManager
 
+__all__ = ["ebkit_cli", "ebkit_plugins"]
+
 Factory = Component | Callable[..., Any]
 
 

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+__all__ = ["IsolatedVenv", "clean_environment", "explain"]
+
 
 class IsolatedVenv:
     """A virtual environment for tests that install distributions (``ebkit install``,

@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from ebkit.builtins import BUILTIN_FAMILIES, BUILTIN_NAMESPACE
 from ebkit.builtins.samplers.generator import GeneratorSampler
 from ebkit.builtins.samplers.generator_langevin import GENERATOR_PREFIX
 from ebkit.builtins.samplers.langevin import LANGEVIN_OPTION_NAMES, LangevinSampler
 from ebkit.plugin.components import ALL_KINDS
-from ebkit.plugin.manager import ComponentEntry, PluginManager
+from ebkit.plugin.manager import BUILTIN_FAMILIES, BUILTIN_NAMESPACE, ComponentEntry, PluginManager
 
 BUILTINS = PluginManager(load_entry_points=False, environ={})
 ENTRIES = [

@@ -16,9 +16,12 @@ from ebkit.metrics import (
     mode_coverage,
 )
 
+DATASETS = {"8gaussians": EightGaussians, "25gaussians": TwentyFiveGaussians}
 
-def draw(mixture: EightGaussians | TwentyFiveGaussians, n: int, seed: int = 0) -> torch.Tensor:
-    return mixture.sample(n, torch.Generator().manual_seed(seed)).x
+
+def draw(name: str, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` points of the mixture dataset ``name`` at its default noise."""
+    return DATASETS[name]().sample(n, torch.Generator().manual_seed(seed)).x
 
 
 def test_the_perfect_share_is_the_2d_chi_probability_not_the_1d_three_sigma_rule() -> None:
@@ -34,7 +37,7 @@ def test_the_perfect_share_is_the_2d_chi_probability_not_the_1d_three_sigma_rule
 def test_a_perfect_sampler_covers_every_mode_with_the_chi_share(name: str) -> None:
     mixture = gaussian_mixture(name)
     n = 20_000
-    result = mixture_mode_coverage(draw(mixture, n), name)
+    result = mixture_mode_coverage(draw(name, n), name)
     assert result.modes_covered == result.num_modes == len(mixture.modes)
     # Binomial standard deviation of the share is about 0.00074; allow five of them.
     assert result.high_quality_share == pytest.approx(PERFECT_HIGH_QUALITY_SHARE, abs=0.004)
@@ -43,10 +46,12 @@ def test_a_perfect_sampler_covers_every_mode_with_the_chi_share(name: str) -> No
     assert sum(result.mode_counts) == round(result.high_quality_share * n)
 
 
-def test_modes_and_sigma_come_from_the_datasets() -> None:
+def test_modes_and_sigma_are_the_datasets() -> None:
     ring, grid = gaussian_mixture("8gaussians"), gaussian_mixture("25gaussians")
     assert torch.equal(ring.modes, EightGaussians().modes)
     assert torch.equal(grid.modes, TwentyFiveGaussians().modes)
+    assert ring.mode_std == EightGaussians().mode_std == 0.01
+    assert grid.mode_std == TwentyFiveGaussians().mode_std == 0.05
     assert mixture_mode_coverage(ring.modes, "8gaussians").radius == pytest.approx(0.03)
     assert mixture_mode_coverage(grid.modes, "25gaussians").radius == pytest.approx(0.15)
     wider = gaussian_mixture("25gaussians", noise=0.2)

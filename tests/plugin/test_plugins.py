@@ -406,9 +406,9 @@ def test_an_allow_list_of_third_party_plugins_keeps_every_builtin_family() -> No
 
 
 def test_a_builtin_family_that_fails_to_import_is_skipped_alone(capsys, monkeypatch) -> None:
-    from ebkit import builtins
+    from ebkit.plugin.manager import BUILTIN_FAMILIES
 
-    families = {**builtins.BUILTIN_FAMILIES, "ebkit.losses": "ebkit.builtins.losses.missing"}
+    families = {**BUILTIN_FAMILIES, "ebkit.losses": "ebkit.builtins.losses.missing"}
     monkeypatch.setattr("ebkit.plugin.manager.BUILTIN_FAMILIES", families)
     plugins = manager()
     (line,) = stderr_lines(capsys)

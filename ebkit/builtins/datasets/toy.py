@@ -26,6 +26,7 @@ from torch import Tensor
 
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataBatch, Dataset, DataSpec
+from ebkit.core.mixtures import MIXTURES, eight_gaussians_modes, twenty_five_gaussians_modes
 
 __all__ = ["EightGaussians", "Moons", "Rings", "SwissRoll", "ToyDataset", "TwentyFiveGaussians"]
 
@@ -90,15 +91,14 @@ class EightGaussians(_GaussianMixture):
     σ = 0.01 by default: VEEGAN's and PacGAN's 2-D ring."""
 
     name = "8gaussians"
-    default_noise = 0.01
+    default_noise = MIXTURES[name][0]
     extent = 1.0
 
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, noise: float = default_noise
     ) -> None:
         super().__init__(path, noise=noise)
-        angles = 2 * math.pi * torch.arange(8, dtype=torch.float64) / 8
-        self.modes = torch.stack([angles.cos(), angles.sin()], dim=1).to(torch.float32)
+        self.modes = eight_gaussians_modes()
 
 
 class TwentyFiveGaussians(_GaussianMixture):
@@ -106,16 +106,14 @@ class TwentyFiveGaussians(_GaussianMixture):
     2-D grid."""
 
     name = "25gaussians"
-    default_noise = 0.05
+    default_noise = MIXTURES[name][0]
     extent = 4.0
 
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, noise: float = default_noise
     ) -> None:
         super().__init__(path, noise=noise)
-        ticks = torch.arange(-4.0, 5.0, 2.0)
-        grid_x, grid_y = torch.meshgrid(ticks, ticks, indexing="ij")
-        self.modes = torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=1)
+        self.modes = twenty_five_gaussians_modes()
 
 
 class Moons(ToyDataset):
