@@ -94,10 +94,10 @@ def test_options_are_the_factorys_keyword_parameters(entry: ComponentEntry) -> N
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: f"{entry.kind}-{entry.name}")
 def test_the_factory_lives_in_the_family_that_registers_it(entry: ComponentEntry) -> None:
     """Registration sits next to the classes: a family's records name classes of its own
-    package (the shared ``none`` components live in ``ebkit.builtins.no_contrast``)."""
+    package."""
     module = str(entry.component.factory).split(":")[0]
     package = BUILTIN_FAMILIES[entry.plugin].rsplit(".", 1)[0]
-    assert module.startswith(package + ".") or module == "ebkit.builtins.no_contrast"
+    assert module.startswith(package + ".")
 
 
 ALLOWED_IMPORTS = ("__future__", "dataclasses", "ebkit.plugin.components", "ebkit.plugin.hookspecs")

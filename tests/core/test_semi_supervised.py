@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from ebkit.builtins.datasets.digits import Digits
-from ebkit.builtins.no_contrast import DataEnergyLoss, NoSampler, data_energy_loss
+from ebkit.builtins.losses.none import DataEnergyLoss, data_energy_loss
 from ebkit.builtins.samplers.generator import GeneratorSampler
+from ebkit.builtins.samplers.none import NoSampler
 from ebkit.core.engine import Components, Trainer, TrainSettings
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataSpec, EnergyFunction, EnergyOutput

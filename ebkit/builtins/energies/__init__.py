@@ -1,1 +1,1 @@
-"""The core's energies: ``mlp`` and ``conv``."""
+"""The core's energies: ``mlp`` and ``conv``; ``hooks`` registers them."""

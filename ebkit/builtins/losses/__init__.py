@@ -1,1 +1,1 @@
-"""The core's losses: ``cd`` and ``gan``."""
+"""The core's losses: ``cd``, ``gan`` and ``none``; ``hooks`` registers them."""

@@ -25,7 +25,7 @@ def ebkit_losses() -> list[Component]:
             name="none",
             summary="the data's mean energy, no contrastive term (with --sampler none; only "
             "for energies that cannot collapse, such as the Ladder's denoising cost)",
-            factory="ebkit.builtins.no_contrast:DataEnergyLoss",
+            factory="ebkit.builtins.losses.none:DataEnergyLoss",
         ),
         Component(
             name="cd",

@@ -1,1 +1,2 @@
-"""The core's samplers: ``generator``, ``langevin``, ``replay``, ``generator-langevin``."""
+"""The core's samplers: ``generator``, ``langevin``, ``replay``, ``generator-langevin``,
+``none``; ``hooks`` registers them."""

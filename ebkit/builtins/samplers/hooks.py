@@ -193,7 +193,7 @@ def ebkit_samplers() -> list[Component]:
             name="none",
             summary="no contrastive samples: train the energy on the data alone (with --loss "
             "none; the Ladder baseline)",
-            factory="ebkit.builtins.no_contrast:NoSampler",
+            factory="ebkit.builtins.samplers.none:NoSampler",
         ),
         Component(
             name="langevin",
