@@ -22,7 +22,8 @@ LANDSCAPE_REFERENCE = 1000
 
 class MetricsLog(Callback):
     """Appends every ``every``-th step's metrics to ``metrics.jsonl`` and keeps the
-    latest values for the progress bar."""
+    latest values for the progress bar; the run's ``loggers`` get the same record and
+    histograms of the step's energies (:attr:`Trainer.last_energies`)."""
 
     def __init__(self, path: Path, every: int, loggers: LoggerSet | None = None) -> None:
         self.path = path
@@ -112,7 +113,8 @@ class SamplePictures(Callback):
     For 2-D data it also draws the energy landscape with the same samples and 1000
     reference data points: ``samples/landscape-step-NNNNNNN.png`` at each interval and
     ``samples/landscape.png`` at the end (:func:`ebkit.pictures.landscapes.save_energy_landscape`,
-    evaluated on the trainer's device in eval mode, the energy's mode restored after)."""
+    evaluated on the trainer's device in eval mode, the energy's mode restored after).
+    Each PNG, once written, goes to the run's ``loggers`` (tags ``samples``, ``landscape``)."""
 
     def __init__(
         self, run_dir: Path, every: int, count: int, seed: int, loggers: LoggerSet | None = None

@@ -178,6 +178,14 @@ def test_a_resumed_run_logs_to_its_saved_loggers_from_its_checkpoint(cli, tmp_pa
     assert [step for step, _ in resumed.of("scalars")] == [12]
 
 
+def test_loggers_cannot_be_changed_on_resume(cli, tmp_path) -> None:
+    run = tmp_path / "run"
+    assert cli(*SMALL, "--steps", "2", "--out", str(run)).exit_code == 0
+    result = cli("train", "--resume", "--out", str(run), "--logger", "recorder", "--quiet")
+    assert result.exit_code == 2
+    assert "--logger cannot be changed" in result.stderr
+
+
 def test_a_factory_that_returns_no_logger_is_refused(ebkit_plugins, ebkit_cli, tmp_path) -> None:
     wrong = Component(name="wrong", summary="not a logger", factory=lambda: object())
     ebkit_plugins({"wrong": module_plugin("wrong", ebkit_loggers=lambda: [wrong])})
