@@ -71,7 +71,7 @@ def sample(
     per_row = None
     labels: Any = label
     if label is None and run.spec.conditional:
-        from ebkit.core.engine import class_grid
+        from ebkit.core.labels import class_grid
 
         labels, per_row = class_grid(run.spec, count)
         labels = labels[:count]  # rows of ⌈n / K⌉, the last class perhaps cut short

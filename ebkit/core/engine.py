@@ -1,53 +1,65 @@
 """The training engine: the alternating energy/sampler step and a thin callback loop.
 
-:meth:`Trainer.train_step` reads like the algorithm box of the EBGAN paper; logging,
-checkpoints, pictures and progress hang off :class:`Callback` objects so the step stays
-free of bookkeeping.
+:meth:`Trainer.train_step` reads like the algorithm box of the papers (Goodfellow et al.
+2014, Algorithm 1, with the energy-based losses of Zhao et al. 2017, eq. 1–2). Variants
+of the step (semi-supervision, a sampler frozen after N steps, the data-only step) are
+:class:`ebkit.core.extensions.StepExtension` objects; logging, checkpoints, pictures and
+progress hang off :class:`Callback` objects, so the step stays free of bookkeeping.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence, Sized
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from ebkit.core.errors import NonFiniteLossError, UsageError
+from ebkit.core.extensions import (
+    Callback,
+    ContrastiveSamples,
+    Metrics,
+    Stateful,
+    StepExtension,
+    implied_extensions,
+)
+from ebkit.core.finite import NonFiniteWatch
 from ebkit.core.interfaces import (
     ContrastiveSampler,
     Dataset,
-    DataSpec,
     EnergyFunction,
     EnergyOutput,
     LossFunctional,
     Regularizer,
 )
+from ebkit.core.labels import class_cycle
 
-Metrics = dict[str, Tensor | float]
+__all__ = [
+    "Callback",
+    "Components",
+    "Metrics",
+    "TrainSettings",
+    "Trainer",
+    "metrics_to_floats",
+]
 
 
 @dataclass
 class Components:
-    """The built pieces of a run.
-
-    ``labelled`` is set for semi-supervised runs: a dataset of labelled examples whose
-    batches add a cross-entropy term on the energy's ``logits`` to the energy's loss,
-    while ``dataset`` then serves the unlabelled examples.
-    """
+    """The built pieces of a run."""
 
     dataset: Dataset
     energy: EnergyFunction
     sampler: ContrastiveSampler
     loss: LossFunctional
     regularizers: dict[str, Regularizer] = field(default_factory=dict)
-    labelled: Dataset | None = None
 
 
 @dataclass
 class TrainSettings:
-    """The engine's own settings (the ``train`` options of a run)."""
+    """The engine's own settings (those of the ``train`` options of a run)."""
 
     steps: int = 2000
     batch_size: int = 64
@@ -56,20 +68,6 @@ class TrainSettings:
     sampler_lr: float = 1e-3
     beta1: float = 0.5
     beta2: float = 0.999
-    supervised_weight: float = 1.0
-    sampler_steps: int = 0
-    """Train a trainable sampler only during the first ``sampler_steps`` steps (0: all);
-    afterwards it still draws contrastive samples, frozen (EBGAN-LN's schedule)."""
-
-
-class Callback:
-    """Hooks into the training loop; override what you need."""
-
-    def on_train_start(self, trainer: Trainer) -> None: ...
-
-    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None: ...
-
-    def on_train_end(self, trainer: Trainer) -> None: ...
 
 
 class Trainer:
@@ -78,6 +76,9 @@ class Trainer:
     Randomness comes from two generators seeded from ``settings.seed``: one on the CPU
     for data batches, one on ``device`` for the sampler. Both, like every parameter,
     optimiser moment, buffer and the step counter, are part of :meth:`state`.
+    ``extensions`` vary the step (see :mod:`ebkit.core.extensions`); those the
+    components call for (:func:`~ebkit.core.extensions.implied_extensions`) come first,
+    and the extensions' callbacks run before ``callbacks``.
     """
 
     def __init__(
@@ -87,13 +88,13 @@ class Trainer:
         *,
         device: torch.device | str = "cpu",
         callbacks: Sequence[Callback] = (),
+        extensions: Sequence[StepExtension] = (),
     ) -> None:
         self.components = components
         self.settings = settings
         self.device = torch.device(device)
-        self.callbacks = list(callbacks)
-        self.held_out: tuple[Tensor, Tensor] | None = None
-        """Held-out examples and labels of a semi-supervised run (set by the builder)."""
+        self.extensions = [*implied_extensions(components), *extensions]
+        self.callbacks = [*self.extension_callbacks(), *callbacks]
         self.step = 0
         self.last_energies: dict[str, Tensor] = {}
         """The per-sample energies ``(B,)`` of the last step's ``data`` and ``contrastive``
@@ -101,11 +102,8 @@ class Trainer:
         histograms from them at logged steps."""
         self.conditional = components.energy.spec.conditional
         """A conditional run: the data's labels go to the energy and the sampler."""
-        components.energy.to(self.device)
-        components.sampler.to(self.device)
-        components.loss.to(self.device)
-        for regularizer in components.regularizers.values():
-            regularizer.to(self.device)
+        for module in self.modules().values():
+            module.to(self.device)
         _check_requirements(components)
 
         betas = (settings.beta1, settings.beta2)
@@ -130,134 +128,155 @@ class Trainer:
         )
         self._energy_regularizers = _targeting(components.regularizers, "energy")
         self._sampler_regularizers = _targeting(components.regularizers, "sampler")
+        self._non_finite = NonFiniteWatch(("energy loss", "sampler loss"))
+        for extension in self.extensions:
+            extension.attach(self)
 
     # -- the algorithm ---------------------------------------------------------------
 
     def train_step(self) -> Metrics:
-        """One step: energy update on data vs detached contrastive samples, then the
-        sampler update (if it is trainable), then the loss's state update.
+        """One step: the energy's update on data against detached contrastive samples,
+        then the sampler's (if it trains this step), then the loss's state update.
 
         Whatever the modules draw from torch's global RNG comes from the trainer's own
-        saved state, and the caller's global RNG is left untouched."""
+        saved state (:meth:`_module_rng`). A non-finite loss is noted without a host
+        synchronisation and raised by :meth:`check_finite`."""
+        energy, loss = self.components.energy, self.components.loss
+        with self._module_rng():
+            # A data batch (with its labels in a conditional run) and contrastive samples.
+            x, labels = self._data_batch()
+            sampler_trains = self.sampler_trains()
+            samples = self._draw_contrastive(labels, sampler_trains)
+            # The energies of both; the energy's loss, penalties and terms; its update.
+            real = energy.evaluate(x, labels)
+            fake = self._contrastive_energy(samples.for_energy, labels, detach=True)
+            self.last_energies = _energies_for_loggers(real, fake)
+            energy_term = loss.energy_loss(real, fake)
+            metrics: Metrics = dict(energy_term.metrics)
+            total = self._add_penalties(
+                energy_term.loss, self._energy_regularizers, real, fake, metrics
+            )
+            total = self._add_extension_terms(total, real, fake, metrics)
+            self._descend(self.energy_optimizer, total, "energy loss")
+            # If the sampler trains: its loss and penalties; its update.
+            sampler_fake = fake
+            if sampler_trains:
+                sampler_fake = self._contrastive_energy(
+                    self._sampler_samples(samples, labels), labels
+                )
+                sampler_term = loss.sampler_loss(sampler_fake)
+                metrics.update(sampler_term.metrics)
+                total = self._add_penalties(
+                    sampler_term.loss, self._sampler_regularizers, None, sampler_fake, metrics
+                )
+                self._descend(self.sampler_optimizer, total, "sampler loss")
+            # The loss's state (BEGAN's k_t, schedules), once per step.
+            metrics.update(self.components.sampler.metrics())
+            metrics.update(loss.update_state(real.detach(), _detached(sampler_fake)))
+        self.step += 1
+        return metrics
+
+    @contextlib.contextmanager
+    def _module_rng(self) -> Iterator[None]:
+        """Run modules that draw from torch's global RNG (nn.Dropout offers no generator
+        argument) on the trainer's saved state, and leave the caller's untouched."""
         with torch.random.fork_rng(devices=self._cuda_devices):
             torch.set_rng_state(self.module_rng_state)
             if self.module_cuda_rng_state is not None:
                 torch.cuda.set_rng_state(self.module_cuda_rng_state, self.device)
-            metrics = self._step()
+            yield
             self.module_rng_state = torch.get_rng_state()
             if self.module_cuda_rng_state is not None:
                 self.module_cuda_rng_state = torch.cuda.get_rng_state(self.device)
-        return metrics
 
-    def _step(self) -> Metrics:
-        energy, sampler, loss = (
-            self.components.energy,
-            self.components.sampler,
-            self.components.loss,
+    def sampler_trains(self) -> bool:
+        """Whether the sampler takes its step this time: a trainable sampler whose
+        extensions all agree (:meth:`StepExtension.trains_sampler`)."""
+        return self.sampler_optimizer is not None and all(
+            extension.trains_sampler(self) for extension in self.extensions
         )
-        batch_size = self.settings.batch_size
-        batch = self.components.dataset.sample(batch_size, self.data_generator)
+
+    def _data_batch(self) -> tuple[Tensor, Tensor | None]:
+        """``x: (B, *event_shape)`` on the device and, in a conditional run, its labels
+        ``(B,)``, the classes the contrastive samples are drawn for (else ``None``)."""
+        batch = self.components.dataset.sample(self.settings.batch_size, self.data_generator)
         x = batch.x.to(self.device, non_blocking=True)
-        # A conditional run draws its contrastive samples for the data batch's classes.
-        labels = None
-        if self.conditional:
-            assert batch.y is not None  # the builder checked that the data has labels
-            labels = batch.y.to(self.device, non_blocking=True)
-        train_sampler = self.sampler_optimizer is not None and (
-            not self.settings.sampler_steps or self.step < self.settings.sampler_steps
-        )
+        if not self.conditional:
+            return x, None
+        assert batch.y is not None  # the builder checked that the data has labels
+        return x, batch.y.to(self.device, non_blocking=True)
 
-        fake = sampler_samples = None
-        if sampler.draws_samples:
-            # A trainable sampler past sampler_steps needs no graph; others may well
-            # differentiate the energy (MCMC), so their grad mode is left as it is.
-            with torch.set_grad_enabled(train_sampler or not sampler.trainable):
-                contrastive, sampler_samples = sampler.training_samples(
-                    batch_size, energy, self.sample_generator, labels
-                )
-        real = energy.evaluate(x, labels)
-        if sampler.draws_samples:
-            with energy.contrastive_scope():
-                fake = energy.evaluate(contrastive.detach(), labels)
-        self.last_energies = {"data": real.energy.detach()}
-        if fake is not None:
-            self.last_energies["contrastive"] = fake.energy.detach()
-        energy_term = loss.energy_loss(real, fake)
-        metrics: Metrics = dict(energy_term.metrics)
-        total = energy_term.loss
-        if fake is not None:
-            total = self._add_penalties(total, self._energy_regularizers, real, fake, metrics)
-        if self.components.labelled is not None:
-            total = total + self.settings.supervised_weight * self._supervised_term(metrics)
-        self._check_finite(total, "energy loss")
-        self.energy_optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        self.energy_optimizer.step()
-
-        sampler_fake = fake
-        if train_sampler:
-            if loss.fresh_sampler_batch:
-                _, sampler_samples = sampler.training_samples(
-                    batch_size, energy, self.sample_generator, labels
-                )
-            with energy.contrastive_scope():
-                sampler_fake = energy.evaluate(sampler_samples, labels)
-            sampler_term = loss.sampler_loss(sampler_fake)
-            metrics.update(sampler_term.metrics)
-            total = self._add_penalties(
-                sampler_term.loss, self._sampler_regularizers, None, sampler_fake, metrics
+    def _draw_contrastive(self, labels: Tensor | None, sampler_trains: bool) -> ContrastiveSamples:
+        for extension in self.extensions:
+            drawn = extension.draw_contrastive(self, labels)
+            if drawn is not None:
+                return drawn
+        sampler = self.components.sampler
+        # A trainable sampler that does not train this step needs no graph; others may
+        # well differentiate the energy (MCMC), so their grad mode is left as it is.
+        with torch.set_grad_enabled(sampler_trains or not sampler.trainable):
+            for_energy, for_sampler = sampler.training_samples(
+                self.settings.batch_size, self.components.energy, self.sample_generator, labels
             )
-            self._check_finite(total, "sampler loss")
-            self.sampler_optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            self.sampler_optimizer.step()
+        return ContrastiveSamples(for_energy, for_sampler)
 
-        metrics.update(sampler.metrics())
-        detached = None if sampler_fake is None else sampler_fake.detach()
-        metrics.update(loss.update_state(real.detach(), detached))
-        self.step += 1
-        return metrics
+    def _sampler_samples(self, samples: ContrastiveSamples, labels: Tensor | None) -> Tensor:
+        """The samples of the sampler's step: the step's own, or a fresh batch for a loss
+        that asks for one (BEGAN's z_G apart from z_D)."""
+        if self.components.loss.fresh_sampler_batch:
+            _, fresh = self.components.sampler.training_samples(
+                self.settings.batch_size, self.components.energy, self.sample_generator, labels
+            )
+            return fresh
+        assert samples.for_sampler is not None  # a sampler that trains draws samples
+        return samples.for_sampler
 
-    def _supervised_term(self, metrics: Metrics) -> Tensor:
-        """Cross-entropy of the energy's logits on a labelled batch (its own forward
-        pass, so normalisation layers see labelled data apart from unlabelled data)."""
-        labelled = self.components.labelled
-        assert labelled is not None
-        # A hundred labels may be fewer than a batch: then every batch holds all of them.
-        size = self.settings.batch_size
-        if isinstance(labelled, Sized):
-            size = min(size, len(labelled))
-        batch = labelled.sample(size, self.data_generator)
-        assert batch.y is not None
-        logits = self.components.energy(batch.x.to(self.device, non_blocking=True)).logits
-        assert logits is not None  # checked by _check_requirements
-        labels = batch.y.to(self.device, non_blocking=True)
-        supervised = torch.nn.functional.cross_entropy(logits, labels)
-        metrics["supervised_ce"] = supervised.detach()
-        metrics["supervised_error"] = (logits.detach().argmax(dim=1) != labels).float().mean()
-        return supervised
+    def _contrastive_energy(
+        self, samples: Tensor | None, labels: Tensor | None, *, detach: bool = False
+    ) -> EnergyOutput | None:
+        """The energy of contrastive samples, in the energy's ``contrastive_scope``."""
+        if samples is None:
+            return None
+        with self.components.energy.contrastive_scope():
+            return self.components.energy.evaluate(samples.detach() if detach else samples, labels)
 
     def _add_penalties(
         self,
         loss: Tensor,
         regularizers: list[tuple[str, Regularizer]],
         real: EnergyOutput | None,
-        fake: EnergyOutput,
+        fake: EnergyOutput | None,
         metrics: Metrics,
     ) -> Tensor:
         for name, regularizer in regularizers:
+            assert fake is not None  # regularizers need contrastive samples (checked)
             penalty = regularizer.penalty(real, fake)
             metrics[f"penalty_{name}"] = penalty.detach()
             loss = loss + regularizer.weight * penalty
         return loss
 
-    def _check_finite(self, value: Tensor, what: str) -> None:
-        number = value.item()  # one host sync, and the value for the message
-        if not math.isfinite(number):
-            raise NonFiniteLossError(
-                f"the {what} became {number} at step {self.step + 1}; "
-                "training stopped (try a lower learning rate or a smaller margin)"
-            )
+    def _add_extension_terms(
+        self, loss: Tensor, real: EnergyOutput, fake: EnergyOutput | None, metrics: Metrics
+    ) -> Tensor:
+        for extension in self.extensions:
+            term = extension.energy_terms(self, real, fake)
+            if term is not None:
+                loss = loss + term.loss
+                metrics.update(term.metrics)
+        return loss
+
+    def _descend(self, optimizer: torch.optim.Optimizer | None, loss: Tensor, name: str) -> None:
+        assert optimizer is not None
+        self._non_finite.record(loss, name, self.step + 1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def check_finite(self) -> None:
+        """Raise :class:`ebkit.NonFiniteLossError` if a loss has been NaN or infinite,
+        naming the first step where one was (one host synchronisation). Callbacks call
+        it before they read metrics or save a checkpoint."""
+        self._non_finite.check()
 
     # -- the loop --------------------------------------------------------------------
 
@@ -267,11 +286,30 @@ class Trainer:
             callback.on_train_start(self)
         self.set_mode(training=True)
         while self.step < self.settings.steps:
-            metrics = self.train_step()
-            for callback in self.callbacks:
-                callback.on_step_end(self, metrics)
+            try:
+                metrics = self.train_step()
+                for callback in self.callbacks:
+                    callback.on_step_end(self, metrics)
+            except NonFiniteLossError:
+                raise
+            except Exception:
+                self.check_finite()  # a non-finite loss earlier is the cause to report
+                raise
+        self.check_finite()
         for callback in self.callbacks:
             callback.on_train_end(self)
+
+    def extension_callbacks(self) -> list[Callback]:
+        """The callbacks of the extensions, in their order."""
+        return [callback for extension in self.extensions for callback in extension.callbacks()]
+
+    def extension_state(self) -> dict[str, Stateful]:
+        """The extensions' parts whose state checkpoints keep, by key prefix."""
+        return {
+            prefix: part
+            for extension in self.extensions
+            for prefix, part in extension.stateful().items()
+        }
 
     def set_mode(self, *, training: bool) -> None:
         for module in self.modules().values():
@@ -299,7 +337,9 @@ class Trainer:
         """``n`` samples in eval mode from a generator seeded with ``seed`` (the same
         noise every time, so pictures taken at intervals show progress), on the CPU.
         In a conditional run ``labels: (n,)`` picks their classes (default:
-        :func:`class_cycle`)."""
+        :func:`ebkit.core.labels.class_cycle`). A run whose loss went non-finite draws
+        none (:meth:`check_finite`)."""
+        self.check_finite()
         if self.conditional and labels is None:
             num_classes = self.components.energy.spec.num_classes
             assert num_classes is not None
@@ -317,41 +357,13 @@ class Trainer:
             self.set_mode(training=True)
 
 
-def marginal_energy(energy: EnergyFunction, x: Tensor) -> Tensor:
-    """The energies ``(B,)`` of ``x`` when no class is given: E(x) for an unconditional
-    energy; for a conditional one, min over y of E(x | y), the energy of the class that
-    fits each sample best (what an energy-based model infers when y is unknown)."""
-    spec = energy.spec
-    if not spec.conditional:
-        return energy(x).energy
-    assert spec.num_classes is not None  # a conditional spec always has classes
-    per_class = [
-        energy(x, torch.full((len(x),), label, device=x.device)).energy
-        for label in range(spec.num_classes)
-    ]
-    return torch.stack(per_class).amin(dim=0)
+def _energies_for_loggers(real: EnergyOutput, fake: EnergyOutput | None) -> dict[str, Tensor]:
+    energies = {"data": real.energy.detach()}
+    return energies if fake is None else {**energies, "contrastive": fake.energy.detach()}
 
 
-def class_cycle(n: int, num_classes: int) -> Tensor:
-    """Labels 0, 1, …, K − 1, 0, 1, … for ``n`` samples: every class equally often."""
-    return torch.arange(n) % num_classes
-
-
-def class_rows(num_classes: int, per_class: int) -> Tensor:
-    """Labels for a class grid: ``per_class`` samples of class 0, then of class 1, …; a
-    grid with ``per_class`` columns shows one class per row."""
-    return torch.arange(num_classes).repeat_interleave(per_class)
-
-
-def class_grid(spec: DataSpec, count: int) -> tuple[Tensor | None, int | None]:
-    """Labels and row length for a picture of about ``count`` samples: for a conditional
-    ``spec``, one row per class of ⌈count / K⌉ samples (:func:`class_rows`); otherwise
-    ``(None, None)``, unconditional samples in a square grid."""
-    if not spec.conditional:
-        return None, None
-    assert spec.num_classes is not None  # a conditional spec always has classes
-    per_class = max(1, math.ceil(count / spec.num_classes))
-    return class_rows(spec.num_classes, per_class), per_class
+def _detached(output: EnergyOutput | None) -> EnergyOutput | None:
+    return None if output is None else output.detach()
 
 
 def _targeting(regularizers: dict[str, Regularizer], target: str) -> list[tuple[str, Regularizer]]:
@@ -361,26 +373,10 @@ def _targeting(regularizers: dict[str, Regularizer], target: str) -> list[tuple[
 def _check_requirements(components: Components) -> None:
     provided = components.energy.provides
     sampler, loss = components.sampler, components.loss
-    if not sampler.draws_samples and loss.needs_contrastive:
-        raise UsageError(
-            f"the sampler {type(sampler).__name__} draws no contrastive samples, which the "
-            f"loss {type(loss).__name__} needs (use --loss none: the data's energy alone)"
-        )
     if sampler.draws_samples and not loss.needs_contrastive:
         raise UsageError(
             f"the loss {type(loss).__name__} ignores contrastive samples; pair it with "
             "--sampler none"
-        )
-    if not sampler.draws_samples and components.regularizers:
-        raise UsageError("regularizers need contrastive samples, which --sampler none lacks")
-    if components.labelled is not None and components.energy.spec.conditional:
-        raise UsageError(
-            "--labels (semi-supervised) and --conditional cannot be combined; choose one"
-        )
-    if components.labelled is not None and "logits" not in provided:
-        raise UsageError(
-            f"--labels needs an energy that classifies (provides logits, such as ladder); "
-            f"{type(components.energy).__name__} does not"
         )
     readers = [(f"loss {type(components.loss).__name__}", components.loss.requires)]
     readers += [

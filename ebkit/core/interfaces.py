@@ -1,16 +1,21 @@
 """The interfaces every component implements: energies, samplers, losses, regularizers
 and datasets.
 
-One training step uses them like the algorithm box of the EBGAN paper::
+One training step uses them like the algorithm box of the papers (Goodfellow et al.
+2014, Algorithm 1, with the energy-based losses of Zhao et al. 2017, eq. 1–2)::
 
-    x = dataset.sample(B, generator).x                    # (B, *event_shape)
-    x_neg, x_gen = sampler.training_samples(B, energy, generator)  # usually the same
-    real, fake = energy(x), energy(x_neg.detach())        # EnergyOutput each
+    x, y = dataset.sample(B, generator)                   # (B, *event_shape); y: labels
+    x_neg, x_gen = sampler.training_samples(B, energy, generator, y)  # usually the same
+    real, fake = energy(x, y), energy(x_neg.detach(), y)  # EnergyOutput each
     loss.energy_loss(real, fake) (+ weighted regularizers) -> step the energy
-    if sampler.trainable:
-        fake = energy(x_gen)                              # with the graph to the sampler
+    if the sampler trains (a trainable sampler, every step extension agreeing):
+        fake = energy(x_gen, y)                           # with the graph to the sampler
         loss.sampler_loss(fake) (+ weighted regularizers) -> step the sampler
     loss.update_state(real, fake)                         # BEGAN's k_t, schedules
+
+``y`` is ``None`` unless the run is conditional. Variants of the step (semi-supervision,
+a sampler frozen after N steps, no contrastive samples) are step extensions
+(:mod:`ebkit.core.extensions`), not branches of it.
 
 Randomness always comes from an explicit ``torch.Generator`` so runs are reproducible
 and resumable; no component touches the global RNG.

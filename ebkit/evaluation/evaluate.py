@@ -108,7 +108,7 @@ def evaluate_run(
         results["sets"][name] = metrics
     labelled = config.train.get("labels") or 0
     if labelled:
-        from ebkit.runs.callbacks import classification_error
+        from ebkit.core.semi_supervised import classification_error
         from ebkit.runs.splits import semi_supervised_split
 
         split = semi_supervised_split(

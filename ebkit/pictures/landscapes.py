@@ -72,9 +72,9 @@ def energy_on_grid(
     point's energy is its own) without autograd, on ``device`` (default: where its
     parameters are) and in its parameters' dtype, ``chunk_size`` points at a time; its
     previous mode is restored. A conditional energy is drawn as min over y of E(x | y)
-    (:func:`ebkit.core.engine.marginal_energy`): the landscape of every class at once.
+    (:func:`ebkit.core.labels.marginal_energy`): the landscape of every class at once.
     """
-    from ebkit.core.engine import marginal_energy
+    from ebkit.core.labels import marginal_energy
 
     if tuple(energy.spec.event_shape) != (2,):
         raise ValueError(f"a landscape needs 2-D data, not {tuple(energy.spec.event_shape)}")

@@ -35,6 +35,7 @@ class MetricsLog(Callback):
     def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
         if trainer.step % self.every and trainer.step != trainer.settings.steps:
             return
+        trainer.check_finite()  # never log (or save after) a non-finite loss as a number
         record = {"step": trainer.step, **metrics_to_floats(metrics)}
         self.latest = record
         self.history.append(record)
@@ -48,45 +49,6 @@ class MetricsLog(Callback):
                 for tag, energies in trainer.last_energies.items():
                     values = energies.detach().float().cpu().numpy()
                     self.loggers.log_histogram(trainer.step, f"energy/{tag}", values)
-
-
-class HeldOutError(Callback):
-    """Adds ``test_error``, the classification error of the energy's ``logits`` (eval
-    mode: the clean path of a Ladder network) on a held-out set, to the metrics of every
-    ``every``-th step and of the last one. Placed before :class:`MetricsLog` so that the
-    value is logged; evaluation touches no RNG and no training state."""
-
-    def __init__(self, x: Any, y: Any, every: int) -> None:
-        self.x = x
-        self.y = y
-        self.every = every
-
-    def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
-        if len(self.y) and (
-            trainer.step % self.every == 0 or trainer.step == trainer.settings.steps
-        ):
-            metrics["test_error"] = classification_error(
-                trainer.components.energy, self.x, self.y, trainer.device
-            )
-
-
-def classification_error(energy: Any, x: Any, y: Any, device: Any, chunk: int = 1000) -> float:
-    """Share of ``x: (N, *event_shape)`` whose arg-max eval-mode logits miss ``y: (N,)``;
-    the energy's training mode is restored."""
-    import torch
-
-    was_training = energy.training
-    energy.eval()
-    wrong = 0
-    try:
-        with torch.no_grad():
-            for start in range(0, len(y), chunk):
-                logits = energy(x[start : start + chunk].to(device)).logits
-                predicted = logits.argmax(dim=1).cpu()
-                wrong += int((predicted != y[start : start + chunk]).sum())
-    finally:
-        energy.train(was_training)
-    return wrong / len(y)
 
 
 class Checkpoints(Callback):
@@ -150,7 +112,7 @@ class SamplePictures(Callback):
         self.write(trainer, self.folder / "final.png", self.folder / "landscape.png")
 
     def write(self, trainer: Trainer, path: Path, landscape_path: Path | None = None) -> None:
-        from ebkit.core.engine import class_grid
+        from ebkit.core.labels import class_grid
         from ebkit.pictures.grids import save_samples
         from ebkit.pictures.landscapes import save_energy_landscape
 

@@ -81,6 +81,7 @@ def save_checkpoint(trainer: Trainer, run_dir: Path) -> Path:
     """Write everything needed to continue ``trainer`` exactly; return the weights path."""
     from safetensors.torch import save_file
 
+    trainer.check_finite()  # a run whose loss went NaN or infinite saves nothing
     tensors, meta = trainer_state(trainer)
     weights, sidecar = checkpoint_paths(run_dir, trainer.step)
     atomic_write(weights, lambda tmp: save_file(tensors, str(tmp)))
@@ -194,12 +195,9 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, Tensor], dict[str, Any]]:
 
 
 def _datasets(trainer: Trainer) -> dict[str, Any]:
-    """The stateful datasets of a run by checkpoint prefix: ``data`` and, for
-    semi-supervised runs, ``labelled``."""
-    datasets = {"data": trainer.components.dataset}
-    if trainer.components.labelled is not None:
-        datasets["labelled"] = trainer.components.labelled
-    return datasets
+    """The stateful datasets of a run by checkpoint prefix: ``data`` and the parts its
+    step extensions keep (``labelled``, the labelled examples of a semi-supervised run)."""
+    return {"data": trainer.components.dataset, **trainer.extension_state()}
 
 
 def spec_from_meta(meta: Mapping[str, Any]) -> DataSpec:

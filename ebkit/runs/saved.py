@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ebkit.core.engine import class_cycle, marginal_energy
 from ebkit.core.errors import EbkitError, UsageError
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
+from ebkit.core.labels import class_cycle, marginal_energy
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_models, resolve_device
 from ebkit.runs.checkpoints import (

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
-from ebkit.core.engine import Callback, Trainer, TrainSettings
+from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
 from ebkit.core.errors import TrainingInterrupted, UsageError
+from ebkit.core.extensions import FreezeSampler, StepExtension
+from ebkit.core.semi_supervised import SemiSupervised
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_components, resolve_device
 from ebkit.runs.callbacks import (
     Checkpoints,
-    HeldOutError,
     InterruptAtStepEnd,
     MetricsLog,
     ProgressBar,
@@ -48,29 +49,47 @@ def settings_from_config(config: RunConfig) -> TrainSettings:
 
 
 def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
-    """The components of ``config`` in a :class:`Trainer`; with ``train.labels``, the
-    dataset is split (:mod:`ebkit.runs.splits`) into unlabelled and labelled training data and
-    a held-out test set, kept on the trainer as ``held_out`` for evaluation."""
+    """The components of ``config`` in a :class:`Trainer`, with the step extensions its
+    ``train`` options ask for (:func:`step_extensions`)."""
     components = build_components(manager, config)
-    held_out = None
-    labels = config.train.get("labels", 0)
-    if labels:
+    extensions = step_extensions(config, components)
+    # Refuse a bad schedule pairing before anything is trained or written.
+    lr_schedule_from_train_options(config.train)
+    device = resolve_device(config.train["device"])
+    return Trainer(components, settings_from_config(config), device=device, extensions=extensions)
+
+
+def step_extensions(config: RunConfig, components: Components) -> list[StepExtension]:
+    """The variants of the step that the ``train`` options choose: with
+    ``train.labels``, :class:`SemiSupervised` (the dataset is split by
+    :func:`ebkit.runs.splits.semi_supervised_split` into the unlabelled examples it
+    keeps, the labelled ones and a held-out test set); with ``train.sampler_steps``,
+    :class:`FreezeSampler`. The data-only step of ``--sampler none`` the trainer
+    chooses itself."""
+    train = config.train
+    extensions: list[StepExtension] = []
+    if train.get("labels", 0):
         from ebkit.runs.splits import semi_supervised_split
 
         try:
             split = semi_supervised_split(
-                components.dataset, labels, config.train["test_fraction"], config.train["seed"]
+                components.dataset, train["labels"], train["test_fraction"], train["seed"]
             )
         except ValueError as error:
             raise UsageError(str(error)) from None
-        components.dataset, components.labelled = split.unlabelled, split.labelled
-        held_out = (split.test_x, split.test_y)
-    # Refuse a bad schedule pairing before anything is trained or written.
-    lr_schedule_from_train_options(config.train)
-    device = resolve_device(config.train["device"])
-    trainer = Trainer(components, settings_from_config(config), device=device)
-    trainer.held_out = held_out
-    return trainer
+        components.dataset = split.unlabelled
+        extensions.append(
+            SemiSupervised(
+                split.labelled,
+                split.test_x,
+                split.test_y,
+                weight=train.get("supervised_weight", 1.0),
+                eval_every=train.get("eval_every", 500),
+            )
+        )
+    if train.get("sampler_steps", 0):
+        extensions.append(FreezeSampler(after=train["sampler_steps"]))
+    return extensions
 
 
 def train_run(
@@ -160,15 +179,11 @@ def _fit(
     progress_bar = ProgressBar(metrics) if progress else None
     interrupt = InterruptAtStepEnd()
     lr_schedule = lr_schedule_from_train_options(train)
-    held_out = trainer.held_out
-    evaluation = (
-        [HeldOutError(*held_out, every=train["eval_every"])] if held_out is not None else []
-    )
     trainer.callbacks = [
         # First: it adds the learning rates to the step's metrics before they are logged,
         # and updates its state before a checkpoint saves it.
         *([lr_schedule] if lr_schedule is not None else []),
-        *evaluation,
+        *trainer.extension_callbacks(),  # the held-out error of --labels, before logging
         metrics,
         Checkpoints(run_dir, train["checkpoint_every"]),
         SamplePictures(

@@ -37,8 +37,8 @@ def check_conditional_energy(
     layers included), the label changes the energy, and a call without labels fails."""
     import torch
 
-    from ebkit.core.engine import class_cycle
     from ebkit.core.interfaces import EnergyFunction
+    from ebkit.core.labels import class_cycle
 
     for data_spec in [spec] if spec is not None else _conditional_specs():
         assert data_spec.conditional and data_spec.num_classes, "use a conditional spec"
@@ -88,8 +88,8 @@ def check_conditional_sampler(
     when ``trainable``."""
     import torch
 
-    from ebkit.core.engine import class_cycle
     from ebkit.core.interfaces import ContrastiveSampler
+    from ebkit.core.labels import class_cycle
 
     for data_spec in [spec] if spec is not None else _conditional_specs():
         assert data_spec.conditional and data_spec.num_classes, "use a conditional spec"

@@ -20,7 +20,7 @@ from ebkit import (
     Option,
     UsageError,
 )
-from ebkit.core.engine import class_cycle, class_grid, class_rows
+from ebkit.core.labels import class_cycle, class_grid, class_rows
 from ebkit.plugin.manager import PluginManager, module_plugin
 from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint, spec_from_meta
 

@@ -17,8 +17,9 @@ from ebkit.builtins.samplers.generator import GeneratorSampler
 from ebkit.builtins.samplers.none import NoSampler
 from ebkit.core.engine import Components, Trainer, TrainSettings
 from ebkit.core.errors import UsageError
+from ebkit.core.extensions import FreezeSampler
 from ebkit.core.interfaces import DataSpec, EnergyFunction, EnergyOutput
-from ebkit.runs.callbacks import HeldOutError, classification_error
+from ebkit.core.semi_supervised import HeldOutError, SemiSupervised, classification_error
 from ebkit.runs.splits import semi_supervised_split
 from ebkit_ladder.ladder import LadderEnergy
 from ebkit_losses.margin import MarginLoss
@@ -44,6 +45,10 @@ def digits_split(labels: int = 20):
     return semi_supervised_split(Digits(), labels=labels, test_fraction=0.2, seed=0)
 
 
+def semi_supervised(split, **options) -> SemiSupervised:
+    return SemiSupervised(split.labelled, split.test_x, split.test_y, **options)
+
+
 def test_the_data_energy_loss_is_the_mean_energy() -> None:
     real = torch.tensor([1.0, 2.0, 6.0], requires_grad=True)
     loss = data_energy_loss(real)
@@ -65,10 +70,10 @@ def test_a_ladder_baseline_step_trains_on_data_and_labels() -> None:
     with torch.random.fork_rng():  # seeded initial weights, the global RNG left alone
         torch.manual_seed(0)
         energy = LadderEnergy(spec, sizes=[32, 16])
-    components = Components(
-        split.unlabelled, energy, NoSampler(spec), DataEnergyLoss(spec), labelled=split.labelled
+    components = Components(split.unlabelled, energy, NoSampler(spec), DataEnergyLoss(spec))
+    trainer = Trainer(
+        components, TrainSettings(batch_size=16, seed=0), extensions=[semi_supervised(split)]
     )
-    trainer = Trainer(components, TrainSettings(batch_size=16, seed=0))
     before = classification_error(energy, split.test_x, split.test_y, "cpu")
     for _ in range(200):
         metrics = trainer.train_step()
@@ -86,11 +91,9 @@ def test_the_supervised_term_is_weighted_into_the_energy_loss() -> None:
         with torch.random.fork_rng():
             torch.manual_seed(0)
             energy = LinearClassifierEnergy(spec)
-        components = Components(
-            split.unlabelled, energy, NoSampler(spec), DataEnergyLoss(spec),
-            labelled=split.labelled,
-        )  # fmt: skip
-        trainer = Trainer(components, TrainSettings(batch_size=8, supervised_weight=weight))
+        components = Components(split.unlabelled, energy, NoSampler(spec), DataEnergyLoss(spec))
+        extension = semi_supervised(split, weight=weight)
+        trainer = Trainer(components, TrainSettings(batch_size=8), extensions=[extension])
         trainer.energy_optimizer.step = lambda: None  # keep the gradient to look at it
         trainer.train_step()
         grads.append(energy.linear.bias.grad.clone())
@@ -115,10 +118,12 @@ def test_requirements_of_the_none_pairing_and_of_labels() -> None:
         def forward(self, x):
             return EnergyOutput(energy=x.flatten(1).sum(1))
 
+    labelled = semi_supervised(digits_split())
     with pytest.raises(UsageError, match="--labels needs an energy that classifies"):
         Trainer(
-            Components(data, NoLogits(spec), NoSampler(spec), DataEnergyLoss(spec), labelled=data),
+            Components(data, NoLogits(spec), NoSampler(spec), DataEnergyLoss(spec)),
             TrainSettings(),
+            extensions=[labelled],
         )
 
 
@@ -127,10 +132,13 @@ def test_the_sampler_stops_training_after_sampler_steps() -> None:
     spec = split.unlabelled.spec
     sampler = GeneratorSampler(spec, latent_dim=4, width=8)
     components = Components(
-        split.unlabelled, LadderEnergy(spec, sizes=[16]), sampler, MarginLoss(spec, margin=1.0),
-        labelled=split.labelled,
-    )  # fmt: skip
-    trainer = Trainer(components, TrainSettings(batch_size=8, sampler_steps=2))
+        split.unlabelled, LadderEnergy(spec, sizes=[16]), sampler, MarginLoss(spec, margin=1.0)
+    )
+    trainer = Trainer(
+        components,
+        TrainSettings(batch_size=8),
+        extensions=[semi_supervised(split), FreezeSampler(after=2)],
+    )
     snapshots = []
     for _ in range(4):
         trainer.train_step()
@@ -144,12 +152,14 @@ def test_held_out_error_is_added_to_the_logged_metrics() -> None:
     split = digits_split()
     spec = split.unlabelled.spec
     energy = LinearClassifierEnergy(spec)
+    extension = semi_supervised(split, eval_every=3)
     trainer = Trainer(
-        Components(split.unlabelled, energy, NoSampler(spec), DataEnergyLoss(spec),
-                   labelled=split.labelled),
+        Components(split.unlabelled, energy, NoSampler(spec), DataEnergyLoss(spec)),
         TrainSettings(steps=4, batch_size=8),
-    )  # fmt: skip
-    callback = HeldOutError(split.test_x, split.test_y, every=3)
+        extensions=[extension],
+    )
+    (callback,) = trainer.callbacks  # the extension brings its callback
+    assert isinstance(callback, HeldOutError)
     seen = []
     for _ in range(4):
         metrics = trainer.train_step()

@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 OPTED_OUT: dict[tuple[str, str], str] = {
     (
         "docs/concepts.md",
-        "x = dataset.sample(batch_size, data_generator).x.to(device)  # (B, *event_shape)",
+        "# a data batch; y holds its labels in a conditional run (--conditional), else None",
     ): "an outline of Trainer.train_step that reads the trainer's attributes; the step "
-    "itself is tested in tests/core/test_engine.py",
+    "itself is tested in tests/core/test_engine_step.py",
     ("docs/anomaly.md", "import numpy as np"): "needs the MNIST files; the same recipe on "
     "the embedded digits runs above it on the page",
 }

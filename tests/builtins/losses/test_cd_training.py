@@ -237,7 +237,6 @@ class BlowUpBefore(Callback):
 
     def __init__(self, step: int) -> None:
         self.step = step
-        self.parameters_before_failure: dict[str, torch.Tensor] = {}
 
     def on_step_end(self, trainer: Trainer, metrics) -> None:
         if trainer.step == self.step:
@@ -245,18 +244,13 @@ class BlowUpBefore(Callback):
             with torch.no_grad():
                 energy.head.weight.mul_(1e30)
                 energy.head.bias.fill_(1e30)
-            self.parameters_before_failure = {
-                name: value.detach().clone() for name, value in energy.named_parameters()
-            }
 
 
-def test_a_non_finite_cd_loss_stops_training_and_no_update_is_made() -> None:
+def test_a_non_finite_cd_loss_stops_training_naming_the_step_where_it_appeared() -> None:
     trainer = cd_trainer(10)
-    blow_up = BlowUpBefore(step=2)
-    trainer.callbacks = [blow_up]
+    trainer.callbacks = [BlowUpBefore(step=2)]
+    # The step does not wait for the device to look at the loss; the run stops when it
+    # is read (at the end here, before any callback could save it), naming step 3.
     with pytest.raises(NonFiniteLossError, match=r"^the energy loss became inf at step 3; "):
         trainer.fit()
-    assert trainer.step == 2
-    # The optimiser never ran on the non-finite loss: the weights are those before it.
-    for name, value in trainer.components.energy.named_parameters():
-        assert torch.equal(value, blow_up.parameters_before_failure[name]), name
+    assert trainer.step >= 3
