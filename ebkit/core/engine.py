@@ -105,6 +105,8 @@ class Trainer:
         for module in self.modules().values():
             module.to(self.device)
         _check_requirements(components)
+        for extension in self.extensions:
+            extension.attach(self)
 
         betas = (settings.beta1, settings.beta2)
         self.energy_optimizer = torch.optim.Adam(
@@ -129,8 +131,6 @@ class Trainer:
         self._energy_regularizers = _targeting(components.regularizers, "energy")
         self._sampler_regularizers = _targeting(components.regularizers, "sampler")
         self._non_finite = NonFiniteWatch(("energy loss", "sampler loss"))
-        for extension in self.extensions:
-            extension.attach(self)
 
     # -- the algorithm ---------------------------------------------------------------
 

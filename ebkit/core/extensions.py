@@ -88,8 +88,10 @@ NO_SAMPLES = ContrastiveSamples(None, None)
 class StepExtension:
     """A named variant of the training step. Every hook's default leaves the step as it is.
 
-    Give a trainer its extensions with ``Trainer(..., extensions=[...])``; ``ebkit
-    train`` builds the built-in ones from the ``train`` options. Hooks receive the
+    Give a trainer its extensions with ``Trainer(..., extensions=[...])``, or let a
+    component bring the ones it needs in every run from its ``step_extensions()`` (how a
+    plugin's component reaches ``ebkit train`` runs); ``ebkit train`` builds the
+    built-in ones from the ``train`` options. Hooks receive the
     trainer, whose ``components``, ``settings``, ``step`` (steps done before this one),
     ``device`` and generators they may read.
     """
@@ -99,8 +101,8 @@ class StepExtension:
 
     def attach(self, trainer: Trainer) -> None:
         """Called once when the trainer is built, after its components are on its
-        device: check what the extension needs and raise :class:`ebkit.UsageError`
-        (one line) when the components cannot provide it."""
+        device and before its optimisers exist: check what the extension needs and
+        raise :class:`ebkit.UsageError` (one line) when the components cannot provide it."""
 
     def draw_contrastive(
         self, trainer: Trainer, labels: Tensor | None
@@ -173,5 +175,9 @@ class FreezeSampler(StepExtension):
 
 def implied_extensions(components: Components) -> list[StepExtension]:
     """The extensions the components themselves call for: :class:`DataOnlyStep` for a
-    sampler that draws no samples."""
-    return [] if components.sampler.draws_samples else [DataOnlyStep()]
+    sampler that draws no samples, then those the energy, the sampler and the loss list
+    in their ``step_extensions()``."""
+    implied: list[StepExtension] = [] if components.sampler.draws_samples else [DataOnlyStep()]
+    for part in (components.energy, components.sampler, components.loss):
+        implied.extend(part.step_extensions())
+    return implied

@@ -27,10 +27,15 @@ import math
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ebkit.core.extensions import StepExtension
 
 __all__ = [
     "ContrastiveSampler",
@@ -152,6 +157,11 @@ class EnergyFunction(nn.Module, ABC):
         """
         return nullcontext()
 
+    def step_extensions(self) -> Sequence[StepExtension]:
+        """Step extensions this component needs in every run it is part of (see
+        :mod:`ebkit.core.extensions`); the trainer adds them first. Default: none."""
+        return ()
+
 
 class ContrastiveSampler(nn.Module, ABC):
     """Produces the contrastive samples whose energy the loss pushes up.
@@ -243,6 +253,11 @@ class ContrastiveSampler(nn.Module, ABC):
         """Diagnostics from the last ``sample`` call (acceptance rate, gradient norm...)."""
         return {}
 
+    def step_extensions(self) -> Sequence[StepExtension]:
+        """Step extensions this component needs in every run it is part of (see
+        :mod:`ebkit.core.extensions`); the trainer adds them first. Default: none."""
+        return ()
+
 
 @dataclass
 class LossOutput:
@@ -301,6 +316,11 @@ class LossFunctional(nn.Module, ABC):
     def update_state(self, real: EnergyOutput, fake: EnergyOutput) -> dict[str, Tensor | float]:
         """Advance the loss's state after a step; return metrics to log (default: none)."""
         return {}
+
+    def step_extensions(self) -> Sequence[StepExtension]:
+        """Step extensions this component needs in every run it is part of (see
+        :mod:`ebkit.core.extensions`); the trainer adds them first. Default: none."""
+        return ()
 
 
 class Regularizer(nn.Module, ABC):

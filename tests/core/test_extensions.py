@@ -201,3 +201,26 @@ def test_an_extension_can_add_an_energy_term_and_a_callback() -> None:
     assert any(changed)  # the term moved the energy's weights
     trainer.fit()
     assert extension.ends == 1  # fit ran the one remaining step, with the extension's callback
+
+
+def test_a_component_brings_the_extensions_it_needs() -> None:
+    class Counting(StepExtension):
+        name = "counting"
+
+        def energy_terms(self, trainer, real, fake) -> LossOutput:
+            return LossOutput(real.energy.sum() * 0.0, {"counted_step": float(trainer.step)})
+
+    class LossWithExtension(GANLoss):
+        def __init__(self, spec: DataSpec) -> None:
+            super().__init__(spec)
+            self.extension = Counting()
+
+        def step_extensions(self):
+            return [self.extension]
+
+    parts = components()
+    parts.loss = LossWithExtension(SPEC)
+    trainer = Trainer(parts, TrainSettings(batch_size=8), extensions=[FreezeSampler(after=5)])
+    assert [type(e) for e in trainer.extensions] == [Counting, FreezeSampler]  # its own first
+    trainer.train_step()
+    assert trainer.train_step()["counted_step"] == 1.0
