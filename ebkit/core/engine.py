@@ -24,6 +24,7 @@ from ebkit.core.extensions import (
     Stateful,
     StepExtension,
     implied_extensions,
+    metrics_to_floats,
 )
 from ebkit.core.finite import NonFiniteWatch
 from ebkit.core.interfaces import (
@@ -397,13 +398,3 @@ def _check_requirements(components: Components) -> None:
                 f"regularizer {sampler_side[0]!r} acts on the sampler's loss, but the "
                 f"sampler {type(components.sampler).__name__} is not trainable"
             )
-
-
-def metrics_to_floats(metrics: Metrics) -> dict[str, float]:
-    """Convert logged tensors to floats (one host sync for all of them)."""
-    tensors = {k: v for k, v in metrics.items() if isinstance(v, Tensor)}
-    values = {k: float(v) for k, v in metrics.items() if not isinstance(v, Tensor)}
-    if tensors:
-        stacked = torch.stack([t.detach().float().reshape(()) for t in tensors.values()]).cpu()
-        values.update(zip(tensors, stacked.tolist(), strict=True))
-    return values

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import torch
 from torch import Tensor
 
 from ebkit.core.errors import UsageError
@@ -47,9 +48,21 @@ __all__ = [
     "Stateful",
     "StepExtension",
     "implied_extensions",
+    "metrics_to_floats",
 ]
 
 Metrics = dict[str, Tensor | float]
+"""The metrics of a step by name: detached tensors (read only when logged) or floats."""
+
+
+def metrics_to_floats(metrics: Metrics) -> dict[str, float]:
+    """Convert logged tensors to floats (one host sync for all of them)."""
+    tensors = {k: v for k, v in metrics.items() if isinstance(v, Tensor)}
+    values = {k: float(v) for k, v in metrics.items() if not isinstance(v, Tensor)}
+    if tensors:
+        stacked = torch.stack([t.detach().float().reshape(()) for t in tensors.values()]).cpu()
+        values.update(zip(tensors, stacked.tolist(), strict=True))
+    return values
 
 
 class Callback:
