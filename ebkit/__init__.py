@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "TrainSettings": "ebkit.core.engine",
     "Components": "ebkit.core.engine",
     "Callback": "ebkit.core.engine",
+    "StepExtension": "ebkit.core.extensions",
     "Logger": "ebkit.tracking.logger",
     "PluginManager": "ebkit.plugin.manager",
     "get_plugin_manager": "ebkit.plugin.manager",
@@ -67,6 +68,7 @@ __all__ = [
     "PluginManager",
     "Regularizer",
     "SavedRun",
+    "StepExtension",
     "TensorDataset",
     "TrainSettings",
     "Trainer",
@@ -85,6 +87,7 @@ __all__ = [
 if TYPE_CHECKING:
     from ebkit.core.data import TensorDataset
     from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
+    from ebkit.core.extensions import StepExtension
     from ebkit.core.interfaces import (
         ContrastiveSampler,
         DataBatch,
