@@ -12,9 +12,10 @@ import torch
 from ebkit.builtins.energies.networks import MLPEnergy
 from ebkit.builtins.losses.cd import CDLoss
 from ebkit.builtins.losses.gan import GANLoss
-from ebkit.builtins.no_contrast import DataEnergyLoss, NoSampler
+from ebkit.builtins.losses.none import DataEnergyLoss
 from ebkit.builtins.samplers.generator import GeneratorSampler
 from ebkit.builtins.samplers.langevin import LangevinSampler
+from ebkit.builtins.samplers.none import NoSampler
 from ebkit.core.engine import Components, Trainer, TrainSettings
 from ebkit.core.errors import NonFiniteLossError
 from ebkit.core.extensions import Callback, DataOnlyStep, FreezeSampler, StepExtension
