@@ -110,6 +110,7 @@ def train(
     loss: str | None = None,
     data: str | None = None,
     regularizers: str | Sequence[str] = (),
+    loggers: str | Sequence[str] = (),
     data_path: PathLike | None = None,
     steps: int | None = None,
     batch_size: int | None = None,
@@ -126,7 +127,8 @@ def train(
     checkpoint (what :func:`load_run` returns).
 
     ``options`` sets component options as ``{"energy.width": 64, "pt.weight": 0.2,
-    "train.log_every": 50}`` or as tables ``{"energy": {"width": 64}}``; values may be
+    "train.log_every": 50, "logger.tensorboard.flush_secs": 5}`` or as tables
+    ``{"energy": {"width": 64}}``; ``loggers`` are ``--logger`` names; values may be
     Python values or command-line strings. ``config`` is a TOML file or the same tables
     as a mapping (``{"energy": {"name": "autoencoder"}}``). Precedence, lowest first:
     defaults, ``config``, the keyword arguments, ``options``. ``out`` must be new or
@@ -141,6 +143,7 @@ def train(
         loss=loss,
         data=data,
         regularizers=regularizers,
+        loggers=loggers,
         data_path=data_path,
         steps=steps,
         batch_size=batch_size,
@@ -213,6 +216,7 @@ def resolve_run_config(
     loss: str | None = None,
     data: str | None = None,
     regularizers: str | Sequence[str] = (),
+    loggers: str | Sequence[str] = (),
     data_path: PathLike | None = None,
     steps: int | None = None,
     batch_size: int | None = None,
@@ -236,8 +240,11 @@ def resolve_run_config(
     }
     for key, value in (options or {}).items():
         section, _, option = str(key).partition(".")
+        if section == "logger":
+            _set_logger_option(tables, str(key), value)
+            continue
         if section not in (*SECTIONS, "train", *used):
-            accepted = ", ".join([*SECTIONS, "train", *used])
+            accepted = ", ".join([*SECTIONS, "train", *used, "logger"])
             raise UsageError(
                 f"options: unknown component {section!r} in {key!r} (accepted: {accepted})"
             )
@@ -260,7 +267,19 @@ def resolve_run_config(
         regularizers=chosen,
         data_path=None if data_path is None else str(data_path),
         train=flags,
+        loggers=[loggers] if isinstance(loggers, str) else list(loggers),
     )
+
+
+def _set_logger_option(tables: dict[str, Any], key: str, value: Any) -> None:
+    """``logger.NAME.KEY = value`` or ``logger.NAME = {KEY: value}`` into the
+    ``[loggers.NAME]`` table (which also chooses the logger)."""
+    _, _, rest = key.partition(".")
+    name, _, option = rest.partition(".")
+    if not name or (not option and not isinstance(value, Mapping)):
+        raise UsageError(f"options: {key!r} must be logger.NAME.KEY or logger.NAME with a table")
+    table = tables.setdefault("loggers", {}).setdefault(name, {})
+    table.update(dict(value) if not option else {option: value})
 
 
 def _copy_table(value: Any) -> Any:

@@ -178,6 +178,21 @@ def test_a_resumed_run_logs_to_its_saved_loggers_from_its_checkpoint(cli, tmp_pa
     assert [step for step, _ in resumed.of("scalars")] == [12]
 
 
+def test_the_library_chooses_loggers_and_their_options_like_the_cli(cli, tmp_path) -> None:
+    from ebkit import train
+
+    small = {"energy.width": 8, "sampler.width": 8, "train.log_every": 2}
+    train(energy="mlp", sampler="generator", loss="gan", data="8gaussians", steps=4,
+          batch_size=16, loggers=["recorder"], options={**small, "logger.recorder.label": "lib"},
+          out=tmp_path / "a")  # fmt: skip
+    assert Recorder.built[-1].label == "lib"
+    assert [step for step, _ in Recorder.built[-1].of("scalars")] == [2, 4]
+    train(energy="mlp", sampler="generator", loss="gan", data="8gaussians", steps=2,
+          batch_size=16, options={**small, "logger.recorder": {"label": "table"}},
+          out=tmp_path / "b")  # fmt: skip
+    assert Recorder.built[-1].label == "table"
+
+
 def test_loggers_cannot_be_changed_on_resume(cli, tmp_path) -> None:
     run = tmp_path / "run"
     assert cli(*SMALL, "--steps", "2", "--out", str(run)).exit_code == 0
