@@ -1,4 +1,9 @@
-"""Fixtures shared by the core's tests."""
+"""Fixtures shared by the core's tests, and the ``integration`` marker.
+
+The core's tests run with only the built-in components installed. A test that checks the
+core together with a first-party plugin says so with ``@pytest.mark.integration("ebkit-NAME")``
+and is skipped, with the reason, where that plugin is not installed.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,29 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("integration"):
+        missing = [name for name in marker.args if not _installed(name)]
+        if missing:
+            names = ", ".join(missing)
+            pytest.skip(
+                f"integration test with the plugin {names}, which is not installed "
+                f"(pip install -e plugins/{missing[0]})"
+            )
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +69,31 @@ def kill_after_checkpoint() -> Callable[[Sequence[str], Path, int], None]:
         assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
 
     return kill
+
+
+@pytest.fixture(scope="session")
+def feature_penalty_plugin() -> object:
+    """A plugin with one regularizer, ``feature-penalty``, shaped like the pulling-away term
+    of ebkit-pt (it reads the energy's ``features`` and weights the sampler's loss), so that
+    tests of the core's regularizer plumbing need no plugin installed."""
+    from ebkit import Component, Option, Regularizer
+    from ebkit.plugin.manager import module_plugin
+
+    class FeaturePenalty(Regularizer):
+        """The mean squared feature of the contrastive samples."""
+
+        requires = frozenset({"features"})
+
+        def __init__(self, spec, *, weight: float = 0.1) -> None:
+            super().__init__(spec, weight=weight, target="sampler")
+
+        def penalty(self, real, fake):
+            return fake.features.square().mean()
+
+    component = Component(
+        name="feature-penalty",
+        summary="mean squared feature of the contrastive samples",
+        factory=FeaturePenalty,
+        options=(Option("weight", float, 0.1, "weight in the sampler's loss", minimum=0.0),),
+    )
+    return module_plugin("ebkit-tests", ebkit_regularizers=lambda: [component])

@@ -148,6 +148,7 @@ TINY = ["--seeds", "1", "--image-seeds", "1", "--steps", "3", "--samples", "64"]
 TINY += ["--point-width", "8", "--image-width", "8", "--threads", "1"]
 
 
+@pytest.mark.integration("ebkit-autoencoder", "ebkit-losses", "ebkit-pt")
 def test_a_tiny_run_prints_the_tables_and_writes_the_raw_numbers(
     quality: ModuleType, tmp_path: Path, monkeypatch, capsys
 ) -> None:

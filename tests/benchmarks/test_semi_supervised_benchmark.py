@@ -20,6 +20,7 @@ TINY = ("--steps", "4", "--seeds", "1", "--threads", "1")
     not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
     reason=f"the real MNIST test set is not at {SHARED_MNIST}",
 )
+@pytest.mark.integration("ebkit-ladder", "ebkit-losses")
 def test_a_tiny_run_prints_every_model_and_the_verdict():
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--data-path", str(SHARED_MNIST), *TINY],

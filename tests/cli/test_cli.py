@@ -15,17 +15,18 @@ import pytest
 from ebkit import Component, Option, UsageError
 from ebkit.plugin.manager import module_plugin
 
+FIRST_PARTY = ["ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder"]
 INSTALLED = [
     *("ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets", "ebkit.loggers"),
-    *("ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder"),
+    *FIRST_PARTY,
 ]
 SMALL = [
     "--energy",
-    "autoencoder",
+    "mlp",
     "--sampler",
     "generator",
     "--loss",
-    "margin",
+    "gan",
     "--data",
     "25gaussians",
     "-o",
@@ -53,7 +54,14 @@ def _one_torch_thread():
 
 
 @pytest.fixture
-def run_cli(ebkit_plugins, ebkit_cli):
+def run_cli(ebkit_plugins, ebkit_cli, feature_penalty_plugin):
+    """``ebkit_cli`` against the built-ins and a test regularizer, ``feature-penalty``."""
+    ebkit_plugins({"ebkit-tests": feature_penalty_plugin})
+    return ebkit_cli
+
+
+@pytest.fixture
+def installed_cli(ebkit_plugins, ebkit_cli):
     """``ebkit_cli`` against the installed plugins (entry points loaded)."""
     ebkit_plugins(entry_points=True)
     return ebkit_cli
@@ -80,8 +88,9 @@ def error_lines(text: str) -> list[str]:
 # -- plugins and components ----------------------------------------------------------------
 
 
-def test_plugins_json_lists_the_installed_plugins(run_cli) -> None:
-    result = run_cli("plugins", "--json")
+@pytest.mark.integration(*FIRST_PARTY)
+def test_plugins_json_lists_the_installed_plugins(installed_cli) -> None:
+    result = installed_cli("plugins", "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     by_name = {item["name"]: item for item in payload}
@@ -103,8 +112,9 @@ def test_plugins_json_lists_the_installed_plugins(run_cli) -> None:
     assert by_name["ebkit-pt"]["version"]
 
 
-def test_plugins_table(run_cli) -> None:
-    result = run_cli("plugins")
+@pytest.mark.integration(*FIRST_PARTY)
+def test_plugins_table(installed_cli) -> None:
+    result = installed_cli("plugins")
     assert result.exit_code == 0
     for name in INSTALLED:
         assert name in result.stdout
@@ -139,16 +149,16 @@ def test_components_json_lists_every_kind(run_cli) -> None:
     payload = json.loads(result.stdout)
     ids = {(item["kind"], item["id"]) for item in payload}
     assert {
-        ("energy", "ebkit-autoencoder/autoencoder"),
+        ("energy", "ebkit/mlp"),
         ("sampler", "ebkit/generator"),
-        ("loss", "ebkit-losses/margin"),
-        ("regularizer", "ebkit-pt/pt"),
+        ("loss", "ebkit/gan"),
+        ("regularizer", "ebkit-tests/feature-penalty"),
         ("dataset", "ebkit/digits"),
         ("dataset", "ebkit/25gaussians"),
         ("logger", "ebkit/tensorboard"),
     } <= ids
-    margin = next(item for item in payload if item["name"] == "margin")
-    assert margin["plugin"] == "ebkit-losses" and margin["summary"]
+    gan = next(item for item in payload if item["name"] == "gan")
+    assert gan["id"] == "ebkit/gan" and gan["summary"]
     kinds = [item["kind"] for item in payload]
     order = ["energy", "sampler", "loss", "regularizer", "dataset", "logger"]
     assert kinds == sorted(kinds, key=order.index)
@@ -158,20 +168,20 @@ def test_components_json_lists_every_kind(run_cli) -> None:
 def test_components_of_one_kind(run_cli, kind) -> None:
     result = run_cli("components", kind)
     assert result.exit_code == 0
-    assert "autoencoder" in result.stdout
-    assert "generator" not in result.stdout and "margin" not in result.stdout
+    assert "mlp" in result.stdout and "conv" in result.stdout
+    assert "generator" not in result.stdout and "langevin" not in result.stdout
     payload = json.loads(run_cli("components", kind, "--json").stdout)
     assert {item["kind"] for item in payload} == {"energy"}
 
 
-def test_components_show_margin_options(run_cli) -> None:
+def test_components_show_langevin_options(run_cli) -> None:
     from ebkit.plugin.manager import get_plugin_manager
 
-    record = get_plugin_manager().lookup("loss", "margin").component
-    result = run_cli("components", "show", "loss", "margin", "--json")
+    record = get_plugin_manager().lookup("sampler", "langevin").component
+    result = run_cli("components", "show", "sampler", "langevin", "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["id"] == "ebkit-losses/margin" and payload["kind"] == "loss"
+    assert payload["id"] == "ebkit/langevin" and payload["kind"] == "sampler"
     assert payload["summary"] == record.summary
     assert [option["name"] for option in payload["options"]] == [o.name for o in record.options]
     for shown, option in zip(payload["options"], record.options, strict=True):
@@ -180,21 +190,22 @@ def test_components_show_margin_options(run_cli) -> None:
         assert shown["help"] == option.help and shown["help"]
         assert shown["choices"] == (list(option.choices) if option.choices else None)
     options = {option["name"]: option for option in payload["options"]}
-    assert options["margin"]["type"] == "float"
-    assert options["f"]["type"] == "str" and "identity" in options["f"]["choices"]
+    assert options["step_size"]["type"] == "float"
+    assert options["init"]["type"] == "str" and "gaussian" in options["init"]["choices"]
 
-    table = run_cli("components", "show", "loss", "margin")
+    table = run_cli("components", "show", "sampler", "langevin")
     assert table.exit_code == 0
     text = table.stdout
-    assert "ebkit-losses/margin" in text
+    assert "ebkit/langevin" in text
     for option in record.options:
-        assert f"loss.{option.name}" in text
+        assert f"sampler.{option.name}" in text
         assert option.type_name in text
-    assert "'identity'" in text
+    assert "'uniform'" in text
 
 
 def test_components_show_labels_regularizer_and_dataset_options(run_cli) -> None:
-    assert "pt.weight" in run_cli("components", "show", "regularizer", "pt").stdout
+    shown = run_cli("components", "show", "regularizer", "feature-penalty").stdout
+    assert "feature-penalty.weight" in shown
     assert "data.noise" in run_cli("components", "show", "dataset", "25gaussians").stdout
     assert "No options." in run_cli("components", "show", "dataset", "digits").stdout
 
@@ -245,7 +256,7 @@ def test_components_with_an_ambiguous_name_show_qualified_ids(ebkit_plugins, ebk
         (("components", "widgets"), "unknown component kind 'widgets'"),
         (("components", "show", "loss"), "usage: ebkit components show KIND NAME"),
         (("components", "energy", "loss"), "usage: ebkit components [KIND]"),
-        (("components", "show", "loss", "margn"), "did you mean 'margin'"),
+        (("components", "show", "loss", "gann"), "did you mean 'gan'"),
     ],
 )
 def test_components_usage_errors(run_cli, args, message) -> None:
@@ -260,15 +271,15 @@ def test_components_usage_errors(run_cli, args, message) -> None:
 
 def test_unknown_energy_exits_2_with_one_line_and_a_suggestion(tmp_path) -> None:
     result = ebkit(
-        "train", "--energy", "autoencodr", "--sampler", "generator", "--loss", "margin",
+        "train", "--energy", "mlpp", "--sampler", "generator", "--loss", "gan",
         "--out", str(tmp_path / "run"),
     )  # fmt: skip
     assert result.returncode == 2
     lines = error_lines(result.stderr)
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: unknown energy 'autoencodr'")
-    assert "did you mean 'autoencoder'" in lines[0]
-    assert "available: autoencoder" in lines[0]
+    assert lines[0].startswith("Error: unknown energy 'mlpp'")
+    assert "did you mean 'mlp'" in lines[0]
+    assert "available: " in lines[0] and "conv" in lines[0]
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "run").exists()
 
@@ -288,7 +299,7 @@ def test_the_installed_script_reports_errors_the_same_way(tmp_path) -> None:
     if not script.exists():
         pytest.skip("no ebkit script next to the interpreter")
     result = subprocess.run(
-        [str(script), "train", "--energy", "nope", "--sampler", "generator", "--loss", "margin"],
+        [str(script), "train", "--energy", "nope", "--sampler", "generator", "--loss", "gan"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -305,9 +316,9 @@ def test_the_installed_script_reports_errors_the_same_way(tmp_path) -> None:
         (["-o", "energy.width"], "expected COMPONENT.KEY=VALUE"),
         (["-o", "optimizer.lr=1"], "unknown component 'optimizer'"),
         (["-o", "energy.depth=3"], "energy.depth: unknown option"),
-        (["-o", "loss.f=cube"], "loss.f: 'cube' is not one of"),
+        (["-o", "loss.generator_loss=cube"], "loss.generator_loss: 'cube' is not one of"),
         (["--steps", "0"], "train.steps: 0 is below the minimum 1"),
-        (["--regularizer", "ptt"], "did you mean 'pt'"),
+        (["--regularizer", "feature-penalti"], "did you mean 'feature-penalty'"),
         (["--config", "missing.toml"], "missing.toml does not exist"),
         (["--data-path", "/no/such/ebkit/path"], "--data-path /no/such/ebkit/path does not exist"),
     ],
@@ -327,9 +338,7 @@ def needs_path(path, **options):
 
 def test_a_dataset_without_its_data_path_exits_2(ebkit_plugins, ebkit_cli, tmp_path) -> None:
     record = Component(name="needs-path", summary="reads files", factory=needs_path)
-    ebkit_plugins(
-        {"files": module_plugin("files", ebkit_datasets=lambda: [record])}, entry_points=True
-    )
+    ebkit_plugins({"files": module_plugin("files", ebkit_datasets=lambda: [record])})
     args = [arg if arg != "25gaussians" else "needs-path" for arg in SMALL]
     result = ebkit_cli("train", *args, "--out", str(tmp_path / "run"), "--quiet")
     assert result.exit_code == 2
@@ -426,8 +435,8 @@ def test_unexpected_errors_are_one_line_unless_debugging(
         raise ZeroDivisionError("bad plugin code")
 
     record = Component(name="crashy", summary="crashes when built", factory=crash)
-    ebkit_plugins({"c": module_plugin("c", ebkit_energies=lambda: [record])}, entry_points=True)
-    args = ["train", "--energy", "crashy", "--sampler", "generator", "--loss", "margin"]
+    ebkit_plugins({"c": module_plugin("c", ebkit_energies=lambda: [record])})
+    args = ["train", "--energy", "crashy", "--sampler", "generator", "--loss", "gan"]
     args += ["--data", "25gaussians", "--quiet", "--out", "unused-dir"]
     monkeypatch.delenv("EBKIT_DEBUG", raising=False)
     result = ebkit_cli(*args)
@@ -461,7 +470,7 @@ import json, sys
 from ebkit.cli.main import main
 report = {}
 for argv in (["--help"], ["plugins"], ["plugins", "--json"], ["components"],
-             ["components", "energy"], ["components", "show", "loss", "margin"],
+             ["components", "energy"], ["components", "show", "loss", "gan"],
              ["plugins", "--requirements"], ["install", "--help"], ["uninstall", "--help"],
              ["plugin", "new", "--help"]):
     try:

@@ -69,7 +69,7 @@ class NeedsResidual(NanAfter):
 
 
 class Quadratic(EnergyFunction):
-    """An energy without features (so the pulling-away term cannot use it)."""
+    """An energy without features (so the feature penalty cannot use it)."""
 
     def __init__(self, spec) -> None:
         super().__init__(spec)
@@ -77,6 +77,23 @@ class Quadratic(EnergyFunction):
 
     def forward(self, x) -> EnergyOutput:
         return EnergyOutput(energy=self.scale * x.flatten(1).pow(2).sum(1))
+
+
+class DropoutMLP(EnergyFunction):
+    """An MLP energy with dropout, whose masks draw random numbers in every step."""
+
+    provides = frozenset({"features"})
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.hidden = torch.nn.Sequential(
+            torch.nn.Linear(spec.dim, 32), torch.nn.ReLU(), torch.nn.Dropout(0.5)
+        )
+        self.head = torch.nn.Linear(32, 1)
+
+    def forward(self, x) -> EnergyOutput:
+        features = self.hidden(x.flatten(1))
+        return EnergyOutput(energy=self.head(features).squeeze(1), features=features)
 
 
 TEST_PLUGIN = module_plugin(
@@ -90,22 +107,29 @@ TEST_PLUGIN = module_plugin(
         ),
         Component(name="needs-residual", summary="reads residuals", factory=NeedsResidual),
     ],
-    ebkit_energies=lambda: [Component(name="quadratic", summary="x²", factory=Quadratic)],
+    ebkit_energies=lambda: [
+        Component(name="quadratic", summary="x²", factory=Quadratic),
+        Component(name="dropout-mlp", summary="MLP with dropout", factory=DropoutMLP),
+    ],
 )
 
 
 @pytest.fixture(scope="module")
-def plugins() -> PluginManager:
-    return PluginManager(environ={}, extra_plugins={"engine-test": TEST_PLUGIN})
+def plugins(feature_penalty_plugin) -> PluginManager:
+    return PluginManager(
+        load_entry_points=False,
+        environ={},
+        extra_plugins={"engine-test": TEST_PLUGIN, "ebkit-tests": feature_penalty_plugin},
+    )
 
 
 def make_config(
     plugins,
     *,
-    energy="autoencoder",
-    loss="margin",
+    energy="mlp",
+    loss="gan",
     data="25gaussians",
-    regularizers=("pt",),
+    regularizers=("feature-penalty",),
     seed=0,
     steps=30,
     extra=(),
@@ -115,8 +139,7 @@ def make_config(
         names={"energy": energy, "sampler": "generator", "loss": loss, "data": data},
         regularizers=list(regularizers),
         train={"steps": steps, "seed": seed},
-        overrides=[opt for opt in SMALL if energy == "autoencoder" or "energy" not in opt]
-        + list(extra),
+        overrides=[opt for opt in SMALL if energy == "mlp" or "energy" not in opt] + list(extra),
     )
 
 
@@ -163,7 +186,7 @@ def test_train_step_counts_and_reports_finite_metrics(plugins) -> None:
     trainer = build_trainer(make_config(plugins), plugins)
     metrics = metrics_to_floats(trainer.train_step())
     assert trainer.step == 1
-    assert "penalty_pt" in metrics
+    assert "penalty_feature-penalty" in metrics
     assert metrics and all(math.isfinite(value) for value in metrics.values())
 
 
@@ -171,18 +194,14 @@ def test_train_step_counts_and_reports_finite_metrics(plugins) -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "extra"),
-    [
-        ("25gaussians", ()),
-        ("digits", ()),
-        ("digits", ("energy.dropout=true", "energy.n_layers=3")),
-    ],
+    ("data", "energy"),
+    [("25gaussians", "mlp"), ("digits", "mlp"), ("digits", "dropout-mlp")],
     ids=["toy", "digits", "digits-dropout"],
 )
 def test_checkpoint_restore_resumes_the_exact_next_step(
-    plugins, tmp_path: Path, data, extra
+    plugins, tmp_path: Path, data, energy
 ) -> None:
-    config = make_config(plugins, data=data, extra=extra)
+    config = make_config(plugins, data=data, energy=energy)
     original = build_trainer(config, plugins)
     for _ in range(3):
         original.train_step()
@@ -267,7 +286,7 @@ def test_a_regularizer_needing_features_refuses_an_energy_without_them(
     with pytest.raises(UsageError) as caught:
         build_trainer(config, plugins)
     message = str(caught.value)
-    assert "'pt'" in message and "features" in message and "Quadratic" in message
+    assert "'feature-penalty'" in message and "features" in message and "Quadratic" in message
     run_dir = tmp_path / "run"
     with pytest.raises(UsageError, match="features"):
         train_run(config, run_dir, manager=plugins, progress=False)
@@ -331,7 +350,7 @@ def test_training_does_not_depend_on_the_global_rng(plugins) -> None:
 
 
 def test_training_with_dropout_does_not_depend_on_the_global_rng(plugins) -> None:
-    config = make_config(plugins, extra=["energy.dropout=true", "energy.n_layers=3"])
+    config = make_config(plugins, energy="dropout-mlp")
     torch.manual_seed(1)
     first = weights_after(plugins, config, 3)
     torch.manual_seed(2)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ebkit.builtins.datasets.digits import Digits
+from ebkit.builtins.losses.gan import GANLoss
 from ebkit.builtins.losses.none import DataEnergyLoss, data_energy_loss
 from ebkit.builtins.samplers.generator import GeneratorSampler
 from ebkit.builtins.samplers.none import NoSampler
@@ -21,8 +22,6 @@ from ebkit.core.extensions import FreezeSampler
 from ebkit.core.interfaces import DataSpec, EnergyFunction, EnergyOutput
 from ebkit.core.semi_supervised import HeldOutError, SemiSupervised, classification_error
 from ebkit.runs.splits import semi_supervised_split
-from ebkit_ladder.ladder import LadderEnergy
-from ebkit_losses.margin import MarginLoss
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -64,25 +63,6 @@ def test_the_none_sampler_refuses_to_sample() -> None:
         NoSampler(DataSpec((2,))).sample(3, None, torch.Generator())
 
 
-def test_a_ladder_baseline_step_trains_on_data_and_labels() -> None:
-    split = digits_split(labels=50)
-    spec = split.unlabelled.spec
-    with torch.random.fork_rng():  # seeded initial weights, the global RNG left alone
-        torch.manual_seed(0)
-        energy = LadderEnergy(spec, sizes=[32, 16])
-    components = Components(split.unlabelled, energy, NoSampler(spec), DataEnergyLoss(spec))
-    trainer = Trainer(
-        components, TrainSettings(batch_size=16, seed=0), extensions=[semi_supervised(split)]
-    )
-    before = classification_error(energy, split.test_x, split.test_y, "cpu")
-    for _ in range(200):
-        metrics = trainer.train_step()
-    assert {"loss_energy", "supervised_ce", "supervised_error"} <= set(metrics)
-    after = classification_error(energy, split.test_x, split.test_y, "cpu")
-    assert after < min(before - 0.3, 0.5)  # chance is 0.9
-    assert trainer.sampler_optimizer is None
-
-
 def test_the_supervised_term_is_weighted_into_the_energy_loss() -> None:
     split = digits_split()
     spec = split.unlabelled.spec
@@ -105,9 +85,9 @@ def test_requirements_of_the_none_pairing_and_of_labels() -> None:
     spec = Digits().spec
     data = Digits()
     energy = LinearClassifierEnergy(spec)
-    margin = MarginLoss(spec, margin=1.0)
+    gan = GANLoss(spec)
     with pytest.raises(UsageError, match=r"draws no contrastive samples.*--loss none"):
-        Trainer(Components(data, energy, NoSampler(spec), margin), TrainSettings())
+        Trainer(Components(data, energy, NoSampler(spec), gan), TrainSettings())
     generator = GeneratorSampler(spec, latent_dim=4, width=8)
     with pytest.raises(
         UsageError, match="ignores contrastive samples; pair it with --sampler none"
@@ -131,9 +111,7 @@ def test_the_sampler_stops_training_after_sampler_steps() -> None:
     split = digits_split()
     spec = split.unlabelled.spec
     sampler = GeneratorSampler(spec, latent_dim=4, width=8)
-    components = Components(
-        split.unlabelled, LadderEnergy(spec, sizes=[16]), sampler, MarginLoss(spec, margin=1.0)
-    )
+    components = Components(split.unlabelled, LinearClassifierEnergy(spec), sampler, GANLoss(spec))
     trainer = Trainer(
         components,
         TrainSettings(batch_size=8),
@@ -190,6 +168,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration("ebkit-ladder")
 def test_the_ladder_baseline_from_the_cli_logs_and_reports_the_held_out_error(
     tmp_path: Path,
 ) -> None:
@@ -212,6 +191,7 @@ def test_the_ladder_baseline_from_the_cli_logs_and_reports_the_held_out_error(
     assert refused.returncode == 2 and "--sampler none" in refused.stderr
 
 
+@pytest.mark.integration("ebkit-ladder", "ebkit-losses")
 def test_ebgan_ln_from_the_cli_stops_the_generator(tmp_path: Path) -> None:
     out = tmp_path / "ebgan-ln"
     result = cli(
@@ -227,15 +207,16 @@ def test_ebgan_ln_from_the_cli_stops_the_generator(tmp_path: Path) -> None:
     assert "loss_sampler" in records[0] and "loss_sampler" not in records[-1]
 
 
+@pytest.mark.integration("ebkit-ladder")
 def test_labels_errors_are_one_line(tmp_path: Path) -> None:
     for args, expected in (
-        (["--energy", "autoencoder", "--sampler", "generator", "--loss", "margin",
+        (["--energy", "mlp", "--sampler", "generator", "--loss", "gan",
           "--labels", "20"], "--labels needs an energy that classifies"),
         (["--energy", "ladder", "--sampler", "none", "--labels", "5"],
          "at least one labelled example per class"),
         (["--energy", "ladder", "--sampler", "none", "--labels", "20", "--data", "moons"],
          "needs a labelled dataset"),
-        (["--energy", "ladder", "--sampler", "none", "--loss", "margin", "--labels", "20"],
+        (["--energy", "ladder", "--sampler", "none", "--loss", "gan", "--labels", "20"],
          "draws no contrastive samples"),
         (["--energy", "ladder", "--sampler", "none", "--labels", "20",
           "-o", "train.lr_decay_start=0.5", "-o", "train.lr_halve_patience=5"],
@@ -248,21 +229,26 @@ def test_labels_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_a_semi_supervised_run_resumes_bit_identically(tmp_path: Path) -> None:
+    from ebkit import Component
     from ebkit.core.engine import Callback
     from ebkit.core.errors import TrainingInterrupted
-    from ebkit.plugin.manager import get_plugin_manager
+    from ebkit.plugin.manager import PluginManager, module_plugin
     from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint
     from ebkit.runs.config import resolve_config
     from ebkit.runs.training import resume_run, train_run
 
-    manager = get_plugin_manager()
+    classifier = Component("linear-classifier", "a classifying energy", LinearClassifierEnergy)
+    plugin = module_plugin("semi-test", ebkit_energies=lambda: [classifier])
+    manager = PluginManager(
+        load_entry_points=False, environ={}, extra_plugins={"semi-test": plugin}
+    )
 
     def config(steps: int):
         return resolve_config(
             manager,
-            names={"energy": "ladder", "sampler": "generator", "loss": "margin"},
+            names={"energy": "linear-classifier", "sampler": "generator", "loss": "gan"},
             train={"steps": steps, "batch_size": 16, "labels": 20},
-            overrides=["energy.sizes=16", "sampler.width=16", "sampler.latent_dim=4",
+            overrides=["sampler.width=16", "sampler.latent_dim=4",
                        "train.sample_every=0", "train.lr_decay_start=0.5",
                        "train.checkpoint_every=0", "train.eval_every=5"],
         )  # fmt: skip

@@ -19,7 +19,7 @@ from ebkit.evaluation.evaluate import evaluate_run, score_summary
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SMALL_AUTOENCODER = {"energy.width": 32, "sampler.width": 32, "sampler.latent_dim": 4}
+SMALL = {"energy.width": 32, "sampler.width": 32, "sampler.latent_dim": 4}
 QUIET = {"train.sample_every": 0, "train.checkpoint_every": 0}
 
 
@@ -27,12 +27,12 @@ QUIET = {"train.sample_every": 0, "train.checkpoint_every": 0}
 def ring_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ring") / "run"
     ebkit.train(
-        energy="autoencoder",
+        energy="mlp",
         sampler="generator",
-        loss="margin",
+        loss="gan",
         data="8gaussians",
         steps=30,
-        options={**SMALL_AUTOENCODER, **QUIET},
+        options={**SMALL, **QUIET},
         out=out,
     )
     return out
@@ -79,12 +79,12 @@ def test_evaluate_cli_prints_a_table_and_writes_eval_json(ring_run: Path) -> Non
 def test_generator_langevin_is_evaluated_raw_and_refined(tmp_path: Path) -> None:
     out = tmp_path / "hybrid"
     ebkit.train(
-        energy="autoencoder",
+        energy="mlp",
         sampler="generator-langevin",
-        loss="margin",
+        loss="gan",
         data="25gaussians",
         steps=20,
-        options={**SMALL_AUTOENCODER, **QUIET, "sampler.steps": 5},
+        options={**SMALL, **QUIET, "sampler.steps": 5},
         out=out,
     )
     results = evaluate_run(ebkit.load_run(out), n=200)
@@ -115,11 +115,11 @@ def test_an_image_run_gets_classifier_metrics(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setenv("EBKIT_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "digits"
     ebkit.train(
-        energy="autoencoder",
+        energy="mlp",
         sampler="generator",
-        loss="margin",
+        loss="gan",
         steps=10,
-        options={**SMALL_AUTOENCODER, **QUIET},
+        options={**SMALL, **QUIET},
         out=out,
     )
     results = evaluate_run(ebkit.load_run(out), n=200)

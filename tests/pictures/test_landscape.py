@@ -193,6 +193,7 @@ def test_training_on_2d_data_writes_landscapes_at_intervals_and_at_the_end(
     ]
 
 
+@pytest.mark.integration("ebkit-autoencoder")
 def test_an_autoencoder_energy_gets_a_landscape_too(plugins: PluginManager, tmp_path: Path) -> None:
     extra = {"energy.width": "8", "train.sample_every": "0"}
     train(plugins, tmp_path / "run", energy="autoencoder", data="25gaussians", **extra)

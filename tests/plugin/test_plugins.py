@@ -442,6 +442,7 @@ def test_ids_saved_before_the_families_split_resolve_to_the_family_plugins(run) 
         assert plugins.plugins[entry.plugin].source == "builtin"
 
 
+@pytest.mark.integration("ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder")
 def test_environment_switches_apply_to_installed_entry_point_plugins() -> None:
     everything = PluginManager(environ={})
     for name in ("ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder"):
@@ -545,9 +546,8 @@ def test_entry_point_plugin_that_fails_to_import_is_reported_broken(distribution
     assert len(lines) == 1
     assert "'ebkit-tmp-broken'" in lines[0]
     assert "EBKIT_DISABLE_PLUGINS=ebkit-tmp-broken" in lines[0]
-    # The other installed plugins keep working.
-    assert plugins.plugins["ebkit-losses"].status == "loaded"
-    assert plugins.lookup("loss", "margin").plugin == "ebkit-losses"
+    # The rest keeps working.
+    assert plugins.lookup("loss", "gan").component.name == "gan"
 
 
 def test_entry_point_plugin_that_fails_to_import_raises_in_strict_mode(distributions) -> None:
@@ -648,7 +648,7 @@ def test_a_distribution_requiring_another_ebkit_is_incompatible_and_not_imported
         "ebkit-tmp-future` or disable it with EBKIT_DISABLE_PLUGINS=ebkit-tmp-future)"
     )
     assert "ebkit_tmp_future" not in sys.modules
-    assert plugins.lookup("loss", "margin").plugin == "ebkit-losses"
+    assert plugins.lookup("loss", "gan").component.name == "gan"
 
 
 def test_an_incompatible_plugin_is_an_error_in_strict_mode(distributions) -> None:
@@ -733,7 +733,6 @@ def test_plugin_distributions_reads_metadata_only(distributions) -> None:
     assert found.requires == ["ebkit>=99"]
     assert [entry_point.name for entry_point in found.entry_points] == ["a", "b"]
     assert "ebkit_tmp_future" not in sys.modules
-    assert {"ebkit-losses", "ebkit-pt", "ebkit-autoencoder"} <= set(plugin_distributions())
 
 
 def test_a_hook_module_written_for_another_hook_version_is_incompatible(capsys) -> None:

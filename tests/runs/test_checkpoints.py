@@ -47,15 +47,17 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def plugins() -> PluginManager:
-    return PluginManager(environ={})
+def plugins(feature_penalty_plugin) -> PluginManager:
+    return PluginManager(
+        load_entry_points=False, environ={}, extra_plugins={"ebkit-tests": feature_penalty_plugin}
+    )
 
 
 def make_config(plugins, *, data="25gaussians", steps=STEPS, seed=0, extra=()) -> RunConfig:
     return resolve_config(
         plugins,
-        names={"energy": "autoencoder", "sampler": "generator", "loss": "margin", "data": data},
-        regularizers=["pt"],
+        names={"energy": "mlp", "sampler": "generator", "loss": "gan", "data": data},
+        regularizers=["feature-penalty"],
         train={"steps": steps, "seed": seed},
         overrides=[*SMALL, *extra],
     )
@@ -77,8 +79,8 @@ def test_config_json_holds_the_resolved_configuration(trained) -> None:
     run_dir, config = trained
     payload = json.loads((run_dir / "config.json").read_text())
     assert payload == json.loads(json.dumps(config.as_json()))
-    assert payload["energy"]["id"] == "ebkit-autoencoder/autoencoder"
-    assert payload["regularizers"][0]["id"] == "ebkit-pt/pt"
+    assert payload["energy"]["id"] == "ebkit/mlp"
+    assert payload["regularizers"][0]["id"] == "ebkit-tests/feature-penalty"
     assert payload["data"]["id"] == "ebkit/25gaussians"
     assert RunConfig.from_json(read_run_config(run_dir)) == config
 
@@ -91,7 +93,7 @@ def test_metrics_jsonl_has_one_record_per_logged_step(trained) -> None:
     for record in records:
         assert len(record) > 1
         assert all(isinstance(value, (int, float)) for value in record.values())
-    assert any(key.startswith("penalty_pt") for key in records[-1])
+    assert any(key.startswith("penalty_feature-penalty") for key in records[-1])
 
 
 def test_checkpoints_are_safetensors_with_json_sidecars(trained) -> None:

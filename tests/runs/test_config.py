@@ -19,12 +19,14 @@ from ebkit.runs.config import (
     resolve_config,
 )
 
-NAMES = {"energy": "autoencoder", "sampler": "generator", "loss": "margin"}
+NAMES = {"energy": "mlp", "sampler": "generator", "loss": "gan"}
 
 
 @pytest.fixture(scope="module")
-def plugins() -> PluginManager:
-    return PluginManager(environ={})
+def plugins(feature_penalty_plugin) -> PluginManager:
+    return PluginManager(
+        load_entry_points=False, environ={}, extra_plugins={"ebkit-tests": feature_penalty_plugin}
+    )
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -39,17 +41,17 @@ def defaults(plugins, kind: str, name: str) -> dict:
 
 def test_defaults_fill_every_option_and_data_defaults_to_digits(plugins) -> None:
     config = resolve_config(plugins, names=NAMES)
-    assert config.energy.id == "ebkit-autoencoder/autoencoder"
+    assert config.energy.id == "ebkit/mlp"
     assert config.sampler.id == "ebkit/generator"
-    assert config.loss.id == "ebkit-losses/margin"
+    assert config.loss.id == "ebkit/gan"
     assert config.data.id == "ebkit/digits"
     assert config.data_path is None
     assert config.regularizers == []
-    assert config.energy.options == defaults(plugins, "energy", "autoencoder")
-    assert config.energy.options["width"] == 1024
+    assert config.energy.options == defaults(plugins, "energy", "mlp")
+    assert config.energy.options["width"] == 128
+    assert config.energy.options["label_dim"] is None
     assert config.sampler.options == defaults(plugins, "sampler", "generator")
-    assert config.loss.options == defaults(plugins, "loss", "margin")
-    assert config.loss.options["margin"] is None
+    assert config.loss.options == defaults(plugins, "loss", "gan")
     assert config.data.options == defaults(plugins, "dataset", "digits")
     assert config.train == {option.name: option.default for option in TRAIN_COMPONENT.options}
     assert config.train["steps"] == 2000 and config.train["seed"] == 0
@@ -63,17 +65,15 @@ def test_a_missing_component_name_is_a_usage_error(plugins, missing) -> None:
 
 
 def test_unknown_component_names_are_usage_errors(plugins) -> None:
-    with pytest.raises(UsageError, match="did you mean 'autoencoder'"):
-        resolve_config(plugins, names={**NAMES, "energy": "autoencodr"})
+    with pytest.raises(UsageError, match="did you mean 'mlp'"):
+        resolve_config(plugins, names={**NAMES, "energy": "mlpp"})
     with pytest.raises(UsageError, match="unknown dataset 'mnsit'"):
         resolve_config(plugins, names={**NAMES, "data": "mnsit"})
 
 
 def test_qualified_ids_are_accepted(plugins) -> None:
-    config = resolve_config(
-        plugins, names={**NAMES, "energy": "ebkit-autoencoder/autoencoder", "data": "ebkit/moons"}
-    )
-    assert config.energy.id == "ebkit-autoencoder/autoencoder"
+    config = resolve_config(plugins, names={**NAMES, "energy": "ebkit/mlp", "data": "ebkit/moons"})
+    assert config.energy.id == "ebkit/mlp"
     assert config.data.id == "ebkit/moons"
 
 
@@ -82,17 +82,17 @@ def test_toml_tables_set_names_options_train_and_regularizers(plugins, tmp_path)
         tmp_path,
         textwrap.dedent("""
         [energy]
-        name = "autoencoder"
+        name = "mlp"
         width = 64
-        distance = "mse"
+        activation = "elu"
 
         [sampler]
         name = "generator"
         latent_dim = 8
 
         [loss]
-        name = "margin"
-        margin = 2.5
+        name = "gan"
+        generator_loss = "minimax"
 
         [data]
         name = "25gaussians"
@@ -102,20 +102,20 @@ def test_toml_tables_set_names_options_train_and_regularizers(plugins, tmp_path)
         steps = 30
         energy_lr = 1
 
-        [regularizers.pt]
+        [regularizers.feature-penalty]
         weight = 0.5
         """),
     )
     config = resolve_config(plugins, toml=load_toml(path))
     assert config.energy.options["width"] == 64
-    assert config.energy.options["distance"] == "mse"
+    assert config.energy.options["activation"] == "elu"
     assert config.sampler.options["latent_dim"] == 8
-    assert config.loss.options["margin"] == 2.5
+    assert config.loss.options["generator_loss"] == "minimax"
     assert config.data.id == "ebkit/25gaussians"
     assert config.data.options == {"noise": 0.1}
     assert config.train["steps"] == 30
     assert config.train["energy_lr"] == 1.0 and type(config.train["energy_lr"]) is float
-    assert [reg.id for reg in config.regularizers] == ["ebkit-pt/pt"]
+    assert [reg.id for reg in config.regularizers] == ["ebkit-tests/feature-penalty"]
     assert config.regularizers[0].options == {"weight": 0.5}
 
 
@@ -143,7 +143,7 @@ def test_unknown_toml_table_is_a_usage_error(tmp_path) -> None:
 
 def test_a_toml_key_that_is_not_a_table_is_a_usage_error(tmp_path) -> None:
     with pytest.raises(UsageError, match=r"\[energy\] .* must be a table"):
-        load_toml(write(tmp_path, 'energy = "autoencoder"\n'))
+        load_toml(write(tmp_path, 'energy = "mlp"\n'))
 
 
 def test_missing_or_invalid_toml_file(tmp_path) -> None:
@@ -154,11 +154,11 @@ def test_missing_or_invalid_toml_file(tmp_path) -> None:
 
 
 def test_unknown_option_key_in_toml_is_a_usage_error(plugins, tmp_path) -> None:
-    path = write(tmp_path, '[energy]\nname = "autoencoder"\nwidht = 3\n')
+    path = write(tmp_path, '[energy]\nname = "mlp"\nwidht = 3\n')
     with pytest.raises(UsageError) as caught:
         resolve_config(plugins, toml=load_toml(path), names=NAMES)
     message = str(caught.value)
-    assert message.startswith("energy.widht: unknown option for 'autoencoder'")
+    assert message.startswith("energy.widht: unknown option for 'mlp'")
     assert "width" in message and "n_layers" in message
 
 
@@ -175,20 +175,21 @@ def test_a_wrongly_typed_toml_value_names_the_field(plugins, tmp_path) -> None:
 
 
 def test_unused_regularizer_table_is_a_usage_error(plugins, tmp_path) -> None:
-    path = write(tmp_path, "[regularizers.pt]\nweight = 0.5\n")
-    with pytest.raises(UsageError, match=r"\[regularizers\.pt\] is set but 'pt' is not used"):
+    path = write(tmp_path, "[regularizers.feature-penalty]\nweight = 0.5\n")
+    unused = r"\[regularizers\.feature-penalty\] is set but 'feature-penalty' is not used"
+    with pytest.raises(UsageError, match=unused):
         resolve_config(plugins, toml=load_toml(path), names=NAMES, regularizers=["other"])
 
 
 def test_a_regularizer_entry_that_is_not_a_table_is_a_usage_error(plugins, tmp_path) -> None:
-    path = write(tmp_path, "[regularizers]\npt = true\n")
-    with pytest.raises(UsageError, match="pt"):
+    path = write(tmp_path, "[regularizers]\nfeature-penalty = true\n")
+    with pytest.raises(UsageError, match="feature-penalty"):
         resolve_config(plugins, toml=load_toml(path), names=NAMES)
 
 
 def test_the_same_regularizer_twice_is_a_usage_error(plugins) -> None:
     with pytest.raises(UsageError, match="twice"):
-        resolve_config(plugins, names=NAMES, regularizers=["pt", "pt"])
+        resolve_config(plugins, names=NAMES, regularizers=["feature-penalty", "feature-penalty"])
 
 
 @pytest.mark.parametrize(
@@ -223,7 +224,7 @@ def test_override_errors_propagate_from_resolve_config(plugins) -> None:
 def test_cli_values_override_toml(plugins, tmp_path) -> None:
     path = write(
         tmp_path,
-        '[energy]\nname = "autoencoder"\nwidth = 64\n[data]\nname = "moons"\n'
+        '[energy]\nname = "mlp"\nwidth = 64\n[data]\nname = "moons"\n'
         "[train]\nsteps = 30\nseed = 3\nbatch_size = 16\n",
     )
     config = resolve_config(
@@ -246,19 +247,20 @@ def test_override_wins_over_train_flag(plugins) -> None:
 
 
 def test_override_a_regularizer_option_by_its_name(plugins) -> None:
-    config = resolve_config(plugins, names=NAMES, regularizers=["pt"], overrides=["pt.weight=0.25"])
-    assert config.regularizers[0].id == "ebkit-pt/pt"
+    chosen = {"names": NAMES, "regularizers": ["feature-penalty"]}
+    config = resolve_config(plugins, **chosen, overrides=["feature-penalty.weight=0.25"])
+    assert config.regularizers[0].id == "ebkit-tests/feature-penalty"
     assert config.regularizers[0].options == {"weight": 0.25}
-    with pytest.raises(UsageError, match=r"pt\.weight: 'x' is not a valid float"):
-        resolve_config(plugins, names=NAMES, regularizers=["pt"], overrides=["pt.weight=x"])
-    with pytest.raises(UsageError, match="unknown component 'pt'"):
-        resolve_config(plugins, names=NAMES, overrides=["pt.weight=0.25"])
+    with pytest.raises(UsageError, match=r"feature-penalty\.weight: 'x' is not a valid float"):
+        resolve_config(plugins, **chosen, overrides=["feature-penalty.weight=x"])
+    with pytest.raises(UsageError, match="unknown component 'feature-penalty'"):
+        resolve_config(plugins, names=NAMES, overrides=["feature-penalty.weight=0.25"])
 
 
 def test_override_a_regularizer_table_from_toml(plugins, tmp_path) -> None:
-    path = write(tmp_path, "[regularizers.pt]\nweight = 0.5\n")
+    path = write(tmp_path, "[regularizers.feature-penalty]\nweight = 0.5\n")
     config = resolve_config(
-        plugins, toml=load_toml(path), names=NAMES, overrides=["pt.weight=0.75"]
+        plugins, toml=load_toml(path), names=NAMES, overrides=["feature-penalty.weight=0.75"]
     )
     assert config.regularizers[0].options == {"weight": 0.75}
 
@@ -274,9 +276,9 @@ def test_run_config_json_round_trip(plugins) -> None:
     config = resolve_config(
         plugins,
         names={**NAMES, "data": "25gaussians"},
-        regularizers=["pt"],
+        regularizers=["feature-penalty"],
         data_path="/some/path",
-        overrides=["energy.width=32", "loss.margin=3", "pt.weight=0.2"],
+        overrides=["energy.width=32", "loss.generator_loss=minimax", "feature-penalty.weight=0.2"],
     )
     payload = json.loads(json.dumps(config.as_json()))
     assert payload["data"] == {
@@ -284,7 +286,9 @@ def test_run_config_json_round_trip(plugins) -> None:
         "options": {"noise": 0.05},
         "path": "/some/path",
     }
-    assert payload["regularizers"] == [{"id": "ebkit-pt/pt", "options": {"weight": 0.2}}]
+    assert payload["regularizers"] == [
+        {"id": "ebkit-tests/feature-penalty", "options": {"weight": 0.2}}
+    ]
     again = RunConfig.from_json(payload)
     assert again == config
     assert again.as_json() == config.as_json()

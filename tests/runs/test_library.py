@@ -24,13 +24,14 @@ SMALL = {
     "train.log_every": 5,
     "train.sample_count": 8,
 }
-NAMES = {"energy": "autoencoder", "sampler": "generator", "loss": "margin", "data": "8gaussians"}
+NAMES = {"energy": "mlp", "sampler": "generator", "loss": "gan", "data": "8gaussians"}
 
 
 @pytest.fixture(autouse=True)
-def _installed_plugins(ebkit_plugins, one_torch_thread):
-    """A fresh manager over the installed plugins for each test, one torch thread."""
-    ebkit_plugins(entry_points=True)
+def _plugins(ebkit_plugins, feature_penalty_plugin, one_torch_thread):
+    """A fresh manager over the built-ins and a test regularizer for each test, one torch
+    thread."""
+    ebkit_plugins({"ebkit-tests": feature_penalty_plugin})
 
 
 def small_run(tmp_path, name: str = "run", **changes):
@@ -65,18 +66,18 @@ def test_the_library_names_do_not_import_torch() -> None:
 def test_build_component_builds_by_name_with_validated_options() -> None:
     data = ebkit.build_component("dataset", "8gaussians", noise="0.02")
     assert isinstance(data, ebkit.Dataset) and data.noise == 0.02
-    energy = ebkit.build_component("energy", "ebkit-autoencoder/autoencoder", data.spec, width=8)
+    energy = ebkit.build_component("energy", "ebkit/mlp", data.spec, width=8)
     assert isinstance(energy, ebkit.EnergyFunction)
     assert energy(torch.zeros(3, 2)).energy.shape == (3,)
-    regularizer = ebkit.build_component("regularizer", "pt", data.spec, weight=0.5)
+    regularizer = ebkit.build_component("regularizer", "feature-penalty", data.spec, weight=0.5)
     assert regularizer.weight == 0.5
 
 
 def test_build_component_with_a_seed_is_reproducible_and_leaves_the_global_rng() -> None:
     spec = ebkit.DataSpec((2,))
     before = torch.get_rng_state()
-    first = ebkit.build_component("energy", "autoencoder", spec, width=8, seed=4)
-    second = ebkit.build_component("energy", "autoencoder", spec, width=8, seed=4)
+    first = ebkit.build_component("energy", "mlp", spec, width=8, seed=4)
+    second = ebkit.build_component("energy", "mlp", spec, width=8, seed=4)
     assert torch.equal(torch.get_rng_state(), before)
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
@@ -85,12 +86,12 @@ def test_build_component_with_a_seed_is_reproducible_and_leaves_the_global_rng()
 @pytest.mark.parametrize(
     ("arguments", "options", "message"),
     [
-        (("energy", "autoencoder", ebkit.DataSpec((2,))), {"width": "wide"}, "energy.width"),
-        (("energy", "autoencoder", ebkit.DataSpec((2,))), {"depth": 3}, "energy.depth: unknown"),
-        (("energy", "autoencodr", ebkit.DataSpec((2,))), {}, "did you mean 'autoencoder'"),
-        (("energy", "autoencoder"), {}, "pass the DataSpec of the data"),
+        (("energy", "mlp", ebkit.DataSpec((2,))), {"width": "wide"}, "energy.width"),
+        (("energy", "mlp", ebkit.DataSpec((2,))), {"depth": 3}, "energy.depth: unknown"),
+        (("energy", "mlpp", ebkit.DataSpec((2,))), {}, "did you mean 'mlp'"),
+        (("energy", "mlp"), {}, "pass the DataSpec of the data"),
         (("dataset", "8gaussians", ebkit.DataSpec((2,))), {}, "built from path=, not"),
-        (("regularizer", "pt", ebkit.DataSpec((2,))), {"weight": -1}, "pt.weight"),
+        (("regularizer", "feature-penalty", ebkit.DataSpec((2,))), {"weight": -1}, "weight"),
         (("sampler", "generator", ebkit.DataSpec((2,))), {"path": "x"}, "datasets only"),
     ],
 )
@@ -148,7 +149,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[ebkit.SavedRun, S
         run = small_run(
             tmp_path_factory.mktemp("library"),
             callbacks=[steps],
-            manager=PluginManager(environ={}),
+            manager=PluginManager(load_entry_points=False, environ={}),
         )
     finally:
         torch.set_num_threads(previous)
@@ -157,7 +158,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[ebkit.SavedRun, S
 
 def test_train_writes_the_same_run_as_the_command_line(trained, ebkit_plugins, ebkit_cli) -> None:
     run, _ = trained
-    ebkit_plugins(entry_points=True)  # ebkit_cli starts with the built-ins only
     flags = [f"--{key}={value}" for key, value in NAMES.items()]
     overrides = [item for key, value in SMALL.items() for item in ("-o", f"{key}={value}")]
     cli_run = run.path.parent / "cli"
@@ -212,29 +212,32 @@ def test_options_may_be_dotted_tables_or_strings_and_win_over_keywords() -> None
     config = resolve_run_config(
         manager,
         **NAMES,
-        regularizers="pt",  # one name as a string
+        regularizers="feature-penalty",  # one name as a string
         steps=50,
         options={
             "energy": {"width": 16},
             "sampler.width": "24",
-            "pt.weight": 0.3,
+            "feature-penalty.weight": 0.3,
             "train.steps": 7,
         },
-        config={"loss": {"name": "margin", "margin": 2.0}, "train": {"steps": 3, "seed": 5}},
+        config={
+            "loss": {"name": "gan", "generator_loss": "minimax"},
+            "train": {"steps": 3, "seed": 5},
+        },
     )
     assert config.energy.options["width"] == 16
     assert config.sampler.options["width"] == 24
-    assert config.loss.options["margin"] == 2.0
-    assert config.regularizers[0].id == "ebkit-pt/pt"
+    assert config.loss.options["generator_loss"] == "minimax"
+    assert config.regularizers[0].id == "ebkit-tests/feature-penalty"
     assert config.regularizers[0].options["weight"] == 0.3
     assert (config.train["steps"], config.train["seed"]) == (7, 5)
 
 
 def test_a_toml_config_file_is_read(tmp_path) -> None:
     path = tmp_path / "run.toml"
-    path.write_text('[energy]\nname = "autoencoder"\nwidth = 12\n\n[train]\nseed = 9\n')
+    path.write_text('[energy]\nname = "mlp"\nwidth = 12\n\n[train]\nseed = 9\n')
     config = resolve_run_config(
-        ebkit.get_plugin_manager(), sampler="generator", loss="margin", config=path
+        ebkit.get_plugin_manager(), sampler="generator", loss="gan", config=path
     )
     assert (config.energy.options["width"], config.train["seed"]) == (12, 9)
     assert config.data.id == "ebkit/digits"
@@ -245,7 +248,7 @@ def test_a_toml_config_file_is_read(tmp_path) -> None:
     [
         ({"options": {"enrgy.width": 8}}, "options: unknown component 'enrgy' in 'enrgy.width'"),
         ({"options": {"energy": 8}}, "needs a table of options"),
-        ({"options": {"pt.weight": 0.1}}, "unknown component 'pt'"),
+        ({"options": {"feature-penalty.weight": 0.1}}, "unknown component 'feature-penalty'"),
         ({"options": {"energy.width": "wide"}}, "energy.width"),
         ({"loss": None}, "no loss chosen"),
         ({"config": "missing.toml"}, "missing.toml does not exist"),
@@ -260,7 +263,7 @@ def test_train_errors_come_before_anything_is_written(tmp_path, changes, message
 def test_the_default_run_directory_is_named_after_the_components() -> None:
     config = resolve_run_config(ebkit.get_plugin_manager(), **NAMES)
     name = default_run_dir(config)
-    assert re.fullmatch(r"runs/8gaussians-autoencoder-generator-margin-\d{8}-\d{6}", name)
+    assert re.fullmatch(r"runs/8gaussians-mlp-generator-gan-\d{8}-\d{6}", name)
 
 
 def test_a_component_defined_in_a_script_gets_a_full_run(tmp_path, monkeypatch) -> None:
@@ -275,7 +278,7 @@ def test_a_component_defined_in_a_script_gets_a_full_run(tmp_path, monkeypatch) 
     plugin = module_plugin(
         "script", ebkit_energies=lambda: [ebkit.Component("shift", "‖x − c‖²", Shift)]
     )
-    manager = PluginManager(load_entry_points=True, extra_plugins={"script": plugin}, environ={})
+    manager = PluginManager(load_entry_points=False, extra_plugins={"script": plugin}, environ={})
     monkeypatch.chdir(tmp_path)
     options = {"sampler.width": 8, "sampler.latent_dim": 2}
     run = ebkit.train(**{**NAMES, "energy": "shift"}, steps=2, options=options, manager=manager)

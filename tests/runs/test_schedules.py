@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from ebkit import Component, LossFunctional, LossOutput
 from ebkit.core.engine import TrainSettings
 from ebkit.core.errors import UsageError
-from ebkit.plugin.manager import PluginManager
+from ebkit.plugin.manager import PluginManager, module_plugin
 from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint
 from ebkit.runs.config import resolve_config
 from ebkit.runs.schedules import (
@@ -199,40 +200,58 @@ def test_the_train_options_build_the_callback() -> None:
 
 # -- through a run -----------------------------------------------------------------------
 
-BEGAN_ON_DIGITS = [
-    "energy.arch=began",
-    "energy.filters=2",
-    "energy.embedding=4",
-    "sampler.arch=began",
-    "sampler.filters=2",
+
+class PlateauLoss(LossFunctional):
+    """The energy gap E(x) − E(x̃), logging a ``plateau`` metric that never improves, so
+    that the halving schedule halves after every ``lr_halve_patience`` steps."""
+
+    def energy_loss(self, real, fake) -> LossOutput:
+        gap = real.energy.mean() - fake.energy.mean()
+        return LossOutput(gap, {"plateau": torch.ones(())})
+
+    def sampler_loss(self, fake) -> LossOutput:
+        return LossOutput(fake.energy.mean())
+
+
+PLATEAU_ON_DIGITS = [
+    "energy.width=8",
+    "sampler.width=8",
     "sampler.latent_dim=4",
     "train.batch_size=8",
     "train.log_every=1",
     "train.checkpoint_every=4",
     "train.sample_every=0",
     "train.sample_count=4",
+    "train.lr_halve_metric=plateau",
     "train.lr_halve_patience=2",
     "train.lr_halve_smoothing=0",
 ]
 
 
-def began_config(plugins: PluginManager, steps: int):
+def plateau_config(plugins: PluginManager, steps: int):
     return resolve_config(
         plugins,
-        names={"energy": "autoencoder", "sampler": "generator", "loss": "began", "data": "digits"},
+        names={"energy": "mlp", "sampler": "generator", "loss": "plateau", "data": "digits"},
         train={"steps": steps},
-        overrides=BEGAN_ON_DIGITS,
+        overrides=PLATEAU_ON_DIGITS,
     )
 
 
 @pytest.fixture(scope="module")
 def plugins() -> PluginManager:
-    return PluginManager(environ={})
+    plateau = Component(name="plateau", summary="a metric that never improves", factory=PlateauLoss)
+    return PluginManager(
+        load_entry_points=False,
+        environ={},
+        extra_plugins={
+            "schedule-test": module_plugin("schedule-test", ebkit_losses=lambda: [plateau])
+        },
+    )
 
 
 def test_the_options_resolve_with_their_defaults(plugins: PluginManager) -> None:
     train = resolve_config(
-        plugins, names={"energy": "autoencoder", "sampler": "generator", "loss": "margin"}
+        plugins, names={"energy": "mlp", "sampler": "generator", "loss": "gan"}
     ).train
     assert train["lr_halve_patience"] == 0
     assert train["lr_halve_metric"] == "m_global"
@@ -244,7 +263,7 @@ def test_a_config_without_newer_train_settings_keeps_their_defaults(
     plugins: PluginManager,
 ) -> None:
     # A config.json written before a setting existed (here: all but steps) still builds.
-    config = began_config(plugins, 5)
+    config = plateau_config(plugins, 5)
     config.train = {"steps": 5}
     settings = settings_from_config(config)
     assert settings.steps == 5
@@ -256,15 +275,15 @@ def test_a_run_logs_the_learning_rates_and_resumes_the_schedule_exactly(
     plugins: PluginManager, tmp_path: Path
 ) -> None:
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    train_run(began_config(plugins, 8), straight, manager=plugins, progress=False)
-    train_run(began_config(plugins, 4), stopped, manager=plugins, progress=False)
+    train_run(plateau_config(plugins, 8), straight, manager=plugins, progress=False)
+    train_run(plateau_config(plugins, 4), stopped, manager=plugins, progress=False)
     resume_run(stopped, steps=8, manager=plugins, progress=False)
 
     records = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
     lrs = [record["lr_energy"] for record in records]
     assert lrs[0] == 1e-3 and min(lrs) < 1e-3, "the schedule should halve within 8 steps"
     assert all(later <= earlier for earlier, later in itertools.pairwise(lrs))
-    assert {"lr_sampler", "m_global", "k"} <= set(records[-1])
+    assert {"lr_sampler", "plateau"} <= set(records[-1])
 
     resumed = [json.loads(line) for line in (stopped / "metrics.jsonl").read_text().splitlines()]
     assert resumed == records

@@ -128,8 +128,8 @@ def test_a_malformed_batch_is_one_line_on_the_command_line(tmp_path: Path) -> No
 
     (tmp_path / "test_batch.bin").write_bytes(bytes(100))
     result = subprocess.run(
-        [sys.executable, "-m", "ebkit", "train", "--energy", "autoencoder", "--sampler",
-         "generator", "--loss", "margin", "--data", "cifar10", "--data-path", str(tmp_path),
+        [sys.executable, "-m", "ebkit", "train", "--energy", "mlp", "--sampler",
+         "generator", "--loss", "gan", "--data", "cifar10", "--data-path", str(tmp_path),
          "--out", str(tmp_path / "run")],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -482,16 +482,16 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @needs_mnist
 @pytest.mark.slow
-def test_cli_trains_an_ebgan_on_real_mnist(tmp_path: Path) -> None:
+def test_cli_trains_a_gan_on_real_mnist(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = run_cli(
         "train",
         "--energy",
-        "autoencoder",
+        "mlp",
         "--sampler",
         "generator",
         "--loss",
-        "margin",
+        "gan",
         "--data",
         "mnist",
         "--data-path",
@@ -501,7 +501,7 @@ def test_cli_trains_an_ebgan_on_real_mnist(tmp_path: Path) -> None:
         "--out",
         str(out),
         "--quiet",
-        # Narrow MLPs (what arch=auto picks for MNIST) keep the test fast on a CPU.
+        # Narrow MLPs keep the test fast on a CPU.
         "-o",
         "energy.width=32",
         "-o",
@@ -519,11 +519,11 @@ def test_cli_reports_a_bad_data_file_in_one_line(tmp_path: Path) -> None:
     result = run_cli(
         "train",
         "--energy",
-        "autoencoder",
+        "mlp",
         "--sampler",
         "generator",
         "--loss",
-        "margin",
+        "gan",
         "--data",
         "mnist",
         "--data-path",
