@@ -130,7 +130,23 @@ def test_opted_out_blocks_are_listed_with_a_reason() -> None:
     )
 
 
-@pytest.mark.parametrize("page", [page for page in pages() if python_blocks(page)], ids=_id)
+FIRST_PARTY_PLUGINS = ("ebkit-autoencoder", "ebkit-ladder", "ebkit-losses", "ebkit-pt")
+_PLUGIN_COMPONENT = re.compile(
+    r"""["'](autoencoder|ladder|margin|began|pt)["']|\bebkit_(autoencoder|ladder|losses|pt)\b"""
+)
+
+
+def page_param(page: Path) -> object:
+    """A page whose examples name a first-party plugin's component (EBGAN's auto-encoder
+    energy, the margin loss, ...) is an integration test of the core with the plugins."""
+    code = "".join(block.code for block in python_blocks(page) if block.marker is None)
+    marks = (
+        [pytest.mark.integration(*FIRST_PARTY_PLUGINS)] if _PLUGIN_COMPONENT.search(code) else []
+    )
+    return pytest.param(page, marks=marks, id=_id(page))
+
+
+@pytest.mark.parametrize("page", [page_param(page) for page in pages() if python_blocks(page)])
 def test_the_python_examples_of_the_page_run(
     page: Path, tmp_path, monkeypatch, ebkit_plugins, one_torch_thread
 ) -> None:
