@@ -13,7 +13,7 @@ from importlib import metadata
 
 import pytest
 
-from ebkit.builtins import BUILTIN_FAMILIES
+from ebkit.plugin.manager import BUILTIN_FAMILIES
 
 FIRST_PARTY_PLUGINS = ("ebkit-autoencoder", "ebkit-ladder", "ebkit-losses", "ebkit-pt")
 
