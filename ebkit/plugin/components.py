@@ -57,7 +57,8 @@ class Option:
     ``type`` is ``int``, ``float``, ``str``, ``bool``, ``list[int]`` or ``list[float]``.
     A ``default`` of ``None`` means "derived automatically"; ``help`` must then say how.
     ``choices`` restricts a ``str`` option; ``minimum``/``maximum`` bound numbers
-    (for lists, every item).
+    (for lists, every item), inclusive unless ``minimum_inclusive``/``maximum_inclusive``
+    is false (a share that must stay below 1: ``maximum=1.0, maximum_inclusive=False``).
 
     ``saved_default`` is for an option added after runs were saved without it, when
     ``default`` would change what such a run computes: a saved run's ``config.json``
@@ -73,6 +74,8 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     saved_default: Any = field(default=None, kw_only=True)
+    minimum_inclusive: bool = field(default=True, kw_only=True)
+    maximum_inclusive: bool = field(default=True, kw_only=True)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", self.name):
@@ -152,11 +155,31 @@ class Option:
                     f"{label}: {item!r} is not one of {', '.join(map(repr, self.choices))}"
                 )
         if expected in (int, float):
-            if self.minimum is not None and result < self.minimum:
-                raise UsageError(f"{label}: {whole!r} is below the minimum {self.minimum:g}")
-            if self.maximum is not None and result > self.maximum:
-                raise UsageError(f"{label}: {whole!r} is above the maximum {self.maximum:g}")
+            self._check_bounds(result, f"{label}: {whole!r}")
         return result
+
+    def _check_bounds(self, value: float, what: str) -> None:
+        low, high = self.minimum, self.maximum
+        if low is not None and self.minimum_inclusive and value < low:
+            raise UsageError(f"{what} is below the minimum {low:g}")
+        if low is not None and not self.minimum_inclusive and value <= low:
+            raise UsageError(f"{what} must be above {low:g}")
+        if high is not None and self.maximum_inclusive and value > high:
+            raise UsageError(f"{what} is above the maximum {high:g}")
+        if high is not None and not self.maximum_inclusive and value >= high:
+            raise UsageError(f"{what} must be below {high:g}")
+
+    def describe_bounds(self) -> str:
+        """The accepted range in words: ``>= 1``, ``0 to 1``, ``>= 0 and < 1``; empty
+        when unbounded."""
+        low = high = ""
+        if self.minimum is not None:
+            low = f"{'>=' if self.minimum_inclusive else '>'} {self.minimum:g}"
+        if self.maximum is not None:
+            high = f"{'<=' if self.maximum_inclusive else '<'} {self.maximum:g}"
+        if low and high and self.minimum_inclusive and self.maximum_inclusive:
+            return f"{self.minimum:g} to {self.maximum:g}"
+        return " and ".join(part for part in (low, high) if part)
 
     def describe_default(self) -> str:
         return "auto" if self.default is None else repr(self.default)
