@@ -196,18 +196,17 @@ class HandLoop:
         self.event_shape = spec.event_shape
         self.low, self.high = spec.low, spec.high
         self.device = device
-        self.batch_size = config.train["batch_size"]
-
-        train = config.train
-        betas = (train["beta1"], train["beta2"])
+        optimisation = config.train.optimisation
+        self.batch_size = optimisation.batch_size
+        betas = (optimisation.beta1, optimisation.beta2)
         energy_parameters = [*self.encoder.parameters(), *self.decoder.parameters()]
         self.energy_optimizer = torch.optim.Adam(
-            energy_parameters, lr=train["energy_lr"], betas=betas
+            energy_parameters, lr=optimisation.energy_lr, betas=betas
         )
         self.generator_optimizer = torch.optim.Adam(
-            self.generator.parameters(), lr=train["sampler_lr"], betas=betas
+            self.generator.parameters(), lr=optimisation.sampler_lr, betas=betas
         )
-        seed = train["seed"]
+        seed = optimisation.seed
         self.data_generator = torch.Generator().manual_seed(seed)
         self.noise_generator = torch.Generator(device).manual_seed(seed + 1)
         self.dtype = next(self.generator.parameters()).dtype
@@ -379,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, out: Console) -> int:
     config = run_config(args)
-    device = resolve_device(config.train["device"])
+    device = resolve_device(config.train.hardware.device)
     out.print("[bold]ebkit overhead benchmark[/]: EBGAN, ebkit vs a hand-written PyTorch loop")
 
     started = time.perf_counter()
@@ -439,7 +438,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
 
     components = step_trainer.components
     spec = components.dataset.spec
-    train = config.train
+    optimisation = config.train.optimisation
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     cores = os.cpu_count() or 1
     threads = f"{torch.get_num_threads()} threads{'' if args.threads else ' (default)'}"
@@ -450,8 +449,8 @@ def run(args: argparse.Namespace, out: Console) -> int:
         f"  sampler   {config.sampler.id}: {_layers(components.sampler)}, "
         f"{_count(components.sampler)} parameters\n"
         f"  loss      {config.loss.id}, margin {components.loss.margin:g}; Adam lr "
-        f"{train['energy_lr']:g}/{train['sampler_lr']:g}, betas ({train['beta1']:g}, "
-        f"{train['beta2']:g})\n"
+        f"{optimisation.energy_lr:g}/{optimisation.sampler_lr:g}, "
+        f"betas ({optimisation.beta1:g}, {optimisation.beta2:g})\n"
         f"  device    {_describe(device)}, {threads}, {cores} CPUs, load average {load:.1f}\n"
         f"  versions  torch {torch.__version__}, Python {platform.python_version()}\n"
         f"  timing    {args.warmup} warm-up steps each, then {rounds} interleaved blocks "

@@ -6,13 +6,15 @@ Import-light: listing plugins and components never imports torch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from typing import Any
 
 import click
 
 from ebkit.cli.common import plugin_manager, rich_console
 from ebkit.core.errors import UsageError
-from ebkit.plugin.components import ALL_KINDS, KINDS
+from ebkit.plugin.components import ALL_KINDS, KINDS, Option
 from ebkit.plugin.manager import PluginManager
 
 __all__ = ["components", "install", "plugin", "plugins", "uninstall"]
@@ -178,12 +180,18 @@ def _kind(text: str, *, flag: str = "", kinds: tuple[str, ...] = ALL_KINDS) -> s
 def components(args: tuple[str, ...], as_json: bool) -> None:
     """List components (of one KIND), or show one with its options.
 
-    KIND is energy, sampler, loss, regularizer, dataset or logger.
+    KIND is energy, sampler, loss, regularizer, dataset or logger. `ebkit components show
+    train` shows the train options (-o train.KEY=VALUE, the [train] table of a config file).
     """
+    if args[:2] == ("show", "train") and len(args) == 2:
+        _show_train_options(as_json)
+        return
     manager = plugin_manager()
     if args and args[0] == "show":
         if len(args) != 3:
-            raise UsageError("usage: ebkit components show KIND NAME")
+            raise UsageError(
+                "usage: ebkit components show KIND NAME, or ebkit components show train"
+            )
         _show_component(manager, _kind(args[1]), args[2], as_json)
         return
     if len(args) > 1:
@@ -220,41 +228,78 @@ def components(args: tuple[str, ...], as_json: bool) -> None:
 def _show_component(manager: PluginManager, kind: str, name: str, as_json: bool) -> None:
     entry = manager.lookup(kind, name)
     component = entry.component
+    section = {
+        "dataset": "data",
+        "regularizer": component.name,
+        "logger": f"logger.{component.name}",
+    }.get(kind, kind)
     if as_json:
         payload = {
             "kind": kind,
             "name": component.name,
             "id": entry.qualified_id,
             "summary": component.summary,
-            "options": [
-                {
-                    "name": option.name,
-                    "type": option.type_name,
-                    "default": option.default,
-                    "help": option.help,
-                    "choices": list(option.choices) if option.choices else None,
-                }
-                for option in component.options
-            ],
+            "options": [_option_json(option) for option in component.options],
         }
         click.echo(json.dumps(payload, indent=2))
         return
+    title = f"[bold]{entry.qualified_id}[/] ({kind}): {{}}"
+    _print_options(title, component.summary, [(section, option) for option in component.options])
+
+
+def _show_train_options(as_json: bool) -> None:
+    from ebkit.runs.settings import TRAIN_COMPONENT, TrainOptions, flags, section_of
+
+    flag_of = flags()
+    if as_json:
+        options = [
+            {**_option_json(option), "section": section_of(option.name)}
+            | ({"flag": flag_of[option.name]} if option.name in flag_of else {})
+            for option in TRAIN_COMPONENT.options
+        ]
+        payload = {"name": "train", "summary": TRAIN_COMPONENT.summary, "options": options}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    console = rich_console()
+    console.print(f"[bold]train[/]: {TRAIN_COMPONENT.summary}")
+    for attribute, section in TrainOptions.sections():
+        names = [field.name for field in dataclasses.fields(section)]
+        rows = [("train", option) for option in TRAIN_COMPONENT.options if option.name in names]
+        summary = " ".join((section.__doc__ or "").split())
+        _print_options(f"\n[bold]{attribute}[/]: {{}}", summary, rows)
+
+
+def _option_json(option: Option) -> dict[str, Any]:
+    return {
+        "name": option.name,
+        "type": option.type_name,
+        "default": option.default,
+        "help": option.help,
+        "choices": list(option.choices) if option.choices else None,
+        "minimum": option.minimum,
+        "maximum": option.maximum,
+        "minimum_inclusive": option.minimum_inclusive,
+        "maximum_inclusive": option.maximum_inclusive,
+    }
+
+
+def _print_options(title: str, summary: str, rows: list[tuple[str, Option]]) -> None:
+    """``title`` (formatted with ``summary``) and a table of options named ``PREFIX.NAME``."""
     from rich.markup import escape
     from rich.table import Table
 
     console = rich_console()
-    console.print(f"[bold]{entry.qualified_id}[/] ({kind}): {escape(component.summary)}")
-    if not component.options:
+    console.print(title.format(escape(summary)))
+    if not rows:
         console.print("No options.")
         return
     table = Table("option", "type", "default", "help")
-    section = {"dataset": "data", "regularizer": component.name}.get(kind, kind)
-    if kind == "logger":
-        section = f"logger.{component.name}"
-    for option in component.options:
+    for section, option in rows:
         help_text = option.help
         if option.choices:
             help_text += f" (one of: {', '.join(option.choices)})"
+        if option.describe_bounds():
+            help_text += f" ({option.describe_bounds()})"
         table.add_row(
             f"{section}.{option.name}",
             option.type_name,

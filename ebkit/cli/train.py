@@ -7,43 +7,54 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 
 from ebkit.cli.common import plugin_manager, rich_console
 from ebkit.core.errors import UsageError
+from ebkit.runs.config import COMPONENT_SLOTS
+from ebkit.runs.settings import flag_help, flags, train_option
 
 __all__ = ["train"]
 
 
+RESUMABLE = ("steps", "device")
+"""The train options ``--resume`` may change (everything else is fixed by config.json)."""
+
+
+def component_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--energy``, ``--sampler``, ``--loss``, ``--data``: one per component slot."""
+    for slot in reversed(COMPONENT_SLOTS):
+        text = slot.help if slot.default is None else f"{slot.help[:-1]} [default: {slot.default}]."
+        command = click.option(slot.flag, slot.key, metavar="NAME", help=text)(command)
+    return command
+
+
+def train_option_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--steps``, ``--batch-size``...: the train options that have a flag, with their
+    help, type, choices and default read from :mod:`ebkit.runs.settings`."""
+    for name, flag in reversed(flags().items()):
+        option = train_option(name)
+        if option.type is bool:
+            declared = click.option(flag, name, is_flag=True, default=None, help=flag_help(name))
+        elif option.choices:
+            choice = click.Choice(list(option.choices))
+            declared = click.option(flag, name, type=choice, help=flag_help(name))
+        else:
+            declared = click.option(flag, name, type=option.type, metavar="N", help=flag_help(name))
+        command = declared(command)
+    return command
+
+
 @click.command()
-@click.option("--energy", metavar="NAME", help="Energy function (see `ebkit components energy`).")
-@click.option("--sampler", metavar="NAME", help="Contrastive sampler.")
-@click.option("--loss", metavar="NAME", help="Loss functional.")
+@component_flags
 @click.option(
     "--regularizer", "regularizers", metavar="NAME", multiple=True, help="Regularizer (repeatable)."
 )
-@click.option("--data", metavar="NAME", help="Dataset [default: digits].")
 @click.option("--data-path", metavar="PATH", help="Files of the dataset, if it reads any.")
-@click.option("--steps", type=int, metavar="N", help="Training steps [default: 2000].")
-@click.option("--batch-size", type=int, metavar="N", help="Batch size [default: 64].")
-@click.option("--seed", type=int, metavar="N", help="Seed of the run [default: 0].")
-@click.option(
-    "--labels",
-    type=int,
-    metavar="N",
-    help="Semi-supervised: N labelled examples, the rest unlabelled (needs an energy with "
-    "logits, e.g. ladder).",
-)
-@click.option(
-    "--conditional",
-    is_flag=True,
-    help="Condition the energy and the sampler on the dataset's class labels.",
-)
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Device [default: auto]."
-)
+@train_option_flags
 @click.option("--out", metavar="DIR", help="New run directory [default: runs/<names>-<time>].")
 @click.option("--config", "config_file", metavar="FILE.toml", help="TOML configuration file.")
 @click.option(
@@ -51,7 +62,8 @@ __all__ = ["train"]
     "overrides",
     metavar="COMPONENT.KEY=VALUE",
     multiple=True,
-    help="Set a component option, e.g. -o energy.width=256 (repeatable).",
+    help="Set a component option, e.g. -o energy.width=256, or a train option, e.g. "
+    "-o train.energy_lr=2e-4 (repeatable; `ebkit components show train` lists them).",
 )
 @click.option(
     "--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint."
@@ -66,53 +78,43 @@ __all__ = ["train"]
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(
-    energy: str | None,
-    sampler: str | None,
-    loss: str | None,
     regularizers: Sequence[str],
-    data: str | None,
     data_path: str | None,
-    steps: int | None,
-    batch_size: int | None,
-    seed: int | None,
-    labels: int | None,
-    conditional: bool | None,
-    device: str | None,
     out: str | None,
     config_file: str | None,
     overrides: Sequence[str],
     resume: bool,
     loggers: Sequence[str],
     quiet: bool,
+    **given: Any,
 ) -> None:
     """Train an energy against a contrastive sampler and write a run directory.
 
     With --resume, continue the run in --out; only --steps (to extend it) and --device
     may be given then, since everything else is fixed by the run's config.json.
     """
+    names = {slot.key: given.pop(slot.key) for slot in COMPONENT_SLOTS}
+    # An absent flag is None, so that it does not override a value from a TOML file.
+    train_flags = {name: value if value is not False else None for name, value in given.items()}
     from ebkit.runs.config import load_toml, resolve_config
 
     manager = plugin_manager()
     if resume:
         fixed = {
-            "--energy": energy,
-            "--sampler": sampler,
-            "--loss": loss,
+            **{slot.flag: names[slot.key] for slot in COMPONENT_SLOTS},
             "--regularizer": regularizers or None,
-            "--data": data,
             "--data-path": data_path,
-            "--batch-size": batch_size,
-            "--seed": seed,
-            "--labels": labels,
-            "--conditional": conditional or None,
+            **{
+                flags()[name]: value for name, value in train_flags.items() if name not in RESUMABLE
+            },
             "--config": config_file,
             "-o": overrides or None,
             "--logger": loggers or None,
         }
-        given = [flag for flag, value in fixed.items() if value is not None]
-        if given:
+        changed = [flag for flag, value in fixed.items() if value is not None]
+        if changed:
             raise UsageError(
-                f"--resume continues a run as configured; {given[0]} cannot be changed "
+                f"--resume continues a run as configured; {changed[0]} cannot be changed "
                 "(accepted with --resume: --out, --steps, --device, --quiet)"
             )
         if out is None:
@@ -120,24 +122,22 @@ def train(
         from ebkit.runs.training import resume_run
 
         start = time.perf_counter()
-        trainer = resume_run(out, steps=steps, device=device, manager=manager, progress=not quiet)
+        trainer = resume_run(
+            out,
+            steps=train_flags["steps"],
+            device=train_flags["device"],
+            manager=manager,
+            progress=not quiet,
+        )
         _report(trainer.step, time.perf_counter() - start, out)
         return
     run_config = resolve_config(
         manager,
         toml=load_toml(config_file) if config_file else None,
-        names={"energy": energy, "sampler": sampler, "loss": loss, "data": data},
+        names=names,
         regularizers=regularizers,
         data_path=data_path,
-        train={
-            "steps": steps,
-            "batch_size": batch_size,
-            "seed": seed,
-            "device": device,
-            "labels": labels,
-            # An absent flag must not override conditional = true from a TOML file.
-            "conditional": conditional or None,
-        },
+        train=train_flags,
         overrides=overrides,
         loggers=loggers,
     )

@@ -23,7 +23,7 @@ from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import Dataset
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
-from ebkit.runs.build import build_dataset
+from ebkit.runs.build import build_component, build_dataset
 from ebkit.runs.checkpoints import atomic_write, write_json
 from ebkit.runs.saved import SavedRun
 
@@ -67,7 +67,7 @@ def evaluate_run(
         dataset = build_dataset(manager, config)
     except UsageError as error:
         raise UsageError(f"cannot rebuild the run's data to compare with: {error}") from None
-    generator = torch.Generator().manual_seed(config.train.get("seed", 0) + EVAL_SEED_OFFSET)
+    generator = torch.Generator().manual_seed(config.train.optimisation.seed + EVAL_SEED_OFFSET)
     real, real_labels = _real_samples(dataset, n, generator)
     if run.spec.conditional and real_labels is None:
         raise UsageError("the run is conditional, but its rebuilt data has no labels")
@@ -106,13 +106,16 @@ def evaluate_run(
             )
             metrics.update(scores.as_dict())
         results["sets"][name] = metrics
-    labelled = config.train.get("labels") or 0
-    if labelled:
+    semi_supervised = config.train.semi_supervised
+    if semi_supervised.labels:
         from ebkit.core.semi_supervised import classification_error
         from ebkit.runs.splits import semi_supervised_split
 
         split = semi_supervised_split(
-            dataset, labelled, config.train["test_fraction"], config.train["seed"]
+            dataset,
+            semi_supervised.labels,
+            semi_supervised.test_fraction,
+            config.train.optimisation.seed,
         )
         if len(split.test_y):
             results["test_error"] = classification_error(
@@ -191,32 +194,26 @@ def load_inputs(
     event shape."""
     path = Path(text)
     spec = run.spec
+    manager = manager or get_plugin_manager()
+    dataset: Dataset
     if path.suffix == ".npz" and path.is_file():
-        from ebkit.builtins.datasets.npz import NpzArrays
-
-        dataset: Dataset = NpzArrays(path)
+        dataset = build_component(manager, "dataset", "npz", {}, path=path)
     elif path.is_dir():
-        from ebkit.builtins.datasets.image_folder import ImageFolder
-
         if not spec.is_image or spec.event_shape[1] != spec.event_shape[2]:
             raise UsageError(
                 f"{text} is a folder of images, but the run's samples have shape "
                 f"{spec.event_shape} (an image folder needs square images)"
             )
-        dataset = ImageFolder(path, size=spec.event_shape[1], channels=spec.event_shape[0])
+        size = {"size": spec.event_shape[1], "channels": spec.event_shape[0]}
+        dataset = build_component(manager, "dataset", "folder", size, path=path)
     else:
-        manager = manager or get_plugin_manager()
         try:
-            entry = manager.lookup("dataset", text)
+            manager.lookup("dataset", text)
         except UsageError:
             raise UsageError(
                 f"{text!r} is neither an .npz file, an image folder nor a dataset name"
             ) from None
-        try:
-            options = entry.component.resolve_options({}, prefix="data")
-            dataset = entry.component.load_factory()(data_path, **options)
-        except ValueError as error:
-            raise UsageError(f"dataset {text!r}: {error}") from None
+        dataset = build_component(manager, "dataset", text, {}, path=data_path)
     if tuple(dataset.spec.event_shape) != tuple(spec.event_shape):
         raise UsageError(
             f"{text}: samples of shape {tuple(dataset.spec.event_shape)}, but the run's "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,17 @@ from ebkit.core.interfaces import (
     LossFunctional,
     Regularizer,
 )
+from ebkit.plugin.components import Component
 from ebkit.plugin.manager import PluginManager
 from ebkit.runs.config import ComponentConfig, RunConfig
+
+_INTERFACES: dict[str, type] = {
+    "energy": EnergyFunction,
+    "sampler": ContrastiveSampler,
+    "loss": LossFunctional,
+    "regularizer": Regularizer,
+    "dataset": Dataset,
+}
 
 
 @contextlib.contextmanager
@@ -42,16 +51,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_dataset(manager: PluginManager, config: RunConfig) -> Dataset:
-    entry = manager.lookup("dataset", config.data.id)
-    path = config.data_path
-    if path is not None and not Path(path).exists():
-        raise UsageError(f"--data-path {path} does not exist")
-    try:
-        dataset = entry.component.load_factory()(path, **config.data.options)
-    except ValueError as error:
-        raise UsageError(f"dataset {entry.qualified_id!r}: {error}") from None
-    _expect(dataset, Dataset, entry.qualified_id)
-    return dataset
+    """The run's dataset, from its files at ``config.data_path`` (if it reads any)."""
+    return build_component(
+        manager, "dataset", config.data.id, config.data.options, path=config.data_path
+    )
 
 
 def build_components(manager: PluginManager, config: RunConfig) -> Components:
@@ -65,7 +68,7 @@ def build_components(manager: PluginManager, config: RunConfig) -> Components:
 def conditional_spec(spec: DataSpec, config: RunConfig) -> DataSpec:
     """The dataset's spec, marked conditional when the run trains with
     ``train.conditional`` (which needs a labelled dataset)."""
-    if not config.train.get("conditional", False):
+    if not config.train.conditioning.conditional:
         return spec
     if not spec.num_classes:
         raise UsageError(
@@ -82,39 +85,96 @@ def build_models(
     needs: no training data). Parameters are initialised from the run's seed, each
     component from its own offset, so adding a regularizer does not change the energy's
     initial weights."""
-    seed = int(config.train["seed"]) * 1000
-    energy = _build("energy", manager, config.energy, spec, seed, EnergyFunction)
-    sampler = _build("sampler", manager, config.sampler, spec, seed + 1, ContrastiveSampler)
-    loss = _build("loss", manager, config.loss, spec, seed + 2, LossFunctional)
+    seed = config.train.optimisation.seed * 1000
+
+    def build(kind: str, choice: ComponentConfig, offset: int) -> Any:
+        return build_component(
+            manager, kind, choice.id, choice.options, spec=spec, seed=seed + offset
+        )
+
+    energy = build("energy", config.energy, 0)
+    sampler = build("sampler", config.sampler, 1)
+    loss = build("loss", config.loss, 2)
     regularizers = {}
     for index, choice in enumerate(config.regularizers):
-        regularizer = _build("regularizer", manager, choice, spec, seed + 100 + index, Regularizer)
-        regularizers[manager.lookup("regularizer", choice.id).name] = regularizer
+        regularizers[manager.lookup("regularizer", choice.id).name] = build(
+            "regularizer", choice, 100 + index
+        )
     return energy, sampler, loss, regularizers
 
 
-def _build(
-    kind: str,
+def build_component(
     manager: PluginManager,
-    choice: ComponentConfig,
-    spec: DataSpec,
-    seed: int,
-    expected: type,
+    kind: str,
+    component_id: str,
+    options: Mapping[str, Any],
+    *,
+    spec: DataSpec | None = None,
+    path: str | Path | None = None,
+    seed: int | None = None,
 ) -> Any:
-    entry = manager.lookup(kind, choice.id)
-    factory = entry.component.load_factory()
+    """The one way a component is built from its kind, name or qualified id and options:
+    what training, saved runs, evaluation and :func:`ebkit.build_component` all call.
+
+    Energies, samplers, losses and regularizers are built for ``spec``; datasets from
+    the files at ``path``, if they read any. See :func:`make_component`."""
+    entry = manager.lookup(kind, component_id)
+    return make_component(
+        entry.component, kind, options, spec=spec, path=path, seed=seed, label=entry.qualified_id
+    )
+
+
+def make_component(
+    component: Component,
+    kind: str,
+    options: Mapping[str, Any],
+    *,
+    spec: DataSpec | None = None,
+    path: str | Path | None = None,
+    seed: int | None = None,
+    label: str | None = None,
+    validate: bool = True,
+    check: bool = True,
+) -> Any:
+    """Build the component record ``component`` (of ``kind``, shown as ``label``).
+
+    ``options`` are validated, coerced and completed with their defaults as ``-o``
+    values are (``validate=False`` passes them as they are, for a bare factory without
+    option records). With ``seed``, parameters are initialised from a forked global RNG
+    seeded with it, leaving the caller's RNG as it was. A ``ValueError`` of the factory
+    (an option combination it cannot honour) becomes a one-line :class:`UsageError`.
+    ``check`` refuses an object that does not implement the kind's interface, and an
+    energy or sampler that cannot take the labels of a conditional ``spec``."""
+    label = label or component.name
+    section = {
+        "dataset": "data",
+        "regularizer": component.name,
+        "logger": f"logger.{component.name}",
+    }.get(kind, kind)
+    resolved = component.resolve_options(options, prefix=section) if validate else dict(options)
+    if kind == "dataset":
+        if path is not None and not Path(path).exists():
+            raise UsageError(f"--data-path {path} does not exist")
+        arguments: tuple[Any, ...] = (None if path is None else str(path),)
+    elif kind == "logger":
+        arguments = ()  # a logger is built from its options alone
+    else:
+        arguments = (spec,)
+    factory = component.load_factory()
     try:
-        with seeded(seed):
-            built = factory(spec, **choice.options)
+        with seeded(seed) if seed is not None else contextlib.nullcontext():
+            built = factory(*arguments, **resolved)
     except ValueError as error:
         # Components reject option combinations they cannot honour with ValueError.
-        raise UsageError(f"{kind} {entry.qualified_id!r}: {error}") from None
-    _expect(built, expected, entry.qualified_id)
-    if spec.conditional and kind in ("energy", "sampler") and not built.accepts_labels:
-        raise UsageError(
-            f"{kind} {entry.qualified_id!r} cannot condition on class labels (--conditional); "
-            f"see `ebkit components {kind}` and docs/conditional.md for the ones that can"
-        )
+        raise UsageError(f"{kind} {label!r}: {error}") from None
+    if check and kind in _INTERFACES:  # loggers are checked by ebkit.tracking
+        _expect(built, _INTERFACES[kind], label)
+        conditional = spec is not None and spec.conditional
+        if conditional and kind in ("energy", "sampler") and not built.accepts_labels:
+            raise UsageError(
+                f"{kind} {label!r} cannot condition on class labels (--conditional); "
+                f"see `ebkit components {kind}` and docs/conditional.md for the ones that can"
+            )
     return built
 
 

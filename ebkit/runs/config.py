@@ -1,9 +1,10 @@
 """Resolving a training configuration from a TOML file, CLI flags and ``-o`` overrides.
 
 Precedence, lowest first: each option's default, the ``--config`` TOML file, then the
-command line. The result is a plain JSON-able :class:`RunConfig` holding the qualified
-id and every option value of each component, saved as ``config.json`` in the run so
-the run can be rebuilt exactly. Nothing here imports torch.
+command line. The result is a :class:`RunConfig` holding the qualified id and every
+option value of each component, and the typed ``train`` options
+(:mod:`ebkit.runs.settings`), saved as ``config.json`` in the run so the run can be
+rebuilt exactly. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -15,127 +16,68 @@ from pathlib import Path
 from typing import Any
 
 from ebkit.core.errors import UsageError
-from ebkit.plugin.components import Component, Option
 from ebkit.plugin.manager import PluginManager
+from ebkit.runs.settings import TRAIN_COMPONENT, TRAIN_OPTIONS, TrainOptions
+
+__all__ = [
+    "COMPONENT_SLOTS",
+    "LOGGERS",
+    "REGULARIZERS",
+    "SECTIONS",
+    "TABLES",
+    "TRAIN",
+    "TRAIN_COMPONENT",
+    "TRAIN_OPTIONS",
+    "ComponentConfig",
+    "ComponentSlot",
+    "RunConfig",
+    "TrainOptions",
+    "complete_saved_options",
+    "load_toml",
+    "parse_override",
+    "resolve_config",
+]
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
-TRAIN_OPTIONS: tuple[Option, ...] = (
-    Option("steps", int, 2000, "number of training steps", minimum=1),
-    Option("batch_size", int, 64, "samples per batch (data and contrastive)", minimum=2),
-    Option("seed", int, 0, "seed of every random generator of the run", minimum=0),
-    Option("device", str, "auto", "where to train", choices=("auto", "cpu", "cuda")),
-    Option("energy_lr", float, 1e-3, "Adam learning rate of the energy", minimum=0.0),
-    Option("sampler_lr", float, 1e-3, "Adam learning rate of a trainable sampler", minimum=0.0),
-    Option("beta1", float, 0.5, "Adam beta1 (DCGAN's 0.5)", minimum=0.0, maximum=1.0),
-    Option("beta2", float, 0.999, "Adam beta2", minimum=0.0, maximum=1.0),
-    Option(
-        "conditional",
-        bool,
-        False,
-        "conditional run: model p(x | class) with the dataset's labels, which go to the "
-        "energy and the sampler (a labelled dataset, components that accept labels)",
-    ),
-    Option(
-        "labels",
-        int,
-        0,
-        "semi-supervised: train with this many labelled examples, balanced over the classes "
-        "and chosen by the seed, the rest of the training split unlabelled (0: no labels)",
-        minimum=0,
-    ),
-    Option(
-        "test_fraction",
-        float,
-        0.2,
-        "semi-supervised: share of each class held out for testing, never trained on",
-        minimum=0.0,
-        maximum=0.99,
-    ),
-    Option(
-        "supervised_weight",
-        float,
-        1.0,
-        "semi-supervised: weight of the labelled cross-entropy in the energy's loss",
-        minimum=0.0,
-    ),
-    Option(
-        "eval_every",
-        int,
-        500,
-        "semi-supervised: steps between held-out error evaluations (and at the end)",
-        minimum=1,
-    ),
-    Option(
-        "sampler_steps",
-        int,
-        0,
-        "train a trainable sampler only for this many steps, then keep it frozen while the "
-        "energy trains on (EBGAN-LN); 0: all steps",
-        minimum=0,
-    ),
-    Option(
-        "lr_decay_start",
-        float,
-        1.0,
-        "from this fraction of the steps on, decay every learning rate linearly to 0 at the "
-        "last step (the Ladder papers: 0.67); 1: no decay",
-        minimum=0.0,
-        maximum=1.0,
-    ),
-    Option("log_every", int, 10, "steps between metrics.jsonl records", minimum=1),
-    Option(
-        "sample_every", int, 500, "steps between sample pictures (0: only at the end)", minimum=0
-    ),
-    Option(
-        "checkpoint_every", int, 1000, "steps between checkpoints (0: only at the end)", minimum=0
-    ),
-    Option("sample_count", int, 64, "samples drawn for each picture", minimum=1),
-    Option(
-        "lr_halve_patience",
-        int,
-        0,
-        "halve every learning rate when the smoothed lr_halve_metric has not improved for "
-        "this many steps (0: never); BEGAN halves when M_global stalls",
-        minimum=0,
-    ),
-    Option(
-        "lr_halve_metric",
-        str,
-        "m_global",
-        "the logged metric (lower is better) whose stall halves the learning rates; "
-        "m_global is the began loss's convergence measure",
-    ),
-    Option(
-        "lr_halve_smoothing",
-        float,
-        0.99,
-        "decay of the moving average of lr_halve_metric (0: the raw, noisy value; 0.99 "
-        "averages over about 100 steps)",
-        minimum=0.0,
-        maximum=0.9999,
-    ),
-    Option(
-        "lr_halve_min_lr",
-        float,
-        1e-6,
-        "halving never takes a learning rate below this",
-        minimum=0.0,
-    ),
-)
-# Not a plugin component: a record only so ``train.*`` options are validated like any other.
-TRAIN_COMPONENT = Component(
-    name="train",
-    summary="training loop settings",
-    factory="ebkit.core.engine:TrainSettings",
-    options=TRAIN_OPTIONS,
-)
 
-SECTIONS = ("energy", "sampler", "loss", "data")
-_KIND_OF_SECTION = {"energy": "energy", "sampler": "sampler", "loss": "loss", "data": "dataset"}
+@dataclass(frozen=True)
+class ComponentSlot:
+    """One component a run chooses by name: its key (the ``config.json`` entry, the TOML
+    table, the ``-o`` prefix, the ``ebkit train`` flag and the :func:`ebkit.train`
+    keyword), its component kind and the help of its flag."""
+
+    key: str
+    kind: str
+    help: str
+    default: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.key}"
+
+
+COMPONENT_SLOTS: tuple[ComponentSlot, ...] = (
+    ComponentSlot("energy", "energy", "Energy function (see `ebkit components energy`)."),
+    ComponentSlot("sampler", "sampler", "Contrastive sampler (see `ebkit components sampler`)."),
+    ComponentSlot("loss", "loss", "Loss functional (see `ebkit components loss`)."),
+    ComponentSlot("data", "dataset", "Dataset (see `ebkit components dataset`).", "digits"),
+)
+"""The components every run has, in the order they are listed; with the regularizers
+(:data:`REGULARIZERS`, any number) and the ``train`` options, all a run is made of."""
+
+SECTIONS: tuple[str, ...] = tuple(slot.key for slot in COMPONENT_SLOTS)
+REGULARIZERS = "regularizers"
+"""The ``config.json`` list, the TOML table of tables and the :func:`ebkit.train` keyword
+of the regularizers (the ``ebkit train`` flag is ``--regularizer``, repeatable)."""
+LOGGERS = "loggers"
+"""The ``config.json`` list and TOML table of tables of the loggers (``--logger``)."""
+TRAIN = "train"
+TABLES: tuple[str, ...] = (*SECTIONS, REGULARIZERS, LOGGERS, TRAIN)
+"""The top-level tables of a TOML config and keys of ``config.json``."""
 
 
 @dataclass
@@ -159,39 +101,48 @@ class RunConfig:
     data: ComponentConfig
     data_path: str | None
     regularizers: list[ComponentConfig]
-    train: dict[str, Any]
+    train: TrainOptions = field(default_factory=TrainOptions)
     loggers: list[ComponentConfig] = field(default_factory=list)
     """Where the run's metrics and pictures go besides metrics.jsonl (``--logger``); they
     change nothing the run computes."""
+    train_unknown: dict[str, Any] = field(default_factory=dict)
+    """``train`` keys of a saved ``config.json`` that this version does not know, kept
+    so that rewriting the file (``--resume``) loses nothing."""
+
+    def component(self, key: str) -> ComponentConfig:
+        """The chosen component of the slot ``key`` (``energy``, ``data``...)."""
+        return getattr(self, key)
 
     def as_json(self) -> dict[str, Any]:
-        payload = {
-            "energy": self.energy.as_json(),
-            "sampler": self.sampler.as_json(),
-            "loss": self.loss.as_json(),
-            "data": {**self.data.as_json(), "path": self.data_path},
-            "regularizers": [regularizer.as_json() for regularizer in self.regularizers],
-            "train": dict(self.train),
-        }
+        """The ``config.json`` form: components by slot, ``train`` options by flat name
+        (the same shape as before the options were typed)."""
+        payload: dict[str, Any] = {key: self.component(key).as_json() for key in SECTIONS}
+        payload["data"]["path"] = self.data_path
+        payload[REGULARIZERS] = [regularizer.as_json() for regularizer in self.regularizers]
+        payload[TRAIN] = {**self.train.as_flat(), **self.train_unknown}
         if self.loggers:
-            payload["loggers"] = [logger.as_json() for logger in self.loggers]
+            payload[LOGGERS] = [logger.as_json() for logger in self.loggers]
         return payload
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> RunConfig:
         try:
-            return cls(
-                energy=ComponentConfig(**payload["energy"]),
-                sampler=ComponentConfig(**payload["sampler"]),
-                loss=ComponentConfig(**payload["loss"]),
-                data=ComponentConfig(payload["data"]["id"], payload["data"]["options"]),
-                data_path=payload["data"].get("path"),
-                regularizers=[ComponentConfig(**item) for item in payload["regularizers"]],
-                train=dict(payload["train"]),
-                loggers=[ComponentConfig(**item) for item in payload.get("loggers", [])],
-            )
-        except (KeyError, TypeError) as error:
+            tables = {key: dict(payload[key]) for key in SECTIONS}
+            data_path = tables["data"].pop("path", None)
+            chosen = {key: ComponentConfig(**table) for key, table in tables.items()}
+            regularizers = [ComponentConfig(**item) for item in payload[REGULARIZERS]]
+            train, unknown = TrainOptions.from_saved(payload[TRAIN])
+            loggers = [ComponentConfig(**item) for item in payload.get(LOGGERS, [])]
+        except (KeyError, TypeError, AttributeError) as error:
             raise UsageError(f"config.json is not an ebkit run configuration ({error})") from None
+        return cls(
+            **chosen,
+            data_path=data_path,
+            regularizers=regularizers,
+            train=train,
+            train_unknown=unknown,
+            loggers=loggers,
+        )
 
 
 def complete_saved_options(manager: PluginManager, config: RunConfig) -> RunConfig:
@@ -201,9 +152,7 @@ def complete_saved_options(manager: PluginManager, config: RunConfig) -> RunConf
     default when the component is built, as before. Components no longer installed are
     left as they are (building them reports that)."""
     choices = [
-        ("energy", config.energy),
-        ("sampler", config.sampler),
-        ("loss", config.loss),
+        *((slot.kind, config.component(slot.key)) for slot in COMPONENT_SLOTS),
         *(("regularizer", choice) for choice in config.regularizers),
     ]
     for kind, choice in choices:
@@ -226,7 +175,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"--config: {path} does not exist") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"--config: {path} is not valid TOML ({error})") from None
-    allowed = {*SECTIONS, "train", "regularizers", "loggers"}
+    allowed = set(TABLES)
     for key, value in payload.items():
         if key not in allowed:
             accepted = ", ".join(sorted(allowed))
@@ -267,26 +216,26 @@ def resolve_config(
     toml = dict(toml or {})
     names = dict(names or {})
     values: dict[str, dict[str, Any]] = {
-        section: dict(toml.get(section, {})) for section in (*SECTIONS, "train")
+        section: dict(toml.get(section, {})) for section in (*SECTIONS, TRAIN)
     }
     chosen: dict[str, str] = {}
-    for section in SECTIONS:
-        from_toml = values[section].pop("name", None)
-        name = names.get(section) or from_toml
-        if section == "data" and name is None:
-            name = "digits"
-        if section == "loss" and name is None and chosen.get("sampler") == "none":
+    for slot in COMPONENT_SLOTS:
+        from_toml = values[slot.key].pop("name", None)
+        name = names.get(slot.key) or from_toml or slot.default
+        if slot.key == "loss" and name is None and chosen.get("sampler") == "none":
             name = "none"  # the only loss that trains without contrastive samples
         if name is None:
-            raise UsageError(f"no {section} chosen: pass --{section} NAME or set [{section}] name")
-        chosen[section] = str(name)
+            raise UsageError(
+                f"no {slot.key} chosen: pass {slot.flag} NAME or set [{slot.key}] name"
+            )
+        chosen[slot.key] = str(name)
     path_from_toml = values["data"].pop("path", None)
     data_path = data_path if data_path is not None else path_from_toml
     if data_path is not None:
         # Absolute, so that resuming, sampling and evaluating work from any directory.
         data_path = str(Path(data_path).expanduser().absolute())
 
-    regularizer_tables = dict(toml.get("regularizers", {}))
+    regularizer_tables = dict(toml.get(REGULARIZERS, {}))
     for name, table in regularizer_tables.items():
         if not isinstance(table, dict):
             raise UsageError(f"--config: regularizers.{name} must be a table [regularizers.{name}]")
@@ -304,7 +253,7 @@ def resolve_config(
 
     for key, value in (train or {}).items():
         if value is not None:
-            values["train"][key] = value
+            values[TRAIN][key] = value
     for text in overrides:
         component, key, value = parse_override(text)
         if component == "logger":
@@ -321,14 +270,14 @@ def resolve_config(
         elif component in regularizer_values:
             regularizer_values[component][key] = value
         else:
-            accepted = ", ".join([*SECTIONS, "train", *regularizer_names, "logger"])
+            accepted = ", ".join([*SECTIONS, TRAIN, *regularizer_names, "logger"])
             raise UsageError(f"-o {text!r}: unknown component {component!r} (accepted: {accepted})")
 
     resolved: dict[str, ComponentConfig] = {}
-    for section in SECTIONS:
-        entry = manager.lookup(_KIND_OF_SECTION[section], chosen[section])
-        options = entry.component.resolve_options(values[section], prefix=section)
-        resolved[section] = ComponentConfig(entry.qualified_id, options)
+    for slot in COMPONENT_SLOTS:
+        entry = manager.lookup(slot.kind, chosen[slot.key])
+        options = entry.component.resolve_options(values[slot.key], prefix=slot.key)
+        resolved[slot.key] = ComponentConfig(entry.qualified_id, options)
     regularizer_configs = []
     for name in regularizer_names:
         entry = manager.lookup("regularizer", name)
@@ -339,15 +288,11 @@ def resolve_config(
         entry = manager.lookup("logger", name)
         options = entry.component.resolve_options(chosen_values, prefix=f"logger.{name}")
         logger_configs.append(ComponentConfig(entry.qualified_id, options))
-    train_options = TRAIN_COMPONENT.resolve_options(values["train"], prefix="train")
     return RunConfig(
-        energy=resolved["energy"],
-        sampler=resolved["sampler"],
-        loss=resolved["loss"],
-        data=resolved["data"],
+        **resolved,
         data_path=None if data_path is None else str(data_path),
         regularizers=regularizer_configs,
-        train=train_options,
+        train=TrainOptions.from_values(values[TRAIN], where=TRAIN),
         loggers=logger_configs,
     )
 
@@ -355,7 +300,7 @@ def resolve_config(
 def _logger_tables(toml: Mapping[str, Any], chosen: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The option values of each logger: the TOML's ``[loggers.NAME]`` tables, then the
     loggers named on the command line (each once)."""
-    tables = dict(toml.get("loggers", {}))
+    tables = dict(toml.get(LOGGERS, {}))
     for name, table in tables.items():
         if not isinstance(table, dict):
             raise UsageError(f"--config: loggers.{name} must be a table [loggers.{name}]")

@@ -20,16 +20,15 @@ Importing this module does not import torch; calling its functions does.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ebkit.core.errors import EbkitError, UsageError
+from ebkit.core.errors import UsageError
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
-from ebkit.runs.config import SECTIONS, RunConfig, load_toml, resolve_config
+from ebkit.runs.config import REGULARIZERS, SECTIONS, TRAIN, RunConfig, load_toml, resolve_config
 
 if TYPE_CHECKING:
     from ebkit.core.engine import Callback
@@ -37,14 +36,6 @@ if TYPE_CHECKING:
     from ebkit.runs.saved import SavedRun
 
 PathLike = str | os.PathLike[str]
-
-_INTERFACES = {
-    "energy": "EnergyFunction",
-    "sampler": "ContrastiveSampler",
-    "loss": "LossFunctional",
-    "regularizer": "Regularizer",
-    "dataset": "Dataset",
-}
 
 
 def build_component(
@@ -67,40 +58,21 @@ def build_component(
     initialised from a forked global RNG seeded with it, leaving the caller's RNG as it
     was; without, from the global RNG, as when a class is instantiated directly.
     """
-    import ebkit
-    from ebkit.runs.build import seeded
+    from ebkit.runs.build import build_component as build
 
     manager = manager or get_plugin_manager()
-    entry = manager.lookup(kind, name)
-    component = entry.component
-    prefix = {"dataset": "data", "regularizer": component.name}.get(kind, kind)
-    resolved = component.resolve_options(options, prefix=prefix)
     label = f"build_component({kind!r}, {name!r})"
     if kind == "dataset":
         if spec is not None:
             raise UsageError(f"{label}: a dataset is built from path=, not from a DataSpec")
         if path is not None and not Path(path).exists():
             raise UsageError(f"{label}: path {path} does not exist")
-        arguments: tuple[Any, ...] = (None if path is None else str(path),)
     else:
         if spec is None:
             raise UsageError(f"{label}: pass the DataSpec of the data (e.g. dataset.spec)")
         if path is not None:
             raise UsageError(f"{label}: path= is for datasets only")
-        arguments = (spec,)
-    factory = component.load_factory()
-    try:
-        with seeded(seed) if seed is not None else contextlib.nullcontext():
-            built = factory(*arguments, **resolved)
-    except ValueError as error:
-        raise UsageError(f"{kind} {entry.qualified_id!r}: {error}") from None
-    expected = getattr(ebkit, _INTERFACES[kind])
-    if not isinstance(built, expected):
-        raise EbkitError(
-            f"component {entry.qualified_id!r} built a {type(built).__name__}, "
-            f"not an ebkit.{expected.__name__} (a bug in its plugin)"
-        )
-    return built
+    return build(manager, kind, name, options, spec=spec, path=path, seed=seed)
 
 
 def train(
@@ -231,7 +203,7 @@ def resolve_run_config(
     else:
         tables = load_toml(config) if config is not None else {}
     chosen = [regularizers] if isinstance(regularizers, str) else list(regularizers)
-    used = chosen or list(tables.get("regularizers", {}))
+    used = chosen or list(tables.get(REGULARIZERS, {}))
     flags: dict[str, Any] = {
         "steps": steps,
         "batch_size": batch_size,
@@ -243,22 +215,22 @@ def resolve_run_config(
         if section == "logger":
             _set_logger_option(tables, str(key), value)
             continue
-        if section not in (*SECTIONS, "train", *used):
-            accepted = ", ".join([*SECTIONS, "train", *used, "logger"])
+        if section not in (*SECTIONS, TRAIN, *used):
+            accepted = ", ".join([*SECTIONS, TRAIN, *used, "logger"])
             raise UsageError(
                 f"options: unknown component {section!r} in {key!r} (accepted: {accepted})"
             )
         values = dict(value) if not option and isinstance(value, Mapping) else {option: value}
         if not option and not isinstance(value, Mapping):
             raise UsageError(f"options: {key!r} needs a table of options or a COMPONENT.KEY name")
-        if section == "train":
+        if section == TRAIN:
             # Options win over the keyword arguments, as -o wins over --steps.
             for name in set(values) & set(flags):
                 flags[name] = values.pop(name)
-        if section in (*SECTIONS, "train"):
+        if section in (*SECTIONS, TRAIN):
             table = tables.setdefault(section, {})
         else:
-            table = tables.setdefault("regularizers", {}).setdefault(section, {})
+            table = tables.setdefault(REGULARIZERS, {}).setdefault(section, {})
         table.update(values)
     return resolve_config(
         manager,

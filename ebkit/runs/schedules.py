@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ebkit.core.engine import Callback, Metrics
 from ebkit.core.errors import UsageError
+from ebkit.runs.settings import ScheduleSettings
 
 if TYPE_CHECKING:
     from ebkit.core.engine import Trainer
@@ -162,18 +163,17 @@ class LRHalving(Callback):
         self._state_group(trainer)[STATE_KEY] = self.state_dict()
 
 
-def lr_halving_from_train_options(train: Mapping[str, Any]) -> LRHalving | None:
+def lr_halving_from_train_options(schedule: ScheduleSettings) -> LRHalving | None:
     """The :class:`LRHalving` callback the ``train.lr_halve_*`` options ask for, or
     ``None`` when ``train.lr_halve_patience`` is 0 (off)."""
-    patience = int(train.get("lr_halve_patience", 0))
-    if patience == 0:
+    if schedule.lr_halve_patience == 0:
         return None
     try:
         return LRHalving(
-            patience,
-            metric=str(train["lr_halve_metric"]),
-            smoothing=float(train["lr_halve_smoothing"]),
-            min_lr=float(train["lr_halve_min_lr"]),
+            schedule.lr_halve_patience,
+            metric=schedule.lr_halve_metric,
+            smoothing=schedule.lr_halve_smoothing,
+            min_lr=schedule.lr_halve_min_lr,
         )
     except ValueError as error:
         raise UsageError(f"train.lr_halve_*: {error}") from None
@@ -220,12 +220,12 @@ class LinearDecay(Callback):
                 group["lr"] = base[name] * factor
 
 
-def lr_schedule_from_train_options(train: Mapping[str, Any]) -> Callback | None:
+def lr_schedule_from_train_options(schedule: ScheduleSettings) -> Callback | None:
     """The learning-rate callback the ``train`` options ask for: :class:`LRHalving`
     (``lr_halve_patience`` > 0), :class:`LinearDecay` (``lr_decay_start`` < 1) or none.
     Both at once are refused: a decay from the configured rates would undo halvings."""
-    halving = lr_halving_from_train_options(train)
-    decay_start = float(train.get("lr_decay_start", 1.0))
+    halving = lr_halving_from_train_options(schedule)
+    decay_start = schedule.lr_decay_start
     if decay_start >= 1.0:
         return halving
     if halving is not None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict
 from pathlib import Path
 
 from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
@@ -35,17 +35,8 @@ from ebkit.tracking.logger import build_loggers
 
 
 def settings_from_config(config: RunConfig) -> TrainSettings:
-    """The engine's settings: the ``train`` options that :class:`TrainSettings` names.
-
-    A setting missing from ``config.train`` keeps its :class:`TrainSettings` default, so a
-    run whose ``config.json`` predates a newer setting still resumes."""
-    return TrainSettings(
-        **{
-            field.name: config.train[field.name]
-            for field in fields(TrainSettings)
-            if field.name in config.train
-        }
-    )
+    """The engine's settings: the run's optimisation section."""
+    return TrainSettings(**asdict(config.train.optimisation))
 
 
 def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
@@ -54,8 +45,8 @@ def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
     components = build_components(manager, config)
     extensions = step_extensions(config, components)
     # Refuse a bad schedule pairing before anything is trained or written.
-    lr_schedule_from_train_options(config.train)
-    device = resolve_device(config.train["device"])
+    lr_schedule_from_train_options(config.train.schedule)
+    device = resolve_device(config.train.hardware.device)
     return Trainer(components, settings_from_config(config), device=device, extensions=extensions)
 
 
@@ -66,14 +57,17 @@ def step_extensions(config: RunConfig, components: Components) -> list[StepExten
     keeps, the labelled ones and a held-out test set); with ``train.sampler_steps``,
     :class:`FreezeSampler`. The data-only step of ``--sampler none`` the trainer
     chooses itself."""
-    train = config.train
+    semi_supervised = config.train.semi_supervised
     extensions: list[StepExtension] = []
-    if train.get("labels", 0):
+    if semi_supervised.labels:
         from ebkit.runs.splits import semi_supervised_split
 
         try:
             split = semi_supervised_split(
-                components.dataset, train["labels"], train["test_fraction"], train["seed"]
+                components.dataset,
+                semi_supervised.labels,
+                semi_supervised.test_fraction,
+                config.train.optimisation.seed,
             )
         except ValueError as error:
             raise UsageError(str(error)) from None
@@ -83,12 +77,13 @@ def step_extensions(config: RunConfig, components: Components) -> list[StepExten
                 split.labelled,
                 split.test_x,
                 split.test_y,
-                weight=train.get("supervised_weight", 1.0),
-                eval_every=train.get("eval_every", 500),
+                weight=semi_supervised.supervised_weight,
+                eval_every=semi_supervised.eval_every,
             )
         )
-    if train.get("sampler_steps", 0):
-        extensions.append(FreezeSampler(after=train["sampler_steps"]))
+    sampler_steps = config.train.schedule.sampler_steps
+    if sampler_steps:
+        extensions.append(FreezeSampler(after=sampler_steps))
     return extensions
 
 
@@ -117,7 +112,7 @@ def train_run(
         trainer,
         config,
         run_dir,
-        MetricsLog(run_dir / "metrics.jsonl", config.train["log_every"], loggers),
+        MetricsLog(run_dir / "metrics.jsonl", config.train.logging.log_every, loggers),
         progress=progress,
         extra_callbacks=extra_callbacks,
     )
@@ -143,9 +138,9 @@ def resume_run(
     manager = manager or get_plugin_manager()
     config = complete_saved_options(manager, RunConfig.from_json(read_run_config(run_dir)))
     if steps is not None:
-        config.train["steps"] = steps
+        config.train = config.train.replace(steps=steps)
     if device is not None:
-        config.train["device"] = device
+        config.train = config.train.replace(device=device)
     for leftover in (run_dir / "checkpoints").glob(".*.tmp"):
         leftover.unlink()  # a write cut short by the kill; the rename never happened
     weights = latest_checkpoint(run_dir)
@@ -160,7 +155,7 @@ def resume_run(
             f"--steps {trainer.settings.steps}: the run is already at step {trainer.step}"
         )
     write_json(run_dir / "config.json", config.as_json())
-    metrics = MetricsLog(run_dir / "metrics.jsonl", config.train["log_every"], loggers)
+    metrics = MetricsLog(run_dir / "metrics.jsonl", config.train.logging.log_every, loggers)
     metrics.history = truncate_metrics(metrics.path, trainer.step)
     _fit(trainer, config, run_dir, metrics, progress=progress, extra_callbacks=extra_callbacks)
     return trainer
@@ -175,19 +170,23 @@ def _fit(
     progress: bool,
     extra_callbacks: tuple[Callback, ...],
 ) -> None:
-    train = config.train
+    logging = config.train.logging
     progress_bar = ProgressBar(metrics) if progress else None
     interrupt = InterruptAtStepEnd()
-    lr_schedule = lr_schedule_from_train_options(train)
+    lr_schedule = lr_schedule_from_train_options(config.train.schedule)
     trainer.callbacks = [
         # First: it adds the learning rates to the step's metrics before they are logged,
         # and updates its state before a checkpoint saves it.
         *([lr_schedule] if lr_schedule is not None else []),
         *trainer.extension_callbacks(),  # the held-out error of --labels, before logging
         metrics,
-        Checkpoints(run_dir, train["checkpoint_every"]),
+        Checkpoints(run_dir, logging.checkpoint_every),
         SamplePictures(
-            run_dir, train["sample_every"], train["sample_count"], train["seed"], metrics.loggers
+            run_dir,
+            logging.sample_every,
+            logging.sample_count,
+            config.train.optimisation.seed,
+            metrics.loggers,
         ),
         *([progress_bar] if progress_bar is not None else []),
         *extra_callbacks,

@@ -42,7 +42,7 @@ def check_conditional_energy(
 
     for data_spec in [spec] if spec is not None else _conditional_specs():
         assert data_spec.conditional and data_spec.num_classes, "use a conditional spec"
-        energy = _build(factory, data_spec, options)
+        energy = _build("energy", factory, data_spec, options)
         assert isinstance(energy, EnergyFunction), f"built {type(energy).__name__}"
         assert energy.accepts_labels, "the energy does not set accepts_labels"
         x = _inputs(data_spec, batch, seed=1).requires_grad_(True)
@@ -94,7 +94,7 @@ def check_conditional_sampler(
     for data_spec in [spec] if spec is not None else _conditional_specs():
         assert data_spec.conditional and data_spec.num_classes, "use a conditional spec"
         target = energy if energy is not None else _QuadraticEnergy(data_spec)
-        sampler = _build(factory, data_spec, options)
+        sampler = _build("sampler", factory, data_spec, options)
         assert isinstance(sampler, ContrastiveSampler), f"built {type(sampler).__name__}"
         assert sampler.accepts_labels, "the sampler does not set accepts_labels"
         labels = class_cycle(n, data_spec.num_classes)

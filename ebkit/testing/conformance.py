@@ -32,17 +32,27 @@ Factory = Component | Callable[..., Any]
 # -- conformance checks -----------------------------------------------------------------
 
 
-def _build(factory: Factory, spec: DataSpec, options: Mapping[str, Any], seed: int = 0) -> Any:
-    from ebkit.runs.build import seeded
+def _build(
+    kind: str, factory: Factory, spec: DataSpec, options: Mapping[str, Any], seed: int = 0
+) -> Any:
+    """Build the component under test along ebkit's one build path."""
+    return _make(kind, factory, options, spec=spec, seed=seed)
+
+
+def _make(kind: str, factory: Factory, options: Mapping[str, Any], **where: Any) -> Any:
+    """:func:`ebkit.runs.build.make_component` for a component record (its options
+    validated, after their round trip is checked) or a bare factory (options as given:
+    it declares no option records to check them against)."""
+    from ebkit.runs.build import make_component
 
     if isinstance(factory, Component):
         check_option_round_trip(factory)
-        resolved = factory.resolve_options(options, prefix=factory.name)
-        function = factory.load_factory()
+        record, validate = factory, True
     else:
-        resolved, function = dict(options), factory
-    with seeded(seed):
-        return function(spec, **resolved)
+        record = Component(name="under-test", summary="the factory under test", factory=factory)
+        validate = False
+    # The checks assert the interface themselves, with messages for plugin authors.
+    return make_component(record, kind, options, validate=validate, check=False, **where)
 
 
 def check_option_round_trip(component: Component) -> None:
@@ -88,9 +98,9 @@ def check_energy(
     from ebkit.core.interfaces import EnergyFunction, EnergyOutput
 
     for data_spec in [spec] if spec is not None else _default_specs():
-        energy = _build(factory, data_spec, options)
+        energy = _build("energy", factory, data_spec, options)
         assert isinstance(energy, EnergyFunction), f"built {type(energy).__name__}"
-        twin = _build(factory, data_spec, options)
+        twin = _build("energy", factory, data_spec, options)
         _assert_same_state(energy, twin, "two builds with the same seed")
         x = _inputs(data_spec, batch, seed=1).requires_grad_(True)
         output = energy(x)
@@ -168,7 +178,7 @@ def check_sampler(
 
     for data_spec in [spec] if spec is not None else _default_specs():
         target = energy if energy is not None else _QuadraticEnergy(data_spec)
-        sampler = _build(factory, data_spec, options)
+        sampler = _build("sampler", factory, data_spec, options)
         assert isinstance(sampler, ContrastiveSampler), f"built {type(sampler).__name__}"
         samples = sampler.sample(n, target, torch.Generator().manual_seed(3))
         assert samples.shape == (n, *data_spec.event_shape), (
@@ -185,7 +195,7 @@ def check_sampler(
         first = sampler.sample(n, target, torch.Generator().manual_seed(4))
         again = sampler.sample(n, target, torch.Generator().manual_seed(4))
         assert torch.equal(first, again), "the same generator seed gave different samples"
-        clone = _build(factory, data_spec, options, seed=99)
+        clone = _build("sampler", factory, data_spec, options, seed=99)
         clone.load_state_dict(sampler.state_dict())
         clone.eval()
         copied = clone.sample(n, target, torch.Generator().manual_seed(4))
@@ -205,7 +215,7 @@ def check_loss(
     from ebkit.core.interfaces import LossFunctional, LossOutput
 
     data_spec = spec if spec is not None else _default_specs()[1]
-    loss = _build(factory, data_spec, options)
+    loss = _build("loss", factory, data_spec, options)
     assert isinstance(loss, LossFunctional), f"built {type(loss).__name__}"
     real, fake = _energy_outputs(data_spec, batch)
     result = loss.energy_loss(real, fake)
@@ -232,7 +242,7 @@ def check_loss(
         sampler_result.loss.backward()
         assert _has_gradient(fake, read), "the sampler loss ignores the contrastive energies"
     _assert_metrics(loss.update_state(real.detach(), fake.detach()))
-    clone = _build(factory, data_spec, options)
+    clone = _build("loss", factory, data_spec, options)
     clone.load_state_dict(loss.state_dict())
     assert torch.equal(clone.energy_loss(real, fake).loss, loss.energy_loss(real, fake).loss), (
         "state_dict does not capture the loss's state"
@@ -253,7 +263,7 @@ def check_regularizer(
     from ebkit.core.interfaces import Regularizer
 
     data_spec = spec if spec is not None else _default_specs()[1]
-    regularizer = _build(factory, data_spec, options)
+    regularizer = _build("regularizer", factory, data_spec, options)
     assert isinstance(regularizer, Regularizer), f"built {type(regularizer).__name__}"
     assert regularizer.target in ("energy", "sampler"), f"bad target {regularizer.target!r}"
     assert isinstance(regularizer.weight, float), "weight must be a float"

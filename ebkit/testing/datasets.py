@@ -8,8 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ebkit.plugin.components import Component
-from ebkit.testing.conformance import Factory, check_option_round_trip
+from ebkit.testing.conformance import Factory, _make
 
 if TYPE_CHECKING:
     from ebkit.core.interfaces import Dataset, DataSpec
@@ -59,10 +58,7 @@ def check_dataset(
 
 
 def _build_dataset(factory: Factory, path: str | None, options: Mapping[str, Any]) -> Dataset:
-    if isinstance(factory, Component):
-        check_option_round_trip(factory)
-        return factory.load_factory()(path, **factory.resolve_options(options, prefix="data"))
-    return factory(path, **options)
+    return _make("dataset", factory, options, path=path)
 
 
 def _check_batch(data: Any, spec: DataSpec, batch: int) -> None:

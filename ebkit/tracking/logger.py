@@ -97,13 +97,12 @@ class LoggerSet:
 def build_loggers(manager: PluginManager, choices: Sequence[ComponentConfig]) -> LoggerSet:
     """Build each chosen logger as ``factory(**options)``; an object that is not a
     :class:`Logger` is refused with one line naming the component."""
+    from ebkit.runs.build import build_component
+
     built = []
     for choice in choices:
         entry = manager.lookup("logger", choice.id)
-        try:
-            logger = entry.component.load_factory()(**choice.options)
-        except ValueError as error:
-            raise UsageError(f"logger {entry.qualified_id!r}: {error}") from None
+        logger = build_component(manager, "logger", choice.id, choice.options)
         if not isinstance(logger, Logger):
             raise UsageError(
                 f"logger {entry.qualified_id!r}: its factory returned "

@@ -226,6 +226,10 @@ def test_components_show_lists_list_types(ebkit_plugins, ebkit_cli) -> None:
             "default": [1, 2],
             "help": "layer sizes",
             "choices": None,
+            "minimum": None,
+            "maximum": None,
+            "minimum_inclusive": True,
+            "maximum_inclusive": True,
         }
     ]
 

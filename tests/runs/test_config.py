@@ -14,6 +14,7 @@ from ebkit.runs.config import (
     TRAIN_COMPONENT,
     ComponentConfig,
     RunConfig,
+    TrainOptions,
     load_toml,
     parse_override,
     resolve_config,
@@ -53,8 +54,11 @@ def test_defaults_fill_every_option_and_data_defaults_to_digits(plugins) -> None
     assert config.sampler.options == defaults(plugins, "sampler", "generator")
     assert config.loss.options == defaults(plugins, "loss", "gan")
     assert config.data.options == defaults(plugins, "dataset", "digits")
-    assert config.train == {option.name: option.default for option in TRAIN_COMPONENT.options}
-    assert config.train["steps"] == 2000 and config.train["seed"] == 0
+    assert config.train == TrainOptions()
+    assert config.train.as_flat() == {
+        option.name: option.default for option in TRAIN_COMPONENT.options
+    }
+    assert config.train.optimisation.steps == 2000 and config.train.optimisation.seed == 0
 
 
 @pytest.mark.parametrize("missing", ["energy", "sampler", "loss"])
@@ -113,8 +117,9 @@ def test_toml_tables_set_names_options_train_and_regularizers(plugins, tmp_path)
     assert config.loss.options["generator_loss"] == "minimax"
     assert config.data.id == "ebkit/25gaussians"
     assert config.data.options == {"noise": 0.1}
-    assert config.train["steps"] == 30
-    assert config.train["energy_lr"] == 1.0 and type(config.train["energy_lr"]) is float
+    assert config.train.optimisation.steps == 30
+    energy_lr = config.train.optimisation.energy_lr
+    assert energy_lr == 1.0 and type(energy_lr) is float
     assert [reg.id for reg in config.regularizers] == ["ebkit-tests/feature-penalty"]
     assert config.regularizers[0].options == {"weight": 0.5}
 
@@ -236,14 +241,14 @@ def test_cli_values_override_toml(plugins, tmp_path) -> None:
     )
     assert config.data.id == "ebkit/rings"
     assert config.energy.options["width"] == 32
-    assert config.train["steps"] == 7
-    assert config.train["seed"] == 3  # not given on the command line: TOML wins
-    assert config.train["batch_size"] == 8
+    assert config.train.optimisation.steps == 7
+    assert config.train.optimisation.seed == 3  # not given on the command line: TOML wins
+    assert config.train.optimisation.batch_size == 8
 
 
 def test_override_wins_over_train_flag(plugins) -> None:
     config = resolve_config(plugins, names=NAMES, train={"steps": 5}, overrides=["train.steps=9"])
-    assert config.train["steps"] == 9
+    assert config.train.optimisation.steps == 9
 
 
 def test_override_a_regularizer_option_by_its_name(plugins) -> None:

@@ -230,7 +230,7 @@ def test_options_may_be_dotted_tables_or_strings_and_win_over_keywords() -> None
     assert config.loss.options["generator_loss"] == "minimax"
     assert config.regularizers[0].id == "ebkit-tests/feature-penalty"
     assert config.regularizers[0].options["weight"] == 0.3
-    assert (config.train["steps"], config.train["seed"]) == (7, 5)
+    assert (config.train.optimisation.steps, config.train.optimisation.seed) == (7, 5)
 
 
 def test_a_toml_config_file_is_read(tmp_path) -> None:
@@ -239,7 +239,7 @@ def test_a_toml_config_file_is_read(tmp_path) -> None:
     config = resolve_run_config(
         ebkit.get_plugin_manager(), sampler="generator", loss="gan", config=path
     )
-    assert (config.energy.options["width"], config.train["seed"]) == (12, 9)
+    assert (config.energy.options["width"], config.train.optimisation.seed) == (12, 9)
     assert config.data.id == "ebkit/digits"
 
 

@@ -15,7 +15,7 @@ from ebkit.core.engine import TrainSettings
 from ebkit.core.errors import UsageError
 from ebkit.plugin.manager import PluginManager, module_plugin
 from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint
-from ebkit.runs.config import resolve_config
+from ebkit.runs.config import RunConfig, resolve_config
 from ebkit.runs.schedules import (
     MIN_RELATIVE_IMPROVEMENT,
     STATE_KEY,
@@ -24,6 +24,7 @@ from ebkit.runs.schedules import (
     lr_halving_from_train_options,
     smoothed_value,
 )
+from ebkit.runs.settings import ScheduleSettings
 from ebkit.runs.training import resume_run, settings_from_config, train_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -180,14 +181,14 @@ def test_state_dict_round_trip_and_unknown_keys() -> None:
 
 
 def test_the_train_options_build_the_callback() -> None:
-    assert lr_halving_from_train_options({"lr_halve_patience": 0}) is None
+    assert lr_halving_from_train_options(ScheduleSettings(lr_halve_patience=0)) is None
     callback = lr_halving_from_train_options(
-        {
-            "lr_halve_patience": 7,
-            "lr_halve_metric": "loss_energy",
-            "lr_halve_smoothing": 0.5,
-            "lr_halve_min_lr": 1e-5,
-        }
+        ScheduleSettings(
+            lr_halve_patience=7,
+            lr_halve_metric="loss_energy",
+            lr_halve_smoothing=0.5,
+            lr_halve_min_lr=1e-5,
+        )
     )
     assert isinstance(callback, LRHalving)
     assert (callback.patience, callback.metric, callback.smoothing, callback.min_lr) == (
@@ -252,23 +253,24 @@ def plugins() -> PluginManager:
 def test_the_options_resolve_with_their_defaults(plugins: PluginManager) -> None:
     train = resolve_config(
         plugins, names={"energy": "mlp", "sampler": "generator", "loss": "gan"}
-    ).train
-    assert train["lr_halve_patience"] == 0
-    assert train["lr_halve_metric"] == "m_global"
-    assert train["lr_halve_smoothing"] == 0.99
-    assert train["lr_halve_min_lr"] == 1e-6
+    ).train.schedule
+    assert train.lr_halve_patience == 0
+    assert train.lr_halve_metric == "m_global"
+    assert train.lr_halve_smoothing == 0.99
+    assert train.lr_halve_min_lr == 1e-6
 
 
 def test_a_config_without_newer_train_settings_keeps_their_defaults(
     plugins: PluginManager,
 ) -> None:
     # A config.json written before a setting existed (here: all but steps) still builds.
-    config = plateau_config(plugins, 5)
-    config.train = {"steps": 5}
+    payload = plateau_config(plugins, 5).as_json()
+    payload["train"] = {"steps": 5}
+    config = RunConfig.from_json(payload)
     settings = settings_from_config(config)
     assert settings.steps == 5
     assert settings.batch_size == TrainSettings().batch_size
-    assert lr_halving_from_train_options(config.train) is None
+    assert lr_halving_from_train_options(config.train.schedule) is None
 
 
 def test_a_run_logs_the_learning_rates_and_resumes_the_schedule_exactly(
@@ -338,16 +340,16 @@ def test_linear_decay_sets_the_rates_and_logs_them() -> None:
 def test_decay_and_halving_together_are_refused() -> None:
     from ebkit.runs.schedules import LinearDecay, lr_schedule_from_train_options
 
-    train = {"lr_halve_patience": 0, "lr_decay_start": 0.5}
+    train = ScheduleSettings(lr_halve_patience=0, lr_decay_start=0.5)
     assert isinstance(lr_schedule_from_train_options(train), LinearDecay)
-    assert lr_schedule_from_train_options({"lr_decay_start": 1.0}) is None
+    assert lr_schedule_from_train_options(ScheduleSettings(lr_decay_start=1.0)) is None
     with pytest.raises(UsageError, match="cannot be combined"):
         lr_schedule_from_train_options(
-            {
-                "lr_halve_patience": 3,
-                "lr_halve_metric": "m_global",
-                "lr_halve_smoothing": 0.9,
-                "lr_halve_min_lr": 0.0,
-                "lr_decay_start": 0.5,
-            }
+            ScheduleSettings(
+                lr_halve_patience=3,
+                lr_halve_metric="m_global",
+                lr_halve_smoothing=0.9,
+                lr_halve_min_lr=0.0,
+                lr_decay_start=0.5,
+            )
         )

@@ -1,0 +1,335 @@
+"""The ``train`` options of a run as typed sections: the one place their defaults, help,
+bounds and choices are written.
+
+Users set them by flat name (``--steps``, ``-o train.energy_lr=2e-4``, ``steps = 500``
+under ``[train]`` in a TOML file) and ``config.json`` stores them flat, as always. In
+code they are typed attributes grouped by what they control::
+
+    config.train.optimisation.energy_lr
+    config.train.semi_supervised.labels
+
+Everything else is derived from the dataclass fields below: the :class:`Option` records
+that validate and coerce user values (:data:`TRAIN_OPTIONS`), ``ebkit components show
+train``, the help of the ``ebkit train`` flags, and the engine's
+:class:`ebkit.core.engine.TrainSettings` (built from :class:`OptimisationSettings`).
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ebkit.plugin.components import Component, Option
+
+__all__ = [
+    "TRAIN_COMPONENT",
+    "TRAIN_OPTIONS",
+    "ConditioningSettings",
+    "HardwareSettings",
+    "LoggingSettings",
+    "OptimisationSettings",
+    "ScheduleSettings",
+    "SemiSupervisedSettings",
+    "TrainOptions",
+    "flag_help",
+    "train_option",
+]
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    minimum_inclusive: bool = True,
+    maximum_inclusive: bool = True,
+    choices: tuple[str, ...] | None = None,
+    flag: str | None = None,
+) -> Any:
+    """A dataclass field carrying what an :class:`Option` needs; ``flag`` names the
+    ``ebkit train`` flag that sets it too (``--steps``), if any."""
+    metadata = {
+        "help": help,
+        "minimum": minimum,
+        "maximum": maximum,
+        "minimum_inclusive": minimum_inclusive,
+        "maximum_inclusive": maximum_inclusive,
+        "choices": choices,
+        "flag": flag,
+    }
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class OptimisationSettings:
+    """Steps, batches, seed and Adam (Kingma & Ba 2015) for the energy and a trainable
+    sampler: the engine's own settings (its TrainSettings)."""
+
+    steps: int = setting(2000, "number of training steps", minimum=1, flag="--steps")
+    batch_size: int = setting(
+        64, "samples per batch (data and contrastive)", minimum=2, flag="--batch-size"
+    )
+    seed: int = setting(0, "seed of every random generator of the run", minimum=0, flag="--seed")
+    energy_lr: float = setting(1e-3, "Adam learning rate of the energy", minimum=0.0)
+    sampler_lr: float = setting(1e-3, "Adam learning rate of a trainable sampler", minimum=0.0)
+    beta1: float = setting(
+        0.5, "Adam beta1 (Radford et al. 2016, DCGAN: 0.5)", minimum=0.0, maximum=1.0
+    )
+    beta2: float = setting(0.999, "Adam beta2", minimum=0.0, maximum=1.0)
+
+
+@dataclass(frozen=True)
+class HardwareSettings:
+    """Where the run trains."""
+
+    device: str = setting(
+        "auto", "where to train", choices=("auto", "cpu", "cuda"), flag="--device"
+    )
+
+
+@dataclass(frozen=True)
+class ConditioningSettings:
+    """Class-conditional runs: the energy and the sampler see the class labels and model
+    p(x | class)."""
+
+    conditional: bool = setting(
+        False,
+        "conditional run: model p(x | class) with the dataset's labels, which go to the "
+        "energy and the sampler (a labelled dataset, components that accept labels)",
+        flag="--conditional",
+    )
+
+
+@dataclass(frozen=True)
+class SemiSupervisedSettings:
+    """Semi-supervised runs (Rasmus et al. 2015; EBGAN-LN in Zhao et al. 2017): a few
+    labelled examples add a cross-entropy on the energy's class logits."""
+
+    labels: int = setting(
+        0,
+        "semi-supervised: train with this many labelled examples, balanced over the classes "
+        "and chosen by the seed, the rest of the training split unlabelled (needs an energy "
+        "with class logits, e.g. ladder; 0: no labels)",
+        minimum=0,
+        flag="--labels",
+    )
+    test_fraction: float = setting(
+        0.2,
+        "semi-supervised: share of each class held out for testing, never trained on",
+        minimum=0.0,
+        maximum=1.0,
+        maximum_inclusive=False,
+    )
+    supervised_weight: float = setting(
+        1.0,
+        "semi-supervised: weight of the labelled cross-entropy in the energy's loss",
+        minimum=0.0,
+    )
+    eval_every: int = setting(
+        500,
+        "semi-supervised: steps between held-out error evaluations (and at the end)",
+        minimum=1,
+    )
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """What changes over the steps: the sampler's training window and the learning
+    rates."""
+
+    sampler_steps: int = setting(
+        0,
+        "train a trainable sampler only for this many steps, then keep it frozen while the "
+        "energy trains on (EBGAN-LN); 0: all steps",
+        minimum=0,
+    )
+    lr_decay_start: float = setting(
+        1.0,
+        "from this fraction of the steps on, decay every learning rate linearly to 0 at the "
+        "last step (Rasmus et al. 2015: 0.67); 1: no decay",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    lr_halve_patience: int = setting(
+        0,
+        "halve every learning rate when the smoothed lr_halve_metric has not improved for "
+        "this many steps (0: never; not together with lr_decay_start < 1); BEGAN (Berthelot "
+        "et al. 2017) halves when M_global stalls",
+        minimum=0,
+    )
+    lr_halve_metric: str = setting(
+        "m_global",
+        "the logged metric (lower is better) whose stall halves the learning rates; "
+        "m_global is the began loss's convergence measure",
+    )
+    lr_halve_smoothing: float = setting(
+        0.99,
+        "decay of the moving average of lr_halve_metric (0: the raw, noisy value; 0.99 "
+        "averages over about 100 steps)",
+        minimum=0.0,
+        maximum=1.0,
+        maximum_inclusive=False,
+    )
+    lr_halve_min_lr: float = setting(
+        1e-6, "halving never takes a learning rate below this", minimum=0.0
+    )
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """What the run writes as it trains: metrics, pictures and checkpoints."""
+
+    log_every: int = setting(
+        10, "steps between metrics.jsonl records (the last step is always logged)", minimum=1
+    )
+    sample_every: int = setting(
+        500, "steps between sample pictures (0: only at the end)", minimum=0
+    )
+    checkpoint_every: int = setting(
+        1000, "steps between checkpoints (0: only at the end)", minimum=0
+    )
+    sample_count: int = setting(64, "samples drawn for each picture", minimum=1)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Every ``train`` option of a run, by section (see the module docstring)."""
+
+    optimisation: OptimisationSettings = field(default_factory=OptimisationSettings)
+    hardware: HardwareSettings = field(default_factory=HardwareSettings)
+    conditioning: ConditioningSettings = field(default_factory=ConditioningSettings)
+    semi_supervised: SemiSupervisedSettings = field(default_factory=SemiSupervisedSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+    @classmethod
+    def sections(cls) -> tuple[tuple[str, type], ...]:
+        """``(attribute, section class)`` pairs, in the order options are listed."""
+        hints = typing.get_type_hints(cls)
+        return tuple((item.name, hints[item.name]) for item in dataclasses.fields(cls))
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], *, where: str = "train") -> TrainOptions:
+        """Validate and coerce user values given by flat name (CLI strings or TOML/JSON
+        values); the options not given keep their defaults. Errors name ``where.KEY``."""
+        resolved = TRAIN_COMPONENT.resolve_options(values, prefix=where)
+        return cls._from_flat(resolved)
+
+    @classmethod
+    def from_saved(cls, values: Mapping[str, Any]) -> tuple[TrainOptions, dict[str, Any]]:
+        """The options of a saved run's ``config.json``: options it predates keep their
+        defaults (each read the same way before it existed). Keys this version does not
+        know are returned apart, so that rewriting ``config.json`` keeps them."""
+        known = {option.name for option in TRAIN_OPTIONS}
+        unknown = {key: value for key, value in values.items() if key not in known}
+        given = {key: value for key, value in values.items() if key in known}
+        return cls.from_values(given, where="config.json: train"), unknown
+
+    @classmethod
+    def _from_flat(cls, flat: Mapping[str, Any]) -> TrainOptions:
+        parts = {}
+        for attribute, section in cls.sections():
+            names = [item.name for item in dataclasses.fields(section)]
+            parts[attribute] = section(**{name: flat[name] for name in names if name in flat})
+        return cls(**parts)
+
+    def as_flat(self) -> dict[str, Any]:
+        """The options by flat name, as ``config.json`` stores them."""
+        flat: dict[str, Any] = {}
+        for attribute, _ in self.sections():
+            flat.update(dataclasses.asdict(getattr(self, attribute)))
+        return flat
+
+    def replace(self, **values: Any) -> TrainOptions:
+        """A copy with some options changed by flat name, validated like user input."""
+        return self.from_values({**self.as_flat(), **values})
+
+    def __getitem__(self, name: str) -> Any:
+        """Read an option by flat name, as ``config.train["seed"]`` did when the options
+        were a dict (kept for scripts written then; code in ebkit uses the attributes)."""
+        flat = self.as_flat()
+        if name not in flat:
+            raise KeyError(name)
+        return flat[name]
+
+
+def _options() -> tuple[Option, ...]:
+    options = []
+    for _, section in TrainOptions.sections():
+        hints = typing.get_type_hints(section)
+        for item in dataclasses.fields(section):
+            meta = item.metadata
+            options.append(
+                Option(
+                    item.name,
+                    hints[item.name],
+                    item.default,
+                    meta["help"],
+                    choices=meta["choices"],
+                    minimum=meta["minimum"],
+                    maximum=meta["maximum"],
+                    minimum_inclusive=meta["minimum_inclusive"],
+                    maximum_inclusive=meta["maximum_inclusive"],
+                )
+            )
+    names = [option.name for option in options]
+    if len(set(names)) != len(names):
+        raise RuntimeError("two train sections declare the same option name")
+    return tuple(options)
+
+
+TRAIN_OPTIONS: tuple[Option, ...] = _options()
+"""The ``train`` options as :class:`Option` records, derived from the sections."""
+
+# Not a plugin component: a record only so ``train.*`` options are validated and shown
+# (``ebkit components show train``) like any component's.
+TRAIN_COMPONENT = Component(
+    name="train",
+    summary="training loop settings: optimisation, hardware, conditioning, "
+    "semi-supervised, schedule, logging",
+    factory="ebkit.runs.settings:TrainOptions",
+    options=TRAIN_OPTIONS,
+)
+
+
+def section_of(name: str) -> str:
+    """The section attribute (``optimisation``...) holding the option ``name``."""
+    for attribute, section in TrainOptions.sections():
+        if name in {item.name for item in dataclasses.fields(section)}:
+            return attribute
+    raise KeyError(name)
+
+
+def train_option(name: str) -> Option:
+    """The :class:`Option` record of the ``train`` option ``name``."""
+    option = TRAIN_COMPONENT.option(name)
+    if option is None:
+        raise KeyError(name)
+    return option
+
+
+def flags() -> dict[str, str]:
+    """``{option name: ebkit train flag}`` for the options that have a flag."""
+    result = {}
+    for _, section in TrainOptions.sections():
+        for item in dataclasses.fields(section):
+            if item.metadata["flag"]:
+                result[item.name] = item.metadata["flag"]
+    return result
+
+
+def flag_help(name: str) -> str:
+    """The ``ebkit train --help`` text of the flag that sets the option ``name``."""
+    option = train_option(name)
+    text = option.help[0].upper() + option.help[1:]
+    bounds = option.describe_bounds()
+    if bounds:
+        text += f" ({bounds})"
+    if option.type is bool:
+        return text + "."  # a flag: given or not
+    return f"{text} [default: {option.default}]."
