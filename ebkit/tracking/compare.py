@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ebkit.core.errors import UsageError
-from ebkit.runs.config import RunConfig
+from ebkit.runs.config import SECTIONS, RunConfig
 
 __all__ = ["ComparedRun", "Comparison", "compare_runs", "read_run", "save_comparison_curves"]
 
@@ -99,12 +99,8 @@ def read_run(path: str | Path) -> ComparedRun:
 def flat_options(config: RunConfig) -> dict[str, Any]:
     """``{"energy": "ebkit/mlp", "energy.width": 64, ..., "train.steps": 2000}``."""
     options: dict[str, Any] = {}
-    for section, choice in (
-        ("energy", config.energy),
-        ("sampler", config.sampler),
-        ("loss", config.loss),
-        ("data", config.data),
-    ):
+    for section in SECTIONS:
+        choice = config.component(section)
         options[section] = choice.id
         if section == "data":
             options["data.path"] = config.data_path
@@ -115,7 +111,7 @@ def flat_options(config: RunConfig) -> dict[str, Any]:
         name = choice.id.rpartition("/")[2]
         for key, value in choice.options.items():
             options[f"{name}.{key}"] = value
-    for key, value in config.train.items():
+    for key, value in config.train.as_flat().items():
         options[f"train.{key}"] = value
     return options
 
