@@ -8,6 +8,7 @@ import torch: a record holds a factory that is either a callable or a lazy
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import re
 import typing
@@ -232,8 +233,11 @@ class Component:
         unknown = sorted(set(values) - set(known))
         if unknown:
             accepted = ", ".join(known) or "none"
+            close = difflib.get_close_matches(unknown[0], list(known), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise UsageError(
-                f"{prefix}.{unknown[0]}: unknown option for {self.name!r} (accepted: {accepted})"
+                f"{prefix}.{unknown[0]}: unknown option for {self.name!r} "
+                f"({hint}accepted: {accepted})"
             )
         resolved = {}
         for name, option in known.items():

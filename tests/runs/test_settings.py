@@ -156,7 +156,10 @@ def test_typed_values_round_trip_and_replace_validates() -> None:
     [
         (["-o", "train.test_fraction=1"], "train.test_fraction: '1' must be below 1"),
         (["-o", "train.lr_halve_smoothing=1.0"], "train.lr_halve_smoothing: '1.0' must be below 1"),
-        (["-o", "train.stepz=3"], "train.stepz: unknown option for 'train' (accepted: steps,"),
+        (
+            ["-o", "train.stepz=3"],
+            "train.stepz: unknown option for 'train' (did you mean 'steps'? accepted: steps,",
+        ),
         (["-o", "train.device=tpu"], "train.device: 'tpu' is not one of 'auto', 'cpu', 'cuda'"),
         (["--batch-size", "1"], "train.batch_size: 1 is below the minimum 2"),
         (["-o", "train.beta1=1.5"], "train.beta1: '1.5' is above the maximum 1"),
