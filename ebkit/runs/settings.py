@@ -36,6 +36,9 @@ __all__ = [
     "SemiSupervisedSettings",
     "TrainOptions",
     "flag_help",
+    "flags",
+    "section_of",
+    "setting",
     "train_option",
 ]
 
