@@ -42,7 +42,7 @@ number of samples: uniform noise on the data's box (the chance level: on
 and exact samples of the mixture (the ceiling: every mode, about 98.9 %).
 
 Output: one line per run as it finishes, then Markdown tables (medians with the
-interquartile range over seeds, beside the published references of SPEC §7) ready to
+interquartile range over seeds, beside the published numbers of VEEGAN and PacGAN) ready to
 paste into ``docs/quality.md``, and the verdict on EBGAN-PT against EBGAN on
 ``25gaussians``. ``--json FILE`` writes every raw number. A benchmark: the exit status
 is 0 whatever the numbers (2 for a bad option).
@@ -104,7 +104,8 @@ MODELS: dict[str, Model] = {
 PUBLISHED: dict[tuple[str, str], str] = {
     ("25gaussians", "gan"): "3.3–17.3 modes (VEEGAN, PacGAN)",
 }
-"""Published numbers printed beside our rows (SPEC §7); other rows have none."""
+"""Published numbers printed beside our rows (Srivastava et al. 2017; Lin et al. 2018);
+other rows have none."""
 
 PUBLISHED_ROWS: dict[str, tuple[str, str, str, str]] = {
     "25gaussians": ("PacGAN4 (published)", "24.8", "93.6", "PacGAN table, grid"),

@@ -5,7 +5,8 @@ own weights (Berthelot et al. 2017, §3.5), so the one builder lives here: the c
 ``generator`` sampler and the ``ebkit-autoencoder`` plugin both use it. So do the two
 ways a network takes a class label in a conditional run: :class:`LabelEmbedding`
 (concatenated to a vector: a generator's z, an MLP energy's input) and
-:class:`LabelChannel` (one extra image channel, as in the conditional EBGAN deck).
+:class:`LabelChannel` (one extra image channel). Both feed the class to the network as
+conditional GANs do (Mirza & Osindero 2014, eq. 2).
 """
 
 from __future__ import annotations
@@ -188,8 +189,8 @@ class LabelEmbedding(nn.Module):
     conditional generator's z, the conditional MLP energy's flattened input).
 
     ``forward(v: (B, D), labels: (B,)) -> (B, D + dim)``. A learned embedding is the same
-    function as the one-hot label fed through a dense layer (the deck's "class info"
-    input), without the multiplication by zeros. Initialised N(0, 1), torch's default,
+    function as the one-hot label fed through a dense layer (Mirza & Osindero 2014, §4.1),
+    without the multiplication by zeros. Initialised N(0, 1), torch's default,
     so the label enters on the scale of z ~ N(0, I).
     """
 
@@ -209,11 +210,12 @@ class LabelEmbedding(nn.Module):
 
 class LabelChannel(nn.Module):
     """The label as one more image channel: a learned per-class map of H×W values,
-    concatenated to the image (the conditional EBGAN deck's discriminator input: class
-    info -> dense -> one 32×32 map -> concatenated to the RGB image).
+    concatenated to the image: one-hot class -> dense -> one H×W map -> concatenated to
+    the RGB image, the input of the conditional CIFAR-10 discriminator (``arch="deck"``,
+    :data:`ebkit.core.architectures.DECK_SHAPE`).
 
     ``forward(x: (B, C, H, W), labels: (B,)) -> (B, C + 1, H, W)``. The per-class map is
-    the deck's one-hot -> dense layer written as an embedding of H·W values (the dense
+    one-hot -> dense layer written as an embedding of H·W values (the dense
     layer's bias folds into the maps). Initialised N(0, 1): the scale of data in [-1, 1].
     """
 

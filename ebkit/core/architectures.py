@@ -57,11 +57,15 @@ def choose_architecture(spec: DataSpec, arch: str = "auto") -> str:
 
 
 DECK_SHAPE: tuple[int, int, int] = (3, 32, 32)
-"""The images of the conditional EBGAN deck (CIFAR-10)."""
+"""The images of the conditional CIFAR-10 networks, ``arch="deck"``: a conditional EBGAN
+(Zhao, Mathieu & LeCun 2017) whose DCGAN-style networks (Radford et al. 2016: 5×5
+transposed convolutions with BatchNorm and ReLU in the generator, strided convolutions
+with BatchNorm and LeakyReLU in the discriminator) take the class as conditional GANs
+do (Mirza & Osindero 2014, eq. 2). The option value ``deck`` is kept for compatibility."""
 
 
 def deck_is_default(spec: DataSpec) -> bool:
-    """Whether ``arch="auto"`` picks the conditional EBGAN deck's networks (``deck``) for
-    ``spec``: in conditional runs on the deck's 3×32×32 images, the setting the deck
-    documents, for the ``generator`` and the ``conv`` energy alike."""
+    """Whether ``arch="auto"`` picks the conditional CIFAR-10 networks (``deck``, see
+    :data:`DECK_SHAPE`) for ``spec``: in conditional runs on 3×32×32 images, the setting
+    they are designed for, for the ``generator`` and the ``conv`` energy alike."""
     return spec.conditional and tuple(spec.event_shape) == DECK_SHAPE

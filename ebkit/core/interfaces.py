@@ -271,7 +271,9 @@ class LossOutput:
 def energy_metrics(real: Tensor, fake: Tensor) -> dict[str, Tensor | float]:
     """The diagnostics every contrastive loss logs, as detached tensors (no host sync):
     ``energy_real`` and ``energy_fake`` (mean energies of data and contrastive samples,
-    ``(B,)`` each) and ``energy_gap`` = fake − real (SPEC §7)."""
+    ``(B,)`` each) and ``energy_gap`` = fake − real (positive while the energy separates
+    them, as the contrastive losses ask: Zhao, Mathieu & LeCun 2017, eq. 1; Du & Mordatch
+    2019)."""
     with torch.no_grad():
         energy_real, energy_fake = real.mean(), fake.mean()
         return {

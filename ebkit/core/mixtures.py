@@ -4,8 +4,8 @@
 The datasets that draw these mixtures (:mod:`ebkit.builtins.datasets.toy`) and the metric
 that scores samples against their modes (:mod:`ebkit.metrics.toy`) both read them from
 here, so the metric and the data cannot drift apart, and neither imports the other. The
-mixtures are the 2-D benchmarks of VEEGAN (Srivastava et al. 2017, §5.1) and PacGAN
-(Lin et al. 2018, §5.1).
+mixtures are the 2-D benchmarks of VEEGAN (Srivastava et al. 2017) and PacGAN
+(Lin et al. 2018).
 """
 
 from __future__ import annotations

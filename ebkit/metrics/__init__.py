@@ -1,5 +1,5 @@
 """Metrics for energy-based generative models: mode coverage, distances, image quality
-and anomaly AUROC (SPEC §7), importable on their own.
+and anomaly AUROC, importable on their own.
 
 - 2-D Gaussian mixtures (``8gaussians``, ``25gaussians``): :func:`mode_coverage`,
   :func:`mixture_mode_coverage` -> modes covered, high-quality share, reverse KL.

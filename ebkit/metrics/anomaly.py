@@ -2,7 +2,8 @@
 
 An energy model assigns low energy to data it has learnt, so the energy itself is an
 anomaly score: higher energy, more anomalous. :func:`energy_auroc` measures how well it
-separates in-distribution samples from outliers, with ties counted ½ (SPEC §7).
+separates in-distribution samples from outliers, with ties counted ½ (the Mann–Whitney
+form of the AUROC, Hanley & McNeil 1982).
 """
 
 from __future__ import annotations

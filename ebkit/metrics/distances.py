@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 DEFAULT_RBF_SCALES: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0)
-"""RBF bandwidths of :func:`rbf_mmd2`, as multiples of the median pairwise distance (SPEC §7)."""
+"""RBF bandwidths of :func:`rbf_mmd2`, as multiples of the median pairwise distance (the
+median heuristic of Gretton et al. 2012, spread over a factor of 20)."""
 
 
 def _points(name: str, points: Tensor, *, minimum: int = 1) -> Tensor:
@@ -192,7 +193,7 @@ def rbf_mmd2(
     The **mean** over bandwidths h of :func:`mmd2_unbiased` with
     k(a, b) = exp(−‖a − b‖² / (2h²)), so its scale does not grow with the number of
     bandwidths. The bandwidths are ``scales`` × the median pairwise distance of the
-    **pooled** set x ∪ y (SPEC §7: {0.05, 0.1, 0.2, 0.5, 1} × median), computed without
+    **pooled** set x ∪ y ({0.05, 0.1, 0.2, 0.5, 1} × median), computed without
     gradient; ``bandwidths`` gives them explicitly instead. ``x: (N, D)``,
     ``y: (M, D) -> ()``, N, M ≥ 2; memory O((N + M)²).
     """
@@ -332,6 +333,6 @@ def frechet_distance(mean_a: Tensor, cov_a: Tensor, mean_b: Tensor, cov_b: Tenso
 def frechet_distance_of_features(real: Tensor, fake: Tensor) -> Tensor:
     """:func:`frechet_distance` between the Gaussian fits (:func:`gaussian_fit`) of two
     feature sets, ``real: (N, F)``, ``fake: (M, F) -> ()``. Standardise the features
-    first (:func:`standardize_features`) to follow SPEC §7."""
+    first (:func:`standardize_features`) to compare features on one scale."""
     real, fake = _pair(real, fake, minimum=2)
     return frechet_distance(*gaussian_fit(real), *gaussian_fit(fake))

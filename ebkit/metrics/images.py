@@ -79,8 +79,8 @@ def ebgan_inception_score(probabilities: Tensor) -> Tensor:
     ``probabilities: (N, K) -> ()`` float64. It is +inf as soon as one p(y|x) puts
     exactly zero mass on a class that p(y) uses (softmax outputs never do, but confident
     ones make it large and dominated by the tiny probabilities), so it grows with the
-    classifier's confidence more than with diversity. **Caveat (SPEC §2):** I′ rates a
-    collapse onto two classes almost as high as real data; never report it alone —
+    classifier's confidence more than with diversity. **Caveat:** I′ rates a collapse
+    onto two classes almost as high as real data; never report it alone —
     report it beside :func:`inception_score` and :func:`class_coverage`.
     """
     p_y_given_x = _probabilities(probabilities)
@@ -196,7 +196,7 @@ def image_metrics(
     ``real: (N, C, H, W)``, both in [-1, 1], through ``classifier``.
 
     FD and KID use the penultimate features standardised with the real set's mean and
-    std (:func:`~ebkit.metrics.distances.standardize_features`, SPEC §7); IS, I′ and
+    std (:func:`~ebkit.metrics.distances.standardize_features`); IS, I′ and
     class coverage use the fake set's class probabilities. ``generator`` draws KID's
     subsets (default: seeded with 0). Use a few hundred images per set or more: the
     covariances are F × F (F = 128). ``requested_labels: (M,)``, the classes ``fake`` was

@@ -1,9 +1,10 @@
 """Mode coverage on the 2-D Gaussian mixtures: modes covered and high-quality share.
 
-The protocol of VEEGAN and PacGAN (SPEC §7): a sample is *high quality* when it lies
-within 3σ of its nearest mode; a mode is *covered* when it is the nearest mode of at
-least one high-quality sample. The mode centres and σ come from :mod:`ebkit.core.mixtures`,
-which the datasets draw from too, so the metric and the data cannot drift apart.
+The protocol of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018): a sample
+is *high quality* when it lies within 3σ of its nearest mode; a mode is *covered* when it
+is the nearest mode of at least one high-quality sample. The mode centres and σ come from
+:mod:`ebkit.core.mixtures`, which the datasets draw from too, so the metric and the data
+cannot drift apart.
 
 Even a perfect sampler does not reach a high-quality share of 1: for an isotropic 2-D
 Gaussian ‖x − μ‖/σ follows a chi distribution with 2 degrees of freedom, so

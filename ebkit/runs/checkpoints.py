@@ -1,6 +1,6 @@
 """The run directory and its checkpoints (safetensors weights + a JSON sidecar).
 
-Layout (SPEC §9)::
+Layout (what ``docs/quickstart.md`` shows users)::
 
     RUN/config.json                 the resolved configuration
     RUN/metrics.jsonl               one JSON object per logged step

@@ -1,4 +1,4 @@
-"""Tests for the ``ebkit`` command line (SPEC §8): listing plugins and components, clear
+"""Tests for the ``ebkit`` command line (docs/cli.md): listing plugins and components, clear
 one-line errors with the right exit codes, and import-lightness."""
 
 from __future__ import annotations

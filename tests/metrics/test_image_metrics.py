@@ -68,7 +68,7 @@ def test_ebgan_score_is_infinite_for_exact_zeros_and_hand_computed_otherwise() -
 
 
 def test_ebgan_score_rates_a_two_class_collapse_close_to_an_even_spread() -> None:
-    # SPEC §2's caveat, the reason I′ is never reported alone: IS drops from 10 to 2.
+    # The caveat of its docstring, the reason I′ is never reported alone: IS drops from 10 to 2.
     even = smoothed_one_hot(list(range(K)) * 2)
     collapse = smoothed_one_hot([0, 1] * K)
     assert inception_score(collapse) / inception_score(even) < 0.25

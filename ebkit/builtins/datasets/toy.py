@@ -10,8 +10,9 @@ plus five noise standard deviations, rounded up to one decimal. Points beyond it
 one in a million at 5σ) are clamped so that samples always lie in ``[low, high]``, as
 :class:`ebkit.DataSpec` promises.
 
-The two Gaussian mixtures follow VEEGAN/PacGAN (see SPEC §7) and expose ``modes``
-``(K, 2)`` and ``mode_std`` for the mode-coverage metrics.
+The two Gaussian mixtures follow VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al.
+2018), with the modes of :mod:`ebkit.core.mixtures`, and expose ``modes`` ``(K, 2)`` and
+``mode_std`` for the mode-coverage metrics.
 """
 
 from __future__ import annotations

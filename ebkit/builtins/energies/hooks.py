@@ -20,7 +20,8 @@ which suits the gradients MCMC samplers follow."""
 
 CONV_ENERGY_ARCHITECTURES: tuple[str, ...] = ("auto", "plain", "deck")
 """Accepted ``arch`` of the ``conv`` energy: ``plain`` (no BatchNorm, for MCMC), ``deck``
-(the conditional EBGAN deck's discriminator) or ``auto``."""
+(the conditional CIFAR-10 EBGAN discriminator, :data:`ebkit.core.architectures.DECK_SHAPE`)
+or ``auto``."""
 
 _ACTIVATION_HELP = (
     "non-linearity after every hidden layer; swish = SiLU (smooth input gradients for "
@@ -56,8 +57,8 @@ def ebkit_energies() -> list[Component]:
         Component(
             name="conv",
             summary="scalar energy network E(x): strided convolutions and a linear head, "
-            "for images of any size (CD-trained EBMs, the GAN baseline), or the conditional "
-            "EBGAN deck's discriminator",
+            "for images of any size (CD-trained EBMs, the GAN baseline), or a conditional "
+            "CIFAR-10 EBGAN discriminator (DCGAN-style, Radford et al. 2016)",
             factory="ebkit.builtins.energies.networks:ConvEnergy",
             options=(
                 Option(
@@ -65,7 +66,7 @@ def ebkit_energies() -> list[Component]:
                     str,
                     "auto",
                     "network: plain (convolutions and a linear head, no BatchNorm: use it "
-                    "with MCMC samplers), deck (the conditional EBGAN deck's discriminator: "
+                    "with MCMC samplers), deck (a conditional CIFAR-10 EBGAN discriminator: "
                     "BatchNorm after every convolution but the first, Dense 64, E = "
                     "softplus(·) >= 0 for the margin loss; for generator-trained EBGAN) or "
                     "auto = deck for conditional runs on 3x32x32 data (CIFAR-10), else plain",

@@ -7,7 +7,8 @@ codes (the pulling-away term) can use them. Neither uses BatchNorm: MCMC sampler
 every chain by the gradient of its own energy, and BatchNorm in training mode would make
 a sample's energy depend on the other chains in the batch (and on the batch size), so
 the sampled distribution would not be exp(−E(x)) of any one E. The one exception is the
-``conv`` energy's ``arch="deck"``, the conditional EBGAN deck's discriminator, which has
+``conv`` energy's ``arch="deck"``, the conditional CIFAR-10 EBGAN discriminator
+(:data:`ebkit.core.architectures.DECK_SHAPE`), which has
 BatchNorm and a softplus output: it is meant for generator-trained EBGAN, and MCMC
 samplers should use ``arch="plain"``.
 
@@ -64,10 +65,11 @@ PLAIN_CHANNELS: tuple[int, ...] = (32, 64, 128)
 """The ``conv`` energy's default ``channels`` with ``arch="plain"``."""
 
 DECK_CHANNELS: tuple[int, ...] = (128, 128, 64)
-"""The ``conv`` energy's default ``channels`` with ``arch="deck"`` (the deck's table)."""
+"""The ``conv`` energy's default ``channels`` with ``arch="deck"`` (128-128-64, DCGAN-style
+strided convolutions as in Radford et al. 2016)."""
 
 DECK_HIDDEN = 64
-"""Units of the dense layer between the deck's convolutions and its output (Dense 64)."""
+"""Units of the dense layer between the ``deck`` convolutions and its output (Dense 64)."""
 
 
 def make_activation(name: str) -> nn.Module:
@@ -127,7 +129,7 @@ class MLPEnergy(EnergyFunction):
 
     Conditional runs (``spec.conditional``): ``forward(x, labels: (B,))`` models
     E(x | y). A learned embedding of the label, ``label_dim`` values (auto:
-    ``num_classes``, as the deck's one-hot "class info"), is concatenated to the mapped
+    ``num_classes``, the size of a one-hot label), is concatenated to the mapped
     input, so the first layer is ``Linear(d + label_dim, width)``
     (:class:`ebkit.nets.LabelEmbedding`, initialised N(0, 1)). ``label_dim`` is unused
     otherwise.
@@ -183,7 +185,7 @@ def conv_output_side(side: int, n_convolutions: int) -> int:
 
 def conv_energy_architecture(spec: DataSpec, arch: str = "auto") -> str:
     """Resolve the ``conv`` energy's ``arch``: ``plain``, ``deck`` or ``auto``, which is
-    ``deck`` for conditional runs on 3×32×32 data (the deck's CIFAR-10 setting) and
+    ``deck`` for conditional runs on 3×32×32 data (conditional CIFAR-10) and
     ``plain`` otherwise, so every unconditional run keeps the plain network."""
     if arch not in CONV_ENERGY_ARCHITECTURES:
         raise ValueError(
@@ -213,9 +215,10 @@ class ConvEnergy(EnergyFunction):
 
     No BatchNorm (see the module docstring).
 
-    ``deck``: the discriminator of the conditional EBGAN deck (CIFAR-10; channels
-    default :data:`DECK_CHANNELS` = 128, 128, 64, activation default leaky_relu with
-    slope 0.2, as in its table); F = 64::
+    ``deck``: the conditional CIFAR-10 EBGAN discriminator
+    (:data:`ebkit.core.architectures.DECK_SHAPE`; channels default :data:`DECK_CHANNELS`
+    = 128, 128, 64, activation default leaky_relu with slope 0.2, as in DCGAN,
+    Radford et al. 2016); F = 64::
 
         x -> map [low, high] to [-1, 1]
           -> Conv(C → channels[0], 3×3, stride 2, padding 1) -> act
@@ -224,10 +227,10 @@ class ConvEnergy(EnergyFunction):
           -> flatten -> Linear(channels[k−1]·H'·W', 64) -> act     = features
           -> Linear(64, 1) -> softplus                             = E(x) ≥ 0
 
-    The deck leaves the activation between its Dense 64 and Dense 1 unstated; without
-    one the two would be a single linear map, so we use the same LeakyReLU. Its output
-    is an unbounded "real/fake" unit; we pass it through softplus because the deck
-    trains this network with the EBGAN margin loss, D(x) + [m − D(G(z))]⁺, which needs
+    Between the Dense 64 and Dense 1 layers we use the same LeakyReLU (without one the
+    two would be a single linear map). A "real/fake" output unit is unbounded; we pass it
+    through softplus because this network trains with the EBGAN margin loss,
+    D(x) + [m − D(G(z))]⁺ (Zhao, Mathieu & LeCun 2017, eq. 1), which needs
     E ≥ 0 (it pushes E(x) of the data down without bound otherwise). A convolution
     followed by BatchNorm has no bias (BatchNorm's shift replaces it). BatchNorm in
     training mode makes a sample's energy depend on its batch, which suits the
@@ -240,8 +243,8 @@ class ConvEnergy(EnergyFunction):
     shape. Vectors are refused: use the ``mlp`` energy for them.
 
     Conditional runs (``spec.conditional``): ``forward(x, labels: (B,))`` models
-    E(x | y). One learned H×W map per class (:class:`ebkit.nets.LabelChannel`, the
-    deck's "class info -> dense -> 1×32×32") is concatenated to the mapped image as an
+    E(x | y). One learned H×W map per class (:class:`ebkit.nets.LabelChannel`: class ->
+    dense -> 1×H×W) is concatenated to the mapped image as an
     extra channel, so the first convolution reads C + 1 channels.
     """
 

@@ -1,5 +1,5 @@
-"""The ``cd`` loss: contrastive divergence with the energy-magnitude regulariser of the
-GAN+EBM deck's Algorithm 2 (SPEC §5)."""
+"""The ``cd`` loss: contrastive divergence with the energy-magnitude regulariser of IGEBM
+(Du & Mordatch 2019, Algorithm 1)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from ebkit.core.interfaces import DataSpec, EnergyOutput, LossFunctional, LossOu
 __all__ = ["CDLoss", "cd_energy_loss", "cd_sampler_loss", "energy_magnitude"]
 
 DEFAULT_ALPHA = 0.1
-"""α of Algorithm 2 and SPEC §5."""
+"""α, the weight of the energy-magnitude regulariser (Du & Mordatch 2019, Algorithm 1)."""
 
 
 def energy_magnitude(real_energy: Tensor, fake_energy: Tensor) -> Tensor:
-    """The regulariser L_RG of Algorithm 2, line 10::
+    """The regulariser L_RG of IGEBM (Du & Mordatch 2019, Algorithm 1)::
 
         L_RG = 1/N Σ_i ( E(x⁺_i)² + E(x⁻_i)² ) = mean E(x⁺)² + mean E(x⁻)²
 
@@ -33,8 +33,8 @@ def energy_magnitude(real_energy: Tensor, fake_energy: Tensor) -> Tensor:
 def cd_energy_loss(
     real_energy: Tensor, fake_energy: Tensor, alpha: float = DEFAULT_ALPHA
 ) -> Tensor:
-    """Contrastive divergence with energy-magnitude regularisation (Algorithm 2, lines
-    9–11; SPEC §5)::
+    """Contrastive divergence (Hinton 2002) with energy-magnitude regularisation, the loss
+    of IGEBM (Du & Mordatch 2019, Algorithm 1)::
 
         L = mean E(x⁺) − mean E(x⁻) + α·(mean E(x⁺)² + mean E(x⁻)²)
 

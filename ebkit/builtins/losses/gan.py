@@ -1,5 +1,6 @@
 """The ``gan`` loss: the standard GAN (Goodfellow et al. 2014) as a loss on energies, with
-the discriminator's logit −E(x), the baseline the EBGAN paper compares against (SPEC §1–2).
+the discriminator's logit −E(x), the baseline the EBGAN paper compares against (Zhao,
+Mathieu & LeCun 2017, §4.1).
 
 With D(x) = σ(−E(x)), low energy means "real". Every formula is written with
 ``logsigmoid``, which is exact for any energy (log σ(t) = −softplus(−t)), so no log of a

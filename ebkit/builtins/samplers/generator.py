@@ -5,7 +5,8 @@ Four architectures, chosen by ``arch`` (``auto`` picks mlp or conv from the data
 :func:`ebkit.choose_architecture`, and deck for conditional runs on 3×32×32 images, see
 :func:`generator_architecture`; it never picks began):
 
-- ``mlp``, the EBGAN paper's MNIST grid (App. C; SPEC §2): ``n_layers`` Linear layers
+- ``mlp``, the EBGAN paper's MNIST grid (Zhao, Mathieu & LeCun 2017, App. C): ``n_layers``
+  Linear layers
   (nLayerG), hidden width ``width`` (sizeG), BatchNorm after every weight layer except
   the output, ReLU, tanh on the output.
 - ``conv``, DCGAN-style (Radford et al. 2016, the generator of the paper's LSUN/CelebA
@@ -14,14 +15,16 @@ Four architectures, chosen by ``arch`` (``auto`` picks mlp or conv from the data
   which writes the data's C channels) -> tanh -> centre crop to exactly (H, W).
   With k = ``len(channels)`` doublings, h0 = ⌈H / 2^k⌉ and w0 = ⌈W / 2^k⌉, so the
   output shape follows the dataset: 28×28 grows from 4×4 to 32×32 and is cropped.
-- ``began``, BEGAN's generator (Berthelot et al. 2017, §3.5; SPEC §4): the architecture
+- ``began``, BEGAN's generator (Berthelot et al. 2017, §3.5): the architecture
   of BEGAN's decoder with its own weights, z -> Linear -> ``(filters, h0, w0)`` (8 on
   the shorter side) -> per stage two 3×3 convolutions with ELU, nearest-neighbour
   upsampling ×2 between stages -> a 3×3 convolution to C channels, *no tanh*. For
   images with sides of 8·2^k pixels (pad 28×28 MNIST with ``-o data.pad=true``).
-- ``deck``, the generator of the conditional EBGAN deck on CIFAR-10 (its "Model
-  Architecture" table; :func:`_deck`): z (⊕ the class) -> Linear -> ``(128, H/4, W/4)``
-  (the deck's Dense 8192 reshaped to 128×8×8) -> 5×5 stride-2 transposed convolution to
+- ``deck``, the conditional CIFAR-10 EBGAN generator
+  (:data:`ebkit.core.architectures.DECK_SHAPE`; :func:`_deck`), a DCGAN-style network
+  (Radford et al. 2016) taking the class as a conditional GAN's (Mirza & Osindero 2014):
+  z (⊕ the class) -> Linear -> ``(128, H/4, W/4)`` (Dense 8192 reshaped to 128×8×8 for
+  CIFAR-10) -> 5×5 stride-2 transposed convolution to
   128 channels, BatchNorm + ReLU -> 5×5 stride-2 to 64, BatchNorm + ReLU -> 5×5 stride-1
   to C -> tanh. Generalised from 32×32 to any image whose sides are divisible by 4
   (28×28 MNIST grows from 7×7, the 8×8 digits from 2×2).
@@ -33,16 +36,18 @@ Glorot-uniform weights and zero biases (BEGAN gives none; TensorFlow's default, 
 reimplementations inherit). The network's output range [-1, 1] (tanh's) is mapped
 affinely onto the data range ``[spec.low, spec.high]`` (the identity for the paper's
 [-1, 1] data), so the same generator serves images and the 2-D toys whose range is wider.
-began has no tanh (SPEC §4), so its output is not bounded and samples may leave the data
+began has no tanh (Berthelot et al. 2017, §3.5), so its output is not bounded and samples
+may leave the data
 range a little.
 
 The noise is ``normal`` (N(0, I)) or ``uniform`` (U[-1, 1]^latent_dim); ``noise="auto"``
 is uniform for began, as in BEGAN, and normal otherwise, as in EBGAN. ``latent_dim=None``
-is BEGAN's h = 64 for began and EBGAN's (and the deck's) 100 otherwise.
+is BEGAN's h = 64 for began and EBGAN's 100 otherwise (also that of ``deck``).
 
 **Conditioning.** With ``spec.conditional`` set, every architecture takes
 z ⊕ embed(y) instead of z: a learned :class:`ebkit.nets.LabelEmbedding` of ``label_dim``
-values (default: ``num_classes``, the size of the deck's one-hot "class info" input) is
+values (default: ``num_classes``, the size of a one-hot class input, as in Mirza &
+Osindero 2014) is
 concatenated to the noise, so only the first layer grows. The noise itself is drawn
 exactly as in an unconditional run, and unconditional runs build the same parameters as
 before (no embedding).
@@ -79,23 +84,23 @@ GENERATOR_ARCHITECTURES: tuple[str, ...] = ("auto", "mlp", "conv", "began", "dec
 NOISE_KINDS: tuple[str, ...] = ("auto", "normal", "uniform")
 
 DEFAULT_LATENT_DIM = 100
-"""EBGAN's (and the deck's) noise size, used by mlp, conv and deck when ``latent_dim`` is
-not set."""
+"""EBGAN's noise size (Zhao, Mathieu & LeCun 2017), used by mlp, conv and deck when
+``latent_dim`` is not set."""
 BEGAN_LATENT_DIM = 64
 """BEGAN's h, used by began when ``latent_dim`` is not set."""
 
 DECK_CHANNELS: tuple[int, ...] = (128, 128, 64)
-"""The deck generator's widths: the projection's 128 maps, then the outputs of its two
+"""The ``deck`` generator's widths: the projection's 128 maps, then the outputs of its two
 stride-2 transposed convolutions (a last one writes the data's channels)."""
 DECK_SHRINK = 4
-"""The deck's projection has sides H/4 × W/4 (its 8×8 for 32×32); two doublings follow."""
+"""The ``deck`` projection has sides H/4 × W/4 (8×8 for 32×32); two doublings follow."""
 DECK_KERNEL = 5
 
 
 def generator_architecture(spec: DataSpec, arch: str = "auto") -> str:
     """Resolve the generator's ``arch`` for ``spec``: began and deck as named; ``auto``
-    is deck for a conditional run on the deck's 3×32×32 images (the conditional EBGAN
-    deck's documented default), else :func:`ebkit.choose_architecture`'s mlp or conv."""
+    is deck for a conditional run on 3×32×32 images (conditional CIFAR-10, the setting it
+    is designed for), else :func:`ebkit.choose_architecture`'s mlp or conv."""
     if arch not in GENERATOR_ARCHITECTURES:
         raise ValueError(f"arch must be one of {', '.join(GENERATOR_ARCHITECTURES)}, not {arch!r}")
     if arch in ("began", "deck"):
@@ -156,7 +161,7 @@ class _ConvNet(nn.Module):
 
 
 def deck_start(spec: DataSpec) -> tuple[int, int]:
-    """The (H/4, W/4) sides of the deck generator's first feature maps for ``spec``'s
+    """The (H/4, W/4) sides of the ``deck`` generator's first feature maps for ``spec``'s
     images; a ``ValueError`` naming the accepted sizes for vectors and for sides that
     4 does not divide."""
     if not spec.is_image:
@@ -174,8 +179,8 @@ def deck_start(spec: DataSpec) -> tuple[int, int]:
 
 
 def _deck(spec: DataSpec, input_dim: int, batchnorm: bool) -> nn.Sequential:
-    """The conditional EBGAN deck's generator, ``(n, input_dim) -> (n, C, H, W)`` in
-    [-1, 1] (z ⊕ class in a conditional run; the deck's 100 + 10)::
+    """The conditional CIFAR-10 EBGAN generator (``arch="deck"``), ``(n, input_dim) ->
+    (n, C, H, W)`` in [-1, 1] (z ⊕ class in a conditional run; 100 + 10 on CIFAR-10)::
 
         Linear(input_dim → 128·(H/4)·(W/4)) -> reshape to (128, H/4, W/4)
         ConvTranspose 5×5 stride 2 (128 → 128), BatchNorm + ReLU    (H/2 × W/2)

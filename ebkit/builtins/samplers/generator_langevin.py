@@ -1,8 +1,9 @@
 """The ``generator-langevin`` sampler: G(z) refined by K Langevin steps on the energy.
 
-The GAN+EBM hybrid of seed 001 (SPEC §5): "fit D replacing p_data with K steps of MCMC
-sampling from G(z)", "fit G as in the GAN training pipeline", and at inference "sample
-z ~ N(0, 1), apply K steps of MCMC sampling to G(z)". So in training
+A GAN–EBM hybrid: the energy is fitted with contrastive samples made by K steps of
+short-run Langevin MCMC (Nijkamp et al. 2019) started at G(z), the generator is fitted as
+in a GAN (Goodfellow et al. 2014), and sampling draws z ~ N(0, I) and applies the K
+Langevin steps to G(z). So in training
 (:meth:`GeneratorLangevinSampler.training_samples`) the energy's step sees the refined
 samples x_K, while the generator's step sees the raw G(z) with its graph (the same z);
 :meth:`~GeneratorLangevinSampler.sample` returns the refined samples, and

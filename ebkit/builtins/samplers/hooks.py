@@ -24,7 +24,7 @@ def ebkit_samplers() -> list[Component]:
             name="generator",
             summary="trained generator G(z), z ~ N(0, I) or U[-1, 1]: the EBGAN and BEGAN "
             "sampler (MLP of the paper's grid, DCGAN-style conv, BEGAN's ELU decoder, or "
-            "the conditional EBGAN deck's net); G(z, class) in conditional runs",
+            "a conditional CIFAR-10 DCGAN); G(z, class) in conditional runs",
             factory="ebkit.builtins.samplers.generator:GeneratorSampler",
             options=(
                 Option(
@@ -33,7 +33,7 @@ def ebkit_samplers() -> list[Component]:
                     "auto",
                     "network: mlp (the paper's MNIST grid), conv (DCGAN-style, images only), "
                     "began (BEGAN's decoder architecture, image sides 8·2^k, no tanh), deck "
-                    "(the conditional EBGAN deck's 5x5 transposed convs, image sides "
+                    "(a conditional CIFAR-10 DCGAN: 5x5 transposed convs, image sides "
                     "divisible by 4) or auto = deck for conditional runs on 3x32x32 images, "
                     "conv for colour images (sides >= 16) or any image with sides >= 64, "
                     "else mlp (the paper's choice; never began)",
@@ -44,7 +44,7 @@ def ebkit_samplers() -> list[Component]:
                     int,
                     None,
                     "dimension of the noise z; auto = 64 (BEGAN's h) for arch=began, else "
-                    "100 (EBGAN's and the deck's)",
+                    "100 (EBGAN's)",
                     minimum=1,
                 ),
                 Option(
@@ -52,8 +52,8 @@ def ebkit_samplers() -> list[Component]:
                     int,
                     None,
                     "conditional runs only (--conditional): size of the learned class "
-                    "embedding concatenated to z; auto = the number of classes (the deck's "
-                    "one-hot class info)",
+                    "embedding concatenated to z; auto = the number of classes (the size "
+                    "of a one-hot class input, as in conditional GANs)",
                     minimum=1,
                 ),
                 Option(
@@ -197,15 +197,16 @@ def ebkit_samplers() -> list[Component]:
         ),
         Component(
             name="langevin",
-            summary="Langevin MCMC on the energy from uniform or Gaussian noise (seed 001, "
-            "Algorithm 1): gradient clipping, clamping, optional MALA and annealing",
+            summary="Langevin MCMC on the energy from uniform or Gaussian noise (short-run, "
+            "as in Du & Mordatch 2019): gradient clipping, clamping, optional MALA and "
+            "annealing",
             factory="ebkit.builtins.samplers.langevin:LangevinSampler",
             options=langevin,
         ),
         Component(
             name="replay",
-            summary="persistent Langevin chains in a replay buffer (IGEBM; seed 001, "
-            "Algorithm 2): starts from the buffer, or fresh noise with probability reinit",
+            summary="persistent Langevin chains in a replay buffer (IGEBM, Du & Mordatch "
+            "2019): starts from the buffer, or fresh noise with probability reinit",
             factory="ebkit.builtins.samplers.replay:ReplaySampler",
             options=(
                 Option(
@@ -229,8 +230,8 @@ def ebkit_samplers() -> list[Component]:
         ),
         Component(
             name="generator-langevin",
-            summary="trained generator G(z) refined by K Langevin steps on the energy (GAN+EBM "
-            "hybrid, seed 001): the energy trains on refined samples, G on raw G(z)",
+            summary="trained generator G(z) refined by K Langevin steps on the energy (a "
+            "GAN-EBM hybrid): the energy trains on refined samples, G on raw G(z)",
             factory="ebkit.builtins.samplers.generator_langevin:GeneratorLangevinSampler",
             options=(
                 *generator_options,

@@ -1,6 +1,7 @@
 """The ``langevin`` sampler: Langevin MCMC on the energy, from noise or from given points.
 
-One step (SPEC §5; seed 001, Algorithm 1, line 3, with IGEBM's clipping and clamping)::
+One step of Langevin dynamics (Welling & Teh 2011), as IGEBM runs it with gradient
+clipping and clamping (Du & Mordatch 2019, Algorithm 1)::
 
     x ← clip(x − η·clip(∇ₓE(x), ±c) + σ·ξ, [lo, hi]),   ξ ~ N(0, I)
 
@@ -10,7 +11,8 @@ One step (SPEC §5; seed 001, Algorithm 1, line 3, with IGEBM's clipping and cla
 conventions tie the noise σ to the step size η, and both are named:
 
 - ``independent``: σ is its own number (``noise_scale``, default 0.005), the practice of
-  IGEBM and of the seed's tutorial (K = 60, η = 10, σ = 0.005, c = 0.03 on [-1, 1]);
+  IGEBM and of short-run MCMC (Du & Mordatch 2019; Nijkamp et al. 2019), in the values
+  of its common tutorial form (K = 60, η = 10, σ = 0.005, c = 0.03 on [-1, 1]);
 - ``coupled``: σ = s·√(2η) with s = ``noise_scale`` (default 1), exact Langevin
   dynamics, whose samples follow exp(−E/s²) as η → 0 (torchebm's convention).
 

@@ -1,6 +1,6 @@
 """The ``replay`` sampler: persistent Langevin chains kept in a replay buffer.
 
-Seed 001, Algorithm 2 (IGEBM's sample replay buffer; SPEC §5): each chain starts from a
+IGEBM's sample replay buffer (Du & Mordatch 2019, Algorithm 1): each chain starts from a
 random slot of the buffer, or with probability ``reinit`` from fresh noise, runs K
 Langevin steps on the current energy, and is written back to the slot it came from, so
 chains persist across training steps and grow long without costing more than K steps

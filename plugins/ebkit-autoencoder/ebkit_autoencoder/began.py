@@ -79,9 +79,10 @@ class BEGANAutoEncoderEnergy(EnergyFunction):
     from the embedding at the 8×8 bottleneck. There is no BatchNorm, so a
     sample's energy never depends on its batch, and no tanh on the reconstruction.
 
-    Where we differ from the paper: SPEC §4 asks for a stride-2 convolution to halve the
-    side, as BEGAN's public implementations do; the paper says "sub-sampling with stride
-    2". Nothing else is added: no skip connections, no normalisation.
+    Where we may differ from the paper: the side is halved by a stride-2 convolution, as
+    BEGAN's public implementations do; the paper says only "sub-sampling with stride 2"
+    (Berthelot, Schumm & Metz 2017, §3.5). Nothing else is added: no skip connections, no
+    normalisation.
 
     ``distance`` is the scalar energy only: ``auto`` (the default) is ``mae``, the mean
     of |residual| over the d scalars, which is BEGAN's L(x) with η = 1; ``mse`` is L

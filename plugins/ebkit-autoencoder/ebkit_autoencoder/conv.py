@@ -70,8 +70,9 @@ class ConvAutoEncoderEnergy(EnergyFunction):
     on the other samples in the same forward pass, as in the paper.
 
     Conditional runs (``spec.conditional``): ``forward(x, labels: (B,))`` models
-    E(x | y). One learned map per class (:class:`ebkit.nets.LabelChannel`, the
-    conditional EBGAN deck's way in) is concatenated to the *padded* image as an extra
+    E(x | y). One learned map per class (:class:`ebkit.nets.LabelChannel`: the class fed
+    to the discriminator as in conditional GANs, Mirza & Osindero 2014, eq. 2) is
+    concatenated to the *padded* image as an extra
     channel, so the encoder's first convolution reads C + 1 channels. The map is built
     at the padded size H'×W' the network works at, so every position the encoder reads
     carries the label, not a constant pad. The decoder still reconstructs the C channels

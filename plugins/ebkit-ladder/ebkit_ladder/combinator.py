@@ -7,8 +7,8 @@ import torch
 from torch import Tensor, nn
 
 COMBINATOR_INIT: tuple[float, ...] = (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
-"""Initial a₁..a₁₀ of every unit: a₂ = a₇ = 1, the others 0 (SPEC.md §6). This is also
-what the reference implementation of Rasmus et al. (2015) does (CuriousAI/ladder,
+"""Initial a₁..a₁₀ of every unit: a₂ = a₇ = 1, the others 0, what the reference
+implementation of Rasmus et al. (2015) does (CuriousAI/ladder,
 ``g_type='gauss'``), so at initialisation μ(u) = 0 and v(u) = 0, hence ẑ ≡ 0: the
 decoder starts by predicting zero everywhere and the denoising cost starts as λ/d · ‖z‖²."""
 
@@ -39,7 +39,7 @@ def vanilla_combinator(z_corrupted: Tensor, u: Tensor, a: Tensor) -> Tensor:
         ẑ = (z̃ − μ(u)) ⊙ v(u) + μ(u)
 
     (μ and v as in :func:`combinator_mean_and_weight`). ``z_corrupted, u: (B, d)``,
-    ``a: (10, d) -> ẑ: (B, d)``. SPEC.md calls this form the *vanilla* combinator;
+    ``a: (10, d) -> ẑ: (B, d)``. ebkit calls this form the *vanilla* combinator;
     Rasmus et al. name it the Gaussian denoising function, and Pezeshki et al. (2015)
     use "vanilla" for a different, MLP-like combinator.
     """

@@ -19,7 +19,7 @@ from ebkit_ladder.normalization import RunningStatistics, batch_normalize
 
 DEFAULT_SIZES: tuple[int, ...] = (1000, 500, 250, 250, 250)
 """Hidden layer sizes of the permutation-invariant MNIST Ladder (784-1000-500-250-250-250-10;
-SPEC.md §6, EBGAN paper App. D)."""
+Zhao, Mathieu & LeCun 2017, App. D)."""
 
 COSTS: tuple[str, ...] = ("bottom", "full")
 """Accepted ``costs``: only the input reconstruction (EBGAN-LN's bottom-layer cost) or the
@@ -47,7 +47,8 @@ def denoising_cost(clean: Tensor, estimate: Tensor) -> Tensor:
     ``clean``: the clean path's code z⁽ˡ⁾ (the clean input x at l = 0) and ``estimate``:
     the decoder's reconstruction, batch-normalised with the clean path's statistics for
     l ≥ 1 (ẑ_BN) and as it is at l = 0. ``(B, d_l), (B, d_l) -> (B,)``. At l = 0 with
-    λ₀ = 1000 and d₀ = 784 this is EBGAN-LN's energy λ₀/784 · ‖x − ẑ⁽⁰⁾‖² (SPEC.md §6).
+    λ₀ = 1000 and d₀ = 784 this is EBGAN-LN's energy λ₀/784 · ‖x − ẑ⁽⁰⁾‖² (Zhao, Mathieu
+    & LeCun 2017, App. D).
     """
     if clean.shape != estimate.shape:
         raise ValueError(
@@ -97,7 +98,7 @@ class LadderPass:
 
 class LadderEnergy(EnergyFunction):
     """A Ladder network (Rasmus et al. 2015) whose denoising cost is the energy, as in
-    EBGAN-LN (Zhao, Mathieu & LeCun 2017, §4.2 and App. D; SPEC.md §6).
+    EBGAN-LN (Zhao, Mathieu & LeCun 2017, §4.2 and App. D).
 
     ``x: (B, *event_shape) -> EnergyOutput`` with ``energy: (B,)``, ``logits:
     (B, num_classes)`` and ``features: (B, sizes[-1])``. Images are flattened and, with

@@ -2,8 +2,9 @@
 control variable k_t and the convergence measure M_global.
 
 Berthelot, Schumm & Metz, *BEGAN: Boundary Equilibrium Generative Adversarial Networks*
-(2017), §3; SPEC §4. The formulas are the plain tensor functions below; :class:`BEGANLoss`
-adds the options, the k_t buffer and the metrics.
+(2017), §3.4 (the losses and the control of k_t) and §3.4.1 (M_global). The formulas are
+the plain tensor functions below; :class:`BEGANLoss` adds the options, the k_t buffer and
+the metrics.
 """
 
 from __future__ import annotations

@@ -123,7 +123,8 @@ def margin_at(
 
 class MarginLoss(LossFunctional):
     """EBGAN's margin loss (:func:`margin_energy_loss`, :func:`margin_sampler_loss`) with
-    an automatic margin, margin schedules and the diagnostics of SPEC §7.
+    an automatic margin, margin schedules and diagnostics: the energy gap E(G(z)) − E(x)
+    and the share of contrastive samples whose energy is above the margin.
 
     ``margin=None`` means :func:`auto_margin` in the units ``units``: the default ``l2``
     suits the paper's non-squared L2 auto-encoder energy; use ``units="mse"`` or ``"l1"``

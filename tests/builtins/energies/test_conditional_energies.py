@@ -1,7 +1,7 @@
 """Tests for the class-conditional ``mlp`` and ``conv`` energies (issue 9): label layers
 only in conditional runs, E(x | y) on hand-checked cases, gradients to the label layers,
-the deck's discriminator (``arch=deck``) and ``arch=auto``, and unchanged unconditional
-networks."""
+the conditional CIFAR-10 discriminator (``arch=deck``) and ``arch=auto``, and unchanged
+unconditional networks."""
 
 from __future__ import annotations
 
@@ -253,7 +253,7 @@ def test_conditional_conv_input_gradcheck() -> None:
     assert torch.autograd.gradcheck(lambda t: energy.energy(t, labels), (x,))
 
 
-# -- the deck's discriminator ----------------------------------------------------------------
+# -- the conditional CIFAR-10 discriminator (arch=deck) ----------------------------------------
 
 
 def convolutions(energy: ConvEnergy) -> list[nn.Conv2d]:

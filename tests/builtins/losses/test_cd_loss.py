@@ -1,5 +1,6 @@
-"""Tests for the ``cd`` loss (ebkit.builtins.losses.cd): the formula of SPEC §5 on hand-computed
-cases, its gradients, the metrics, the sampler loss and the registered component."""
+"""Tests for the ``cd`` loss (ebkit.builtins.losses.cd): the formula of Du & Mordatch (2019,
+Algorithm 1) on hand-computed cases, its gradients, the metrics, the sampler loss and the
+registered component."""
 
 from __future__ import annotations
 

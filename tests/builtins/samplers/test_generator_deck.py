@@ -1,5 +1,5 @@
-"""Tests for the generator sampler's ``deck`` architecture: the conditional EBGAN deck's
-CIFAR-10 generator, generalised to images whose sides 4 divides."""
+"""Tests for the generator sampler's ``deck`` architecture: the conditional CIFAR-10 EBGAN
+generator, generalised to images whose sides 4 divides."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def test_deck_refuses_other_sizes_in_one_line(event_shape, message: str) -> None
 @pytest.mark.parametrize(
     ("event_shape", "conditional", "expected"),
     [
-        ((3, 32, 32), True, "deck"),  # the deck's documented default
+        ((3, 32, 32), True, "deck"),  # conditional CIFAR-10, the setting it is made for
         ((3, 32, 32), False, "conv"),
         ((1, 28, 28), True, "mlp"),
         ((3, 16, 16), True, "conv"),
