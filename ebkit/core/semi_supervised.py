@@ -87,6 +87,10 @@ class SemiSupervised(StepExtension):
     def callbacks(self) -> Sequence[Callback]:
         return [HeldOutError(self.test_x, self.test_y, every=self.eval_every)]
 
+    def held_out_error(self, energy: EnergyFunction, device: Any) -> float:
+        """The classification error of ``energy`` on the held-out examples."""
+        return classification_error(energy, self.test_x, self.test_y, device)
+
     def stateful(self) -> Mapping[str, Stateful]:
         # "labelled": the prefix checkpoints have always used for its epoch order.
         return {"labelled": self.labelled}

@@ -106,22 +106,15 @@ def evaluate_run(
             )
             metrics.update(scores.as_dict())
         results["sets"][name] = metrics
-    semi_supervised = config.train.semi_supervised
-    if semi_supervised.labels:
-        from ebkit.core.semi_supervised import classification_error
-        from ebkit.runs.splits import semi_supervised_split
+    from ebkit.runs.splits import semi_supervised
 
-        split = semi_supervised_split(
-            dataset,
-            semi_supervised.labels,
-            semi_supervised.test_fraction,
-            config.train.optimisation.seed,
-        )
-        if len(split.test_y):
-            results["test_error"] = classification_error(
-                run.energy, split.test_x, split.test_y, run.device
-            )
-            results["test_size"] = len(split.test_y)
+    # The split the run trained with, from its options.
+    _, labelled = semi_supervised(
+        dataset, config.train.semi_supervised, config.train.optimisation.seed
+    )
+    if labelled is not None and len(labelled.test_y):
+        results["test_error"] = labelled.held_out_error(run.energy, run.device)
+        results["test_size"] = len(labelled.test_y)
     return results
 
 

@@ -9,12 +9,26 @@ configuration without storing any index.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from ebkit.core.data import TensorDataset
 from ebkit.core.interfaces import Dataset
+from ebkit.core.semi_supervised import SemiSupervised
+
+if TYPE_CHECKING:
+    from ebkit.runs.settings import SemiSupervisedSettings
+
+__all__ = [
+    "SPLIT_SEED_OFFSET",
+    "SemiSupervisedSplit",
+    "balanced_labelled_subset",
+    "semi_supervised",
+    "semi_supervised_split",
+    "stratified_holdout",
+]
 
 SPLIT_SEED_OFFSET = 104729
 """Added to the run's seed for the split generator, so the split does not share a stream
@@ -109,3 +123,25 @@ def semi_supervised_split(
         test_x=dataset.x[test],
         test_y=dataset.y[test],
     )
+
+
+def semi_supervised(
+    dataset: Dataset, options: SemiSupervisedSettings, seed: int
+) -> tuple[Dataset, SemiSupervised | None]:
+    """What a run's semi-supervised options make of its dataset: with ``labels``, the
+    unlabelled examples it trains on and the :class:`SemiSupervised` extension holding
+    the labelled and held-out ones (split by :func:`semi_supervised_split` from
+    ``test_fraction`` and the run's ``seed``); otherwise ``(dataset, None)``. Training
+    and ``ebkit evaluate`` both call it, so they see the same split. ``ValueError``: a
+    dataset that cannot be split so."""
+    if not options.labels:
+        return dataset, None
+    split = semi_supervised_split(dataset, options.labels, options.test_fraction, seed)
+    extension = SemiSupervised(
+        split.labelled,
+        split.test_x,
+        split.test_y,
+        weight=options.supervised_weight,
+        eval_every=options.eval_every,
+    )
+    return split.unlabelled, extension

@@ -9,7 +9,6 @@ from pathlib import Path
 from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
 from ebkit.core.errors import TrainingInterrupted, UsageError
 from ebkit.core.extensions import FreezeSampler, StepExtension
-from ebkit.core.semi_supervised import SemiSupervised
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_components, resolve_device
 from ebkit.runs.callbacks import (
@@ -31,6 +30,7 @@ from ebkit.runs.checkpoints import (
 )
 from ebkit.runs.config import RunConfig, complete_saved_options
 from ebkit.runs.schedules import lr_schedule_from_train_options
+from ebkit.runs.splits import semi_supervised
 from ebkit.tracking.logger import build_loggers
 
 
@@ -52,38 +52,20 @@ def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
 
 def step_extensions(config: RunConfig, components: Components) -> list[StepExtension]:
     """The variants of the step that the ``train`` options choose: with
-    ``train.labels``, :class:`SemiSupervised` (the dataset is split by
-    :func:`ebkit.runs.splits.semi_supervised_split` into the unlabelled examples it
-    keeps, the labelled ones and a held-out test set); with ``train.sampler_steps``,
-    :class:`FreezeSampler`. The data-only step of ``--sampler none`` the trainer
-    chooses itself."""
-    semi_supervised = config.train.semi_supervised
-    extensions: list[StepExtension] = []
-    if semi_supervised.labels:
-        from ebkit.runs.splits import semi_supervised_split
-
-        try:
-            split = semi_supervised_split(
-                components.dataset,
-                semi_supervised.labels,
-                semi_supervised.test_fraction,
-                config.train.optimisation.seed,
-            )
-        except ValueError as error:
-            raise UsageError(str(error)) from None
-        components.dataset = split.unlabelled
-        extensions.append(
-            SemiSupervised(
-                split.labelled,
-                split.test_x,
-                split.test_y,
-                weight=semi_supervised.supervised_weight,
-                eval_every=semi_supervised.eval_every,
-            )
+    ``train.labels``, :class:`~ebkit.core.semi_supervised.SemiSupervised` (the dataset
+    becomes its unlabelled part, see :func:`ebkit.runs.splits.semi_supervised`); with
+    ``train.sampler_steps``, :class:`FreezeSampler`. The data-only step of ``--sampler
+    none`` the trainer chooses itself."""
+    train = config.train
+    try:
+        components.dataset, labelled = semi_supervised(
+            components.dataset, train.semi_supervised, train.optimisation.seed
         )
-    sampler_steps = config.train.schedule.sampler_steps
-    if sampler_steps:
-        extensions.append(FreezeSampler(after=sampler_steps))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    extensions: list[StepExtension] = [] if labelled is None else [labelled]
+    if train.schedule.sampler_steps:
+        extensions.append(FreezeSampler(after=train.schedule.sampler_steps))
     return extensions
 
 

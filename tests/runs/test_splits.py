@@ -9,6 +9,7 @@ from ebkit.core.data import TensorDataset
 from ebkit.core.interfaces import DataSpec
 from ebkit.runs.splits import (
     balanced_labelled_subset,
+    semi_supervised,
     semi_supervised_split,
     stratified_holdout,
 )
@@ -86,3 +87,20 @@ def test_split_refuses_to_leave_nothing_unlabelled() -> None:
     dataset = labelled_dataset((2, 2, 2))
     with pytest.raises(ValueError, match="no unlabelled training examples are left"):
         semi_supervised_split(dataset, labels=6, test_fraction=0.0, seed=0)
+
+
+def test_the_train_options_make_the_semi_supervised_extension_from_the_split() -> None:
+    from ebkit.runs.settings import SemiSupervisedSettings
+
+    dataset = labelled_dataset((40, 40, 40))
+    assert semi_supervised(dataset, SemiSupervisedSettings(labels=0), seed=3) == (dataset, None)
+    options = SemiSupervisedSettings(
+        labels=9, test_fraction=0.25, supervised_weight=0.5, eval_every=7
+    )
+    unlabelled, extension = semi_supervised(dataset, options, seed=3)
+    split = semi_supervised_split(dataset, labels=9, test_fraction=0.25, seed=3)
+    assert torch.equal(unlabelled.x, split.unlabelled.x)
+    assert torch.equal(extension.labelled.x, split.labelled.x)
+    assert torch.equal(extension.test_y, split.test_y)
+    assert (extension.weight, extension.eval_every) == (0.5, 7)
+    assert extension.stateful() == {"labelled": extension.labelled}  # the checkpoint prefix
