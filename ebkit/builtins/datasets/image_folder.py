@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
@@ -104,7 +105,12 @@ def _load_image(file: Path, size: int, mode: str) -> Tensor:
     from PIL import Image
 
     try:
-        with Image.open(file) as image:
+        with warnings.catch_warnings():
+            # Pillow only warns between 89 and 179 megapixels; an image that large is
+            # refused before its pixels are allocated, like the larger ones.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(file)
+        with image:
             image.seek(0)
             converted = image.convert(mode)
             width, height = converted.size
@@ -115,8 +121,14 @@ def _load_image(file: Path, size: int, mode: str) -> Tensor:
             resized = converted.crop(square).resize((size, size), Image.Resampling.BICUBIC)
             pixels = np.array(resized, dtype=np.uint8)  # one small writable copy
     # Pillow reports damaged files as OSError (UnidentifiedImageError, truncated data),
-    # SyntaxError (broken PNG chunks), ValueError, or DecompressionBombError.
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    # SyntaxError (broken PNG chunks), ValueError, or DecompressionBombError/Warning.
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as error:
         raise UsageError(f"cannot read image {file}: {one_line(error)}") from error
     tensor = torch.from_numpy(pixels)
     return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)

@@ -29,6 +29,9 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions (N, rows, cols)
 _IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (N,)
 _MNIST_PADDED = 32
+_DEFLATE_MAX_RATIO = 1032
+"""No deflate stream expands by more than this (RFC 1951's longest match per code), so a
+gzipped file of ``n`` bytes holds at most ``n * 1032`` bytes of data."""
 
 
 def _mnist_file_names(prefix: str) -> tuple[str, str]:
@@ -75,6 +78,7 @@ class MNIST(TensorDataset):
         labels = _read_idx_labels(labels_file)
         with _open_idx(images_file) as stream:
             count, rows, cols = _read_idx_header(stream, images_file, _IDX_IMAGES_MAGIC, 3)
+            _check_claimed_size(stream, images_file, 16, count * rows * cols)
             if count != len(labels):
                 raise UsageError(
                     f"{images_file} holds {count} images but {labels_file} holds "
@@ -177,6 +181,27 @@ def _read_idx_header(stream: BinaryIO, path: Path, magic: int, ndim: int) -> tup
     return dims
 
 
+def _check_claimed_size(stream: BinaryIO, path: Path, header: int, payload: int) -> None:
+    """Compare the data size a header claims with the file's size before anything that
+    large is allocated: a raw file must hold exactly ``header + payload`` bytes; a gzipped
+    one cannot hold more than :data:`_DEFLATE_MAX_RATIO` times its size."""
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {one_line(error)}") from error
+    if isinstance(stream, gzip.GzipFile):
+        if header + payload > size * _DEFLATE_MAX_RATIO:
+            raise UsageError(
+                f"{path}: the header promises {payload} bytes of data, more than a "
+                f"{size}-byte gzip file can hold (damaged or not an IDX file)"
+            )
+    elif size - header != payload:
+        raise UsageError(
+            f"{path}: the header promises {payload} bytes of data but the file holds "
+            f"{size - header}"
+        )
+
+
 def _check_payload_end(stream: BinaryIO, path: Path, expected: int, got: int) -> None:
     """A payload shorter or longer than the header says means a wrong or damaged file."""
     if got == expected:
@@ -198,6 +223,7 @@ def _read_idx_labels(path: Path) -> np.ndarray:
         (count,) = _read_idx_header(stream, path, _IDX_LABELS_MAGIC, 1)
         if count == 0:
             raise UsageError(f"{path} holds no labels")
+        _check_claimed_size(stream, path, 8, count)
         raw = bytearray(count)
         got = _read_into(stream, path, memoryview(raw))
         _check_payload_end(stream, path, count, got)

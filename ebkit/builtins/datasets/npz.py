@@ -62,6 +62,7 @@ class NpzArrays(TensorDataset):
             raise UsageError(f"dataset 'npz': --data-path {file} is not a file")
         if not zipfile.is_zipfile(file):
             raise UsageError(f"{file} is not an .npz file (not a zip archive)")
+        _check_claimed_sizes(file, (key, label_key))
         try:
             with np.load(file, allow_pickle=False) as arrays:
                 if key not in arrays.files:
@@ -90,6 +91,49 @@ class NpzArrays(TensorDataset):
         super().__init__(x, y, DataSpec(event_shape, low=low, high=high, num_classes=num_classes))
         self.path = file
         self.scale = scale
+
+
+_DEFLATE_MAX_RATIO = 1032
+"""No deflate stream expands by more than this, which bounds what a member can hold."""
+
+
+def _check_claimed_sizes(file: Path, keys: tuple[str, ...]) -> None:
+    """Compare the shape each wanted member's ``.npy`` header claims with the bytes the
+    member can hold, before ``np.load`` allocates an array of that shape: a few bytes
+    claiming ``(10**12, 2)`` must be one line, not an out-of-memory crash."""
+    try:
+        archive_size = file.stat().st_size
+        with zipfile.ZipFile(file) as archive:
+            members = {info.filename: info for info in archive.infolist()}
+            for key in keys:
+                info = members.get(f"{key}.npy")
+                if info is None:
+                    continue  # a missing array is reported by the caller
+                limit = info.compress_size * (
+                    1 if info.compress_type == zipfile.ZIP_STORED else _DEFLATE_MAX_RATIO
+                )
+                if info.compress_size > archive_size or info.file_size > limit:
+                    raise UsageError(
+                        f"{file}: member {key!r} claims {info.file_size} bytes, more than the "
+                        f"{archive_size}-byte file can hold (damaged)"
+                    )
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(member)
+                    data_bytes = info.file_size - member.tell()
+                claimed = math.prod(shape) * dtype.itemsize
+                if claimed > data_bytes:
+                    raise UsageError(
+                        f"{file}: array {key!r} claims shape {shape} of {dtype} ({claimed} bytes) "
+                        f"but its member holds {max(data_bytes, 0)} bytes of data (damaged)"
+                    )
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise UsageError(f"cannot read {file}: {one_line(error)}") from error
 
 
 def _samples_tensor(array: np.ndarray, file: Path, key: str) -> Tensor:
