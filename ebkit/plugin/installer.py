@@ -1,7 +1,10 @@
 """Installing and removing plugin distributions with pip, and reporting what changed.
 
 ``ebkit install`` and ``ebkit uninstall`` run ``python -m pip`` with the interpreter that
-runs ebkit, so plugins land in the environment that will load them. They never import a
+runs ebkit, so plugins land in the environment that will load them. Every such child
+runs in safe-path mode (:func:`python_module_command`): ``python -m`` would otherwise put
+the working directory first on the import path, so a ``pip/`` or ``ebkit/`` folder in an
+untrusted directory would run instead of the real one. They never import a
 plugin themselves: the components before and after are listed by a fresh ``python -m
 ebkit plugins --json`` process each time, which also sees entry points that a running
 process would have cached, and keeps working when an installed plugin is broken.
@@ -86,6 +89,30 @@ class Snapshot:
         }
 
 
+SAFE_MODULE_RUNNER = (
+    "import sys\n"
+    "if not getattr(sys.flags, 'safe_path', False): del sys.path[0]\n"
+    "import runpy; "
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)"
+)
+"""``python -m`` without the working directory on the import path, for Python 3.10
+(which lacks ``-P``): ``-c`` puts the directory first on ``sys.path``; the builtin ``sys``
+removes it before anything else is imported."""
+
+
+def python_module_command(
+    module: str, *arguments: str, safe_path_flag: bool | None = None
+) -> list[str]:
+    """``python -m MODULE ARGUMENTS...`` with this interpreter, in safe-path mode: the
+    working directory is never searched for modules. ``-P`` (Python 3.11+) or, on 3.10,
+    :data:`SAFE_MODULE_RUNNER`; ``safe_path_flag`` picks one (tests try both)."""
+    if safe_path_flag is None:
+        safe_path_flag = sys.version_info >= (3, 11)
+    if safe_path_flag:
+        return [sys.executable, "-P", "-m", module, *arguments]
+    return [sys.executable, "-c", SAFE_MODULE_RUNNER, module, *arguments]
+
+
 def take_snapshot() -> Snapshot | None:
     """List plugins and components in a fresh process; ``None`` if that fails (ebkit
     itself was just removed, or the environment is broken)."""
@@ -94,7 +121,7 @@ def take_snapshot() -> Snapshot | None:
     environment.pop("EBKIT_STRICT_PLUGINS", None)
     try:
         listed = subprocess.run(
-            [sys.executable, "-m", "ebkit", "plugins", "--json"],
+            python_module_command("ebkit", "plugins", "--json"),
             capture_output=True,
             text=True,
             env=environment,
@@ -116,7 +143,7 @@ def run_pip(command: str, arguments: Sequence[str]) -> None:
             f"pip is not available to {sys.executable}; install it with "
             f"`{sys.executable} -m ensurepip` and try again"
         )
-    exit_code = subprocess.call([sys.executable, "-m", "pip", command, *arguments])
+    exit_code = subprocess.call(python_module_command("pip", command, *arguments))
     if exit_code != 0:
         raise PipFailed(command, exit_code)
 

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ebkit.plugin.installer import python_module_command
+
 __all__ = ["IsolatedVenv", "clean_environment", "explain"]
 
 
@@ -39,7 +41,7 @@ class IsolatedVenv:
     def create(cls, root: str | os.PathLike[str]) -> IsolatedVenv:
         venv = cls(Path(root))
         made = venv.run(
-            [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root)]
+            python_module_command("venv", "--system-site-packages", "--without-pip", str(root))
         )
         assert made.returncode == 0, explain(made)
         venv._see_outer_environment()

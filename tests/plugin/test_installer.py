@@ -25,8 +25,10 @@ from ebkit.plugin.installer import (
     check_uninstallable,
     describe_changes,
     names_in,
+    python_module_command,
     requirement_line,
     requirement_lines,
+    run_pip,
     take_snapshot,
 )
 from ebkit.testing.venv import IsolatedVenv, explain
@@ -244,6 +246,40 @@ def test_a_pip_failure_exits_with_pips_code_and_one_line_of_ours(tmp_path) -> No
     assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
         error_lines(result.stderr)[-1]
     ]
+
+
+@pytest.fixture
+def hostile_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The current directory holds ``pip/`` and ``ebkit/`` packages that announce
+    themselves: ``python -m pip`` or ``-m ebkit`` run from here would run them."""
+    for package in ("pip", "ebkit"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text('print("HIJACKED")\n')
+        (tmp_path / package / "__main__.py").write_text('print("HIJACKED")\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYTHONSAFEPATH", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("safe_path_flag", [True, False], ids=["-P", "python3.10-runner"])
+def test_module_commands_never_import_from_the_working_directory(
+    hostile_working_directory: Path, safe_path_flag: bool
+) -> None:
+    if safe_path_flag and sys.version_info < (3, 11):
+        pytest.skip("-P needs Python 3.11")
+    command = python_module_command("pip", "--version", safe_path_flag=safe_path_flag)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, explain(result)
+    assert "HIJACKED" not in result.stdout and result.stdout.startswith("pip ")
+
+
+def test_install_runs_the_real_pip_and_ebkit_in_a_hostile_folder(
+    hostile_working_directory: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run_pip("--version", [])
+    assert "HIJACKED" not in capfd.readouterr().out
+    snapshot = take_snapshot()  # a fresh `python -m ebkit plugins --json`
+    assert snapshot is not None and "ebkit" in snapshot.plugins
 
 
 def test_install_runs_without_loading_plugins_even_when_one_is_broken(tmp_path) -> None:
