@@ -42,6 +42,11 @@ class EbkitGroup(click.Group):
         except Exception as error:
             if os.environ.get("EBKIT_DEBUG"):
                 raise
+            from ebkit.runs.files import is_disk_full
+
+            if is_disk_full(error):
+                click.echo(f"Error: the disk is full ({error}); free some space", err=True)
+                ctx.exit(1)
             click.echo(
                 f"Error: unexpected {type(error).__name__}: {error} "
                 "(set EBKIT_DEBUG=1 to see the traceback)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,10 +19,6 @@ from ebkit.runs.config import COMPONENT_SLOTS
 from ebkit.runs.settings import flag_help, flags, train_option
 
 __all__ = ["train"]
-
-
-RESUMABLE = ("steps", "device")
-"""The train options ``--resume`` may change (everything else is fixed by config.json)."""
 
 
 def component_flags(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +63,13 @@ def train_option_flags(command: Callable[..., Any]) -> Callable[..., Any]:
     "-o train.energy_lr=2e-4 (repeatable; `ebkit components show train` lists them).",
 )
 @click.option(
-    "--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint."
+    "--resume",
+    is_flag=False,
+    flag_value="yes",
+    type=click.Choice(["auto", "yes"]),
+    metavar="[auto]",
+    help="Continue the run in --out from its newest valid checkpoint; options equal to the "
+    "run's are accepted. --resume auto starts the run if --out is new or empty.",
 )
 @click.option(
     "--logger",
@@ -83,15 +86,16 @@ def train(
     out: str | None,
     config_file: str | None,
     overrides: Sequence[str],
-    resume: bool,
+    resume: str | None,
     loggers: Sequence[str],
     quiet: bool,
     **given: Any,
 ) -> None:
     """Train an energy against a contrastive sampler and write a run directory.
 
-    With --resume, continue the run in --out; only --steps (to extend it) and --device
-    may be given then, since everything else is fixed by the run's config.json.
+    With --resume, continue the run in --out: every option may be repeated with the
+    run's own value (so a job script can re-run its command), only --steps (to extend
+    it) and --device may change. --resume auto starts the run when --out is new.
     """
     names = {slot.key: given.pop(slot.key) for slot in COMPONENT_SLOTS}
     # An absent flag is None, so that it does not override a value from a TOML file.
@@ -99,48 +103,30 @@ def train(
     from ebkit.runs.config import load_toml, resolve_config
 
     manager = plugin_manager()
-    if resume:
-        fixed = {
-            **{slot.flag: names[slot.key] for slot in COMPONENT_SLOTS},
-            "--regularizer": regularizers or None,
-            "--data-path": data_path,
-            **{
-                flags()[name]: value for name, value in train_flags.items() if name not in RESUMABLE
-            },
-            "--config": config_file,
-            "-o": overrides or None,
-            "--logger": loggers or None,
-        }
-        changed = [flag for flag, value in fixed.items() if value is not None]
-        if changed:
-            raise UsageError(
-                f"--resume continues a run as configured; {changed[0]} cannot be changed "
-                "(accepted with --resume: --out, --steps, --device, --quiet)"
-            )
+    request: dict[str, Any] = {
+        "toml": load_toml(config_file) if config_file else None,
+        "names": names,
+        "regularizers": regularizers,
+        "data_path": data_path,
+        "train": train_flags,
+        "overrides": overrides,
+        "loggers": loggers,
+    }
+    if resume is not None:
+        from ebkit.runs.directory import is_empty_run_dir
+
         if out is None:
             raise UsageError("--resume needs --out RUN_DIR, the run to continue")
-        from ebkit.runs.training import resume_run
+        if resume == "yes" or not is_empty_run_dir(Path(out)):
+            from ebkit.runs.resume_options import check_resume_request
+            from ebkit.runs.training import resume_run
 
-        start = time.perf_counter()
-        trainer = resume_run(
-            out,
-            steps=train_flags["steps"],
-            device=train_flags["device"],
-            manager=manager,
-            progress=not quiet,
-        )
-        _report(trainer.step, time.perf_counter() - start, out)
-        return
-    run_config = resolve_config(
-        manager,
-        toml=load_toml(config_file) if config_file else None,
-        names=names,
-        regularizers=regularizers,
-        data_path=data_path,
-        train=train_flags,
-        overrides=overrides,
-        loggers=loggers,
-    )
+            updates = check_resume_request(manager, out, **request)
+            start = time.perf_counter()
+            trainer = resume_run(out, **updates, manager=manager, progress=not quiet)
+            _report(trainer.step, time.perf_counter() - start, out)
+            return
+    run_config = resolve_config(manager, **request)
     if out is None:
         from ebkit.runs.library import default_run_dir
 

@@ -29,7 +29,21 @@ class NonFiniteLossError(EbkitError):
     """A loss became NaN or infinite; training stops and keeps the last good checkpoint."""
 
 
+class NonFiniteStateError(EbkitError):
+    """A parameter, buffer or optimiser state became NaN or infinite (a finite loss can
+    have a non-finite gradient); it is never saved, and the last checkpoint stays."""
+
+
 class TrainingInterrupted(EbkitError):
-    """Ctrl-C during training; a checkpoint was saved first."""
+    """Ctrl-C (SIGINT) during training; a checkpoint of the last whole step was saved
+    first, unless a second Ctrl-C cut the step short: exit code 130 (128 + SIGINT)."""
 
     exit_code = 130
+
+
+class TrainingTerminated(TrainingInterrupted):
+    """SIGTERM during training (what SLURM, Kubernetes and spot instances send before
+    they kill a job); a checkpoint of the last whole step was saved first: exit code 143
+    (128 + SIGTERM)."""
+
+    exit_code = 143

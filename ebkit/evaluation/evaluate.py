@@ -115,7 +115,19 @@ def evaluate_run(
     if labelled is not None and len(labelled.test_y):
         results["test_error"] = labelled.held_out_error(run.energy, run.device)
         results["test_size"] = len(labelled.test_y)
-    return results
+    return finite_or_none(results)
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by ``None`` (JSON's ``null``):
+    a diverged energy must not make eval.json invalid JSON (``Infinity`` is not JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    return value
 
 
 def write_evaluation(run_dir: Path, results: dict[str, Any]) -> Path:

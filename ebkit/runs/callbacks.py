@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ebkit.core.engine import Callback, Metrics, Trainer, metrics_to_floats
-from ebkit.runs.checkpoints import save_checkpoint
+from ebkit.runs.checkpoints import checkpoint_paths, prune_checkpoints, save_checkpoint
+from ebkit.runs.files import append_line
 from ebkit.tracking.logger import LoggerSet
 
 PICTURE_SEED_OFFSET = 7919
@@ -39,8 +40,7 @@ class MetricsLog(Callback):
         record = {"step": trainer.step, **metrics_to_floats(metrics)}
         self.latest = record
         self.history.append(record)
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_line(self.path, json.dumps(record))
         if self.loggers:
             scalars = {key: value for key, value in record.items() if key != "step"}
             self.loggers.log_scalars(trainer.step, scalars)
@@ -52,20 +52,30 @@ class MetricsLog(Callback):
 
 
 class Checkpoints(Callback):
-    """Saves a checkpoint every ``every`` steps (0: only at the end) and at the end."""
+    """Saves a checkpoint every ``every`` steps (0: only at the end) and at the end, then
+    removes all but the newest ``keep`` (0: keep all; see
+    :func:`ebkit.runs.prune_checkpoints`)."""
 
-    def __init__(self, run_dir: Path, every: int) -> None:
+    def __init__(self, run_dir: Path, every: int, keep: int = 0) -> None:
         self.run_dir = run_dir
         self.every = every
+        self.keep = keep
         self.last_saved: Path | None = None
 
     def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
         if self.every and trainer.step % self.every == 0:
-            self.last_saved = save_checkpoint(trainer, self.run_dir)
+            self.save(trainer)
 
     def on_train_end(self, trainer: Trainer) -> None:
-        if self.last_saved is None or not self.last_saved.stem.endswith(f"{trainer.step:07d}"):
+        self.save(trainer)
+
+    def save(self, trainer: Trainer) -> Path:
+        """Save the step's checkpoint unless it was saved already."""
+        weights, sidecar = checkpoint_paths(self.run_dir, trainer.step)
+        if self.last_saved != weights or not sidecar.is_file():
             self.last_saved = save_checkpoint(trainer, self.run_dir)
+            prune_checkpoints(self.run_dir, self.keep)
+        return weights
 
 
 class SamplePictures(Callback):
@@ -189,32 +199,48 @@ class ProgressBar(Callback):
             self._progress = None
 
 
+class StopRequested(Exception):
+    """Raised at a step boundary after SIGINT or SIGTERM; carries the signal."""
+
+    def __init__(self, signum: int, *, mid_step: bool = False) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.mid_step = mid_step
+
+
 class InterruptAtStepEnd(Callback):
-    """Defers Ctrl-C to the end of the current step, so the checkpoint saved on
-    interruption holds a whole step (a second Ctrl-C interrupts at once)."""
+    """Defers Ctrl-C (SIGINT) and SIGTERM to the end of the current step, then raises
+    :class:`StopRequested`, so the checkpoint saved on the way out holds a whole step. A
+    second signal stops at once, mid-step (``StopRequested(mid_step=True)``), and then
+    nothing is saved."""
+
+    SIGNALS = tuple(
+        signum for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if signum
+    )
 
     def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+        if self.requested is not None:
+            raise StopRequested(signum, mid_step=True)
+        self.requested = signum
 
     def on_train_start(self, trainer: Trainer) -> None:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
 
     def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
-        if self.requested:
+        if self.requested is not None:
             self.restore()
-            raise KeyboardInterrupt
+            raise StopRequested(self.requested)
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.restore()
 
     def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}

@@ -7,21 +7,29 @@ Layout (what ``docs/quickstart.md`` shows users)::
     RUN/checkpoints/step-000300.safetensors + step-000300.json
     RUN/samples/step-000300.png     pictures at intervals, samples/final.png at the end
 
-Every file is written to a temporary name and renamed into place, and a checkpoint's
-JSON sidecar is written last, so a crash never leaves a checkpoint that looks complete
-but is not. Nothing is ever unpickled: tensors come from safetensors, the rest is JSON.
+Every file is written to a temporary name, flushed to the disk and renamed into place
+(:mod:`ebkit.runs.files`), and a checkpoint's JSON sidecar is written last and holds the
+SHA-256 of the weights, so a crash never leaves a checkpoint that looks complete but is
+not, and damage found later is recognised. A checkpoint is only written when every
+tensor of the state is finite. Nothing is ever unpickled: tensors come from
+safetensors, the rest is JSON.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ebkit.core.errors import EbkitError, UsageError
+from ebkit.core.errors import EbkitError, NonFiniteStateError
+from ebkit.runs.directory import prepare_run_dir as prepare_run_dir
+from ebkit.runs.directory import read_run_config as read_run_config
+from ebkit.runs.directory import say
+from ebkit.runs.directory import truncate_metrics as truncate_metrics
+from ebkit.runs.files import atomic_write, fsync_file, sha256_of, write_json
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -30,43 +38,9 @@ if TYPE_CHECKING:
     from ebkit.core.interfaces import DataSpec
 
 CHECKPOINT_FORMAT = 1
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(temporary_path)`` and rename the result to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, payload: Any) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2) + "\n"))
-
-
-def prepare_run_dir(path: str | Path) -> Path:
-    """Create a new run directory; refuse one that already holds files."""
-    run_dir = Path(path)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"--out {run_dir} exists and is not a directory")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        raise UsageError(
-            f"--out {run_dir} already holds files; choose a new directory "
-            "(nothing in it was changed)"
-        )
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".ebkit-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise EbkitError(f"cannot write to --out {run_dir}: {error.strerror or error}") from None
-    return run_dir
+KEEP_SUFFIX = ".keep"
+"""``checkpoints/step-NNNNNNN.keep`` marks a checkpoint that pruning never removes."""
+_WEIGHTS_NAME = re.compile(r"step-(\d+)\.safetensors")
 
 
 # -- checkpoints ----------------------------------------------------------------------
@@ -77,76 +51,195 @@ def checkpoint_paths(run_dir: Path, step: int) -> tuple[Path, Path]:
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
+def checkpoint_step(weights: Path) -> int | None:
+    """The step in a checkpoint's file name (``None`` for another name)."""
+    match = _WEIGHTS_NAME.fullmatch(weights.name)
+    return int(match.group(1)) if match else None
+
+
 def save_checkpoint(trainer: Trainer, run_dir: Path) -> Path:
-    """Write everything needed to continue ``trainer`` exactly; return the weights path."""
+    """Write everything needed to continue ``trainer`` exactly; return the weights path.
+
+    A state holding NaN or infinite values is never written: :class:`NonFiniteStateError`
+    names the step and the first such tensor, and the checkpoints on disk stay as
+    they were."""
     from safetensors.torch import save_file
 
     trainer.check_finite()  # a run whose loss went NaN or infinite saves nothing
-    tensors, meta = trainer_state(trainer)
+    try:
+        tensors, meta = trainer_state(trainer)
+    except NonFiniteStateError as error:
+        newest = latest_checkpoint(run_dir)
+        kept = f"the newest checkpoint, {newest}, is intact" if newest else "none was written"
+        raise NonFiniteStateError(f"{error}; {kept}") from None
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        fsync_file(metrics)  # the records up to this step survive a power loss with it
     weights, sidecar = checkpoint_paths(run_dir, trainer.step)
     atomic_write(weights, lambda tmp: save_file(tensors, str(tmp)))
-    write_json(sidecar, meta)
+    write_json(sidecar, {**meta, "sha256": sha256_of(weights)})
     return weights
 
 
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """The ``config.json`` of an existing run, as JSON."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise UsageError(f"{run_dir} is not an ebkit run directory (no config.json)")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as error:
-        raise EbkitError(f"{path} is not valid JSON ({error})") from None
-
-
-def truncate_metrics(path: Path, step: int) -> list[dict[str, Any]]:
-    """Drop metric records after ``step`` (logged after the checkpoint a run resumes
-    from); return the records kept."""
-    if not path.is_file():
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """The checkpoints whose sidecar exists (sidecars are written last), oldest first."""
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
         return []
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            break  # a line cut short by a kill: nothing after it was written either
-        if record.get("step", 0) > step:
-            break
-        kept.append(record)
-    atomic_write(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in kept)))
-    return kept
+    found = [
+        (step, weights)
+        for weights in folder.glob("step-*.safetensors")
+        if (step := checkpoint_step(weights)) is not None and weights.with_suffix(".json").is_file()
+    ]
+    return [weights for _, weights in sorted(found)]
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest checkpoint whose sidecar exists (sidecars are written last)."""
-    folder = run_dir / "checkpoints"
-    if not folder.is_dir():
-        return None
-    complete = [
-        weights
-        for weights in folder.glob("step-*.safetensors")
-        if weights.with_suffix(".json").is_file()
-    ]
-    return max(complete, default=None, key=lambda weights: weights.stem)
+    """The newest complete checkpoint (by step), valid or not."""
+    complete = complete_checkpoints(run_dir)
+    return complete[-1] if complete else None
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint that passed every check, and the damaged newer ones skipped for it."""
+
+    weights: Path
+    tensors: dict[str, Tensor]
+    meta: dict[str, Any]
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def step(self) -> int:
+        return int(self.meta["step"])
+
+
+def newest_valid_checkpoint(
+    run_dir: Path,
+    *,
+    report: Callable[[str], None] = say,
+    accept: Callable[[dict[str, Tensor], dict[str, Any]], None] | None = None,
+) -> LoadedCheckpoint | None:
+    """Load the newest checkpoint that passes :func:`load_checkpoint`'s checks and
+    ``accept(tensors, meta)`` (which raises :class:`EbkitError` for one that does not fit,
+    e.g. by restoring it); each damaged newer one is skipped with one line to
+    ``report``. ``None`` when the run has no complete checkpoint; :class:`EbkitError`
+    when every one is damaged."""
+    complete = complete_checkpoints(run_dir)
+    skipped: list[Path] = []
+    errors: list[EbkitError] = []
+    for weights in reversed(complete):
+        try:
+            tensors, meta = load_checkpoint(weights)
+            if accept is not None:
+                accept(tensors, meta)
+        except EbkitError as error:
+            skipped.append(weights)
+            errors.append(error)
+            continue
+        for error in errors:
+            report(f"skipping damaged checkpoint: {error}")
+        return LoadedCheckpoint(weights, tensors, meta, skipped)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise EbkitError(
+            f"no usable checkpoint in {run_dir}: all {len(errors)} are damaged (the newest: "
+            f"{errors[0]})"
+        )
+    return None
 
 
 def load_checkpoint(weights: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Read a checkpoint; a damaged one is one clear line, never a traceback."""
+    """Read a checkpoint, checking that its sidecar is ebkit's, names the step in the file
+    name, matches the weights' SHA-256 and that every tensor is finite; a damaged one is
+    one clear line (:class:`EbkitError`), never a traceback."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         meta = json.loads(weights.with_suffix(".json").read_text())
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, UnicodeDecodeError) as error:
         raise EbkitError(f"checkpoint {weights} has an unreadable JSON sidecar ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise EbkitError(f"checkpoint {weights} is not an ebkit checkpoint (format mismatch)")
+    step, named = meta.get("step"), checkpoint_step(weights)
+    if type(step) is not int or step < 0 or (named is not None and step != named):
+        raise EbkitError(
+            f"checkpoint {weights} is damaged (its sidecar says step {step!r}, its name "
+            f"step {named})"
+        )
+    try:
+        digest = sha256_of(weights)
+    except OSError as error:
+        raise EbkitError(f"checkpoint {weights} is unreadable ({error})") from None
+    if "sha256" in meta and meta["sha256"] != digest:
+        raise EbkitError(f"checkpoint {weights} is damaged (its bytes changed since it was saved)")
     try:
         tensors = load_file(str(weights))
     except (OSError, SafetensorError) as error:
         raise EbkitError(f"checkpoint {weights} is damaged ({error})") from None
+    bad = first_non_finite(tensors)
+    if bad is not None:
+        raise EbkitError(f"checkpoint {weights} holds NaN or infinite values in {bad}")
     return tensors, meta
+
+
+def first_non_finite(tensors: Mapping[str, Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or an infinity, else
+    ``None``. One fused reduction per device: a single host synchronisation each."""
+    import torch
+
+    by_device: dict[Any, list[tuple[str, Tensor]]] = {}
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            by_device.setdefault(tensor.device, []).append((name, tensor))
+    for named in by_device.values():
+        finite = torch.stack([torch.isfinite(tensor).all() for _, tensor in named])
+        if not bool(finite.all()):
+            return named[int((~finite).nonzero()[0, 0])][0]
+    return None
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> list[Path]:
+    """Remove all but the newest ``keep`` complete checkpoints (0: keep all), never the
+    newest one nor those marked with a ``step-NNNNNNN.keep`` file; return the removed
+    weights. The sidecar goes first, so an interrupted removal leaves an incomplete
+    checkpoint, which is ignored."""
+    if keep <= 0:
+        return []
+    removed = []
+    for weights in complete_checkpoints(run_dir)[: -max(keep, 1)]:
+        if weights.with_suffix(KEEP_SUFFIX).exists():
+            continue
+        weights.with_suffix(".json").unlink(missing_ok=True)
+        weights.unlink(missing_ok=True)
+        removed.append(weights)
+    return removed
+
+
+def set_aside_later_checkpoints(run_dir: Path, step: int, damaged: list[Path]) -> None:
+    """Before a run resumes from ``step``, move the damaged checkpoints it skipped to
+    ``checkpoints/damaged/`` and remove unfinished writes of later steps (weights
+    without a sidecar), one line each, so that training on never overwrites them
+    silently."""
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return
+    for leftover in folder.glob(".*.tmp"):
+        leftover.unlink()  # a write cut short by a kill; the rename never happened
+    for weights in damaged:
+        aside = folder / "damaged"
+        aside.mkdir(exist_ok=True)
+        for part in (weights, weights.with_suffix(".json")):
+            if part.exists():
+                part.replace(aside / part.name)
+        say(f"moved damaged checkpoint {weights.name} (and its sidecar) to {aside}")
+    for weights in folder.glob("step-*.safetensors"):
+        later = (checkpoint_step(weights) or 0) > step
+        if later and not weights.with_suffix(".json").exists():
+            weights.unlink()
+            say(f"removed {weights}: a checkpoint write of a later step that never finished")
 
 
 def trainer_state(trainer: Trainer) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -176,6 +269,12 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, Tensor], dict[str, Any]]:
                 data_meta[key] = value
             else:
                 data_meta.setdefault(prefix, {})[key] = value
+    bad = first_non_finite(tensors)
+    if bad is not None:
+        raise NonFiniteStateError(
+            f"step {trainer.step}: {bad} holds NaN or infinite values (a non-finite gradient "
+            "or update reached the run's state); training stopped without saving it"
+        )
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in tensors.items()}
     spec = trainer.components.energy.spec  # the dataset's, marked conditional if it is
     meta = {

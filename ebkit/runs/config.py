@@ -133,7 +133,10 @@ class RunConfig:
             regularizers = [ComponentConfig(**item) for item in payload[REGULARIZERS]]
             train, unknown = TrainOptions.from_saved(payload[TRAIN])
             loggers = [ComponentConfig(**item) for item in payload.get(LOGGERS, [])]
-        except (KeyError, TypeError, AttributeError) as error:
+            for choice in (*chosen.values(), *regularizers, *loggers):
+                if not isinstance(choice.id, str) or not isinstance(choice.options, dict):
+                    raise TypeError(f"component {choice.id!r} has no name or no option table")
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise UsageError(f"config.json is not an ebkit run configuration ({error})") from None
         return cls(
             **chosen,
@@ -160,6 +163,15 @@ def complete_saved_options(manager: PluginManager, config: RunConfig) -> RunConf
             component = manager.lookup(kind, choice.id).component
         except UsageError:
             continue
+        # A damaged value is one line here, not a crash inside the component.
+        present = {
+            key: value for key, value in choice.options.items() if component.option(key) is not None
+        }
+        try:
+            checked = component.resolve_options(present, prefix=kind)
+        except UsageError as error:
+            raise UsageError(f"the run's config.json is damaged: {error}") from None
+        choice.options.update({key: checked[key] for key in present})
         for option in component.options:
             if option.name not in choice.options and option.saved_default is not None:
                 choice.options[option.name] = option.saved_default
@@ -168,11 +180,20 @@ def complete_saved_options(manager: PluginManager, config: RunConfig) -> RunConf
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config; a missing file or a syntax error is one clear line."""
+    if Path(path).is_dir():
+        raise UsageError(f"--config: {path} is a directory, not a TOML file")
     try:
         with open(path, "rb") as handle:
             payload = tomllib.load(handle)
     except FileNotFoundError:
         raise UsageError(f"--config: {path} does not exist") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"--config: {path} is not UTF-8 text ({error.reason} at byte {error.start}); "
+            "TOML files must be UTF-8"
+        ) from None
+    except OSError as error:
+        raise UsageError(f"--config: cannot read {path} ({error.strerror or error})") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"--config: {path} is not valid TOML ({error})") from None
     allowed = set(TABLES)

@@ -167,7 +167,7 @@ def load_run(
     sampler_options: Mapping[str, Any] | None = None,
     manager: PluginManager | None = None,
 ) -> SavedRun:
-    """Load a run directory from its newest complete checkpoint, in eval mode, to draw
+    """Load a run directory from its newest valid checkpoint, in eval mode, to draw
     samples and score energies (what ``ebkit sample`` does). ``sampler_options`` change
     sampler options that do not change its weights (a number of MCMC steps)."""
     from ebkit.runs.saved import SavedRun

@@ -20,8 +20,7 @@ from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_models, resolve_device
 from ebkit.runs.checkpoints import (
     atomic_write,
-    latest_checkpoint,
-    load_checkpoint,
+    newest_valid_checkpoint,
     read_run_config,
     spec_from_meta,
 )
@@ -33,7 +32,7 @@ SAMPLE_CHUNK = 1024
 
 @dataclass
 class SavedRun:
-    """A run directory loaded from its newest complete checkpoint (eval mode)."""
+    """A run directory loaded from its newest valid checkpoint (eval mode)."""
 
     path: Path
     config: RunConfig
@@ -62,30 +61,37 @@ class SavedRun:
         config.sampler = _override_sampler(
             manager, config.sampler, sampler_overrides, sampler_options or {}
         )
-        weights = latest_checkpoint(path)
-        if weights is None:
+        models: dict[str, Any] = {}
+
+        def build(tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+            spec = spec_from_meta(meta)
+            energy, sampler, _, _ = build_models(manager, config, spec)
+            for prefix, module in (("energy", energy), ("sampler", sampler)):
+                own = {
+                    key[len(prefix) + 1 :]: value
+                    for key, value in tensors.items()
+                    if key.startswith(prefix + ".")
+                }
+                try:
+                    module.load_state_dict(own, strict=True)
+                except RuntimeError as error:
+                    first_line = str(error).strip().splitlines()[0]
+                    raise EbkitError(
+                        f"checkpoint of step {meta['step']} does not fit the run's {prefix} "
+                        f"({first_line})"
+                    ) from None
+            models.update(spec=spec, energy=energy, sampler=sampler)
+
+        # Damaged newer checkpoints are skipped with one line each.
+        loaded = newest_valid_checkpoint(path, accept=build)
+        if loaded is None:
             raise UsageError(f"{path} holds no complete checkpoint yet")
-        tensors, meta = load_checkpoint(weights)
-        spec = spec_from_meta(meta)
-        energy, sampler, _, _ = build_models(manager, config, spec)
-        for prefix, module in (("energy", energy), ("sampler", sampler)):
-            own = {
-                key[len(prefix) + 1 :]: value
-                for key, value in tensors.items()
-                if key.startswith(prefix + ".")
-            }
-            try:
-                module.load_state_dict(own, strict=True)
-            except RuntimeError as error:
-                first_line = str(error).strip().splitlines()[0]
-                raise EbkitError(
-                    f"checkpoint {weights} does not fit the run's {prefix} ({first_line})"
-                ) from None
+        spec, energy, sampler = models["spec"], models["energy"], models["sampler"]
         target = resolve_device(device)
         # Frozen, not no_grad: MCMC samplers still differentiate the energy w.r.t. x.
         for module in (energy, sampler):
             module.to(target).eval().requires_grad_(False)
-        return cls(path, config, spec, int(meta["step"]), energy, sampler, target)
+        return cls(path, config, spec, loaded.step, energy, sampler, target)
 
     def sample(self, n: int, *, seed: int = 0, labels: int | Tensor | None = None) -> Tensor:
         """``n`` samples ``(n, *event_shape)`` on the CPU, reproducible for a seed.

@@ -197,6 +197,12 @@ class LoggingSettings:
         1000, "steps between checkpoints (0: only at the end)", minimum=0
     )
     sample_count: int = setting(64, "samples drawn for each picture", minimum=1)
+    keep_checkpoints: int = setting(
+        5,
+        "checkpoints kept: older ones are removed after each save, except those marked with "
+        "a checkpoints/step-NNNNNNN.keep file; the newest is never removed (0: keep all)",
+        minimum=0,
+    )
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Sized
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
-from ebkit.core.errors import TrainingInterrupted, UsageError
+from ebkit.core.errors import TrainingInterrupted, TrainingTerminated, UsageError
 from ebkit.core.extensions import FreezeSampler, StepExtension
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_components, resolve_device
@@ -17,21 +20,26 @@ from ebkit.runs.callbacks import (
     MetricsLog,
     ProgressBar,
     SamplePictures,
+    StopRequested,
 )
 from ebkit.runs.checkpoints import (
     latest_checkpoint,
-    load_checkpoint,
+    newest_valid_checkpoint,
     prepare_run_dir,
     read_run_config,
     restore_trainer_state,
-    save_checkpoint,
+    set_aside_later_checkpoints,
     truncate_metrics,
     write_json,
 )
 from ebkit.runs.config import RunConfig, complete_saved_options
+from ebkit.runs.directory import RunLock, check_new_run_dir, say
 from ebkit.runs.schedules import lr_schedule_from_train_options
 from ebkit.runs.splits import semi_supervised
 from ebkit.tracking.logger import build_loggers
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def settings_from_config(config: RunConfig) -> TrainSettings:
@@ -44,6 +52,7 @@ def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
     ``train`` options ask for (:func:`step_extensions`)."""
     components = build_components(manager, config)
     extensions = step_extensions(config, components)
+    _check_batch_size(components.dataset, config.train.optimisation.batch_size)
     # Refuse a bad schedule pairing before anything is trained or written.
     lr_schedule_from_train_options(config.train.schedule)
     device = resolve_device(config.train.hardware.device)
@@ -69,6 +78,16 @@ def step_extensions(config: RunConfig, components: Components) -> list[StepExten
     return extensions
 
 
+def _check_batch_size(dataset: object, batch_size: int) -> None:
+    """A finite dataset smaller than a batch cannot fill one (checked before the run
+    directory is created)."""
+    if isinstance(dataset, Sized) and batch_size > len(dataset):
+        raise UsageError(
+            f"--batch-size {batch_size} exceeds the {len(dataset)} training examples of the "
+            f"dataset (accepted: 2 to {len(dataset)})"
+        )
+
+
 def train_run(
     config: RunConfig,
     out: str | Path,
@@ -78,26 +97,31 @@ def train_run(
     extra_callbacks: tuple[Callback, ...] = (),
 ) -> Trainer:
     """Build the components of ``config``, train them and fill the new run directory
-    ``out`` (an existing, non-empty directory is refused).
+    ``out`` (an existing directory holding files is refused, unless it holds only a run
+    stopped before its first checkpoint, which starts afresh).
 
-    Ctrl-C saves a checkpoint and raises :class:`TrainingInterrupted`; a non-finite loss
-    stops the run and leaves the last good checkpoint in place.
+    The directory is locked while training (:class:`ebkit.runs.directory.RunLock`).
+    SIGINT and SIGTERM save a checkpoint at the end of the step and raise
+    :class:`TrainingInterrupted` or :class:`TrainingTerminated`; non-finite weights
+    stop the run and leave the last good checkpoint in place.
     """
     manager = manager or get_plugin_manager()
-    # Built before the run directory exists, so a configuration error (or a logger whose
-    # package is missing) leaves nothing behind.
+    # Built and checked before the run directory exists, so a configuration error (or a
+    # logger whose package is missing) leaves nothing behind.
     trainer = build_trainer(config, manager)
     loggers = build_loggers(manager, config.loggers)
-    run_dir = prepare_run_dir(out)
-    write_json(run_dir / "config.json", config.as_json())
-    _fit(
-        trainer,
-        config,
-        run_dir,
-        MetricsLog(run_dir / "metrics.jsonl", config.train.logging.log_every, loggers),
-        progress=progress,
-        extra_callbacks=extra_callbacks,
-    )
+    check_new_run_dir(out)
+    with RunLock(out):
+        run_dir = prepare_run_dir(out)
+        write_json(run_dir / "config.json", config.as_json())
+        _fit(
+            trainer,
+            config,
+            run_dir,
+            MetricsLog(run_dir / "metrics.jsonl", config.train.logging.log_every, loggers),
+            progress=progress,
+            extra_callbacks=extra_callbacks,
+        )
     return trainer
 
 
@@ -110,7 +134,9 @@ def resume_run(
     progress: bool = True,
     extra_callbacks: tuple[Callback, ...] = (),
 ) -> Trainer:
-    """Continue a stopped run from its newest complete checkpoint.
+    """Continue a stopped run from its newest valid checkpoint (damaged newer ones are
+    skipped, one line each, and moved to ``checkpoints/damaged/``); a run stopped before
+    its first checkpoint starts again from step 0.
 
     On the same device and seed, the result is bit-identical to a run that was never
     interrupted. ``steps`` extends (or sets) the total number of steps; ``device``
@@ -123,23 +149,29 @@ def resume_run(
         config.train = config.train.replace(steps=steps)
     if device is not None:
         config.train = config.train.replace(device=device)
-    for leftover in (run_dir / "checkpoints").glob(".*.tmp"):
-        leftover.unlink()  # a write cut short by the kill; the rename never happened
-    weights = latest_checkpoint(run_dir)
-    if weights is None:
-        raise UsageError(f"--resume: {run_dir} holds no complete checkpoint to resume from")
-    tensors, meta = load_checkpoint(weights)
-    trainer = build_trainer(config, manager)
-    loggers = build_loggers(manager, config.loggers)
-    restore_trainer_state(trainer, tensors, meta)
-    if trainer.step > trainer.settings.steps:
-        raise UsageError(
-            f"--steps {trainer.settings.steps}: the run is already at step {trainer.step}"
-        )
-    write_json(run_dir / "config.json", config.as_json())
-    metrics = MetricsLog(run_dir / "metrics.jsonl", config.train.logging.log_every, loggers)
-    metrics.history = truncate_metrics(metrics.path, trainer.step)
-    _fit(trainer, config, run_dir, metrics, progress=progress, extra_callbacks=extra_callbacks)
+    with RunLock(run_dir):
+        trainer = build_trainer(config, manager)
+        loggers = build_loggers(manager, config.loggers)
+
+        def restore(tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+            restore_trainer_state(trainer, tensors, meta)
+
+        # A checkpoint that does not restore (a damaged sidecar) is skipped like one
+        # with damaged weights; the next one restores every part of the trainer anew.
+        loaded = newest_valid_checkpoint(run_dir, accept=restore)
+        if loaded is None:
+            say(f"{run_dir} has no checkpoint yet: training it from step 0")
+        if trainer.step > trainer.settings.steps:
+            raise UsageError(
+                f"--steps {trainer.settings.steps}: the run is already at step {trainer.step}"
+            )
+        # Checked: from here on the run's files change.
+        skipped = [] if loaded is None else loaded.skipped
+        set_aside_later_checkpoints(run_dir, trainer.step, skipped)
+        write_json(run_dir / "config.json", config.as_json())
+        metrics = MetricsLog(run_dir / "metrics.jsonl", config.train.logging.log_every, loggers)
+        metrics.history = truncate_metrics(metrics.path, trainer.step)
+        _fit(trainer, config, run_dir, metrics, progress=progress, extra_callbacks=extra_callbacks)
     return trainer
 
 
@@ -156,13 +188,14 @@ def _fit(
     progress_bar = ProgressBar(metrics) if progress else None
     interrupt = InterruptAtStepEnd()
     lr_schedule = lr_schedule_from_train_options(config.train.schedule)
+    checkpoints = Checkpoints(run_dir, logging.checkpoint_every, logging.keep_checkpoints)
     trainer.callbacks = [
         # First: it adds the learning rates to the step's metrics before they are logged,
         # and updates its state before a checkpoint saves it.
         *([lr_schedule] if lr_schedule is not None else []),
         *trainer.extension_callbacks(),  # the held-out error of --labels, before logging
         metrics,
-        Checkpoints(run_dir, logging.checkpoint_every),
+        checkpoints,
         SamplePictures(
             run_dir,
             logging.sample_every,
@@ -177,10 +210,24 @@ def _fit(
     metrics.loggers.start(run_dir, config.as_json(), trainer.step)
     try:
         trainer.fit()
+    except StopRequested as stop:
+        error = TrainingTerminated if stop.signum != signal.SIGINT else TrainingInterrupted
+        resume = f"continue with: ebkit train --resume --out {run_dir}"
+        if stop.mid_step:
+            newest = latest_checkpoint(run_dir)
+            kept = f"the newest checkpoint is {newest}" if newest else "no checkpoint was saved"
+            raise error(f"{stop}: stopped mid-step, nothing saved; {kept} ({resume})") from None
+        saved = checkpoints.save(trainer)
+        raise error(
+            f"{stop}: stopped at step {trainer.step}; checkpoint saved to {saved} ({resume})"
+        ) from None
     except KeyboardInterrupt:
-        saved = save_checkpoint(trainer, run_dir)
+        # Raised by other code than our handler, perhaps mid-step: a half-done step must
+        # not be saved as a whole one.
+        newest = latest_checkpoint(run_dir)
+        kept = f"the newest checkpoint is {newest}" if newest else "no checkpoint was saved"
         raise TrainingInterrupted(
-            f"interrupted at step {trainer.step}; checkpoint saved to {saved} "
+            f"interrupted at step {trainer.step}, perhaps mid-step: nothing saved; {kept} "
             f"(continue with: ebkit train --resume --out {run_dir})"
         ) from None
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -306,6 +307,8 @@ def test_load_checkpoint_reads_what_save_checkpoint_wrote(plugins, tmp_path) -> 
     assert weights == tmp_path / "checkpoints" / "step-0000001.safetensors"
     tensors, meta = load_checkpoint(weights)
     expected, expected_meta = trainer_state(trainer)
+    # The sidecar also holds the weights' SHA-256, checked when they are loaded.
+    assert meta.pop("sha256") == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert meta == json.loads(json.dumps(expected_meta))
     assert tensors.keys() == expected.keys()
     # The digits dataset keeps its epoch order: it is saved with the rest.

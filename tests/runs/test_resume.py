@@ -70,10 +70,10 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path, kill_after_checkpo
     assert not list((killed / "checkpoints").glob(".*.tmp"))
 
 
-def test_resume_refuses_changes_and_missing_runs(tmp_path: Path) -> None:
-    changed = ebkit("train", "--resume", "--out", str(tmp_path), "--seed", "3", check=False)
+def test_resume_refuses_changes_and_missing_runs(finished_run: Path, tmp_path: Path) -> None:
+    changed = ebkit("train", "--resume", "--out", str(finished_run), "--seed", "3", check=False)
     assert changed.returncode == 2
-    assert "--seed cannot be changed" in changed.stderr
+    assert "train.seed=3 differs (the run has 0)" in changed.stderr
     missing = ebkit("train", "--resume", "--out", str(tmp_path / "nothing"), check=False)
     assert missing.returncode == 2
     assert missing.stderr.count("\n") == 1 and "not an ebkit run directory" in missing.stderr

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ebkit.builtins.image_folder import ImageFolder
-from ebkit.builtins.mnist import MNIST
-from ebkit.builtins.npz import NpzArrays
-from ebkit.errors import UsageError
+from ebkit.builtins.datasets.image_folder import ImageFolder
+from ebkit.builtins.datasets.mnist import MNIST
+from ebkit.builtins.datasets.npz import NpzArrays
+from ebkit.core.errors import UsageError
 
 MAX_ALLOCATED = 50 * 2**20
 """Far below what any lying header here claims (gigabytes to terabytes)."""
@@ -70,7 +70,7 @@ def test_an_idx_image_header_claiming_65535_squared_pixels_is_one_line(
     def no_allocation(*args: object, **kwargs: object) -> None:
         raise AssertionError("the image tensor was allocated before the header was checked")
 
-    monkeypatch.setattr("ebkit.builtins.mnist.torch.zeros", no_allocation)
+    monkeypatch.setattr("ebkit.builtins.datasets.mnist.torch.zeros", no_allocation)
     with pytest.raises(UsageError) as error:
         MNIST(tmp_path)
     assert "train-images-idx3-ubyte" in str(error.value)
