@@ -73,7 +73,12 @@ class OptimisationSettings:
     """Steps, batches, seed and Adam (Kingma & Ba 2015) for the energy and a trainable
     sampler: the engine's own settings (its TrainSettings)."""
 
-    steps: int = setting(2000, "number of training steps", minimum=1, flag="--steps")
+    steps: int | None = setting(
+        None,
+        "number of training steps; auto = 2000 for images, 8000 for vectors (the 2-D toys)",
+        minimum=1,
+        flag="--steps",
+    )
     batch_size: int = setting(
         64, "samples per batch (data and contrastive)", minimum=2, flag="--batch-size"
     )
@@ -151,10 +156,11 @@ class ScheduleSettings:
         "energy trains on (EBGAN-LN); 0: all steps",
         minimum=0,
     )
-    lr_decay_start: float = setting(
-        1.0,
+    lr_decay_start: float | None = setting(
+        None,
         "from this fraction of the steps on, decay every learning rate linearly to 0 at the "
-        "last step (Rasmus et al. 2015: 0.67); 1: no decay",
+        "last step (Rasmus et al. 2015: 0.67); 1: no decay; auto = 1 for images, 0.5 for "
+        "vectors (the decay settles samples onto narrow modes)",
         minimum=0.0,
         maximum=1.0,
     )
@@ -267,6 +273,12 @@ class TrainOptions:
         return flat[name]
 
 
+def _without_none(hint: Any) -> Any:
+    """``int`` for ``int | None`` (an option whose default is auto), else ``hint``."""
+    arguments = [argument for argument in typing.get_args(hint) if argument is not type(None)]
+    return arguments[0] if len(arguments) == 1 and type(None) in typing.get_args(hint) else hint
+
+
 def _options() -> tuple[Option, ...]:
     options = []
     for _, section in TrainOptions.sections():
@@ -276,7 +288,7 @@ def _options() -> tuple[Option, ...]:
             options.append(
                 Option(
                     item.name,
-                    hints[item.name],
+                    _without_none(hints[item.name]),
                     item.default,
                     meta["help"],
                     choices=meta["choices"],
@@ -341,4 +353,4 @@ def flag_help(name: str) -> str:
         text += f" ({bounds})"
     if option.type is bool:
         return text + "."  # a flag: given or not
-    return f"{text} [default: {option.default}]."
+    return f"{text} [default: {option.describe_default()}]."

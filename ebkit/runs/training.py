@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
 from ebkit.core.errors import TrainingInterrupted, TrainingTerminated, UsageError
 from ebkit.core.extensions import FreezeSampler, StepExtension
+from ebkit.core.interfaces import DataSpec
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_components, resolve_device
 from ebkit.runs.callbacks import (
@@ -35,6 +36,7 @@ from ebkit.runs.checkpoints import (
 from ebkit.runs.config import RunConfig, complete_saved_options
 from ebkit.runs.directory import RunLock, check_new_run_dir, say
 from ebkit.runs.schedules import lr_schedule_from_train_options
+from ebkit.runs.settings import TrainOptions
 from ebkit.runs.splits import semi_supervised
 from ebkit.tracking.logger import build_loggers
 
@@ -47,10 +49,28 @@ def settings_from_config(config: RunConfig) -> TrainSettings:
     return TrainSettings(**asdict(config.train.optimisation))
 
 
+VECTOR_TRAIN_DEFAULTS: dict[str, Any] = {"steps": 8000, "lr_decay_start": 0.5}
+"""``train`` options left at auto on vector data (the 2-D toys): their steps are cheap,
+and a linear decay of the learning rates over the second half settles the samples onto
+narrow modes."""
+
+IMAGE_TRAIN_DEFAULTS: dict[str, Any] = {"steps": 2000, "lr_decay_start": 1.0}
+"""``train`` options left at auto on images."""
+
+
+def resolve_train_defaults(train: TrainOptions, spec: DataSpec) -> TrainOptions:
+    """``train`` with the options left at auto (``None``) set from the kind of data, so
+    that ``config.json`` records the values the run used."""
+    defaults = IMAGE_TRAIN_DEFAULTS if spec.is_image else VECTOR_TRAIN_DEFAULTS
+    chosen = {name: value for name, value in defaults.items() if train[name] is None}
+    return train.replace(**chosen) if chosen else train
+
+
 def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
     """The components of ``config`` in a :class:`Trainer`, with the step extensions its
     ``train`` options ask for (:func:`step_extensions`)."""
     components = build_components(manager, config)
+    config.train = resolve_train_defaults(config.train, components.dataset.spec)
     extensions = step_extensions(config, components)
     _check_batch_size(components.dataset, config.train.optimisation.batch_size)
     # Refuse a bad schedule pairing before anything is trained or written.

@@ -41,7 +41,14 @@ def ebkit_energies() -> list[Component]:
             options=(
                 Option("width", int, 128, "units per hidden layer", minimum=1),
                 Option("n_layers", int, 3, "number of hidden layers", minimum=1),
-                Option("activation", str, "swish", _ACTIVATION_HELP, choices=ENERGY_ACTIVATIONS),
+                Option(
+                    "activation",
+                    str,
+                    "auto",
+                    _ACTIVATION_HELP + "; auto = swish for images, leaky_relu for vectors "
+                    "(SiLU energies smooth narrow modes away)",
+                    choices=("auto", *ENERGY_ACTIVATIONS),
+                ),
                 Option("spectral_norm", bool, False, _SPECTRAL_NORM_HELP),
                 Option(
                     "label_dim",
@@ -51,6 +58,16 @@ def ebkit_energies() -> list[Component]:
                     "embedding concatenated to the input; auto = the number of classes (the "
                     "size of a one-hot label)",
                     minimum=1,
+                ),
+                Option(
+                    "input_scale",
+                    str,
+                    "auto",
+                    "unit: map the data range [low, high] onto [-1, 1] before the first "
+                    "layer; none: raw values; auto = unit for images, none for vectors",
+                    choices=("auto", "unit", "none"),
+                    # Runs saved before the option existed mapped every input to [-1, 1].
+                    saved_default="unit",
                 ),
             ),
         ),

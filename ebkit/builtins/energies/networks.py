@@ -144,17 +144,22 @@ class MLPEnergy(EnergyFunction):
         *,
         width: int = 128,
         n_layers: int = 3,
-        activation: str = "swish",
+        activation: str = "auto",
         spectral_norm: bool = False,
         label_dim: int | None = None,
+        input_scale: str = "auto",
     ) -> None:
         super().__init__(spec)
         if width < 1:
             raise ValueError(f"width must be at least 1, not {width}")
         if n_layers < 1:
             raise ValueError(f"n_layers must be at least 1 hidden layer, not {n_layers}")
+        if activation == "auto":
+            activation = "swish" if spec.is_image else "leaky_relu"
         make_activation(activation)  # fail at construction, naming the accepted values
-        self.scale_input = _UnitRange(spec)
+        if input_scale == "auto":
+            input_scale = "unit" if spec.is_image else "none"
+        self.scale_input = _UnitRange(spec) if input_scale == "unit" else nn.Identity()
         self.label_embedding = label_embedding(spec, label_dim)
         input_size = spec.dim
         if self.label_embedding is not None:

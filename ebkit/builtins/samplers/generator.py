@@ -97,6 +97,13 @@ DECK_SHRINK = 4
 DECK_KERNEL = 5
 
 
+IMAGE_WIDTH = 512
+"""mlp: hidden width on images (the paper's sizeG) when ``width`` is not set."""
+
+VECTOR_WIDTH = 128
+"""mlp: hidden width on vectors when ``width`` is not set."""
+
+
 def generator_architecture(spec: DataSpec, arch: str = "auto") -> str:
     """Resolve the generator's ``arch`` for ``spec``: began and deck as named; ``auto``
     is deck for a conditional run on 3×32×32 images (conditional CIFAR-10, the setting it
@@ -110,7 +117,9 @@ def generator_architecture(spec: DataSpec, arch: str = "auto") -> str:
     return choose_architecture(spec, arch)
 
 
-def _mlp(spec: DataSpec, input_dim: int, n_layers: int, width: int, batchnorm: bool) -> nn.Module:
+def _mlp(
+    spec: DataSpec, input_dim: int, n_layers: int, width: int, batchnorm: bool, output: str
+) -> nn.Module:
     layers: list[nn.Module] = []
     sizes = [input_dim] + [width] * (n_layers - 1) + [spec.dim]
     for index, (size_in, size_out) in enumerate(itertools.pairwise(sizes)):
@@ -119,7 +128,8 @@ def _mlp(spec: DataSpec, input_dim: int, n_layers: int, width: int, batchnorm: b
             if batchnorm:
                 layers.append(nn.BatchNorm1d(size_out))
             layers.append(nn.ReLU())
-    layers.append(nn.Tanh())
+    if output == "tanh":
+        layers.append(nn.Tanh())
     return nn.Sequential(*layers)
 
 
@@ -281,13 +291,27 @@ class GeneratorSampler(ContrastiveSampler):
         label_dim: int | None = None,
         noise: str = "auto",
         n_layers: int = 3,
-        width: int = 512,
+        width: int | None = None,
         channels: Sequence[int] = (256, 128, 64),
         filters: int = 64,
-        batchnorm: bool = True,
+        batchnorm: bool | None = None,
+        output: str = "auto",
     ) -> None:
         super().__init__(spec)
         self.arch = generator_architecture(spec, arch)
+        vectors = len(spec.event_shape) == 1
+        # On vectors (the 2-D toys) a small net without BatchNorm and with a linear output
+        # puts its samples precisely on narrow modes: BatchNorm couples the samples of a
+        # batch and tanh saturates at the data range's edges, where a collapsed generator
+        # then gets no gradient.
+        if output == "auto":
+            output = "linear" if vectors else "tanh"
+        if batchnorm is None:
+            batchnorm = not vectors
+        if width is None:
+            width = VECTOR_WIDTH if vectors else IMAGE_WIDTH
+        if latent_dim is None and vectors and arch != "began":
+            latent_dim = max(spec.dim, 2)
         if noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {', '.join(NOISE_KINDS)}, not {noise!r}")
         if latent_dim is None:
@@ -313,7 +337,7 @@ class GeneratorSampler(ContrastiveSampler):
         elif self.arch == "conv":
             self.net = _ConvNet(spec, input_dim, channels, batchnorm)
         else:
-            self.net = _mlp(spec, input_dim, n_layers, width, batchnorm)
+            self.net = _mlp(spec, input_dim, n_layers, width, batchnorm, output)
         self._reset_parameters()
         # None in unconditional runs, so they keep exactly the parameters and initial
         # weights they had before labels existed.

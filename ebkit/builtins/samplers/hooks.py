@@ -43,8 +43,8 @@ def ebkit_samplers() -> list[Component]:
                     "latent_dim",
                     int,
                     None,
-                    "dimension of the noise z; auto = 64 (BEGAN's h) for arch=began, else "
-                    "100 (EBGAN's)",
+                    "dimension of the noise z; auto = 64 (BEGAN's h) for arch=began, the "
+                    "data's dimension (at least 2) for vectors, else 100 (EBGAN's)",
                     minimum=1,
                 ),
                 Option(
@@ -68,7 +68,12 @@ def ebkit_samplers() -> list[Component]:
                     "n_layers", int, 3, "mlp only: number of Linear layers (nLayerG)", minimum=1
                 ),
                 Option(
-                    "width", int, 512, "mlp only: width of the hidden layers (sizeG)", minimum=1
+                    "width",
+                    int,
+                    None,
+                    "mlp only: width of the hidden layers (sizeG); auto = 512 for images, "
+                    "128 for vectors",
+                    minimum=1,
                 ),
                 Option(
                     "channels",
@@ -89,15 +94,29 @@ def ebkit_samplers() -> list[Component]:
                 Option(
                     "batchnorm",
                     bool,
-                    True,
+                    None,
                     "mlp, conv and deck: BatchNorm after every weight layer but the output "
-                    "(deck: after its hidden transposed convolutions; began has none)",
+                    "(deck: after its hidden transposed convolutions; began has none); auto "
+                    "= on for images, off for vectors (it couples the samples of a batch)",
+                ),
+                Option(
+                    "output",
+                    str,
+                    "auto",
+                    "mlp only: tanh (outputs within the data range) or linear (unbounded, no "
+                    "saturation at the range's edges); auto = tanh for images, linear for "
+                    "vectors",
+                    choices=("auto", "tanh", "linear"),
+                    # Runs saved before the option existed always ended in tanh.
+                    saved_default="tanh",
                 ),
             ),
         ),
     ]
 
-    def langevin_options(*, steps: int, step_size: float | None, noise: str) -> tuple[Option, ...]:
+    def langevin_options(
+        *, steps: int | None, step_size: float | None, noise: str
+    ) -> tuple[Option, ...]:
         # LangevinSampler's keywords; replay and generator-langevin pass them on to it.
         return (
             Option(
@@ -108,7 +127,14 @@ def ebkit_samplers() -> list[Component]:
                 "with mean (low + high)/2 and standard deviation (high − low)/4",
                 choices=("uniform", "gaussian"),
             ),
-            Option("steps", int, steps, "Langevin steps K per call (0: no refinement)", minimum=0),
+            Option(
+                "steps",
+                int,
+                steps,
+                "Langevin steps K per call (0: no refinement)"
+                + ("" if steps is not None else "; auto = 60 for images, 20 for vectors"),
+                minimum=0,
+            ),
             Option(
                 "step_size",
                 float,
@@ -129,8 +155,9 @@ def ebkit_samplers() -> list[Component]:
                 "noise_scale",
                 float,
                 None,
-                "σ (independent) or s (coupled); auto = 0.005 for independent, 1 for "
-                "coupled. Effective temperature: σ²/(2·step_size)",
+                "σ (independent) or s (coupled); auto = 0.005 for independent, 0.05 for "
+                "coupled (temperature 0.0025, sharp enough for narrow modes on vectors). "
+                "Effective temperature: σ²/(2·step_size)",
                 minimum=0.0,
             ),
             Option(
@@ -225,7 +252,7 @@ def ebkit_samplers() -> list[Component]:
                     minimum=0.0,
                     maximum=1.0,
                 ),
-                *langevin,
+                *langevin_options(steps=None, step_size=None, noise="auto"),
             ),
         ),
         Component(

@@ -70,7 +70,7 @@ __all__ = [
 NOISE_CONVENTIONS = ("independent", "coupled")
 INITS = ("uniform", "gaussian")
 ANNEAL_TARGETS = ("noise", "step_size")
-DEFAULT_NOISE_SCALE = {"independent": 0.005, "coupled": 1.0}
+DEFAULT_NOISE_SCALE = {"independent": 0.005, "coupled": 0.05}
 """``noise_scale`` when it is not set: σ for ``independent``, s for ``coupled``."""
 DEFAULT_STEP_SIZE = {"independent": 10.0, "coupled": 0.005}
 """``step_size`` when it is not set: IGEBM's η, or a small η for exact Langevin."""

@@ -29,6 +29,13 @@ from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 __all__ = ["ReplaySampler"]
 
 
+VECTOR_REPLAY_STEPS = 20
+"""Langevin steps per call of the replay sampler on vector data (``steps`` = auto)."""
+
+IMAGE_REPLAY_STEPS = 60
+"""Langevin steps per call on images (``steps`` = auto): IGEBM's K = 60."""
+
+
 class ReplaySampler(ContrastiveSampler):
     """Langevin chains that persist in a buffer of ``capacity`` slots (module docstring).
 
@@ -57,9 +64,15 @@ class ReplaySampler(ContrastiveSampler):
         *,
         capacity: int = 8192,
         reinit: float = 0.05,
+        steps: int | None = None,
         **langevin_options: Any,
     ) -> None:
         super().__init__(spec)
+        if steps is None:
+            # Persistent chains continue across training steps, so on vectors a few steps
+            # per call suffice and leave time for more training steps.
+            steps = VECTOR_REPLAY_STEPS if not spec.is_image else IMAGE_REPLAY_STEPS
+        langevin_options["steps"] = steps
         if not (isinstance(capacity, int) and capacity >= 1):
             raise ValueError(f"capacity must be a whole number >= 1, not {capacity!r}")
         if not 0.0 <= reinit <= 1.0:

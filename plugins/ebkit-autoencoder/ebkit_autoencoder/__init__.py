@@ -49,9 +49,9 @@ def ebkit_energies() -> list[Component]:
                 Option(
                     "width",
                     int,
-                    1024,
+                    None,
                     "mlp only: units per encoder layer, which is also the code size (the "
-                    "paper's sizeD)",
+                    "paper's sizeD); auto = 1024 for images, 128 for vectors",
                     minimum=1,
                 ),
                 Option(
@@ -100,10 +100,11 @@ def ebkit_energies() -> list[Component]:
                 Option(
                     "batchnorm",
                     bool,
-                    True,
+                    None,
                     "mlp and conv: BatchNorm after every weight layer except the input layer "
                     "and the reconstruction (no effect on an mlp with n_layers = 2; began has "
-                    "none)",
+                    "none); auto = on for images, off for vectors (a collapsed batch of fakes "
+                    "would normalise to one code that the decoder reconstructs exactly)",
                 ),
                 Option(
                     "label_dim",
@@ -113,6 +114,14 @@ def ebkit_energies() -> list[Component]:
                     "class embedding concatenated to the encoder's input; auto = the number "
                     "of classes (the size of a one-hot label). conv and began take the label "
                     "as one learned image channel instead",
+                    minimum=1,
+                ),
+                Option(
+                    "bottleneck",
+                    int,
+                    None,
+                    "mlp only: size of a linear code between the encoder and a hidden "
+                    "decoder layer of the same width; none: no bottleneck",
                     minimum=1,
                 ),
             ),

@@ -88,9 +88,11 @@ class ConvAutoEncoderEnergy(EnergyFunction):
         *,
         channels: Sequence[int] = (64, 128, 256),
         distance: str = "auto",
-        batchnorm: bool = True,
+        batchnorm: bool | None = None,
     ) -> None:
         super().__init__(spec)
+        if batchnorm is None:
+            batchnorm = True  # images only: the paper's BatchNorm
         if not spec.is_image:
             raise ValueError(
                 "the conv auto-encoder needs image data of shape (C, H, W), not "

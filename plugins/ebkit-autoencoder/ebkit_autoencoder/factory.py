@@ -16,14 +16,15 @@ def autoencoder_energy(
     *,
     arch: str = "auto",
     n_layers: int = 2,
-    width: int = 1024,
+    width: int | None = None,
     channels: Sequence[int] = (64, 128, 256),
     filters: int = 64,
     embedding: int = 64,
     distance: str = "auto",
     dropout: bool = False,
-    batchnorm: bool = True,
+    batchnorm: bool | None = None,
     label_dim: int | None = None,
+    bottleneck: int | None = None,
 ) -> EnergyFunction:
     """The EBGAN auto-encoder energy for data described by ``spec``.
 
@@ -63,6 +64,7 @@ def autoencoder_energy(
             dropout=dropout,
             batchnorm=batchnorm,
             label_dim=label_dim,
+            bottleneck=bottleneck,
         )
     if dropout:
         reason = f" (arch='auto' chose conv for {tuple(spec.event_shape)} data)"

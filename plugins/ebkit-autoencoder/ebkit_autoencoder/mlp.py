@@ -14,6 +14,12 @@ DROPOUT_P = 0.5
 """Dropout probability when ``dropout=True``; the paper gives only the switch (dropoutD),
 so we use the usual p = 0.5."""
 
+IMAGE_WIDTH = 1024
+"""The code size on images when ``width`` is not set (the paper's sizeD)."""
+
+VECTOR_WIDTH = 128
+"""The code size on vectors (the 2-D toys) when ``width`` is not set."""
+
 WEIGHT_STD = 0.002
 """Standard deviation of D's initial weights, N(0, 0.002) in the paper's App. C."""
 
@@ -66,13 +72,23 @@ class MLPAutoEncoderEnergy(EnergyFunction):
         spec: DataSpec,
         *,
         n_layers: int = 2,
-        width: int = 1024,
+        width: int | None = None,
         distance: str = "auto",
         dropout: bool = False,
-        batchnorm: bool = True,
+        batchnorm: bool | None = None,
         label_dim: int | None = None,
+        bottleneck: int | None = None,
     ) -> None:
         super().__init__(spec)
+        vectors = not spec.is_image
+        if width is None:
+            # 2 → 1024 → 2 on the 2-D toys costs eight times 2 → 128 → 2 per step (which
+            # the generator-langevin sampler pays 20 times over) and learns no better.
+            width = VECTOR_WIDTH if vectors else IMAGE_WIDTH
+        if batchnorm is None:
+            # In training mode a collapsed batch of fakes normalises to one code, which
+            # the decoder can learn to reconstruct exactly: energy 0 at the collapse.
+            batchnorm = not vectors
         if n_layers < 2:
             raise ValueError(f"n_layers must be at least 2 (encoder + decoder), not {n_layers}")
         if width < 1:
@@ -92,9 +108,13 @@ class MLPAutoEncoderEnergy(EnergyFunction):
             if batchnorm:
                 encoder.append(nn.BatchNorm1d(width))
             encoder.append(nn.ReLU())
-        self.encoder = nn.Sequential(*encoder)
-
         decoder: list[nn.Module] = [nn.Dropout(DROPOUT_P)] if dropout else []
+        if bottleneck:
+            # A linear code narrower than the data, read back by a hidden layer as wide as
+            # the encoder's: the reconstructions form a low-dimensional set.
+            encoder.append(nn.Linear(width, bottleneck))
+            decoder += [nn.Linear(bottleneck, width), nn.ReLU()]
+        self.encoder = nn.Sequential(*encoder)
         decoder.append(nn.Linear(width, dim))
         self.decoder = nn.Sequential(*decoder)
 

@@ -38,6 +38,7 @@ def test_hook_returns_one_valid_component() -> None:
         "dropout",
         "batchnorm",
         "label_dim",
+        "bottleneck",
     ]
 
 
@@ -47,14 +48,15 @@ def test_option_defaults_and_bounds() -> None:
     assert defaults == {
         "arch": "auto",
         "n_layers": 2,
-        "width": 1024,
+        "width": None,
         "channels": [64, 128, 256],
         "filters": 64,
         "embedding": 64,
         "distance": "auto",
         "dropout": False,
-        "batchnorm": True,
+        "batchnorm": None,
         "label_dim": None,
+        "bottleneck": None,
     }
     assert component.option("n_layers").minimum == 2
     assert component.option("width").minimum == 1
@@ -68,7 +70,7 @@ def test_option_defaults_and_bounds() -> None:
 
 def test_options_of_one_architecture_say_so_in_their_help() -> None:
     component = the_component()
-    for name in ("n_layers", "width", "dropout", "label_dim"):
+    for name in ("n_layers", "width", "dropout", "label_dim", "bottleneck"):
         assert component.option(name).help.startswith("mlp only"), name
     assert component.option("channels").help.startswith("conv only")
     for name in ("filters", "embedding"):
@@ -107,7 +109,9 @@ def test_factory_accepts_the_defaults(event_shape: tuple[int, ...]) -> None:
         DataSpec(event_shape), **component.resolve_options({}, prefix="energy")
     )
     assert isinstance(energy, MLPAutoEncoderEnergy)
-    assert energy(torch.randn(2, *event_shape)).features.shape == (2, 1024)
+    # The paper's 1024-unit code on images, 128 units on vectors.
+    width = 1024 if len(event_shape) == 3 else 128
+    assert energy(torch.randn(2, *event_shape)).features.shape == (2, width)
 
 
 def test_factory_accepts_the_defaults_for_large_images() -> None:

@@ -174,3 +174,22 @@ def test_input_gradient_includes_the_target_path() -> None:
     x = torch.tensor([[3.0, 4.0]], requires_grad=True)
     energy(x).energy.sum().backward()
     torch.testing.assert_close(x.grad, torch.tensor([[0.6, 0.8]]))
+
+
+def test_vectors_default_to_a_128_unit_code_without_batchnorm_images_to_the_papers() -> None:
+    vector = MLPAutoEncoderEnergy(DataSpec((2,)), n_layers=3)
+    assert vector.encoder[0].out_features == 128
+    assert count(vector, nn.BatchNorm1d) == 0
+    image = MLPAutoEncoderEnergy(DataSpec((1, 8, 8)), n_layers=3)
+    assert image.encoder[0].out_features == 1024
+    assert count(image, nn.BatchNorm1d) == 1
+
+
+def test_a_bottleneck_narrows_the_code_and_the_decoder_reads_it_through_a_hidden_layer() -> None:
+    energy = MLPAutoEncoderEnergy(DataSpec((2,)), width=16, bottleneck=1)
+    out = energy(torch.randn(7, 2, generator=torch.Generator().manual_seed(0)))
+    assert out.features.shape == (7, 1)
+    linears = [module for module in energy.decoder if isinstance(module, nn.Linear)]
+    assert [(layer.in_features, layer.out_features) for layer in linears] == [(1, 16), (16, 2)]
+    # A one-number code: every reconstruction is the decoder's image of that number.
+    torch.testing.assert_close(energy.decoder(out.features), out.reconstruction)

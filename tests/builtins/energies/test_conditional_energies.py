@@ -144,13 +144,14 @@ def test_conditional_mlp_concatenates_the_embedding_to_the_mapped_input(
     # auto = num_classes (3), the size of a one-hot label.
     assert energy.label_embedding.embedding.weight.shape == (3, width)
     assert energy.hidden[0].in_features == 2 + width
-    # By hand: the hidden layers and head of an unconditional MLP on [x mapped, emb[y]].
+    # By hand: the hidden layers and head of an unconditional MLP on [x, emb[y]] (vectors
+    # are read unscaled by default).
     plain = MLPEnergy(DataSpec((2 + width,)), width=6, n_layers=2)
     state = {k: v for k, v in energy.state_dict().items() if not k.startswith("label")}
     plain.load_state_dict(state)
     x = inputs(TOY_CLASSES, 4)
     labels = torch.tensor([0, 2, 1, 2])
-    by_hand = torch.cat([x / 4.0, energy.label_embedding.embedding.weight[labels]], dim=1)
+    by_hand = torch.cat([x, energy.label_embedding.embedding.weight[labels]], dim=1)
     torch.testing.assert_close(energy(x, labels).energy, plain(by_hand).energy)
 
 

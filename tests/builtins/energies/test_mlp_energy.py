@@ -84,13 +84,13 @@ def test_features_are_the_last_hidden_layer_and_the_head_reads_them() -> None:
 
 def test_inputs_are_mapped_from_the_data_range_to_minus_one_one() -> None:
     # The same weights on data four times wider give the same energies at scaled inputs.
-    narrow = MLPEnergy(DataSpec((2,), -1.0, 1.0), width=8)
-    wide = MLPEnergy(DataSpec((2,), -4.0, 4.0), width=8)
+    narrow = MLPEnergy(DataSpec((2,), -1.0, 1.0), width=8, input_scale="unit")
+    wide = MLPEnergy(DataSpec((2,), -4.0, 4.0), width=8, input_scale="unit")
     wide.load_state_dict(narrow.state_dict())
     x = torch.rand(6, 2, generator=torch.Generator().manual_seed(2)) * 2 - 1
     torch.testing.assert_close(wide(4 * x).energy, narrow(x).energy)
     # An off-centre range [0, 2] maps 1 to 0.
-    shifted = MLPEnergy(DataSpec((2,), 0.0, 2.0), width=8)
+    shifted = MLPEnergy(DataSpec((2,), 0.0, 2.0), width=8, input_scale="unit")
     shifted.load_state_dict(narrow.state_dict())
     torch.testing.assert_close(shifted(x + 1).energy, narrow(x).energy)
 
@@ -98,7 +98,7 @@ def test_inputs_are_mapped_from_the_data_range_to_minus_one_one() -> None:
 def test_images_are_flattened() -> None:
     # An image energy is the vector energy of the flattened pixels, with the same weights.
     image = MLPEnergy(DIGITS, width=8)
-    vector = MLPEnergy(DataSpec((64,)), width=8)
+    vector = MLPEnergy(DataSpec((64,)), width=8, input_scale="unit", activation="swish")
     vector.load_state_dict(image.state_dict())
     x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(5)) * 2 - 1
     torch.testing.assert_close(image(x).energy, vector(x.reshape(3, 64)).energy)
@@ -145,9 +145,20 @@ def test_bad_options_are_refused(options: dict, message: str) -> None:
         MLPEnergy(TOY, **options)
 
 
+def test_vectors_default_to_raw_inputs_and_leaky_relu_images_to_unit_range_and_swish() -> None:
+    # Mapping the 25-Gaussian grid's ±4.7 onto ±1 shrinks each σ = 0.05 mode to 0.011,
+    # which the default initialisation barely resolves; vectors are read as they are.
+    wide = MLPEnergy(DataSpec((2,), -4.0, 4.0), width=8)
+    assert isinstance(wide.scale_input, torch.nn.Identity)
+    assert isinstance(wide.hidden[1], torch.nn.LeakyReLU)
+    image = MLPEnergy(DIGITS, width=8)
+    assert not isinstance(image.scale_input, torch.nn.Identity)
+    assert isinstance(image.hidden[1], torch.nn.SiLU)
+
+
 def test_an_empty_data_range_is_refused() -> None:
     with pytest.raises(ValueError, match="data range"):
-        MLPEnergy(DataSpec((2,), 1.0, 1.0))
+        MLPEnergy(DataSpec((2,), 1.0, 1.0), input_scale="unit")
 
 
 def test_component_record_and_class_defaults() -> None:
@@ -159,9 +170,10 @@ def test_component_record_and_class_defaults() -> None:
     assert defaults == {
         "width": 128,
         "n_layers": 3,
-        "activation": "swish",
+        "activation": "auto",
         "spectral_norm": False,
         "label_dim": None,
+        "input_scale": "auto",
     }
     assert len(linears(energy)) == defaults["n_layers"] + 1
     assert linears(energy)[0].out_features == defaults["width"]

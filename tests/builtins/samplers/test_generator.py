@@ -39,7 +39,7 @@ def test_output_shape_and_range(spec: DataSpec) -> None:
 @pytest.mark.parametrize(("bias", "expected"), [(0.0, 0.5), (20.0, 3.0), (-20.0, -2.0)])
 def test_tanh_is_mapped_onto_the_data_range(bias: float, expected: float) -> None:
     spec = DataSpec(event_shape=(2,), low=-2.0, high=3.0)
-    sampler = GeneratorSampler(spec, latent_dim=4, width=8)
+    sampler = GeneratorSampler(spec, latent_dim=4, width=8, output="tanh")
     output = linears(sampler)[-1]
     with torch.no_grad():
         output.weight.zero_()
@@ -61,7 +61,9 @@ def test_samples_keep_their_graph_and_gradients_reach_every_parameter() -> None:
 
 @pytest.mark.parametrize(("n_layers", "batchnorm"), [(1, True), (3, True), (4, False)])
 def test_layer_structure_follows_the_paper(n_layers: int, batchnorm: bool) -> None:
-    sampler = GeneratorSampler(TOY, latent_dim=10, n_layers=n_layers, width=64, batchnorm=batchnorm)
+    sampler = GeneratorSampler(
+        TOY, latent_dim=10, n_layers=n_layers, width=64, batchnorm=batchnorm, output="tanh"
+    )
     layers = linears(sampler)
     assert len(layers) == n_layers
     assert layers[0].in_features == 10 and layers[-1].out_features == 2
@@ -70,6 +72,30 @@ def test_layer_structure_follows_the_paper(n_layers: int, batchnorm: bool) -> No
     # BatchNorm after every weight layer except the output one.
     assert len(norms) == (n_layers - 1 if batchnorm else 0)
     assert isinstance(list(sampler.modules())[-1], nn.Tanh)
+
+
+def test_vectors_get_a_small_generator_with_a_linear_output_and_no_batchnorm() -> None:
+    # Defaults for vectors: latent size = data dimension, width 128, no BatchNorm (it
+    # couples a batch's samples), a linear output (tanh saturates at the range's edges).
+    sampler = GeneratorSampler(TOY)
+    layers = linears(sampler)
+    assert sampler.latent_dim == 2 and layers[0].in_features == 2
+    assert layers[0].out_features == 128
+    modules = list(sampler.net.modules())
+    assert not any(isinstance(module, (nn.BatchNorm1d, nn.Tanh)) for module in modules)
+    output = layers[-1]
+    with torch.no_grad():
+        output.weight.zero_()
+        output.bias.fill_(20.0)
+    # Unit output u maps to low + (u + 1)·(high − low)/2 unclipped, beyond the range.
+    x = sampler.sample(3, None, seeded(0))
+    expected = TOY.low + 21.0 * (TOY.high - TOY.low) / 2
+    assert torch.allclose(x, torch.full_like(x, expected))
+    # Images keep the paper's net: width 512, BatchNorm, tanh.
+    image = GeneratorSampler(DIGITS)
+    assert linears(image)[0].out_features == 512
+    assert any(isinstance(module, nn.BatchNorm1d) for module in image.modules())
+    assert isinstance(list(image.modules())[-1], nn.Tanh)
 
 
 def test_latent_dim_and_noise_default_to_ebgans() -> None:

@@ -91,13 +91,15 @@ def test_defaults_follow_the_tutorial_on_images() -> None:
     assert LangevinSampler(TOY, noise="independent").step_size == 10.0
 
 
-def test_defaults_on_vectors_are_exact_langevin_at_temperature_one() -> None:
+def test_defaults_on_vectors_are_exact_langevin_at_a_low_temperature() -> None:
+    # s = 0.05: temperature 0.0025, so a bounded CD energy can hold modes as narrow as
+    # the 8-Gaussian ring's (σ = 0.01); at temperature 1 the chains scatter over them.
     sampler = LangevinSampler(TOY)
     assert sampler.noise == "coupled"
-    assert (sampler.step_size, sampler.noise_scale, sampler.grad_clip) == (0.005, 1.0, 0.0)
-    assert sampler.temperature == pytest.approx(1.0)
+    assert (sampler.step_size, sampler.noise_scale, sampler.grad_clip) == (0.005, 0.05, 0.0)
+    assert sampler.temperature == pytest.approx(0.05**2)
     explicit = LangevinSampler(TOY, noise="coupled", step_size=0.1, grad_clip=0.5)
-    assert (explicit.step_size, explicit.noise_scale, explicit.grad_clip) == (0.1, 1.0, 0.5)
+    assert (explicit.step_size, explicit.noise_scale, explicit.grad_clip) == (0.1, 0.05, 0.5)
 
 
 # -- the formulas ----------------------------------------------------------------------------------

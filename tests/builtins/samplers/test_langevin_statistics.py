@@ -139,8 +139,8 @@ def test_mala_samples_the_continuous_target_at_a_large_step(grad_clip: float) ->
     # Coupled, s = 1: the target is exp(−E), covariance A⁻¹. A clipped drift changes the
     # proposal but, used both ways in the acceptance ratio, keeps the target exact.
     sampler = LangevinSampler(
-        SPEC, steps=100, step_size=0.5, noise="coupled", grad_clip=grad_clip, clamp=False,
-        mala=True,
+        SPEC, steps=100, step_size=0.5, noise="coupled", noise_scale=1.0, grad_clip=grad_clip,
+        clamp=False, mala=True,
     )  # fmt: skip
     samples = sampler.sample(CHAINS, GaussianEnergy(), torch.Generator().manual_seed(1))
     rate = float(sampler.metrics()["acceptance_rate"])

@@ -54,7 +54,13 @@ def test_the_record_matches_the_class() -> None:
     assert keywords["capacity"].default == 8192 and keywords["reinit"].default == 0.05
     langevin_defaults = inspect.signature(LangevinSampler).parameters
     for name in LANGEVIN_OPTION_NAMES:
-        assert defaults[name] == langevin_defaults[name].default, name
+        if name != "steps":
+            assert defaults[name] == langevin_defaults[name].default, name
+    # steps is auto: 20 per call on vectors (persistent chains), 60 on images.
+    assert defaults["steps"] is None
+    assert ReplaySampler(DataSpec((2,)), capacity=4).langevin.steps == 20
+    assert ReplaySampler(DataSpec((1, 4, 4)), capacity=4).langevin.steps == 60
+    assert ReplaySampler(DataSpec((2,)), capacity=4, steps=7).langevin.steps == 7
 
 
 def test_the_buffer_is_fixed_at_construction_and_filled_with_uniform_noise() -> None:
