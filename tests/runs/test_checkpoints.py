@@ -41,6 +41,8 @@ SMALL = [
     "train.checkpoint_every=10",
     "train.sample_every=20",
     "train.sample_count=16",
+    # No learning-rate decay (auto on vectors): the bare trainers below have no schedule.
+    "train.lr_decay_start=1",
 ]
 
 

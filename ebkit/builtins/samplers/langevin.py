@@ -71,7 +71,8 @@ NOISE_CONVENTIONS = ("independent", "coupled")
 INITS = ("uniform", "gaussian")
 ANNEAL_TARGETS = ("noise", "step_size")
 DEFAULT_NOISE_SCALE = {"independent": 0.005, "coupled": 0.05}
-"""``noise_scale`` when it is not set: σ for ``independent``, s for ``coupled``."""
+"""``noise_scale`` when it is not set: σ for ``independent``, s for ``coupled`` (the
+latter is the ``coupled_noise_scale`` option's default)."""
 DEFAULT_STEP_SIZE = {"independent": 10.0, "coupled": 0.005}
 """``step_size`` when it is not set: IGEBM's η, or a small η for exact Langevin."""
 DEFAULT_GRAD_CLIP = {"independent": 0.03, "coupled": 0.0}
@@ -88,6 +89,7 @@ LANGEVIN_OPTION_NAMES = (
     "anneal",
     "anneal_target",
     "anneal_final",
+    "coupled_noise_scale",
 )
 """The keyword options of :class:`LangevinSampler`, which the samplers built on it share."""
 
@@ -148,6 +150,7 @@ class LangevinSampler(ContrastiveSampler):
         step_size: float | None = None,
         noise: str = "auto",
         noise_scale: float | None = None,
+        coupled_noise_scale: float = DEFAULT_NOISE_SCALE["coupled"],
         grad_clip: float | None = None,
         clamp: bool = True,
         mala: bool = False,
@@ -167,7 +170,7 @@ class LangevinSampler(ContrastiveSampler):
             if value not in accepted:
                 raise ValueError(f"{option} must be one of {', '.join(accepted)}, not {value!r}")
         if noise_scale is None:
-            noise_scale = DEFAULT_NOISE_SCALE[noise]
+            noise_scale = coupled_noise_scale if noise == "coupled" else DEFAULT_NOISE_SCALE[noise]
         if step_size is None:
             step_size = DEFAULT_STEP_SIZE[noise]
         if grad_clip is None:

@@ -100,6 +100,9 @@ def test_defaults_on_vectors_are_exact_langevin_at_a_low_temperature() -> None:
     assert sampler.temperature == pytest.approx(0.05**2)
     explicit = LangevinSampler(TOY, noise="coupled", step_size=0.1, grad_clip=0.5)
     assert (explicit.step_size, explicit.noise_scale, explicit.grad_clip) == (0.1, 0.05, 0.5)
+    # Runs saved before coupled_noise_scale existed read it as 1: temperature 1, as then.
+    assert LangevinSampler(TOY, coupled_noise_scale=1.0).temperature == pytest.approx(1.0)
+    assert LangevinSampler(TOY, noise_scale=0.2, coupled_noise_scale=1.0).noise_scale == 0.2
 
 
 # -- the formulas ----------------------------------------------------------------------------------
