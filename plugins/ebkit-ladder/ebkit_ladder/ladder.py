@@ -16,6 +16,7 @@ from ebkit import DataSpec, EnergyFunction, EnergyOutput
 from ebkit_ladder import CONTRASTIVE_NORMALIZATIONS, INPUT_RANGES
 from ebkit_ladder.combinator import VanillaCombinator
 from ebkit_ladder.normalization import RunningStatistics, batch_normalize
+from ebkit_ladder.options import resolve_layer_weights, resolve_num_classes
 
 DEFAULT_SIZES: tuple[int, ...] = (1000, 500, 250, 250, 250)
 """Hidden layer sizes of the permutation-invariant MNIST Ladder (784-1000-500-250-250-250-10;
@@ -28,11 +29,6 @@ weighted denoising costs of every layer (the full Ladder)."""
 DEFAULT_BOTTOM_WEIGHT = 1000.0
 """λ₀, the weight of the input reconstruction cost: EBGAN's tuned 1000/784 per pixel
 (App. D) and Rasmus et al.'s MNIST value."""
-
-FIRST_HIDDEN_WEIGHT = 10.0
-UPPER_WEIGHT = 0.1
-"""Default λ_l of the full Ladder above the input: 10 for the first hidden layer and 0.1
-above it, Rasmus et al.'s weights for MNIST with 100 labels ([1000, 10, 0.1, …, 0.1])."""
 
 EVAL_NOISE_SEED = 0
 """Seed of the noise that corrupts the input in evaluation mode: the same noise at every
@@ -368,47 +364,6 @@ class LadderEnergy(EnergyFunction):
             u = batch_normalize(signal, mean, var)
             top_down.append(self.combinators[layer](corrupted.z[layer], u))
         return top_down[::-1]
-
-
-def resolve_num_classes(spec: DataSpec, num_classes: int | None) -> int:
-    """The classifier's output size: ``num_classes`` if given (it must agree with the
-    data's labels), else the dataset's; an error if neither says."""
-    if num_classes is None:
-        if spec.num_classes is None:
-            raise ValueError(
-                "the ladder energy needs a labelled dataset (num_classes); this dataset "
-                "has no labels (choose a labelled one such as digits or mnist, or set "
-                "energy.num_classes)"
-            )
-        return spec.num_classes
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, not {num_classes}")
-    if spec.num_classes is not None and num_classes != spec.num_classes:
-        raise ValueError(
-            f"num_classes={num_classes} disagrees with the dataset's {spec.num_classes} "
-            "classes (leave it unset to use the dataset's)"
-        )
-    return num_classes
-
-
-def resolve_layer_weights(
-    layer_weights: Sequence[float] | None, hidden_layers: int, costs: str
-) -> tuple[float, ...]:
-    """λ₁..λ_L for ``hidden_layers`` hidden layers and the top (L = hidden_layers + 1):
-    the given ones, checked, or Rasmus et al.'s pattern 10, 0.1, …, 0.1."""
-    if layer_weights is None:
-        return (FIRST_HIDDEN_WEIGHT, *[UPPER_WEIGHT] * hidden_layers)
-    weights = tuple(float(weight) for weight in layer_weights)
-    if costs != "full":
-        raise ValueError("layer_weights is used only with costs=full; set costs=full or drop it")
-    if len(weights) != hidden_layers + 1:
-        raise ValueError(
-            f"layer_weights needs {hidden_layers + 1} values (λ₁..λ_L: one per hidden layer "
-            f"and one for the top layer; λ₀ is bottom_weight), got {len(weights)}"
-        )
-    if not all(math.isfinite(weight) and weight >= 0 for weight in weights):
-        raise ValueError(f"layer_weights must be finite numbers >= 0, not {list(weights)}")
-    return weights
 
 
 def _gaussian_noise(like: Tensor, std: float, generator: torch.Generator | None) -> Tensor | None:

@@ -10,13 +10,9 @@ import torch
 from torch.func import functional_call
 
 from ebkit import DataSpec
-from ebkit_ladder.ladder import (
-    EVAL_NOISE_SEED,
-    LadderEnergy,
-    denoising_cost,
-    resolve_layer_weights,
-)
+from ebkit_ladder.ladder import EVAL_NOISE_SEED, LadderEnergy, denoising_cost
 from ebkit_ladder.normalization import BN_EPS, BN_MOMENTUM
+from ebkit_ladder.options import resolve_layer_weights
 
 LABELLED = DataSpec((1, 4, 4), num_classes=3)
 
