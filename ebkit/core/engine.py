@@ -9,14 +9,13 @@ progress hang off :class:`Callback` objects, so the step stays free of bookkeepi
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from ebkit.core.errors import NonFiniteLossError, UsageError
+from ebkit.core.errors import NonFiniteLossError
 from ebkit.core.extensions import (
     Callback,
     ContrastiveSamples,
@@ -27,6 +26,7 @@ from ebkit.core.extensions import (
     metrics_to_floats,
 )
 from ebkit.core.finite import NonFiniteWatch
+from ebkit.core.hardware import ModuleRNG
 from ebkit.core.interfaces import (
     ContrastiveSampler,
     Dataset,
@@ -36,6 +36,7 @@ from ebkit.core.interfaces import (
     Regularizer,
 )
 from ebkit.core.labels import class_cycle
+from ebkit.core.requirements import check_requirements
 
 __all__ = [
     "Callback",
@@ -105,7 +106,7 @@ class Trainer:
         """A conditional run: the data's labels go to the energy and the sampler."""
         for module in self.modules().values():
             module.to(self.device)
-        _check_requirements(components)
+        check_requirements(components)
         for extension in self.extensions:
             extension.attach(self)
 
@@ -122,13 +123,7 @@ class Trainer:
         self.sample_generator = torch.Generator(self.device).manual_seed(settings.seed + 1)
         # Modules such as nn.Dropout draw from torch's global RNG and offer no generator
         # argument; each step runs them on this saved state instead (see train_step).
-        self.module_rng_state = torch.Generator().manual_seed(settings.seed + 2).get_state()
-        self._cuda_devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        self.module_cuda_rng_state = (
-            torch.Generator(self.device).manual_seed(settings.seed + 2).get_state()
-            if self._cuda_devices
-            else None
-        )
+        self.module_rng = ModuleRNG(settings.seed + 2, self.device)
         self._energy_regularizers = _targeting(components.regularizers, "energy")
         self._sampler_regularizers = _targeting(components.regularizers, "sampler")
         self._non_finite = NonFiniteWatch(("energy loss", "sampler loss"))
@@ -140,10 +135,10 @@ class Trainer:
         then the sampler's (if it trains this step), then the loss's state update.
 
         Whatever the modules draw from torch's global RNG comes from the trainer's own
-        saved state (:meth:`_module_rng`). A non-finite loss is noted without a host
-        synchronisation and raised by :meth:`check_finite`."""
+        saved state (:class:`~ebkit.core.hardware.ModuleRNG`). A non-finite loss is noted
+        without a host synchronisation and raised by :meth:`check_finite`."""
         energy, loss = self.components.energy, self.components.loss
-        with self._module_rng():
+        with self.module_rng.scope():
             # A data batch (with its labels in a conditional run) and contrastive samples.
             x, labels = self._data_batch()
             sampler_trains = self.sampler_trains()
@@ -176,19 +171,6 @@ class Trainer:
             metrics.update(loss.update_state(real.detach(), _detached(sampler_fake)))
         self.step += 1
         return metrics
-
-    @contextlib.contextmanager
-    def _module_rng(self) -> Iterator[None]:
-        """Run modules that draw from torch's global RNG (nn.Dropout offers no generator
-        argument) on the trainer's saved state, and leave the caller's untouched."""
-        with torch.random.fork_rng(devices=self._cuda_devices):
-            torch.set_rng_state(self.module_rng_state)
-            if self.module_cuda_rng_state is not None:
-                torch.cuda.set_rng_state(self.module_cuda_rng_state, self.device)
-            yield
-            self.module_rng_state = torch.get_rng_state()
-            if self.module_cuda_rng_state is not None:
-                self.module_cuda_rng_state = torch.cuda.get_rng_state(self.device)
 
     def sampler_trains(self) -> bool:
         """Whether the sampler takes its step this time: a trainable sampler whose
@@ -369,32 +351,3 @@ def _detached(output: EnergyOutput | None) -> EnergyOutput | None:
 
 def _targeting(regularizers: dict[str, Regularizer], target: str) -> list[tuple[str, Regularizer]]:
     return [(name, reg) for name, reg in regularizers.items() if reg.target == target]
-
-
-def _check_requirements(components: Components) -> None:
-    provided = components.energy.provides
-    sampler, loss = components.sampler, components.loss
-    if sampler.draws_samples and not loss.needs_contrastive:
-        raise UsageError(
-            f"the loss {type(loss).__name__} ignores contrastive samples; pair it with "
-            "--sampler none"
-        )
-    readers = [(f"loss {type(components.loss).__name__}", components.loss.requires)]
-    readers += [
-        (f"regularizer {name!r}", reg.requires) for name, reg in components.regularizers.items()
-    ]
-    for reader, required in readers:
-        missing = sorted(required - provided)
-        if missing:
-            raise UsageError(
-                f"{reader} needs the energy's {', '.join(missing)}, which "
-                f"{type(components.energy).__name__} does not provide "
-                f"(it provides: {', '.join(sorted(provided)) or 'only the energy'})"
-            )
-    if components.regularizers and not components.sampler.trainable:
-        sampler_side = [n for n, r in components.regularizers.items() if r.target == "sampler"]
-        if sampler_side:
-            raise UsageError(
-                f"regularizer {sampler_side[0]!r} acts on the sampler's loss, but the "
-                f"sampler {type(components.sampler).__name__} is not trainable"
-            )

@@ -257,9 +257,9 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, Tensor], dict[str, Any]]:
                 tensors[f"optimizer.{name}.{index}.{key}"] = value
     tensors["rng.data"] = trainer.data_generator.get_state()
     tensors["rng.sample"] = trainer.sample_generator.get_state()
-    tensors["rng.modules"] = trainer.module_rng_state
-    if trainer.module_cuda_rng_state is not None:
-        tensors["rng.modules_cuda"] = trainer.module_cuda_rng_state
+    tensors["rng.modules"] = trainer.module_rng.cpu_state
+    if trainer.module_rng.cuda_state is not None:
+        tensors["rng.modules_cuda"] = trainer.module_rng.cuda_state
     data_meta: dict[str, Any] = {}
     for prefix, dataset in _datasets(trainer).items():
         for key, value in dataset.state_dict().items():
@@ -339,12 +339,12 @@ def restore_trainer_state(
             optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
         trainer.data_generator.set_state(tensors["rng.data"])
         trainer.sample_generator.set_state(tensors["rng.sample"])
-        trainer.module_rng_state = tensors["rng.modules"].clone()
-        if trainer.module_cuda_rng_state is not None:
+        trainer.module_rng.cpu_state = tensors["rng.modules"].clone()
+        if trainer.module_rng.cuda_state is not None:
             # A run moved from the CPU to CUDA has no saved CUDA state; keep the fresh one.
             saved = tensors.get("rng.modules_cuda")
             if saved is not None:
-                trainer.module_cuda_rng_state = saved.clone()
+                trainer.module_rng.cuda_state = saved.clone()
         # meta["data"] holds the main dataset's JSON values and, nested under their
         # prefix, those of the others.
         saved_meta: dict[str, Any] = dict(meta.get("data", {}))
