@@ -65,6 +65,10 @@ def test_the_builtins_stand_on_the_core_and_the_plugin_api() -> None:
     assert floor("builtins", *allowed, "ebkit.plugin.components", "ebkit.plugin.hookspecs") == []
 
 
+def test_metrics_stand_on_the_core_alone() -> None:
+    assert floor("metrics", "ebkit.core", "ebkit.nets", "ebkit.metrics") == []
+
+
 @pytest.mark.parametrize("package", ["metrics", "pictures"])
 def test_metrics_and_pictures_do_not_import_the_builtins_or_the_cli(package: str) -> None:
     offending = [

@@ -42,7 +42,7 @@ class EbkitGroup(click.Group):
         except Exception as error:
             if os.environ.get("EBKIT_DEBUG"):
                 raise
-            from ebkit.runs.files import is_disk_full
+            from ebkit.core.files import is_disk_full
 
             if is_disk_full(error):
                 click.echo(f"Error: the disk is full ({error}); free some space", err=True)

@@ -21,10 +21,10 @@ from torch import Tensor
 
 from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
+from ebkit.core.files import atomic_write, write_json
 from ebkit.core.interfaces import Dataset
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_component, build_dataset
-from ebkit.runs.checkpoints import atomic_write, write_json
 from ebkit.runs.saved import SavedRun
 
 EVAL_SEED_OFFSET = 31337

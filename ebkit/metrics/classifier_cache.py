@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from ebkit.core.errors import EbkitError
+from ebkit.core.files import atomic_write, write_json
 from ebkit.metrics.classifier import (
     CLASSIFIER_VERSION,
     HELDOUT_SHARE,
@@ -40,7 +41,6 @@ from ebkit.metrics.classifier import (
     default_epochs,
     train_classifier,
 )
-from ebkit.runs.checkpoints import atomic_write, write_json
 
 __all__ = ["cached_classifier", "classifier_cache_dir", "load_classifier", "save_classifier"]
 

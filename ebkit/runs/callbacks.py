@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ebkit.core.engine import Callback, Metrics, Trainer, metrics_to_floats
+from ebkit.core.files import append_line
 from ebkit.runs.checkpoints import checkpoint_paths, prune_checkpoints, save_checkpoint
-from ebkit.runs.files import append_line
 from ebkit.tracking.logger import LoggerSet
 
 PICTURE_SEED_OFFSET = 7919

@@ -8,7 +8,7 @@ Layout (what ``docs/quickstart.md`` shows users)::
     RUN/samples/step-000300.png     pictures at intervals, samples/final.png at the end
 
 Every file is written to a temporary name, flushed to the disk and renamed into place
-(:mod:`ebkit.runs.files`), and a checkpoint's JSON sidecar is written last and holds the
+(:mod:`ebkit.core.files`), and a checkpoint's JSON sidecar is written last and holds the
 SHA-256 of the weights, so a crash never leaves a checkpoint that looks complete but is
 not, and damage found later is recognised. A checkpoint is only written when every
 tensor of the state is finite. Nothing is ever unpickled: tensors come from
@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ebkit.core.errors import EbkitError, NonFiniteStateError
+from ebkit.core.files import atomic_write, fsync_file, sha256_of, write_json
 from ebkit.runs.directory import prepare_run_dir as prepare_run_dir
 from ebkit.runs.directory import read_run_config as read_run_config
 from ebkit.runs.directory import say
 from ebkit.runs.directory import truncate_metrics as truncate_metrics
-from ebkit.runs.files import atomic_write, fsync_file, sha256_of, write_json
 
 if TYPE_CHECKING:
     from torch import Tensor

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from ebkit.core.errors import EbkitError, UsageError
-from ebkit.runs.files import atomic_write
+from ebkit.core.files import atomic_write
 
 LOCK_NAME = ".ebkit.lock"
 # What a run stopped before its first checkpoint may leave behind: such a folder is

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from ebkit.core.engine import Callback, Trainer
 from ebkit.core.errors import EbkitError, NonFiniteStateError, UsageError
+from ebkit.core.files import DiskFullError, atomic_write, write_json
 from ebkit.evaluation.evaluate import finite_or_none, write_evaluation
 from ebkit.plugin.manager import PluginManager
 from ebkit.runs.checkpoints import (
@@ -24,7 +25,6 @@ from ebkit.runs.checkpoints import (
     newest_valid_checkpoint,
 )
 from ebkit.runs.config import RunConfig, resolve_config
-from ebkit.runs.files import DiskFullError, atomic_write, write_json
 from ebkit.runs.saved import SavedRun
 from ebkit.runs.training import resume_run, train_run
 

@@ -17,9 +17,10 @@ from ebkit.builtins.samplers.generator_langevin import GeneratorLangevinSampler
 from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.builtins.samplers.langevin import LANGEVIN_OPTION_NAMES
 from ebkit.core.engine import Components, Trainer, TrainSettings
+from ebkit.core.files import write_json
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec
 from ebkit.plugin.manager import PluginManager, module_plugin
-from ebkit.runs.checkpoints import prepare_run_dir, save_checkpoint, write_json
+from ebkit.runs.checkpoints import prepare_run_dir, save_checkpoint
 from ebkit.runs.config import resolve_config
 from ebkit.runs.saved import SavedRun
 from ebkit.runs.training import build_trainer
