@@ -3,7 +3,8 @@
 Import-light on purpose: listing plugins and components, and ``--help``, never import
 torch; commands that train import the engine inside their body. The commands live
 by group: :mod:`ebkit.cli.train`, :mod:`ebkit.cli.inspect` (sample, evaluate, score)
-and :mod:`ebkit.cli.plugins` (plugins, components, install, uninstall, plugin new).
+and :mod:`ebkit.cli.plugins` (plugins, components, install, uninstall, plugin new);
+:mod:`ebkit.cli.sweep` (sweep, sweep report).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ebkit.cli.common import plugin_manager
 from ebkit.cli.compare import compare
 from ebkit.cli.inspect import evaluate, sample, score
 from ebkit.cli.plugins import components, install, plugin, plugins, uninstall
+from ebkit.cli.sweep import sweep
 from ebkit.cli.train import train
 from ebkit.core.errors import EbkitError
 
@@ -68,6 +70,7 @@ for _command in (
     evaluate,
     score,
     compare,
+    sweep,
     plugins,
     install,
     uninstall,

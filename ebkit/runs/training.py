@@ -115,6 +115,7 @@ def train_run(
     manager: PluginManager | None = None,
     progress: bool = True,
     extra_callbacks: tuple[Callback, ...] = (),
+    pictures: bool = True,
 ) -> Trainer:
     """Build the components of ``config``, train them and fill the new run directory
     ``out`` (an existing directory holding files is refused, unless it holds only a run
@@ -141,6 +142,7 @@ def train_run(
             MetricsLog(run_dir / "metrics.jsonl", config.train.logging.log_every, loggers),
             progress=progress,
             extra_callbacks=extra_callbacks,
+            pictures=pictures,
         )
     return trainer
 
@@ -153,6 +155,7 @@ def resume_run(
     manager: PluginManager | None = None,
     progress: bool = True,
     extra_callbacks: tuple[Callback, ...] = (),
+    pictures: bool = True,
 ) -> Trainer:
     """Continue a stopped run from its newest valid checkpoint (damaged newer ones are
     skipped, one line each, and moved to ``checkpoints/damaged/``); a run stopped before
@@ -191,7 +194,15 @@ def resume_run(
         write_json(run_dir / "config.json", config.as_json())
         metrics = MetricsLog(run_dir / "metrics.jsonl", config.train.logging.log_every, loggers)
         metrics.history = truncate_metrics(metrics.path, trainer.step)
-        _fit(trainer, config, run_dir, metrics, progress=progress, extra_callbacks=extra_callbacks)
+        _fit(
+            trainer,
+            config,
+            run_dir,
+            metrics,
+            progress=progress,
+            extra_callbacks=extra_callbacks,
+            pictures=pictures,
+        )
     return trainer
 
 
@@ -203,6 +214,7 @@ def _fit(
     *,
     progress: bool,
     extra_callbacks: tuple[Callback, ...],
+    pictures: bool = True,
 ) -> None:
     logging = config.train.logging
     progress_bar = ProgressBar(metrics) if progress else None
@@ -216,12 +228,18 @@ def _fit(
         *trainer.extension_callbacks(),  # the held-out error of --labels, before logging
         metrics,
         checkpoints,
-        SamplePictures(
-            run_dir,
-            logging.sample_every,
-            logging.sample_count,
-            config.train.optimisation.seed,
-            metrics.loggers,
+        *(
+            [
+                SamplePictures(
+                    run_dir,
+                    logging.sample_every,
+                    logging.sample_count,
+                    config.train.optimisation.seed,
+                    metrics.loggers,
+                )
+            ]
+            if pictures
+            else []
         ),
         *([progress_bar] if progress_bar is not None else []),
         *extra_callbacks,
@@ -255,7 +273,8 @@ def _fit(
         if progress_bar is not None:
             progress_bar.close(trainer)
         metrics.loggers.finish()
-    _write_curves(run_dir, metrics)
+    if pictures:
+        _write_curves(run_dir, metrics)
 
 
 def _write_curves(run_dir: Path, metrics: MetricsLog) -> None:
