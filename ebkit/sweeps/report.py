@@ -208,7 +208,7 @@ def write_report(
     tables = [load_sweep(folder, storage_url) for folder in sweep_dirs]
     target = Path(out) if out is not None else Path(sweep_dirs[0]) / "report"
     target.mkdir(parents=True, exist_ok=True)
-    from ebkit.runs.files import atomic_write
+    from ebkit.core.files import atomic_write
 
     files: list[Path] = []
     for table in tables:

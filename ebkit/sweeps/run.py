@@ -106,7 +106,7 @@ def run_sweep(
     # Checked: from here on the sweep folder and the study are written.
     import optuna
 
-    from ebkit.runs.files import atomic_write
+    from ebkit.core.files import atomic_write
     from ebkit.sweeps.storage import open_storage, open_study
     from ebkit.sweeps.worker import run_worker
 
