@@ -1,6 +1,7 @@
-"""Sample quality of GAN, EBGAN, EBGAN-PT, BEGAN and a replay-buffer EBM at equal step
-budgets: modes covered and high-quality share on the 2-D Gaussian mixtures, image metrics
-on the embedded 8×8 digits.
+"""Sample quality of GAN, EBGAN, EBGAN-PT, BEGAN, the hybrid and a replay-buffer EBM,
+each at its defaults: modes covered and high-quality share on the 2-D Gaussian mixtures,
+sliced Wasserstein distance and MMD² on moons and swissroll, image metrics on the
+embedded 8×8 digits.
 
 Every model is trained with ``ebkit.train`` (the code path of ``ebkit train``) and scored
 with ``ebkit.evaluation.evaluate.evaluate_run`` (the code path of ``ebkit evaluate``):
@@ -12,44 +13,36 @@ GAN           ``--energy mlp --sampler generator --loss gan``
 EBGAN         ``--energy autoencoder --sampler generator --loss margin``
 EBGAN-PT      ``--energy autoencoder --sampler generator --loss margin --regularizer pt``
 BEGAN         ``--energy autoencoder --sampler generator --loss began``
-              (``-o energy.distance=mae``, BEGAN's L with η = 1, for the scored energy)
+hybrid        ``--energy autoencoder --sampler generator-langevin --loss margin``
 replay EBM    ``--energy mlp --sampler replay --loss cd``
 ============  ==========================================================================
 
-Settings shared by every model (everything else is the component's default): batch 64,
-Adam with learning rate 1e-3 for the energy and the generator, β = (0.5, 0.999); on the
-2-D data every hidden layer is 128 wide (``--point-width``): the generator's MLP
-(100 → 128 → 128 → 2), the scalar ``mlp`` energy (2 → 128 → 128 → 128 → 1, SiLU) and the
-auto-encoder (2 → 128 → 2); on ``digits`` 256 wide (``--image-width``). Defaults kept
-include the margin (automatic: 0.3·√d·(high − low)/2, ≈ 2.0 on ``25gaussians``), the PT
-weight 0.1, BEGAN's γ = 0.5 and λ_k = 0.001, and the replay sampler's chains (60 Langevin
-steps, exact Langevin at temperature 1 with step 0.005 on vectors, 8192 slots, 5 %
-restarts), the CD loss's α = 0.1.
+Nothing else is set: steps, widths, learning rates, margins and the samplers' settings
+are each component's defaults for the kind of data (what the plain command gets), so the
+table measures what a user gets. ``--steps``, ``--point-width`` and ``--image-width``
+override them for quick checks (the printed settings line says so).
 
-The default run: ``25gaussians`` and ``8gaussians`` with all five models, seeds 0–4, and
-``digits`` with GAN and EBGAN, seeds 0–2, every run 3000 steps, 2500 samples scored per
-run (VEEGAN's and PacGAN's count): 56 runs. Measured on the 2-core CPU machine with one
-thread per run (small networks train fastest on one): about 31 ms per step for the
-replay EBM (60 Langevin steps per training step), 3–5 ms for GAN, EBGAN, EBGAN-PT and
-BEGAN on the 2-D data, 5–7 ms on digits, plus 2–4 s per run for the final pictures,
-the checkpoint and the scoring. That is about 29 minutes of one core in all: about 15
-minutes with the default two jobs on a quiet 2-core machine, twice that with
-``--jobs 1``.
+The default run: ``8gaussians`` and ``25gaussians`` first, then ``moons`` and
+``swissroll``, every model, seeds 0–4, and ``digits`` with GAN and EBGAN, seeds 0–2;
+2500 samples scored per run (VEEGAN's and PacGAN's count). One thread per run (small
+networks train fastest on one); runs at the defaults cost 0.5–3 CPU-minutes each on
+vectors, so the whole run is hours of one core: pick ``--datasets`` and ``--models``.
 
 Beside the models, the table scores two samplers that need no training with the same
 number of samples: uniform noise on the data's box (the chance level: on
 ``25gaussians`` it already covers about 19 modes, with about 2 % high-quality samples)
-and exact samples of the mixture (the ceiling: every mode, about 98.9 %).
+and exact samples of the mixture (the ceiling: every mode, about 98.9 %), and prints
+the published numbers of PacGAN (Lin et al. 2018, Table 1) and VEEGAN (Srivastava et
+al. 2017, Table 1).
 
 Output: one line per run as it finishes, then Markdown tables (medians with the
-interquartile range over seeds, beside the published numbers of VEEGAN and PacGAN) ready to
-paste into ``docs/quality.md``, and the verdict on EBGAN-PT against EBGAN on
-``25gaussians``. ``--json FILE`` writes every raw number. A benchmark: the exit status
-is 0 whatever the numbers (2 for a bad option).
+interquartile range over seeds) ready to paste into ``docs/quality.md``, and the verdict
+on EBGAN-PT against EBGAN on ``25gaussians``. ``--json FILE`` writes every raw number. A
+benchmark: the exit status is 0 whatever the numbers (2 for a bad option).
 
-    python benchmarks/quality.py                                    # the full default run
-    python benchmarks/quality.py --jobs 1 --json quality.json       # one core, raw numbers
-    python benchmarks/quality.py --datasets 25gaussians --models ebgan,ebgan-pt --seeds 9
+    python benchmarks/quality.py --datasets 8gaussians,25gaussians --json quality.json
+    python benchmarks/quality.py --jobs 1 --datasets moons --models ebgan,replay
+    python benchmarks/quality.py --datasets 25gaussians --models ebgan,ebgan-pt --seeds 10
 """
 
 from __future__ import annotations
@@ -72,9 +65,10 @@ from typing import Any
 
 import numpy as np
 
-POINT_DATASETS = ("25gaussians", "8gaussians")
+POINT_DATASETS = ("8gaussians", "25gaussians")
+SHAPE_DATASETS = ("moons", "swissroll")
 IMAGE_DATASETS = ("digits",)
-ALL_DATASETS = (*POINT_DATASETS, *IMAGE_DATASETS)
+ALL_DATASETS = (*POINT_DATASETS, *SHAPE_DATASETS, *IMAGE_DATASETS)
 
 
 @dataclass(frozen=True)
@@ -94,23 +88,33 @@ MODELS: dict[str, Model] = {
     "gan": Model("GAN", "mlp", "generator", "gan"),
     "ebgan": Model("EBGAN", "autoencoder", "generator", "margin"),
     "ebgan-pt": Model("EBGAN-PT", "autoencoder", "generator", "margin", ("pt",)),
-    # The began loss reads the residual; mae makes the scored energy its L (η = 1).
-    "began": Model(
-        "BEGAN", "autoencoder", "generator", "began", options={"energy.distance": "mae"}
-    ),
+    "began": Model("BEGAN", "autoencoder", "generator", "began"),
+    "hybrid": Model("hybrid", "autoencoder", "generator-langevin", "margin"),
     "replay": Model("replay EBM", "mlp", "replay", "cd"),
 }
 
 PUBLISHED: dict[tuple[str, str], str] = {
-    ("25gaussians", "gan"): "3.3–17.3 modes (VEEGAN, PacGAN)",
+    ("8gaussians", "gan"): "6.3 modes, 98.2 % (PacGAN Table 1)",
+    ("25gaussians", "gan"): "17.3 modes, 94.8 % (PacGAN Table 1)",
 }
-"""Published numbers printed beside our rows (Srivastava et al. 2017; Lin et al. 2018);
-other rows have none."""
+"""Published numbers printed beside our rows (Lin et al. 2018, PacGAN, Table 1: 10
+trials, 2500 samples); other rows have none."""
 
-PUBLISHED_ROWS: dict[str, tuple[str, str, str, str]] = {
-    "25gaussians": ("PacGAN4 (published)", "24.8", "93.6", "PacGAN table, grid"),
+PUBLISHED_ROWS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "8gaussians": (
+        ("PacGAN4 (published)", "7.8", "95.9", "PacGAN Table 1, ring"),
+        ("unrolled GAN (published)", "7.6", "35.6", "VEEGAN Table 1, ring"),
+        ("VEEGAN (published)", "8.0", "52.9", "VEEGAN Table 1, ring"),
+    ),
+    "25gaussians": (
+        ("PacGAN4 (published)", "24.8", "93.6", "PacGAN Table 1, grid"),
+        ("unrolled GAN (published)", "23.6", "16.0", "VEEGAN Table 1, grid"),
+        ("VEEGAN (published)", "24.6", "40.0", "VEEGAN Table 1, grid"),
+    ),
 }
-"""Extra reference rows per dataset: (model, modes, high-quality share, source)."""
+"""Reference rows per dataset: (model, modes, high-quality share, source); Lin et al.
+2018 (PacGAN) and Srivastava et al. 2017 (VEEGAN), both on a ring of 8 and a 5×5 grid of
+Gaussians with the same mode-width-to-spacing ratios as ours, 2500 samples scored."""
 
 QUIET_TRAIN_OPTIONS = {
     "train.log_every": 100,
@@ -126,10 +130,12 @@ class Task:
     data: str
     model: str
     seed: int
-    steps: int
+    steps: int | None
+    """None: the run's default (``train.steps`` auto)."""
     batch_size: int
     samples: int
-    width: int
+    width: int | None
+    """None: every component's own width."""
     threads: int
     work_dir: str
     keep: bool
@@ -142,7 +148,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 on the 2-D data")
     parser.add_argument("--image-seeds", type=int, default=3, help="seeds 0..N-1 on digits")
-    parser.add_argument("--steps", type=int, default=3000, help="training steps of every run")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="training steps of every run (default: auto)"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="of every run")
     parser.add_argument(
         "--models",
@@ -156,8 +164,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated, of: {', '.join(ALL_DATASETS)}",
     )
     parser.add_argument("--samples", type=int, default=2500, help="samples scored per run")
-    parser.add_argument("--point-width", type=int, default=128, help="hidden width on 2-D data")
-    parser.add_argument("--image-width", type=int, default=256, help="hidden width on digits")
+    parser.add_argument(
+        "--point-width", type=int, default=None, help="hidden width on 2-D data (default: auto)"
+    )
+    parser.add_argument(
+        "--image-width", type=int, default=None, help="hidden width on digits (default: auto)"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--json", dest="json_path", default=None, help="write raw numbers here")
@@ -167,7 +179,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.image_models = _names(parser, "--image-models", args.image_models, MODELS)
     args.datasets = _names(parser, "--datasets", args.datasets, ALL_DATASETS)
     for name in ("seeds", "image_seeds", "steps", "jobs", "threads", "point_width", "image_width"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.batch_size < 2 or args.samples < 2:
         parser.error("--batch-size and --samples must be at least 2")
@@ -206,14 +218,23 @@ def plan(args: argparse.Namespace, work_dir: str) -> list[Task]:
                         keep=args.keep_runs is not None,
                     )
                 )
-    return sorted(tasks, key=lambda task: task.model != "replay")
+    # The mixtures first (the headline rows), and within each set of data the costly
+    # replay runs first so that parallel jobs finish together.
+    return sorted(
+        tasks,
+        key=lambda task: (task.data not in POINT_DATASETS, task.model != "replay"),
+    )
 
 
 def train_options(task: Task) -> dict[str, Any]:
-    """The options of one run: shared widths, the model's own options, quiet logging."""
+    """The options of one run: the model's own options, quiet logging, and the widths
+    only where ``--point-width`` or ``--image-width`` overrides the defaults."""
     model = MODELS[task.model]
-    widths: dict[str, Any] = {"sampler.width": task.width} if model.sampler == "generator" else {}
-    widths["energy.width"] = task.width
+    widths: dict[str, Any] = {}
+    if task.width is not None:
+        widths["energy.width"] = task.width
+        if model.sampler.startswith("generator"):
+            widths["sampler.width"] = task.width
     return {**widths, **model.options, **QUIET_TRAIN_OPTIONS}
 
 
@@ -233,6 +254,7 @@ def run_task(task: Task) -> dict[str, Any]:
         "steps": task.steps,
     }
     start = time.perf_counter()
+    cpu_start = time.process_time()
     try:
         run = train_run(task, out)
     except NonFiniteLossError as error:  # a diverged run is a result, not a crash
@@ -240,13 +262,16 @@ def run_task(task: Task) -> dict[str, Any]:
             shutil.rmtree(out, ignore_errors=True)
         return {**record, "error": str(error), "metrics": {}, "last_logged": {}}
     trained = time.perf_counter()
+    train_cpu = time.process_time() - cpu_start
     results = evaluate_run(run, n=task.samples, seed=0)
     scored = time.perf_counter()
     history = run.metrics_history()
     if not task.keep:
         shutil.rmtree(out, ignore_errors=True)
     record.update(
+        steps=history[-1]["step"] if history else task.steps,
         train_seconds=trained - start,
+        train_cpu_seconds=train_cpu,
         eval_seconds=scored - trained,
         metrics=results["sets"]["samples"],
         data_energy=results["data_energy"],
@@ -417,8 +442,9 @@ def point_table(
     the computed ``references`` (:func:`chance_references` by dataset) and the published
     numbers. Failed runs are counted in the seeds column, not summarised."""
     lines = [
-        "| data | model | modes covered | high-quality share (%) | seeds | published |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| data | model | modes covered | high-quality share (%) | train CPU s | seeds "
+        "| published |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     groups = _group([record for record in records if record["data"] in POINT_DATASETS])
     for data in POINT_DATASETS:
@@ -426,7 +452,8 @@ def point_table(
         if not rows:
             continue
         for (_, model), group in rows:
-            scored = [record["metrics"] for record in _succeeded(group)]
+            done = _succeeded(group)
+            scored = [record["metrics"] for record in done]
             if scored:
                 modes = format_spread([metrics["modes_covered"] for metrics in scored], _count)
                 modes += f" of {scored[0]['num_modes']}"
@@ -434,19 +461,55 @@ def point_table(
             else:
                 modes = share = "—"
             lines.append(
-                f"| {data} | {MODELS[model].label} | {modes} | {share} | {_seeds_cell(group)} | "
-                f"{PUBLISHED.get((data, model), '—')} |"
+                f"| {data} | {MODELS[model].label} | {modes} | {share} | {_cpu_cell(done)} | "
+                f"{_seeds_cell(group)} | {PUBLISHED.get((data, model), '—')} |"
             )
         for name, coverage in references.get(data, {}).items():
             label, meaning = REFERENCE_LABELS[name]
             lines.append(
                 f"| {data} | {label} | {coverage['modes_covered']} of {coverage['num_modes']} | "
-                f"{_percent(coverage['high_quality_share'])} | — | {meaning} |"
+                f"{_percent(coverage['high_quality_share'])} | — | — | {meaning} |"
             )
-        if data in PUBLISHED_ROWS:
-            label, modes_text, share_text, source = PUBLISHED_ROWS[data]
-            lines.append(f"| {data} | {label} | {modes_text} | {share_text} | — | {source} |")
+        for label, modes_text, share_text, source in PUBLISHED_ROWS.get(data, ()):
+            lines.append(f"| {data} | {label} | {modes_text} | {share_text} | — | — | {source} |")
     return lines
+
+
+SHAPE_COLUMNS = (
+    ("sliced_wasserstein", "sliced Wasserstein ↓", lambda value: f"{value:.4f}"),
+    ("mmd2", "MMD² ↓", lambda value: f"{value:.5f}"),
+)
+
+
+def shape_table(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown rows of the distances to held-out data on moons and swissroll, with the
+    median CPU time of a run's training."""
+    header = " | ".join(title for _, title, _ in SHAPE_COLUMNS)
+    lines = [
+        f"| data | model | {header} | train CPU s | seeds |",
+        "|" + " --- |" * (len(SHAPE_COLUMNS) + 4),
+    ]
+    groups = _group([record for record in records if record["data"] in SHAPE_DATASETS])
+    for data in SHAPE_DATASETS:
+        for (group_data, model), group in groups.items():
+            if group_data != data:
+                continue
+            done = _succeeded(group)
+            cells = [
+                format_spread([record["metrics"][key] for record in done], fmt) if done else "—"
+                for key, _, fmt in SHAPE_COLUMNS
+            ]
+            cells.append(_cpu_cell(done))
+            lines.append(
+                f"| {data} | {MODELS[model].label} | {' | '.join(cells)} | {_seeds_cell(group)} |"
+            )
+    return lines
+
+
+def _cpu_cell(done: Sequence[dict[str, Any]]) -> str:
+    """The median training CPU seconds of finished runs (— for records without them)."""
+    seconds = [record["train_cpu_seconds"] for record in done if "train_cpu_seconds" in record]
+    return f"{quartiles(seconds)[0]:.0f}" if seconds else "—"
 
 
 IMAGE_COLUMNS = (
@@ -499,6 +562,10 @@ def pt_verdict(records: Sequence[dict[str, Any]]) -> str | None:
     )
 
 
+def _setting(value: int | None) -> str:
+    return "default" if value is None else str(value)
+
+
 def report_text(
     args: argparse.Namespace,
     records: Sequence[dict[str, Any]],
@@ -507,15 +574,18 @@ def report_text(
 ) -> str:
     """The Markdown block printed at the end: settings line, tables, verdict."""
     lines = [
-        f"Quality benchmark of {datetime.date.today().isoformat()}: {args.steps} steps per run, "
-        f"batch {args.batch_size}, {args.samples} samples scored per run; widths "
-        f"{args.point_width} (2-D) and {args.image_width} (digits); medians with the "
-        f"interquartile range [Q1–Q3] over seeds; wall time {wall / 60:.1f} min with "
-        f"{args.jobs} job(s) × {args.threads} thread(s).",
+        f"Quality benchmark of {datetime.date.today().isoformat()}: {_setting(args.steps)} "
+        f"steps per run, batch {args.batch_size}, {args.samples} samples scored per run; "
+        f"widths {_setting(args.point_width)} (2-D) and {_setting(args.image_width)} "
+        "(digits); medians with the interquartile range [Q1–Q3] over seeds; wall time "
+        f"{wall / 60:.1f} min with {args.jobs} job(s) × {args.threads} thread(s); load "
+        f"average {_load_average()}.",
         "",
     ]
     if any(record["data"] in POINT_DATASETS for record in records):
         lines += [*point_table(records, references), ""]
+    if any(record["data"] in SHAPE_DATASETS for record in records):
+        lines += [*shape_table(records), ""]
     if any(record["data"] in IMAGE_DATASETS for record in records):
         lines += [*image_table(records), ""]
     verdict = pt_verdict(records)

@@ -62,13 +62,45 @@ def test_the_point_table_lists_models_in_order_beside_the_references(quality: Mo
     references = {"25gaussians": {"uniform": {"modes_covered": 19, "num_modes": 25}}}
     references["25gaussians"]["uniform"]["high_quality_share"] = 0.0192
     rows = quality.point_table([record("replay", 2, 0.125), record("gan", 7, 0.5)], references)
-    assert rows[2] == "| 25gaussians | GAN | 7 of 25 | 50.0 | 1 | 3.3–17.3 modes (VEEGAN, PacGAN) |"
-    assert rows[3] == "| 25gaussians | replay EBM | 2 of 25 | 12.5 | 1 | — |"
+    assert rows[2] == (
+        "| 25gaussians | GAN | 7 of 25 | 50.0 | — | 1 | 17.3 modes, 94.8 % (PacGAN Table 1) |"
+    )
+    assert rows[3] == "| 25gaussians | replay EBM | 2 of 25 | 12.5 | — | 1 | — |"
     assert rows[4] == (
-        "| 25gaussians | uniform noise on the data box (computed) | 19 of 25 | 1.9 | — "
+        "| 25gaussians | uniform noise on the data box (computed) | 19 of 25 | 1.9 | — | — "
         "| chance level |"
     )
     assert rows[5].startswith("| 25gaussians | PacGAN4 (published) | 24.8 | 93.6 |")
+    assert rows[7] == (
+        "| 25gaussians | VEEGAN (published) | 24.6 | 40.0 | — | — | VEEGAN Table 1, grid |"
+    )
+
+
+def test_the_point_table_gives_the_median_training_cpu_time(quality: ModuleType) -> None:
+    timed = [{**record("ebgan", 8, data="8gaussians"), "train_cpu_seconds": t} for t in (50, 70)]
+    for run in timed:
+        run["metrics"]["num_modes"] = 8
+    rows = quality.point_table(timed, {})
+    assert rows[2].startswith("| 8gaussians | EBGAN | 8 [8–8] of 8 | 50.0 [50.0–50.0] | 60 | 2 |")
+    assert rows[3].startswith("| 8gaussians | PacGAN4 (published) | 7.8 | 95.9 |")
+
+
+def test_the_shape_table_gives_the_distances_to_held_out_data(quality: ModuleType) -> None:
+    runs = [
+        {
+            "data": "moons",
+            "model": "replay",
+            "seed": seed,
+            "metrics": {"sliced_wasserstein": sw, "mmd2": 0.001},
+            "train_cpu_seconds": 100.0,
+        }
+        for seed, sw in enumerate((0.01, 0.03))
+    ]
+    rows = quality.shape_table(runs)
+    assert rows[0].startswith("| data | model | sliced Wasserstein ↓ | MMD² ↓ |")
+    assert rows[2] == (
+        "| moons | replay EBM | 0.0200 [0.0150–0.0250] | 0.00100 [0.00100–0.00100] | 100 | 2 |"
+    )
 
 
 def test_failed_runs_are_counted_not_summarised(quality: ModuleType) -> None:
@@ -76,10 +108,10 @@ def test_failed_runs_are_counted_not_summarised(quality: ModuleType) -> None:
     rows = quality.point_table([record("ebgan", 4), record("ebgan", 6), failed], {})
     assert (
         rows[2]
-        == "| 25gaussians | EBGAN | 5 [4.5–5.5] of 25 | 50.0 [50.0–50.0] | 2 (1 failed) | — |"
+        == "| 25gaussians | EBGAN | 5 [4.5–5.5] of 25 | 50.0 [50.0–50.0] | — | 2 (1 failed) | — |"
     )
     rows = quality.point_table([failed], {})
-    assert rows[2] == "| 25gaussians | EBGAN | — | — | 0 (1 failed) | — |"
+    assert rows[2] == "| 25gaussians | EBGAN | — | — | — | 0 (1 failed) | — |"
     assert quality.pt_verdict([failed, record("ebgan-pt", 3)]) is None
     assert quality.describe(failed).endswith(
         "seed 0: FAILED: the energy's loss became nan at step 7"
@@ -115,22 +147,28 @@ def test_the_chance_references_are_uniform_noise_and_exact_samples(quality: Modu
     assert quality.chance_references("25gaussians", 4000) == references  # seeded
 
 
-def test_the_plan_runs_every_model_seed_and_dataset_with_shared_widths(
-    quality: ModuleType,
-) -> None:
-    args = quality.parse_args(["--datasets", "8gaussians,digits", "--seeds", "2"])
+def test_the_plan_runs_every_model_at_its_defaults(quality: ModuleType) -> None:
+    args = quality.parse_args(["--datasets", "digits,moons,8gaussians", "--seeds", "2"])
     tasks = quality.plan(args, "/tmp/nowhere")
     points = [task for task in tasks if task.data == "8gaussians"]
     images = [task for task in tasks if task.data == "digits"]
-    assert len(points) == 5 * 2 and len(images) == 2 * 3  # defaults: 5 models, gan+ebgan x 3
+    assert len(points) == 6 * 2 and len(images) == 2 * 3  # defaults: 6 models, gan+ebgan x 3
+    assert [task.data for task in tasks[:12]] == ["8gaussians"] * 12  # the mixtures first
     assert tasks[0].model == "replay"  # the costly runs start first
-    assert {task.steps for task in tasks} == {3000}
-    began = next(task for task in points if task.model == "began")
-    assert quality.train_options(began)["energy.distance"] == "mae"
-    assert quality.train_options(began)["sampler.width"] == 128
-    replay = next(task for task in points if task.model == "replay")
-    assert "sampler.width" not in quality.train_options(replay)
-    assert {quality.train_options(task)["energy.width"] for task in images} == {256}
+    # No overrides: steps, widths and every other option are the components' defaults.
+    assert {task.steps for task in tasks} == {None}
+    for task in tasks:
+        assert set(quality.train_options(task)) == set(quality.QUIET_TRAIN_OPTIONS)
+
+
+def test_width_overrides_reach_the_energy_and_any_generator(quality: ModuleType) -> None:
+    argv = ["--datasets", "8gaussians", "--seeds", "1", "--point-width", "16", "--steps", "9"]
+    tasks = {task.model: task for task in quality.plan(quality.parse_args(argv), "/tmp/x")}
+    assert tasks["hybrid"].steps == 9
+    assert quality.train_options(tasks["hybrid"])["sampler.width"] == 16
+    assert quality.train_options(tasks["began"])["sampler.width"] == 16
+    assert "sampler.width" not in quality.train_options(tasks["replay"])
+    assert {quality.train_options(task)["energy.width"] for task in tasks.values()} == {16}
 
 
 @pytest.mark.parametrize(
@@ -170,6 +208,7 @@ def test_a_tiny_run_prints_the_tables_and_writes_the_raw_numbers(
     assert "| 25gaussians | exact samples of the mixture (computed) | " in printed
     payload = json.loads(out.read_text())
     assert payload["settings"]["steps"] == 3
+    assert all(run["steps"] == 3 and run["train_cpu_seconds"] > 0 for run in payload["runs"])
     runs = payload["runs"]
     assert [(run["data"], run["model"]) for run in runs] == [
         ("25gaussians", "ebgan"),
