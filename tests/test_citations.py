@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SEARCHED = ["ebkit", "plugins", "docs", "README.md", "CHANGELOG.md"]
+SEARCHED = ["ebkit", "plugins", "docs", "examples", "README.md", "CHANGELOG.md"]
 SUFFIXES = {".py", ".md", ".tmpl", ".toml", ".txt"}
 SKIPPED_PARTS = {"__pycache__", ".venv", "build", "dist"}
 UNAVAILABLE = re.compile(r"SPEC §|SPEC\.md|seed 001|\bseed deck|\b[Tt]he deck\b|\bdeck's\b")
