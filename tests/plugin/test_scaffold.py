@@ -320,6 +320,7 @@ def test_the_generated_tests_pass_in_the_venv(authored) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.integration("ebkit-autoencoder", "ebkit-losses")  # the commands' autoencoder, margin
 @pytest.mark.parametrize("kind", KINDS)
 def test_ebkit_trains_with_the_generated_component(authored, kind) -> None:
     venv, work, _ = authored
