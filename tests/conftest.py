@@ -97,3 +97,39 @@ def feature_penalty_plugin() -> object:
         options=(Option("weight", float, 0.1, "weight in the sampler's loss", minimum=0.0),),
     )
     return module_plugin("ebkit-tests", ebkit_regularizers=lambda: [component])
+
+
+@pytest.fixture(scope="session")
+def inception_state() -> dict:
+    """A state dict with the published FID Inception's keys and shapes (no
+    ``num_batches_tracked``, like the published file) and random values scaled so that
+    activations neither vanish nor explode through the 94 layers (He et al. 2015)."""
+    import math
+
+    import torch
+
+    from ebkit.metrics.inception import expected_state_shapes
+
+    generator = torch.Generator().manual_seed(2015)
+    state = {}
+    for key, shape in expected_state_shapes().items():
+        if key.endswith("conv.weight"):
+            scale = math.sqrt(2 / math.prod(shape[1:]))
+            state[key] = torch.randn(shape, generator=generator) * scale
+        elif key.endswith(("bn.weight", "running_var")):
+            state[key] = torch.rand(shape, generator=generator) * 0.5 + 0.75
+        elif key == "fc.weight":
+            state[key] = torch.randn(shape, generator=generator) / math.sqrt(shape[1])
+        else:
+            state[key] = torch.randn(shape, generator=generator) * 0.1
+    return state
+
+
+@pytest.fixture(scope="session")
+def inception_weights(inception_state: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``inception_state`` saved as the published file is, by ``torch.save`` (~95 MB)."""
+    import torch
+
+    path = tmp_path_factory.mktemp("inception") / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(inception_state, path)
+    return path

@@ -9,6 +9,9 @@ and anomaly AUROC, importable on their own.
   (:func:`cached_classifier`): :func:`image_metrics` (FD, KID, IS, I′, class coverage),
   and the formulas one by one.
 - Anomaly scoring: :func:`energy_auroc` (outliers should get the higher energy).
+- Standard FID, KID and IS with the published Inception-v3 weights
+  (:class:`FIDInception`, :func:`load_inception`, :func:`standard_metrics`); the
+  formulas come from torchmetrics, the ``standard-metrics`` extra, imported only when used.
 
 This package imports torch, numpy and safetensors only: no CLI, plugins or matplotlib.
 See ``docs/metrics.md`` for the definitions and reference numbers.
@@ -58,6 +61,20 @@ from ebkit.metrics.images import (
     image_metrics,
     inception_score,
 )
+from ebkit.metrics.inception import (
+    FIDInception,
+    find_inception_weights,
+    inception_input,
+    load_inception,
+    resize_bilinear_tf1,
+)
+from ebkit.metrics.standard import (
+    InceptionFeatures,
+    StandardMetrics,
+    inception_features,
+    standard_metrics,
+    to_uint8_rgb,
+)
 from ebkit.metrics.toy import (
     GAUSSIAN_MIXTURES,
     PERFECT_HIGH_QUALITY_SHARE,
@@ -77,9 +94,12 @@ __all__ = [
     "Classifier",
     "ClassifierInfo",
     "ClassifierOutputs",
+    "FIDInception",
     "GaussianMixture",
     "ImageMetrics",
+    "InceptionFeatures",
     "ModeCoverage",
+    "StandardMetrics",
     "average_ranks",
     "cached_classifier",
     "class_coverage",
@@ -88,14 +108,18 @@ __all__ = [
     "default_epochs",
     "ebgan_inception_score",
     "energy_auroc",
+    "find_inception_weights",
     "frechet_distance",
     "frechet_distance_of_features",
     "gaussian_fit",
     "gaussian_mixture",
     "image_metrics",
+    "inception_features",
+    "inception_input",
     "inception_score",
     "kernel_inception_distance",
     "load_classifier",
+    "load_inception",
     "median_pairwise_distance",
     "mixture_mode_coverage",
     "mmd2_unbiased",
@@ -105,10 +129,13 @@ __all__ = [
     "random_directions",
     "rbf_kernel",
     "rbf_mmd2",
+    "resize_bilinear_tf1",
     "save_classifier",
     "sliced_wasserstein",
     "split_indices",
+    "standard_metrics",
     "standardize_features",
+    "to_uint8_rgb",
     "trace_sqrt_product",
     "train_classifier",
 ]
