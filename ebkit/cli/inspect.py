@@ -93,7 +93,30 @@ def sample(
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
-def evaluate(run_dir: str, as_json: bool, count: int, seed: int, device: str) -> None:
+@click.option(
+    "--metrics",
+    "metric_choice",
+    type=click.Choice(["offline", "standard", "all"]),
+    default="offline",
+    show_default=True,
+    help="Image metrics: the offline classifier's, the standard Inception FID/KID/IS "
+    "(needs ebkit[standard-metrics] and the Inception weights), or both.",
+)
+@click.option(
+    "--inception-weights",
+    metavar="PATH",
+    help="The FID Inception weights (.pth or .safetensors) [default: "
+    "pt_inception-2015-12-05-6726825d.pth in torch hub's checkpoints folder].",
+)
+def evaluate(
+    run_dir: str,
+    as_json: bool,
+    count: int,
+    seed: int,
+    device: str,
+    metric_choice: str,
+    inception_weights: str | None,
+) -> None:
     """Compute the metrics that fit a run's data and write RUN_DIR/eval.json."""
     from ebkit.evaluation.evaluate import evaluate_run, write_evaluation
     from ebkit.runs.saved import SavedRun
@@ -103,7 +126,13 @@ def evaluate(run_dir: str, as_json: bool, count: int, seed: int, device: str) ->
     status = rich_console(stderr=True)
     with status.status("evaluating") as spinner:
         results = evaluate_run(
-            run, n=count, seed=seed, manager=manager, progress=lambda text: spinner.update(text)
+            run,
+            n=count,
+            seed=seed,
+            manager=manager,
+            progress=lambda text: spinner.update(text),
+            metrics=metric_choice,
+            inception_weights=inception_weights,
         )
     path = write_evaluation(Path(run_dir), results)
     if as_json:
@@ -135,6 +164,13 @@ def _print_evaluation(results: dict[str, Any]) -> None:
     if sets:
         console.print(table)
     console.print(f"mean energy of the data: {_format_value(results['data_energy'])}")
+    standard = results.get("standard_metrics")
+    if standard:
+        published = "the published file" if standard["published_weights"] else "not published"
+        console.print(
+            f"standard metrics: {standard['library']}, Inception weights {standard['weights']} "
+            f"({published}), {standard['num_real']} real images"
+        )
     if "test_error" in results:
         console.print(
             f"held-out classification error: {results['test_error']:.4f} "

@@ -4,8 +4,9 @@
 :func:`evaluate_run` draws samples from the run's newest checkpoint and computes the
 metrics of :mod:`ebkit.metrics` that fit its data: mode coverage for the Gaussian
 mixtures, sliced Wasserstein and MMD² for any 2-D data, classifier-based image metrics
-for labelled images, the held-out classification error of semi-supervised runs, and the
-mean energy of data and samples for every run. A sampler that refines a generator
+for labelled images (on request, the standard Inception FID, KID and IS of
+:mod:`ebkit.evaluation.standard`), the held-out classification error of semi-supervised
+runs, and the mean energy of data and samples for every run. A sampler that refines a generator
 (``generator-langevin``) is evaluated twice: refined, and raw with ``steps=0``.
 """
 
@@ -55,9 +56,18 @@ def evaluate_run(
     seed: int = 0,
     manager: PluginManager | None = None,
     progress: Callable[[str], None] | None = None,
+    metrics: str = "offline",
+    inception_weights: str | None = None,
 ) -> dict[str, Any]:
     """Every metric that fits the run's data, as a JSON-ready dict:
-    ``{"run": ..., "step": ..., "sets": {"samples": {metric: value}, ...}, ...}``."""
+    ``{"run": ..., "step": ..., "sets": {"samples": {metric: value}, ...}, ...}``.
+
+    ``metrics`` picks the image metrics: ``"offline"`` (the dataset's own classifier),
+    ``"standard"`` (FID, KID, IS with the Inception weights of ``inception_weights`` or
+    torch hub's cache, see :mod:`ebkit.evaluation.standard`) or ``"all"``."""
+    from ebkit.evaluation.standard import check_metric_choice
+
+    check_metric_choice(metrics, inception_weights)
     if n < 2:
         raise UsageError(f"--n {n}: at least 2 samples are needed")
     manager = manager or get_plugin_manager()
@@ -67,6 +77,12 @@ def evaluate_run(
         dataset = build_dataset(manager, config)
     except UsageError as error:
         raise UsageError(f"cannot rebuild the run's data to compare with: {error}") from None
+    standard = None
+    if metrics != "offline":
+        from ebkit.evaluation.standard import prepare_standard
+
+        report("loading the Inception network")
+        standard = prepare_standard(run.spec, inception_weights, run.device, metrics=metrics)
     generator = torch.Generator().manual_seed(config.train.optimisation.seed + EVAL_SEED_OFFSET)
     real, real_labels = _real_samples(dataset, n, generator)
     if run.spec.conditional and real_labels is None:
@@ -88,14 +104,14 @@ def evaluate_run(
         "sets": {},
     }
     classifier = None
-    if run.spec.is_image and _labels(dataset) is not None:
+    if metrics != "standard" and run.spec.is_image and _labels(dataset) is not None:
         report("preparing the offline classifier (cached after the first time)")
         classifier = _classifier(dataset, config.data.id, config.data.options)
     for name, samples in sets.items():
         report(f"metrics of the {name} samples")
-        metrics: dict[str, Any] = {"energy": float(run.energies(samples, labels).mean())}
+        values: dict[str, Any] = {"energy": float(run.energies(samples, labels).mean())}
         if samples.shape[1:] == (2,) and torch.isfinite(samples).all():
-            metrics.update(_point_metrics(dataset, real, samples, seed))
+            values.update(_point_metrics(dataset, real, samples, seed))
         if classifier is not None:
             from ebkit.metrics import image_metrics
 
@@ -104,8 +120,14 @@ def evaluate_run(
             scores = image_metrics(
                 classifier, real, samples, kid_subset_size=subset, requested_labels=labels
             )
-            metrics.update(scores.as_dict())
-        results["sets"][name] = metrics
+            values.update(scores.as_dict())
+        if standard is not None:
+            from ebkit.evaluation.standard import standard_set_metrics
+
+            values.update(standard_set_metrics(standard, real, samples, seed=seed, progress=report))
+        results["sets"][name] = values
+    if standard is not None:
+        results["standard_metrics"] = standard.provenance()
     from ebkit.runs.splits import semi_supervised
 
     # The split the run trained with, from its options.

@@ -129,6 +129,7 @@ def test_an_image_run_gets_classifier_metrics(tmp_path: Path, monkeypatch) -> No
     assert 1.0 <= metrics["inception_score"] <= 10.0
     assert metrics["real_inception_score"] > metrics["inception_score"]  # untrained samples
     assert list((tmp_path / "cache").rglob("*.safetensors"))  # the classifier is cached
+    assert "standard_fid" not in metrics and "standard_metrics" not in results  # opt-in
 
 
 def test_evaluate_needs_at_least_two_samples(ring_run: Path) -> None:
