@@ -318,7 +318,7 @@ def find_inception_weights(path: str | Path | None = None) -> Path:
             return folder / name
     raise UsageError(
         f"no Inception weights: put {WEIGHTS_FILE_NAMES[0]} (pytorch-fid's release, see "
-        f"docs/metrics.md) in {folder}, or pass --inception-weights PATH"
+        f"docs/standard-metrics.md) in {folder}, or pass --inception-weights PATH"
     )
 
 
