@@ -114,3 +114,75 @@ def test_the_cli_names_a_file_that_is_not_the_inception(
     assert exited.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "not the FID Inception-v3 weights" in lines[0], lines
+
+
+class _CountingNetwork(torch.nn.Module):
+    """Stands in for the Inception: features from the pixels, and a count of images seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert images.dtype == torch.uint8 and images.shape[1] == 3
+        self.seen += len(images)
+        flat = images.flatten(1).double()
+        return flat[:, :6], flat[:, 6:11]
+
+
+def test_the_real_features_are_computed_once_for_every_sample_set(tmp_path: Path) -> None:
+    from ebkit.core.interfaces import DataSpec
+    from ebkit.evaluation.standard import StandardBackend, standard_set_metrics
+
+    network = _CountingNetwork()
+    backend = StandardBackend(
+        network, tmp_path / "w.pth", "6726825d" + "0" * 56, "torchmetrics x", DataSpec((1, 4, 4))
+    )
+    generator = torch.Generator().manual_seed(0)
+    real, fake, raw = (torch.rand(6, 1, 4, 4, generator=generator) * 2 - 1 for _ in range(3))
+    first = standard_set_metrics(backend, real, fake, seed=0)
+    second = standard_set_metrics(backend, real, raw, seed=0)
+    assert network.seen == 18  # 6 real images once, and 6 of each sample set
+    assert set(first) == {
+        "standard_fid",
+        "standard_kid",
+        "standard_kid_std",
+        "standard_is",
+        "standard_is_std",
+    }
+    assert first["standard_fid"] != second["standard_fid"]
+    assert backend.provenance() == {
+        "weights": str(tmp_path / "w.pth"),
+        "weights_sha256": "6726825d" + "0" * 56,
+        "published_weights": True,
+        "library": "torchmetrics x",
+        "num_real": 6,
+        "kid_subset_size": 6,
+        "is_splits": 3,
+    }
+
+
+def test_the_table_says_which_weights_made_the_standard_numbers(capsys) -> None:
+    from ebkit.cli.inspect import _print_evaluation
+
+    results = {
+        "run": "runs/x",
+        "step": 3,
+        "energy": "mlp",
+        "sampler": "generator",
+        "loss": "gan",
+        "data": "digits",
+        "num_samples": 4,
+        "data_energy": 0.5,
+        "sets": {"samples": {"energy": 0.1, "standard_fid": 12.25}},
+        "standard_metrics": {
+            "weights": "/w/pt_inception.pth",
+            "published_weights": False,
+            "library": "torchmetrics 1.9.0",
+            "num_real": 4,
+        },
+    }
+    _print_evaluation(results)
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "standard_fid" in out and "12.25" in out
+    assert "torchmetrics 1.9.0, Inception weights /w/pt_inception.pth (not published)" in out
