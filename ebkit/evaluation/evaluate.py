@@ -24,12 +24,17 @@ from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
 from ebkit.core.files import atomic_write, write_json
 from ebkit.core.interfaces import Dataset
+from ebkit.core.streaming import StreamingDataset
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_component, build_dataset
 from ebkit.runs.saved import SavedRun
 
 EVAL_SEED_OFFSET = 31337
 """Real batches for the metrics come from their own generator (run seed + this)."""
+
+STREAMED_EVALUATION_LIMIT = 20_000
+"""Samples of a streaming dataset (an image folder, shards) that evaluation and scoring
+read into memory: all of a smaller one, else a seeded random subset."""
 
 RAW_SAMPLER_OVERRIDE = "sampler.steps=0"
 
@@ -84,6 +89,9 @@ def evaluate_run(
         report("loading the Inception network")
         standard = prepare_standard(run.spec, inception_weights, run.device, metrics=metrics)
     generator = torch.Generator().manual_seed(config.train.optimisation.seed + EVAL_SEED_OFFSET)
+    if isinstance(dataset, StreamingDataset):
+        # Metrics compare sets held at once: a random subset of streamed data.
+        dataset = dataset.in_memory(STREAMED_EVALUATION_LIMIT, generator)
     real, real_labels = _real_samples(dataset, n, generator)
     if run.spec.conditional and real_labels is None:
         raise UsageError("the run is conditional, but its rebuilt data has no labels")
@@ -246,6 +254,8 @@ def load_inputs(
             f"{text}: samples of shape {tuple(dataset.spec.event_shape)}, but the run's "
             f"energy takes {tuple(spec.event_shape)}"
         )
+    if isinstance(dataset, StreamingDataset):
+        dataset = dataset.in_memory(STREAMED_EVALUATION_LIMIT, torch.Generator().manual_seed(0))
     if isinstance(dataset, TensorDataset):
         return dataset.x, dataset.y
     return dataset.sample(10000, torch.Generator().manual_seed(0)).x, None

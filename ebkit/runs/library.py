@@ -88,6 +88,7 @@ def train(
     batch_size: int | None = None,
     seed: int | None = None,
     device: str | None = None,
+    workers: int | None = None,
     options: Mapping[str, Any] | None = None,
     config: PathLike | Mapping[str, Any] | None = None,
     out: PathLike | None = None,
@@ -121,6 +122,7 @@ def train(
         batch_size=batch_size,
         seed=seed,
         device=device,
+        workers=workers,
         options=options,
         config=config,
     )
@@ -139,12 +141,14 @@ def resume(
     *,
     steps: int | None = None,
     device: str | None = None,
+    workers: int | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
     manager: PluginManager | None = None,
 ) -> SavedRun:
     """Continue the run in ``out`` from its newest checkpoint, like ``ebkit train
-    --resume`` (``steps`` is the new total), and return it loaded back."""
+    --resume`` (``steps`` is the new total; ``workers`` changes how a streaming dataset
+    is read, not what), and return it loaded back."""
     from ebkit.runs.saved import SavedRun
     from ebkit.runs.training import resume_run
 
@@ -153,6 +157,7 @@ def resume(
         out,
         steps=steps,
         device=device,
+        workers=workers,
         manager=manager,
         progress=progress,
         extra_callbacks=tuple(callbacks),
@@ -194,6 +199,7 @@ def resolve_run_config(
     batch_size: int | None = None,
     seed: int | None = None,
     device: str | None = None,
+    workers: int | None = None,
     options: Mapping[str, Any] | None = None,
     config: PathLike | Mapping[str, Any] | None = None,
 ) -> RunConfig:
@@ -209,6 +215,7 @@ def resolve_run_config(
         "batch_size": batch_size,
         "seed": seed,
         "device": device,
+        "workers": workers,
     }
     for key, value in (options or {}).items():
         section, _, option = str(key).partition(".")

@@ -98,6 +98,13 @@ class HardwareSettings:
     device: str = setting(
         "auto", "where to train", choices=("auto", "cpu", "cuda"), flag="--device"
     )
+    workers: int = setting(
+        0,
+        "worker processes that read and decode the batches of a streaming dataset (folder, "
+        "npz of uint8 images, shards); 0: read them in the training process",
+        minimum=0,
+        flag="--workers",
+    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
 from ebkit.core.errors import TrainingInterrupted, TrainingTerminated, UsageError
 from ebkit.core.extensions import FreezeSampler, StepExtension
 from ebkit.core.interfaces import DataSpec
+from ebkit.core.streaming import StreamingDataset
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_components, resolve_device
 from ebkit.runs.callbacks import (
@@ -76,6 +77,8 @@ def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
     # Refuse a bad schedule pairing before anything is trained or written.
     lr_schedule_from_train_options(config.train.schedule)
     device = resolve_device(config.train.hardware.device)
+    if isinstance(components.dataset, StreamingDataset):
+        components.dataset.configure(workers=config.train.hardware.workers, device=device)
     return Trainer(components, settings_from_config(config), device=device, extensions=extensions)
 
 
@@ -152,6 +155,7 @@ def resume_run(
     *,
     steps: int | None = None,
     device: str | None = None,
+    workers: int | None = None,
     manager: PluginManager | None = None,
     progress: bool = True,
     extra_callbacks: tuple[Callback, ...] = (),
@@ -163,7 +167,7 @@ def resume_run(
 
     On the same device and seed, the result is bit-identical to a run that was never
     interrupted. ``steps`` extends (or sets) the total number of steps; ``device``
-    moves the run.
+    moves the run; ``workers`` changes how a streaming dataset is read (not what).
     """
     run_dir = Path(run_dir)
     manager = manager or get_plugin_manager()
@@ -172,6 +176,8 @@ def resume_run(
         config.train = config.train.replace(steps=steps)
     if device is not None:
         config.train = config.train.replace(device=device)
+    if workers is not None:
+        config.train = config.train.replace(workers=workers)
     with RunLock(run_dir):
         trainer = build_trainer(config, manager)
         loggers = build_loggers(manager, config.loggers)

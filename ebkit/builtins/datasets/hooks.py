@@ -82,7 +82,8 @@ def ebkit_datasets() -> list[Component]:
         ),
         Component(
             name="folder",
-            summary="every image under --data-path DIR (Pillow), square-cropped and resized",
+            summary="every image under --data-path DIR (Pillow), square-cropped and resized, "
+            "decoded batch by batch (streamed, --workers N)",
             factory="ebkit.builtins.datasets.image_folder:ImageFolder",
             options=(
                 Option("size", int, 32, "side of the square images after resizing", minimum=1),
@@ -92,8 +93,9 @@ def ebkit_datasets() -> list[Component]:
         ),
         Component(
             name="npz",
-            summary="arrays in an .npz file (--data-path FILE): vectors or images",
-            factory="ebkit.builtins.datasets.npz:NpzArrays",
+            summary="arrays in an .npz file (--data-path FILE): vectors or images; uint8 "
+            "images stored uncompressed (np.savez) are memory-mapped and streamed",
+            factory="ebkit.builtins.datasets.npz:npz_dataset",
             options=(
                 Option("key", str, "x", "name of the samples array in the file"),
                 Option("label_key", str, "y", "name of the integer labels array, if present"),

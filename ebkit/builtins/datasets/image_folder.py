@@ -1,28 +1,31 @@
-"""The ``folder`` dataset: every image under a directory, read with Pillow."""
+"""The ``folder`` dataset: every image under a directory, read with Pillow as training
+asks for it (:class:`ebkit.core.streaming.StreamingDataset`)."""
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import IO, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ebkit.builtins.datasets.files import one_line, to_unit_range_
-from ebkit.core.data import TensorDataset
+from ebkit.builtins.datasets.files import one_line
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataSpec
+from ebkit.core.streaming import SampleSource, StreamingDataset
 
-__all__ = ["IMAGE_SUFFIXES", "ImageFolder"]
+__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "decode_image"]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 """File suffixes that ``folder`` reads (compared case-insensitively)."""
 
 
-class ImageFolder(TensorDataset):
+class ImageFolder(StreamingDataset):
     """Every image under a directory, read with Pillow, as ``(N, C, size, size)``.
 
     Files with the suffixes in :data:`IMAGE_SUFFIXES` (any case) are found recursively and
@@ -32,6 +35,12 @@ class ImageFolder(TensorDataset):
     grayscale (``channels=1``, Pillow mode ``L``) or RGB (``channels=3``); transparency
     is dropped, and animated images contribute their first frame. Values are
     pixel/127.5 − 1.
+
+    The folder streams: only the list of files is held, images are decoded batch by
+    batch (in ``train.workers`` processes, 0: in the training process) and stay uint8 until
+    the batch is on the device. The first image is decoded when the dataset is built,
+    so a folder of unreadable files is refused before a run starts; a damaged file met
+    later stops training with one line naming it (the checkpoints saved so far stay).
 
     With ``labels=True`` the name of the sub-folder directly under ``path`` is the
     class: classes are the sorted sub-folder names (``self.classes``), ``y`` their
@@ -75,18 +84,35 @@ class ImageFolder(TensorDataset):
             self.classes = sorted(set(parts))
             index = {name: i for i, name in enumerate(self.classes)}
             y = torch.tensor([index[part] for part in parts], dtype=torch.int64)
-        x = torch.empty(len(files), channels, size, size, dtype=torch.float32)
-        for i, file in enumerate(files):
-            x[i] = _load_image(file, size, "L" if channels == 1 else "RGB")
-        to_unit_range_(x)
+        mode = "L" if channels == 1 else "RGB"
+        decode_image(files[0], size, mode)  # refuse a folder that cannot be read at all
         spec = DataSpec(
             event_shape=(channels, size, size),
             low=-1.0,
             high=1.0,
             num_classes=len(self.classes) if labels else None,
         )
-        super().__init__(x, y, spec)
+        source = _FolderSource([str(file) for file in files], y, size, mode)
+        super().__init__(source, spec)
         self.files = files
+
+
+class _FolderSource(SampleSource):
+    """Decodes the images of a batch from their files (paths as plain strings: cheap to
+    pickle into worker processes)."""
+
+    def __init__(self, files: list[str], y: Tensor | None, size: int, mode: str) -> None:
+        self.files, self.y, self.size, self.mode = files, y, size, mode
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, indices: Sequence[int]) -> tuple[Tensor, Tensor | None]:
+        channels = 1 if self.mode == "L" else 3
+        x = torch.empty(len(indices), channels, self.size, self.size, dtype=torch.uint8)
+        for row, index in enumerate(indices):
+            x[row] = decode_image(Path(self.files[index]), self.size, self.mode)
+        return x, None if self.y is None else self.y[list(indices)]
 
 
 def _image_files(root: Path) -> list[Path]:
@@ -100,8 +126,9 @@ def _image_files(root: Path) -> list[Path]:
     return sorted(files, key=lambda file: file.relative_to(root).as_posix())
 
 
-def _load_image(file: Path, size: int, mode: str) -> Tensor:
-    """One image as ``(C, size, size)`` float32 byte values 0..255."""
+def decode_image(file: Path, size: int, mode: str, content: bytes | None = None) -> Tensor:
+    """One image (from ``file``, or from ``content`` read from an archive member named
+    ``file``) as ``(C, size, size)`` uint8, centre-cropped and resized."""
     from PIL import Image
 
     try:
@@ -109,7 +136,8 @@ def _load_image(file: Path, size: int, mode: str) -> Tensor:
             # Pillow only warns between 89 and 179 megapixels; an image that large is
             # refused before its pixels are allocated, like the larger ones.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(file)
+            opened: Path | IO[bytes] = file if content is None else io.BytesIO(content)
+            image = Image.open(opened)
         with image:
             image.seek(0)
             converted = image.convert(mode)

@@ -1,5 +1,7 @@
 """The ``npz`` dataset: arrays stored in an .npz file.
 
+uint8 images stored uncompressed (``np.savez``) are memory-mapped and streamed
+(:mod:`ebkit.builtins.datasets.npz_mapped`); everything else is read into memory:
 ``np.load`` reads a member whole, so while converting it the stored array sits next to
 the float tensor; afterwards only the tensor remains.
 """
@@ -17,14 +19,39 @@ import torch
 from torch import Tensor
 
 from ebkit.builtins.datasets.files import one_line, to_unit_range_
+from ebkit.builtins.datasets.npz_mapped import MappedNpzImages, mappable_images, npy_labels
 from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
-from ebkit.core.interfaces import DataSpec
+from ebkit.core.interfaces import Dataset, DataSpec
 
-__all__ = ["NpzArrays"]
+__all__ = ["NpzArrays", "npz_dataset"]
 
 
 _NPZ_SHAPES = "(N, D), (N, H, W), (N, C, H, W) or (N, H, W, C) with C = 1 or 3"
+
+
+def npz_dataset(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    key: str = "x",
+    label_key: str = "y",
+    scale: str = "auto",
+) -> Dataset:
+    """The ``npz`` dataset: :class:`MappedNpzImages` (memory-mapped, streamed) for uint8
+    images stored uncompressed with ``scale=auto``, else :class:`NpzArrays` (in memory).
+    Both give the same values: uint8 0..255 onto [-1, 1]."""
+    if path is not None and scale == "auto" and Path(path).is_file():
+        file = Path(path)
+        if zipfile.is_zipfile(file):
+            _check_claimed_sizes(file, (key, label_key))
+            layout = mappable_images(file, key)
+            if layout is not None:
+                raw_labels = npy_labels(file, label_key)
+                labels = None
+                if raw_labels is not None:
+                    labels = _labels_tensor(raw_labels, layout.shape[0], file, label_key)
+                return MappedNpzImages(file, layout, labels)
+    return NpzArrays(path, key=key, label_key=label_key, scale=scale)
 
 
 class NpzArrays(TensorDataset):

@@ -17,9 +17,10 @@ from PIL import Image
 
 from ebkit.builtins.datasets.image_folder import ImageFolder
 from ebkit.builtins.datasets.mnist import MNIST
-from ebkit.builtins.datasets.npz import NpzArrays
+from ebkit.builtins.datasets.npz import NpzArrays, npz_dataset
 from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
+from ebkit.core.streaming import StreamingDataset
 from ebkit.plugin.manager import get_plugin_manager
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -279,9 +280,10 @@ def make_image_tree(root: Path) -> None:
 
 def test_folder_reads_all_images_sorted_resized_and_scaled(tmp_path: Path) -> None:
     make_image_tree(tmp_path)
-    data = ImageFolder(tmp_path, size=4)
-    assert isinstance(data, TensorDataset)
-    assert [file.name for file in data.files] == ["a.png", "b.PNG", "c.bmp", "d.jpg"]
+    folder = ImageFolder(tmp_path, size=4)
+    assert isinstance(folder, StreamingDataset)  # nothing decoded but the first image
+    assert [file.name for file in folder.files] == ["a.png", "b.PNG", "c.bmp", "d.jpg"]
+    data = folder.in_memory(10)
     assert data.x.shape == (4, 3, 4, 4) and data.spec.event_shape == (3, 4, 4)
     assert data.y is None and data.spec.num_classes is None
     assert data.x.min() >= -1.0 and data.x.max() <= 1.0
@@ -294,14 +296,16 @@ def test_folder_reads_all_images_sorted_resized_and_scaled(tmp_path: Path) -> No
 
 def test_folder_grayscale_and_labels(tmp_path: Path) -> None:
     make_image_tree(tmp_path)
-    data = ImageFolder(tmp_path, size=6, channels=1, labels=True)
+    folder = ImageFolder(tmp_path, size=6, channels=1, labels=True)
+    data = folder.in_memory(10)
     assert data.x.shape == (4, 1, 6, 6)
-    assert data.classes == ["cats", "dogs"] and data.spec.num_classes == 2
+    assert folder.classes == ["cats", "dogs"] and data.spec.num_classes == 2
     assert data.y is not None and data.y.tolist() == [0, 0, 1, 1]
     red_luma = 0.299 * 255 / 127.5 - 1  # ITU-R 601, Pillow's "L" conversion
     assert abs(float(data.x[0].mean()) - red_luma) < 0.01
-    batch = data.sample(2, torch.Generator().manual_seed(0))
+    batch = folder.sample(2, torch.Generator().manual_seed(0))
     assert batch.x.shape == (2, 1, 6, 6) and batch.y is not None
+    assert batch.x.dtype == torch.float32 and batch.x.min() >= -1.0
 
 
 def test_folder_labels_need_class_subfolders(tmp_path: Path) -> None:
@@ -323,7 +327,22 @@ def test_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_corrupt_image_names_the_file(tmp_path: Path) -> None:
     make_image_tree(tmp_path)
-    broken = tmp_path / "cats" / "broken.png"
+    broken = tmp_path / "cats" / "broken.png"  # sorted second: found when it is read
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    folder = ImageFolder(tmp_path)
+    with pytest.raises(UsageError) as error:
+        folder.in_memory(10)
+    assert_one_line(error, f"cannot read image {broken}")
+    # From a worker process too: one line, not the worker's traceback.
+    folder.configure(workers=1)
+    with pytest.raises(UsageError) as error:
+        folder.sample(5, torch.Generator().manual_seed(0))
+    assert_one_line(error, f"cannot read image {broken}")
+
+
+def test_a_folder_whose_first_image_is_corrupt_is_refused_when_built(tmp_path: Path) -> None:
+    make_image_tree(tmp_path)
+    broken = tmp_path / "cats" / "0.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     with pytest.raises(UsageError) as error:
         ImageFolder(tmp_path)
@@ -454,7 +473,7 @@ def test_npz_rejects_bad_shapes_values_and_paths(tmp_path: Path) -> None:
 
 def test_datasets_are_registered_with_typed_options() -> None:
     manager = get_plugin_manager()
-    for name, factory in [("mnist", MNIST), ("folder", ImageFolder), ("npz", NpzArrays)]:
+    for name, factory in [("mnist", MNIST), ("folder", ImageFolder), ("npz", npz_dataset)]:
         component = manager.lookup("dataset", name).component
         assert component.load_factory() is factory
     folder = manager.lookup("dataset", "folder").component
