@@ -144,6 +144,10 @@ class StreamingDataset(Dataset):
         self.position = 0
         self._batches: Iterator[Any] | None = None
         self._batch_size = 0
+        self._saved_order: Tensor | None = None
+        """The rest of an epoch whose whole order a checkpoint of an earlier release
+        holds (when ``folder`` was read into memory): served first, then epochs follow
+        :class:`EpochOrder`."""
         self.configure(workers=workers)
 
     def __len__(self) -> int:
@@ -183,6 +187,8 @@ class StreamingDataset(Dataset):
     def sample(self, batch_size: int, generator: torch.Generator) -> DataBatch:
         if batch_size > len(self):
             raise ValueError(f"batch size {batch_size} exceeds the {len(self)} samples")
+        if self._saved_order is not None:
+            return self._from_saved_order(batch_size)
         if self.seed is None:
             self.seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         if self._batches is None or batch_size != self._batch_size:
@@ -215,7 +221,18 @@ class StreamingDataset(Dataset):
         y = torch.cat(labelled) if len(labelled) == len(parts) else None
         return TensorDataset(x, y, self.spec)
 
+    def _from_saved_order(self, batch_size: int) -> DataBatch:
+        assert self._saved_order is not None
+        chosen = self._saved_order[self.position : self.position + batch_size].tolist()
+        x, y = self._checked(self.source[chosen])
+        self.position += batch_size
+        if self.position + batch_size > len(self._saved_order):
+            self._saved_order, self.epoch, self.position = None, 1, 0
+        return DataBatch(to_unit_range(x.to(self.device, non_blocking=True)), y)
+
     def state_dict(self) -> dict[str, Tensor | int | float | str]:
+        if self._saved_order is not None:
+            return {"order": self._saved_order.clone(), "position": self.position}
         if self.seed is None:
             return {}
         return {
@@ -230,11 +247,14 @@ class StreamingDataset(Dataset):
         if not state:
             self.seed, self.epoch, self.position = None, 0, 0
             return
+        self._saved_order = None
         if "order" in state:
-            raise ValueError(
-                "the checkpoint holds the whole epoch order of an in-memory dataset; this "
-                "dataset now streams (resume it with the ebkit that saved it)"
-            )
+            order = state["order"]
+            if not isinstance(order, Tensor) or order.shape != (len(self.source),):
+                raise ValueError("saved epoch order does not match this dataset's size")
+            self.seed, self.epoch, self.position = None, 0, int(state["position"])
+            self._saved_order = order.to(torch.int64)
+            return
         if int(state["size"]) != len(self.source):
             raise ValueError(
                 f"the checkpoint was saved with {int(state['size'])} samples, the data now "

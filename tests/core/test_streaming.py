@@ -133,8 +133,24 @@ def test_a_checkpoint_of_other_data_is_refused(images: Path) -> None:
     state = {**dataset.state_dict(), "size": 99}
     with pytest.raises(ValueError, match="saved with 99 samples, the data now holds 37"):
         npz_dataset(images).load_state_dict(state)
-    with pytest.raises(ValueError, match="now streams"):
-        npz_dataset(images).load_state_dict({"order": torch.arange(37), "position": 0})
+    with pytest.raises(ValueError, match="does not match this dataset's size"):
+        npz_dataset(images).load_state_dict({"order": torch.arange(36), "position": 0})
+
+
+def test_a_checkpoint_with_a_whole_epoch_order_finishes_that_epoch(images: Path) -> None:
+    # Checkpoints of folder runs from before it streamed hold the epoch's order.
+    order = torch.randperm(37, generator=torch.Generator().manual_seed(1))
+    dataset = npz_dataset(images)
+    dataset.load_state_dict({"order": order, "position": 16})
+    whole = dataset.in_memory(100).x
+    generator = torch.Generator().manual_seed(2)
+    assert torch.equal(dataset.sample(8, generator).x, whole[order[16:24]])
+    saved = dataset.state_dict()
+    assert torch.equal(saved["order"], order) and saved["position"] == 24
+    assert torch.equal(dataset.sample(8, generator).x, whole[order[24:32]])
+    # 5 of 37 left: the next epoch follows the (seed, epoch) order, seeded by the generator.
+    dataset.sample(8, generator)
+    assert dataset.state_dict()["epoch"] == 1 and "order" not in dataset.state_dict()
 
 
 def test_shards_of_one_seed_are_disjoint_batches(images: Path) -> None:

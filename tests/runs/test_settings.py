@@ -70,7 +70,9 @@ def test_the_cli_flags_help_is_derived_from_the_sections(ebkit_cli) -> None:
     result = ebkit_cli("train", "--help")
     assert result.exit_code == 0
     text = squeeze(result.output)
-    assert set(flags()) == {"steps", "batch_size", "seed", "device", "labels", "conditional"}
+    assert set(flags()) == {
+        *("steps", "batch_size", "seed", "device", "workers", "labels", "conditional")
+    }
     for name, flag in flags().items():
         assert flag in text
         assert squeeze(flag_help(name)) in text, name
