@@ -26,13 +26,22 @@ from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataBatch, Dataset, DataSpec
 
-__all__ = ["EpochOrder", "SampleSource", "StreamingDataset", "epoch_seed", "to_unit_range"]
+__all__ = [
+    "EpochOrder",
+    "SampleSource",
+    "Streamed",
+    "StreamingDataset",
+    "epoch_seed",
+    "to_unit_range",
+]
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of epoch ``epoch``'s permutation: a hash of both, the same on every
-    machine and Python version (``hash()`` of a tuple is not)."""
-    digest = hashlib.blake2b(f"{seed}:{epoch}".encode(), digest_size=8).digest()
+def epoch_seed(seed: int, epoch: int, *more: int) -> int:
+    """The seed of epoch ``epoch``'s permutation (and of finer orders within it, named
+    by ``more``): a hash of them, the same on every machine and Python version
+    (``hash()`` of a tuple is not)."""
+    text = ":".join(str(part) for part in (seed, epoch, *more))
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
@@ -121,38 +130,20 @@ def _keep(batch: Any) -> Any:
     return batch
 
 
-class StreamingDataset(Dataset):
-    """A dataset read batch by batch from a :class:`SampleSource`.
+class Streamed(Dataset):
+    """What every streamed dataset shares: worker processes, the device batches are
+    delivered to, the process's share ``(rank, world_size)`` of each epoch, and the seed
+    of the epoch orders. :meth:`configure` sets them; :meth:`in_memory` reads samples
+    at once for evaluation. Subclasses say in :meth:`check_share` how many processes
+    their data can be shared among."""
 
-    ``sample`` draws one integer seed from the run's data generator on the first batch;
-    from then on the batches follow :class:`EpochOrder` and the generator is not used.
-    :meth:`configure` sets the worker processes, the device the batches are delivered
-    to, and the process's share ``(rank, world_size)`` (with an explicit ``seed``, the
-    same on every rank, so that their shares are disjoint).
-    """
-
-    def __init__(self, source: SampleSource, spec: DataSpec, *, workers: int = 0) -> None:
-        if len(source) == 0:
-            raise UsageError("the dataset is empty")
-        self.source = source
+    def __init__(self, spec: DataSpec) -> None:
         self.spec = spec
         self.workers = 0
         self.device = torch.device("cpu")
         self.rank, self.world_size = 0, 1
         self.seed: int | None = None
-        self.epoch = 0
-        self.position = 0
         self._batches: Iterator[Any] | None = None
-        self._batch_size = 0
-        self._saved_order: Tensor | None = None
-        """The rest of an epoch whose whole order a checkpoint of an earlier release
-        holds (when ``folder`` was read into memory): served first, then epochs follow
-        :class:`EpochOrder`."""
-        self.configure(workers=workers)
-
-    def __len__(self) -> int:
-        """Samples per epoch of this process (all of them unless sharded)."""
-        return len(self.source) // self.world_size
 
     def configure(
         self,
@@ -164,9 +155,9 @@ class StreamingDataset(Dataset):
         seed: int | None = None,
     ) -> None:
         """Change how batches are read (``workers``), where they go (``device``), and
-        which share of each epoch this process takes (``rank`` of ``world_size``,
-        ``seed``). Where the batches come from next is unchanged by ``workers`` and
-        ``device``."""
+        which share of each epoch this process takes (``rank`` of ``world_size``, with
+        a ``seed`` that every rank passes alike). Where the batches come from next is
+        unchanged by ``workers`` and ``device``."""
         if workers is not None:
             if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
                 raise UsageError(f"--workers {workers!r}: must be an integer >= 0")
@@ -176,13 +167,73 @@ class StreamingDataset(Dataset):
         rank = self.rank if rank is None else rank
         world_size = self.world_size if world_size is None else world_size
         try:
-            EpochOrder(len(self.source), 0, rank=rank, world_size=world_size)
+            self.check_share(rank, world_size)
         except ValueError as error:
             raise UsageError(str(error)) from None
         self.rank, self.world_size = rank, world_size
         if seed is not None:
             self.seed = seed
-        self._close()
+        self._batches = None  # dropping the iterator stops its worker processes
+
+    @abstractmethod
+    def check_share(self, rank: int, world_size: int) -> None:
+        """Raise ValueError if this process cannot take share ``rank`` of ``world_size``."""
+
+    @abstractmethod
+    def in_memory(self, limit: int, generator: torch.Generator | None = None) -> TensorDataset:
+        """Up to ``limit`` samples held at once (for evaluation and scoring)."""
+
+    def loader(self, dataset: Any, sampler: Any = None, prefetch: int = 4) -> Iterator[Any]:
+        """An iterator over ``dataset`` (whole batches, or whole shards) through a
+        DataLoader with this dataset's workers and pinned memory on CUDA."""
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=None,
+            sampler=sampler,
+            num_workers=self.workers,
+            collate_fn=_keep,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=prefetch if self.workers else None,
+            multiprocessing_context=_worker_start_method() if self.workers else None,
+            # Its own generator for the workers' base seed: the default draws from torch's
+            # global RNG, which the trainer saves, so a resumed run would drift.
+            generator=torch.Generator().manual_seed(0),
+        )
+        return iter(loader)
+
+    def deliver(self, x: Tensor, y: Tensor | None) -> DataBatch:
+        """A uint8 batch moved to the device, then converted there."""
+        return DataBatch(to_unit_range(x.to(self.device, non_blocking=True)), y)
+
+
+class StreamingDataset(Streamed):
+    """A dataset read batch by batch from a :class:`SampleSource`.
+
+    ``sample`` draws one integer seed from the run's data generator on the first batch
+    (unless :meth:`configure` set one); from then on the batches follow
+    :class:`EpochOrder` and the generator is not used.
+    """
+
+    def __init__(self, source: SampleSource, spec: DataSpec, *, workers: int = 0) -> None:
+        if len(source) == 0:
+            raise UsageError("the dataset is empty")
+        super().__init__(spec)
+        self.source = source
+        self.epoch = 0
+        self.position = 0
+        self._batch_size = 0
+        self._saved_order: Tensor | None = None
+        """The rest of an epoch whose whole order a checkpoint of an earlier release
+        holds (when ``folder`` was read into memory): served first, then epochs follow
+        :class:`EpochOrder`."""
+        self.configure(workers=workers)
+
+    def __len__(self) -> int:
+        """Samples per epoch of this process (all of them unless sharded)."""
+        return len(self.source) // self.world_size
+
+    def check_share(self, rank: int, world_size: int) -> None:
+        EpochOrder(len(self.source), 0, rank=rank, world_size=world_size)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> DataBatch:
         if batch_size > len(self):
@@ -196,13 +247,12 @@ class StreamingDataset(Dataset):
         assert self._batches is not None
         batch = next(self._batches)
         if isinstance(batch, str):
-            self._close()
+            self._batches = None
             raise UsageError(batch)
         self.position += batch_size
         if self.position + batch_size > len(self):
             self.epoch, self.position = self.epoch + 1, 0
-        x, y = batch
-        return DataBatch(to_unit_range(x.to(self.device, non_blocking=True)), y)
+        return self.deliver(*batch)
 
     def in_memory(self, limit: int, generator: torch.Generator | None = None) -> TensorDataset:
         """Up to ``limit`` samples as an in-memory :class:`TensorDataset` (float32 in
@@ -228,7 +278,7 @@ class StreamingDataset(Dataset):
         self.position += batch_size
         if self.position + batch_size > len(self._saved_order):
             self._saved_order, self.epoch, self.position = None, 1, 0
-        return DataBatch(to_unit_range(x.to(self.device, non_blocking=True)), y)
+        return self.deliver(x, y)
 
     def state_dict(self) -> dict[str, Tensor | int | float | str]:
         if self._saved_order is not None:
@@ -243,7 +293,7 @@ class StreamingDataset(Dataset):
         }
 
     def load_state_dict(self, state: dict[str, Tensor | int | float | str]) -> None:
-        self._close()
+        self._batches = None
         if not state:
             self.seed, self.epoch, self.position = None, 0, 0
             return
@@ -264,28 +314,12 @@ class StreamingDataset(Dataset):
         self.position = int(state["position"])
 
     def _open(self, batch_size: int) -> None:
-        self._close()
         assert self.seed is not None
         order = EpochOrder(len(self.source), self.seed, rank=self.rank, world_size=self.world_size)
-        loader = torch.utils.data.DataLoader(
-            self.source,
-            batch_size=None,
-            sampler=order.batches(batch_size, self.epoch, self.position),  # type: ignore[arg-type]
-            num_workers=self.workers,
-            collate_fn=_keep,
-            pin_memory=self.device.type == "cuda",
-            prefetch_factor=4 if self.workers else None,
-            multiprocessing_context=_worker_start_method() if self.workers else None,
-            # Its own generator for the workers' base seed: the default draws from torch's
-            # global RNG, which the trainer saves, so a resumed run would drift.
-            generator=torch.Generator().manual_seed(0),
+        self._batches = self.loader(
+            self.source, order.batches(batch_size, self.epoch, self.position)
         )
-        self._batches = iter(loader)
         self._batch_size = batch_size
-
-    def _close(self) -> None:
-        # Dropping the iterator stops its worker processes.
-        self._batches = None
 
     @staticmethod
     def _checked(batch: Any) -> tuple[Tensor, Tensor | None]:

@@ -24,7 +24,7 @@ from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
 from ebkit.core.files import atomic_write, write_json
 from ebkit.core.interfaces import Dataset
-from ebkit.core.streaming import StreamingDataset
+from ebkit.core.streaming import Streamed
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_component, build_dataset
 from ebkit.runs.saved import SavedRun
@@ -89,7 +89,7 @@ def evaluate_run(
         report("loading the Inception network")
         standard = prepare_standard(run.spec, inception_weights, run.device, metrics=metrics)
     generator = torch.Generator().manual_seed(config.train.optimisation.seed + EVAL_SEED_OFFSET)
-    if isinstance(dataset, StreamingDataset):
+    if isinstance(dataset, Streamed):
         # Metrics compare sets held at once: a random subset of streamed data.
         dataset = dataset.in_memory(STREAMED_EVALUATION_LIMIT, generator)
     real, real_labels = _real_samples(dataset, n, generator)
@@ -254,7 +254,7 @@ def load_inputs(
             f"{text}: samples of shape {tuple(dataset.spec.event_shape)}, but the run's "
             f"energy takes {tuple(spec.event_shape)}"
         )
-    if isinstance(dataset, StreamingDataset):
+    if isinstance(dataset, Streamed):
         dataset = dataset.in_memory(STREAMED_EVALUATION_LIMIT, torch.Generator().manual_seed(0))
     if isinstance(dataset, TensorDataset):
         return dataset.x, dataset.y

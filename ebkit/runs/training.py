@@ -13,7 +13,7 @@ from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
 from ebkit.core.errors import TrainingInterrupted, TrainingTerminated, UsageError
 from ebkit.core.extensions import FreezeSampler, StepExtension
 from ebkit.core.interfaces import DataSpec
-from ebkit.core.streaming import StreamingDataset
+from ebkit.core.streaming import Streamed
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_components, resolve_device
 from ebkit.runs.callbacks import (
@@ -77,7 +77,7 @@ def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
     # Refuse a bad schedule pairing before anything is trained or written.
     lr_schedule_from_train_options(config.train.schedule)
     device = resolve_device(config.train.hardware.device)
-    if isinstance(components.dataset, StreamingDataset):
+    if isinstance(components.dataset, Streamed):
         components.dataset.configure(workers=config.train.hardware.workers, device=device)
     return Trainer(components, settings_from_config(config), device=device, extensions=extensions)
 

@@ -92,6 +92,23 @@ def ebkit_datasets() -> list[Component]:
             ),
         ),
         Component(
+            name="shards",
+            summary="images in WebDataset-style .tar shards under --data-path DIR, streamed "
+            "shard by shard (--workers N; needs pip install 'ebkit[shards]')",
+            factory="ebkit.builtins.datasets.shards:ImageShards",
+            options=(
+                Option("size", int, 32, "side of the square images after resizing", minimum=1),
+                Option("channels", int, 3, "1 (grayscale) or 3 (RGB)", minimum=1, maximum=3),
+                Option(
+                    "classes",
+                    int,
+                    0,
+                    "number of classes, read from each sample's .cls member; 0: no labels",
+                    minimum=0,
+                ),
+            ),
+        ),
+        Component(
             name="npz",
             summary="arrays in an .npz file (--data-path FILE): vectors or images; uint8 "
             "images stored uncompressed (np.savez) are memory-mapped and streamed",
