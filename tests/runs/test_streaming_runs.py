@@ -112,9 +112,12 @@ def test_bad_input_is_one_line_and_writes_nothing(run_cli, folder: Path, tmp_pat
     empty.mkdir()
     (empty / "notes.txt").write_text("no images")
     cases = [
-        (["--data-path", str(tmp_path / "missing")], "is not a directory"),
+        (["--data-path", str(tmp_path / "missing")], "does not exist"),
         (["--data-path", str(empty)], f"no images found under {empty}"),
-        (["--data-path", str(folder), "--workers", "-1"], "--workers"),
+        (
+            ["--data-path", str(folder), "--workers", "-1"],
+            "train.workers: -1 is below the minimum 0",
+        ),
     ]
     for extra, expected in cases:
         out = tmp_path / "run"
