@@ -9,7 +9,7 @@ progress hang off :class:`Callback` objects, so the step stays free of bookkeepi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -70,6 +70,24 @@ class TrainSettings:
     sampler_lr: float = 1e-3
     beta1: float = 0.5
     beta2: float = 0.999
+    energy_optimizer: str = "adam"
+    sampler_optimizer: str = "adam"
+
+
+OPTIMIZERS = ("adam", "sgd")
+"""Adam (Kingma & Ba 2015) with ``beta1``/``beta2``, or plain SGD (no momentum), as in
+the optimiser axes of the GAN grid of Zhao et al. (2017), EBGAN, Table 1."""
+
+
+def make_optimizer(
+    name: str, parameters: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float]
+) -> torch.optim.Optimizer:
+    """The optimiser ``name`` (one of :data:`OPTIMIZERS`) over ``parameters``."""
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=lr)
+    if name != "adam":
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {name!r}")
+    return torch.optim.Adam(parameters, lr=lr, betas=betas)
 
 
 class Trainer:
@@ -111,13 +129,16 @@ class Trainer:
             extension.attach(self)
 
         betas = (settings.beta1, settings.beta2)
-        self.energy_optimizer = torch.optim.Adam(
-            components.energy.parameters(), lr=settings.energy_lr, betas=betas
+        self.energy_optimizer = make_optimizer(
+            settings.energy_optimizer, components.energy.parameters(), settings.energy_lr, betas
         )
         self.sampler_optimizer = None
         if components.sampler.trainable:
-            self.sampler_optimizer = torch.optim.Adam(
-                components.sampler.parameters(), lr=settings.sampler_lr, betas=betas
+            self.sampler_optimizer = make_optimizer(
+                settings.sampler_optimizer,
+                components.sampler.parameters(),
+                settings.sampler_lr,
+                betas,
             )
         self.data_generator = torch.Generator().manual_seed(settings.seed)
         self.sample_generator = torch.Generator(self.device).manual_seed(settings.seed + 1)

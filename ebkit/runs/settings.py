@@ -70,8 +70,8 @@ def setting(
 
 @dataclass(frozen=True)
 class OptimisationSettings:
-    """Steps, batches, seed and Adam (Kingma & Ba 2015) for the energy and a trainable
-    sampler: the engine's own settings (its TrainSettings)."""
+    """Steps, batches, seed and the optimisers (Adam, Kingma & Ba 2015, or SGD) of the
+    energy and a trainable sampler: the engine's own settings (its TrainSettings)."""
 
     steps: int | None = setting(
         None,
@@ -89,6 +89,17 @@ class OptimisationSettings:
         0.5, "Adam beta1 (Radford et al. 2016, DCGAN: 0.5)", minimum=0.0, maximum=1.0
     )
     beta2: float = setting(0.999, "Adam beta2", minimum=0.0, maximum=1.0)
+    energy_optimizer: str = setting(
+        "adam",
+        "optimiser of the energy: adam (energy_lr, beta1, beta2) or sgd (plain SGD at "
+        "energy_lr; the GAN grid of Zhao et al. 2017, EBGAN, Table 1, tries both)",
+        choices=("adam", "sgd"),
+    )
+    sampler_optimizer: str = setting(
+        "adam",
+        "optimiser of a trainable sampler: adam or sgd (at sampler_lr)",
+        choices=("adam", "sgd"),
+    )
 
 
 @dataclass(frozen=True)

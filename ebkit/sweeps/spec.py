@@ -15,6 +15,8 @@ Layout::
     "energy.width" = [64, 128]
     "train.energy_lr" = [1e-3, 1e-4]
 
+    "train.energy_lr+train.sampler_lr" = [1e-3, 1e-4]   # both set to each value
+
     [search]                         # ... or a search (TPE or random)
     "train.energy_lr" = { low = 1e-5, high = 1e-2, log = true }
     "energy.n_layers" = { choices = [2, 3, 4] }
@@ -86,12 +88,10 @@ class Parameter:
     step: float | None = None
 
     @property
-    def section(self) -> str:
-        return self.name.partition(".")[0]
-
-    @property
-    def option(self) -> str:
-        return self.name.partition(".")[2]
+    def targets(self) -> list[str]:
+        """The options the parameter sets: ``a.x+b.y`` sets both to each value (one
+        learning rate for both networks, as in a paper's grid)."""
+        return self.name.split("+")
 
     @property
     def is_int_range(self) -> bool:
@@ -147,7 +147,8 @@ class SweepSpec:
     def config_tables(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The base run's TOML tables with ``values`` (``{SECTION.OPTION: value}``) set."""
         tables = json.loads(json.dumps(self.base))
-        for name, value in values.items():
+        targets = [(target, value) for name, value in values.items() for target in name.split("+")]
+        for name, value in targets:
             section, _, option = name.partition(".")
             if section in (*SECTIONS, TRAIN):
                 tables.setdefault(section, {})[option] = value
@@ -279,6 +280,11 @@ def _base_tables(path: Path, base: str | None, inline: dict[str, Any]) -> dict[s
 
 
 def _check_name(where: str, name: str) -> None:
+    for target in name.split("+"):
+        _check_target(where, target)
+
+
+def _check_target(where: str, name: str) -> None:
     section, dot, option = name.partition(".")
     if not dot or not section or not option or "." in option:
         raise UsageError(

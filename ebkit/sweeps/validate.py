@@ -59,7 +59,8 @@ def validate_spec(manager: PluginManager, spec: SweepSpec) -> Objective:
     except UsageError as error:
         raise UsageError(f"{where}: the base run: {error}") from None
     for parameter in spec.parameters:
-        _check_section(where, spec, parameter.name)
+        for target in parameter.targets:
+            _check_section(where, spec, target)
         for value in parameter.probe_values():
             try:
                 resolve_trial_config(manager, spec, {parameter.name: value})

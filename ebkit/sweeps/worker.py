@@ -159,7 +159,11 @@ def _run_one(
             trial.set_user_attr(FAILURE_ATTR, f"interrupted ({type(stop).__name__})")
             _tell(study, trial, say, state=TrialState.FAIL)
             retry_callback(spec)(study, storage.get_trial(trial_id))
-            raise
+            kind = type(stop) if isinstance(stop, TrainingInterrupted) else TrainingInterrupted
+            raise kind(
+                f"interrupted: trial {trial.number} is queued again and resumes from its "
+                "newest checkpoint when the same `ebkit sweep` command runs again"
+            ) from None
     elapsed = time.perf_counter() - start
     if _tell(study, trial, say, values=value):
         summary.completed.append(trial.number)

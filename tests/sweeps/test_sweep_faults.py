@@ -63,6 +63,7 @@ def test_an_interrupted_sweep_continues_when_run_again(
     out = str(tmp_path / "sweep")
     first = CliRunner().invoke(cli, ["sweep", str(spec), "--out", out])
     assert first.exit_code == 130, first.output
+    assert "trial 1 is queued again" in first.output
     monkeypatch.setattr(worker, "run_trial", real_run_trial)
     second = CliRunner().invoke(cli, ["sweep", str(spec), "--out", out])
     assert second.exit_code == 0, second.output

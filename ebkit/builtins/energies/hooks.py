@@ -69,6 +69,13 @@ def ebkit_energies() -> list[Component]:
                     # Runs saved before the option existed mapped every input to [-1, 1].
                     saved_default="unit",
                 ),
+                Option(
+                    "dropout",
+                    bool,
+                    False,
+                    "dropout with p = 0.5 after every hidden layer in training (the GAN "
+                    "grid's dropoutD, Zhao et al. 2017, EBGAN, Table 1)",
+                ),
             ),
         ),
         Component(

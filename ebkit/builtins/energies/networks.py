@@ -123,9 +123,11 @@ class MLPEnergy(EnergyFunction):
           -> Linear(d, width) -> act -> (Linear(width, width) -> act) × (n_layers − 1)
           -> Linear(width, 1) = E(x)
 
-    so ``n_layers`` counts the hidden layers. No BatchNorm and no dropout: the energy of
-    a sample depends on that sample only, in training and in eval mode (see the module
-    docstring). Weights keep PyTorch's default initialisation.
+    so ``n_layers`` counts the hidden layers. No BatchNorm: the energy of a sample
+    depends on that sample only, in training and in eval mode (see the module
+    docstring). ``dropout`` adds dropout with p = 0.5 after every hidden activation in
+    training (the dropoutD axis of the GAN grid of Zhao et al. 2017, EBGAN, Table 1); off
+    by default. Weights keep PyTorch's default initialisation.
 
     Conditional runs (``spec.conditional``): ``forward(x, labels: (B,))`` models
     E(x | y). A learned embedding of the label, ``label_dim`` values (auto:
@@ -148,6 +150,7 @@ class MLPEnergy(EnergyFunction):
         spectral_norm: bool = False,
         label_dim: int | None = None,
         input_scale: str = "auto",
+        dropout: bool = False,
     ) -> None:
         super().__init__(spec)
         if width < 1:
@@ -170,6 +173,9 @@ class MLPEnergy(EnergyFunction):
                 _weight_layer(nn.Linear(size_in, width), spectral_norm),
                 make_activation(activation),
             ]
+            # Only when asked: a module more would renumber the saved weights' names.
+            if dropout:
+                layers.append(nn.Dropout(0.5))
         self.hidden = nn.Sequential(*layers)
         self.head = _weight_layer(nn.Linear(width, 1), spectral_norm)
 

@@ -174,6 +174,7 @@ def test_component_record_and_class_defaults() -> None:
         "spectral_norm": False,
         "label_dim": None,
         "input_scale": "auto",
+        "dropout": False,
     }
     assert len(linears(energy)) == defaults["n_layers"] + 1
     assert linears(energy)[0].out_features == defaults["width"]
