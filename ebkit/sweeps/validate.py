@@ -81,9 +81,12 @@ def _check_section(where: str, spec: SweepSpec, name: str) -> None:
         )
 
 
-def evaluate_metric_names(manager: PluginManager, config: RunConfig) -> set[str]:
+def evaluate_metric_names(
+    manager: PluginManager, config: RunConfig, *, sampler_trains: bool
+) -> set[str]:
     """The metrics ``ebkit evaluate`` reports for runs of ``config``: ``NAME`` for the
-    samples, ``raw.NAME`` for raw proposals, ``data_energy`` and ``test_error``."""
+    samples, ``raw.NAME`` for the raw proposals of a trainable sampler that refines them
+    by steps, ``data_energy`` and ``test_error``."""
     from ebkit.core.data import TensorDataset
     from ebkit.metrics import ImageMetrics
     from ebkit.runs.build import build_dataset
@@ -100,7 +103,8 @@ def evaluate_metric_names(manager: PluginManager, config: RunConfig) -> set[str]
         if not config.train.conditioning.conditional:
             fields.discard("class_match_share")
         names |= fields
-    sets = {f"raw.{name}" for name in names} if config.sampler.options.get("steps") else set()
+    refines = sampler_trains and config.sampler.options.get("steps")
+    sets = {f"raw.{name}" for name in names} if refines else set()
     top = {"data_energy"} | ({"test_error"} if config.train.semi_supervised.labels else set())
     return names | sets | top
 
@@ -133,20 +137,22 @@ def _check_objective(manager: PluginManager, spec: SweepSpec, where: str) -> Obj
                 f"(accepted: {', '.join(LOG_PREFIX + item for item in sorted(known))})"
             )
         return parse_objective(name)
-    known = evaluate_metric_names(manager, config)
+    # Building the trainer checks what resolving cannot (batch size, schedules).
+    from ebkit.runs.training import build_trainer
+
+    try:
+        trainer = build_trainer(config, manager)
+    except UsageError as error:
+        raise UsageError(f"{where}: the base run: {error}") from None
+    known = evaluate_metric_names(
+        manager, config, sampler_trains=trainer.components.sampler.trainable
+    )
     if name not in known:
         accepted = ", ".join(sorted(known))
         raise UsageError(
             f"{where}: objective {name!r} is not a metric of `ebkit evaluate` for this run "
             f"(accepted: {accepted}, or log.NAME for a logged metric)"
         )
-    # Building the trainer checks what resolving cannot (batch size, schedules).
-    from ebkit.runs.training import build_trainer
-
-    try:
-        build_trainer(config, manager)
-    except UsageError as error:
-        raise UsageError(f"{where}: the base run: {error}") from None
     return parse_objective(name)
 
 

@@ -24,6 +24,8 @@ CASES = {
     "value out of bounds": ('\n[grid]\n"train.batch_size" = [1, 8]\n', {}, "train.batch_size"),
     "unknown logged metric": (GRID, {"objective": "log.inception"}, "the run logs no 'inception'"),
     "unknown evaluate metric": (GRID, {"objective": "inception_score"}, "not a metric"),
+    # Raw proposals exist only for a trainable sampler that refines them (langevin is not).
+    "raw metric without raw samples": (GRID, {"objective": "raw.mmd2"}, "not a metric"),
     "search without trials": (
         '\n[search]\n"train.energy_lr" = { low = 1e-4, high = 1e-2 }\n',
         {},
