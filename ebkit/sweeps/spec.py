@@ -237,6 +237,7 @@ def read_spec(path: str | Path) -> SweepSpec:
         )
     base = _base_tables(path, sweep.get("base"), tables)
     options = {key: sweep[key] for key in SWEEP_KEYS if key in sweep and key != "base"}
+    options["direction"] = direction
     return SweepSpec(path=path, parameters=parameters, grid=grid is not None, base=base, **options)
 
 

@@ -36,7 +36,6 @@ def toy_spec_text(
     head = f"""[sweep]
 name = "{name}"
 objective = "{objective}"
-direction = "minimize"
 heartbeat_interval = 1
 grace_period = 3
 pictures = false

@@ -85,3 +85,16 @@ def test_a_sweep_of_another_spec_in_the_same_folder_is_refused(
     result = CliRunner().invoke(cli, ["sweep", str(spec), "--out", out])
     assert result.exit_code == 2 and "of a different spec" in result.output
     assert sorted(path.name for path in (tmp_path / "sweep").rglob("*")) == before
+
+
+def test_a_database_storage_url_holds_the_study(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec('\n[grid]\n"energy.width" = [4, 8]\n')
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(cli, ["sweep", str(spec), "--out", str(out), "--storage", url])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "studies.db").is_file() and not (out / "study.journal").exists()
+    rows = report_rows(out)  # the URL comes from sweep.json
+    assert sorted(row["energy.width"] for row in rows if row["state"] == "complete") == ["4", "8"]
