@@ -16,10 +16,11 @@ share nothing but the study's storage, which decides who runs what:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,17 @@ def take_trial(study: optuna.Study, storage: BaseStorage, spec: SweepSpec) -> op
     originals = [trial for trial in trials if "failed_trial" not in trial.system_attrs]
     if len(originals) >= spec.size:
         return None
-    return study.ask(distributions(spec))
+    with _own_heartbeats():
+        return study.ask(distributions(spec))
+
+
+@contextlib.contextmanager
+def _own_heartbeats() -> Iterator[None]:
+    """Silence Optuna's warning that heartbeats are meant for ``Study.optimize``: the
+    worker records them itself (:class:`_Heartbeat`) around ask and tell."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        yield
 
 
 def _fail_stale(study: optuna.Study) -> None:
@@ -176,7 +187,8 @@ def _tell(
     study: optuna.Study, trial: optuna.Trial, say: Callable[[str], None], **result: Any
 ) -> bool:
     try:
-        study.tell(trial, **result)
+        with _own_heartbeats():
+            study.tell(trial, **result)
     except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError) as error:
         # Another worker took the trial for lost (no heartbeat for grace_period) and
         # retried it; the retry's result is the one kept.

@@ -30,7 +30,12 @@ log_every = 2
 
 
 def toy_spec_text(
-    body: str, *, steps: int = 4, name: str = "toy", objective: str = "log.loss_energy"
+    body: str,
+    *,
+    steps: int = 4,
+    name: str = "toy",
+    objective: str = "log.loss_energy",
+    search_trials: int | None = None,
 ) -> str:
     """A whole spec: the [sweep] table, ``body`` (the [grid] or [search]) and the base run."""
     head = f"""[sweep]
@@ -40,6 +45,8 @@ heartbeat_interval = 1
 grace_period = 3
 pictures = false
 """
+    if search_trials is not None:
+        head += f'trials = {search_trials}\nsampler = "random"\n'
     return head + body + BASE.format(steps=steps)
 
 
