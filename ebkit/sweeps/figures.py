@@ -33,20 +33,25 @@ def shared_bins(groups: Sequence[Sequence[float]], bins: int) -> list[float]:
 
 def objective_histograms(tables: Sequence[SweepTable], path: Path, bins: int) -> Path:
     """One histogram of the completed trials' objective per sweep, in a row, on the
-    same bins and the same axes."""
+    same bins and the same axes; bars are shares of the sweep's trials in percent, so
+    sweeps of different sizes compare (as in the paper's figure)."""
     edges = shared_bins([table.values() for table in tables], bins)
     figure = new_figure((4.0 * len(tables), 3.2))
     axes = figure.subplots(1, len(tables), sharex=True, sharey=True, squeeze=False)[0]
     for axis, table in zip(axes, tables, strict=True):
         values = table.values()
-        axis.hist(values, bins=edges, color="tab:blue", edgecolor="white")
+        share = [100.0 / max(1, len(table.rows))] * len(values)
+        axis.hist(values, bins=edges, weights=share, color="tab:blue", edgecolor="white")
         axis.set_title(f"{table.study}: {len(values)} of {len(table.rows)} trials", fontsize=9)
         axis.set_xlabel(table.objective)
         if not values:
             axis.text(0.5, 0.5, "no completed trial", ha="center", transform=axis.transAxes)
-    axes[0].set_ylabel("trials")
+    axes[0].set_ylabel("% of trials")
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+_MAX_CATEGORIES = 8
 
 
 def _numbers(values: Sequence[Any]) -> bool:
@@ -63,14 +68,17 @@ def objective_by_parameter(table: SweepTable, path: Path) -> Path:
     for axis, name in zip(axes, names, strict=True):
         xs = [row.params.get(name, row.number) for row in done]
         ys = [row.value for row in done]
-        if _numbers(xs):
+        distinct = sorted(set(xs), key=lambda x: (str(type(x)), x))
+        if _numbers(xs) and len(distinct) > _MAX_CATEGORIES:
             axis.scatter(xs, ys, s=14, alpha=0.7)
             if xs and min(xs) > 0 and max(xs) / min(xs) >= 100:
                 axis.set_xscale("log")
         else:
-            categories = list(dict.fromkeys(str(x) for x in xs))
+            # A few values (a grid's): one column each, in order.
+            categories = [str(x) for x in distinct]
             axis.scatter([categories.index(str(x)) for x in xs], ys, s=14, alpha=0.7)
             axis.set_xticks(range(len(categories)), categories)
+            axis.set_xlim(-0.5, len(categories) - 0.5)
         axis.set_xlabel(name)
     axes[0].set_ylabel(table.objective)
     failed = len(table.rows) - len(done)
