@@ -114,12 +114,14 @@ def open_storage(spec: SweepSpec, sweep_dir: Path, url: str | None) -> BaseStora
             stale_callback=callback,
         )
     try:
-        return RDBStorage(
-            url,
-            heartbeat_interval=spec.heartbeat_interval,
-            grace_period=spec.grace_period,
-            heartbeat_stale_trial_callback=callback,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                heartbeat_interval=spec.heartbeat_interval,
+                grace_period=spec.grace_period,
+                heartbeat_stale_trial_callback=callback,
+            )
     except Exception as error:  # SQLAlchemy's errors for bad URLs and missing drivers
         raise UsageError(f"--storage {url}: Optuna cannot open it ({error})") from None
 
