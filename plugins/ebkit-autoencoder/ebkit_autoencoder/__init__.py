@@ -41,9 +41,11 @@ def ebkit_energies() -> list[Component]:
                 Option(
                     "n_layers",
                     int,
-                    2,
+                    None,
                     "mlp only: weight layers in total, n_layers − 1 encoder layers plus one "
-                    "decoder layer (the paper's nLayerD)",
+                    "decoder layer (the paper's nLayerD); auto = 2 for images, 4 for vectors "
+                    "(one hidden layer on 2-D points makes a few wide valleys, not a well "
+                    "at each mode)",
                     minimum=2,
                 ),
                 Option(

@@ -15,7 +15,7 @@ def autoencoder_energy(
     spec: DataSpec,
     *,
     arch: str = "auto",
-    n_layers: int = 2,
+    n_layers: int | None = None,
     width: int | None = None,
     channels: Sequence[int] = (64, 128, 256),
     filters: int = 64,

@@ -47,7 +47,7 @@ def test_option_defaults_and_bounds() -> None:
     defaults = {option.name: option.default for option in component.options}
     assert defaults == {
         "arch": "auto",
-        "n_layers": 2,
+        "n_layers": None,
         "width": None,
         "channels": [64, 128, 256],
         "filters": 64,
@@ -152,3 +152,16 @@ def test_pyproject_declares_the_entry_point() -> None:
     assert project["name"] == "ebkit-autoencoder"
     assert project["entry-points"]["ebkit"] == {"autoencoder": "ebkit_autoencoder"}
     assert project["dependencies"] == ["ebkit>=0.1,<0.2"]
+
+
+def test_saved_runs_keep_their_layer_count() -> None:
+    # config.json records n_layers as a number (2 before the auto default existed), so a
+    # saved run rebuilds the energy it trained.
+    component = the_component()
+    saved = component.resolve_options({"n_layers": 2}, prefix="energy")
+    energy = component.load_factory()(DataSpec((2,)), **saved)
+    assert sum(isinstance(m, torch.nn.Linear) for m in energy.modules()) == 2
+    new = component.resolve_options({}, prefix="energy")
+    assert new["n_layers"] is None
+    energy = component.load_factory()(DataSpec((2,)), **new)
+    assert sum(isinstance(m, torch.nn.Linear) for m in energy.modules()) == 4

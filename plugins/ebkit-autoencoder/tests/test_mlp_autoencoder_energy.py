@@ -185,6 +185,20 @@ def test_vectors_default_to_a_128_unit_code_without_batchnorm_images_to_the_pape
     assert count(image, nn.BatchNorm1d) == 1
 
 
+def test_vectors_default_to_three_encoder_layers_images_to_one() -> None:
+    vector = MLPAutoEncoderEnergy(DataSpec((2,)))
+    assert count(vector, nn.Linear) == 4 and count(vector.encoder, nn.Linear) == 3
+    assert [m.out_features for m in vector.modules() if isinstance(m, nn.Linear)] == [
+        128,
+        128,
+        128,
+        2,
+    ]
+    image = MLPAutoEncoderEnergy(DataSpec((1, 8, 8)))
+    assert count(image, nn.Linear) == 2 and count(image.encoder, nn.Linear) == 1
+    assert count(MLPAutoEncoderEnergy(DataSpec((2,)), n_layers=2), nn.Linear) == 2
+
+
 def test_a_bottleneck_narrows_the_code_and_the_decoder_reads_it_through_a_hidden_layer() -> None:
     energy = MLPAutoEncoderEnergy(DataSpec((2,)), width=16, bottleneck=1)
     out = energy(torch.randn(7, 2, generator=torch.Generator().manual_seed(0)))
