@@ -28,7 +28,7 @@ VECTOR_LAYERS = 4
 """Weight layers on vectors when ``n_layers`` is not set: three encoder layers. With one,
 the energy on the 5×5 grid of Gaussians had a few wide valleys and the data on their
 slopes (7 of 25 modes, 0.5 % of samples within 3σ); with three, a well at most modes
-(21 of 25, 30 %; docs/quality.md)."""
+(20–21 of 25, 9–30 % over two seeds; docs/quality.md)."""
 
 WEIGHT_STD = 0.002
 """Standard deviation of D's initial weights, N(0, 0.002) in the paper's App. C."""
