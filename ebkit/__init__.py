@@ -31,6 +31,10 @@ _LAZY: dict[str, str] = {
     "Regularizer": "ebkit.core.interfaces",
     "energy_metrics": "ebkit.core.interfaces",
     "TensorDataset": "ebkit.core.data",
+    "all_reduce_mean": "ebkit.core.parallel",
+    "is_main_process": "ebkit.core.parallel",
+    "process_rank": "ebkit.core.parallel",
+    "world_size": "ebkit.core.parallel",
     "build_component": "ebkit.runs.library",
     "train": "ebkit.runs.library",
     "resume": "ebkit.runs.library",
@@ -74,14 +78,18 @@ __all__ = [
     "Trainer",
     "UsageError",
     "__version__",
+    "all_reduce_mean",
     "build_component",
     "choose_architecture",
     "energy_metrics",
     "get_plugin_manager",
     "hookimpl",
+    "is_main_process",
     "load_run",
+    "process_rank",
     "resume",
     "train",
+    "world_size",
 ]
 
 if TYPE_CHECKING:
@@ -100,6 +108,7 @@ if TYPE_CHECKING:
         Regularizer,
         energy_metrics,
     )
+    from ebkit.core.parallel import all_reduce_mean, is_main_process, process_rank, world_size
     from ebkit.plugin.manager import PluginManager, get_plugin_manager
     from ebkit.runs.library import build_component, load_run, resume, train
     from ebkit.runs.saved import SavedRun

@@ -22,9 +22,13 @@ from ebkit.cli.inspect import evaluate, sample, score
 from ebkit.cli.plugins import components, install, plugin, plugins, uninstall
 from ebkit.cli.sweep import sweep
 from ebkit.cli.train import train
-from ebkit.core.errors import EbkitError
+from ebkit.core.errors import EbkitError, UsageError
 
-__all__ = ["WITHOUT_PLUGINS", "EbkitGroup", "cli", "main"]
+__all__ = ["WITHOUT_PLUGINS", "EbkitGroup", "cli", "command_line", "main"]
+
+command_line: list[str] = []
+"""The arguments of the running command (after ``ebkit``), for ``train --nproc`` to
+hand to each rank."""
 
 
 class EbkitGroup(click.Group):
@@ -34,7 +38,14 @@ class EbkitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except EbkitError as error:
-            click.echo(f"Error: {error}", err=True)
+            # An error every rank meets (a bad option) is printed once, by rank 0.
+            echoed = getattr(error, "shown_by_rank_0", False) or (
+                isinstance(error, UsageError)
+                and _rank_label()
+                and os.environ.get("RANK", "0") != "0"
+            )
+            if not echoed:
+                click.echo(f"Error{_rank_label()}: {error}", err=True)
             ctx.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -50,11 +61,18 @@ class EbkitGroup(click.Group):
                 click.echo(f"Error: the disk is full ({error}); free some space", err=True)
                 ctx.exit(1)
             click.echo(
-                f"Error: unexpected {type(error).__name__}: {error} "
+                f"Error{_rank_label()}: unexpected {type(error).__name__}: {error} "
                 "(set EBKIT_DEBUG=1 to see the traceback)",
                 err=True,
             )
             ctx.exit(1)
+
+
+def _rank_label() -> str:
+    """`` (rank R)`` in a data-parallel job whose ranks all print, else nothing."""
+    if os.environ.get("WORLD_SIZE", "1") in ("", "1"):
+        return ""
+    return f" (rank {os.environ.get('RANK', '?')})"
 
 
 @click.group(cls=EbkitGroup)
@@ -97,6 +115,7 @@ WITHOUT_PLUGINS = frozenset({"install", "uninstall", "plugin"})
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``ebkit`` script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    command_line[:] = args
     if not args or args[0] not in WITHOUT_PLUGINS:
         _add_plugin_commands()
     cli.main(args=args, prog_name="ebkit")

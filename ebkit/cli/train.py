@@ -80,6 +80,13 @@ def train_option_flags(command: Callable[..., Any]) -> Callable[..., Any]:
     "see `ebkit components logger`; options: -o logger.NAME.KEY=VALUE).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Train data-parallel in N processes on this machine (torch.distributed; "
+    "--batch-size is per process). Several machines: torchrun, see docs/scaling.md.",
+)
 def train(
     regularizers: Sequence[str],
     data_path: str | None,
@@ -89,6 +96,7 @@ def train(
     resume: str | None,
     loggers: Sequence[str],
     quiet: bool,
+    nproc: int | None,
     **given: Any,
 ) -> None:
     """Train an energy against a contrastive sampler and write a run directory.
@@ -97,6 +105,12 @@ def train(
     run's own value (so a job script can re-run its command), only --steps (to extend
     it) and --device may change. --resume auto starts the run when --out is new.
     """
+    nproc = nproc or 1
+    if nproc > 1 and os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+        raise UsageError(
+            "--nproc starts its own ranks; under torchrun, set the number of processes "
+            "with torchrun's --nproc-per-node instead"
+        )
     names = {slot.key: given.pop(slot.key) for slot in COMPONENT_SLOTS}
     # An absent flag is None, so that it does not override a value from a TOML file.
     train_flags = {name: value if value is not False else None for name, value in given.items()}
@@ -122,15 +136,29 @@ def train(
             from ebkit.runs.training import resume_run
 
             updates = check_resume_request(manager, out, **request)
+            if nproc > 1:  # checked here, so that a refusal is one line, not one per rank
+                from ebkit.runs.training import check_resume_world_size
+
+                check_resume_world_size(Path(out), nproc)
+                _launch(nproc, out)
+                return
             start = time.perf_counter()
             trainer = resume_run(out, **updates, manager=manager, progress=not quiet)
             _report(trainer.step, time.perf_counter() - start, out)
             return
     run_config = resolve_config(manager, **request)
     if out is None:
+        if os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+            raise UsageError("--out is required under torchrun: every rank must name the same run")
         from ebkit.runs.library import default_run_dir
 
         out = default_run_dir(run_config)
+    if nproc > 1:  # the options were checked here, once; the ranks read them again
+        from ebkit.runs.directory import check_new_run_dir
+
+        check_new_run_dir(out)
+        _launch(nproc, out)
+        return
 
     from ebkit.runs.training import train_run
 
@@ -139,7 +167,18 @@ def train(
     _report(trainer.step, time.perf_counter() - start, out)
 
 
+def _launch(nproc: int, out: str) -> None:
+    """Run this very command (less --nproc, with --out) in ``nproc`` ranks."""
+    from ebkit.cli.launch import launch_ranks, without_nproc
+    from ebkit.cli.main import command_line
+
+    argv = without_nproc(command_line)
+    launch_ranks(nproc, argv if "--out" in argv else [*argv, "--out", out])
+
+
 def _report(step: int, elapsed: float, out: str) -> None:
+    if os.environ.get("RANK", "0") != "0":
+        return  # rank 0 reports for a data-parallel job
     from rich.markup import escape
 
     pictures = [

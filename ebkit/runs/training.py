@@ -13,6 +13,7 @@ from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
 from ebkit.core.errors import TrainingInterrupted, TrainingTerminated, UsageError
 from ebkit.core.extensions import FreezeSampler, StepExtension
 from ebkit.core.interfaces import DataSpec
+from ebkit.core.semi_supervised import HeldOutError
 from ebkit.core.streaming import Streamed
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
 from ebkit.runs.build import build_components, resolve_device
@@ -36,7 +37,23 @@ from ebkit.runs.checkpoints import (
 )
 from ebkit.runs.config import RunConfig, complete_saved_options
 from ebkit.runs.directory import RunLock, check_new_run_dir, say
-from ebkit.runs.schedules import lr_schedule_from_train_options
+from ebkit.runs.distributed import (
+    Parallel,
+    describe,
+    join_ranks,
+    make_data_parallel,
+    on_main,
+    requested_world_size,
+    saved_world_size,
+)
+from ebkit.runs.rank_agreement import (
+    AgreedInterrupt,
+    AverageLoggedMetrics,
+    AverageMetric,
+    AverageNormStatistics,
+)
+from ebkit.runs.rank_checkpoints import RankCheckpoints, load_agreed_checkpoint
+from ebkit.runs.schedules import LRHalving, lr_schedule_from_train_options
 from ebkit.runs.settings import TrainOptions
 from ebkit.runs.splits import semi_supervised
 from ebkit.tracking.logger import build_loggers
@@ -132,12 +149,26 @@ def train_run(
     manager = manager or get_plugin_manager()
     # Built and checked before the run directory exists, so a configuration error (or a
     # logger whose package is missing) leaves nothing behind.
+    parallel = join_ranks(config.train.hardware.device)  # None in one process
     trainer = build_trainer(config, manager)
+    if parallel is not None:
+        make_data_parallel(trainer, parallel)
     loggers = build_loggers(manager, config.loggers)
-    check_new_run_dir(out)
-    with RunLock(out):
-        run_dir = prepare_run_dir(out)
-        write_json(run_dir / "config.json", config.as_json())
+    lock = RunLock(out)
+
+    def start() -> Path:
+        check_new_run_dir(out)
+        lock.acquire()
+        try:
+            run_dir = prepare_run_dir(out)
+            write_json(run_dir / "config.json", _config_json(config, parallel))
+        except BaseException:
+            lock.release()
+            raise
+        return run_dir
+
+    run_dir = on_main(parallel, start) or Path(out)
+    try:
         _fit(
             trainer,
             config,
@@ -146,7 +177,10 @@ def train_run(
             progress=progress,
             extra_callbacks=extra_callbacks,
             pictures=pictures,
+            parallel=parallel,
         )
+    finally:
+        lock.release()
     return trainer
 
 
@@ -178,8 +212,15 @@ def resume_run(
         config.train = config.train.replace(device=device)
     if workers is not None:
         config.train = config.train.replace(workers=workers)
-    with RunLock(run_dir):
+    lock = RunLock(run_dir)
+    try:
+        if requested_world_size() == 1:
+            _claim(run_dir, 1, lock)
+        parallel = join_ranks(config.train.hardware.device)
         trainer = build_trainer(config, manager)
+        if parallel is not None:
+            make_data_parallel(trainer, parallel)
+            on_main(parallel, lambda: _claim(run_dir, parallel.world_size, lock))
         loggers = build_loggers(manager, config.loggers)
 
         def restore(tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
@@ -187,19 +228,27 @@ def resume_run(
 
         # A checkpoint that does not restore (a damaged sidecar) is skipped like one
         # with damaged weights; the next one restores every part of the trainer anew.
-        loaded = newest_valid_checkpoint(run_dir, accept=restore)
-        if loaded is None:
+        if parallel is None:
+            loaded = newest_valid_checkpoint(run_dir, accept=restore)
+        else:
+            loaded = load_agreed_checkpoint(trainer, run_dir, parallel, restore)
+        main = parallel is None or parallel.is_main
+        if loaded is None and main:
             say(f"{run_dir} has no checkpoint yet: training it from step 0")
         if trainer.step > trainer.settings.steps:
             raise UsageError(
                 f"--steps {trainer.settings.steps}: the run is already at step {trainer.step}"
             )
         # Checked: from here on the run's files change.
-        skipped = [] if loaded is None else loaded.skipped
-        set_aside_later_checkpoints(run_dir, trainer.step, skipped)
-        write_json(run_dir / "config.json", config.as_json())
         metrics = MetricsLog(run_dir / "metrics.jsonl", config.train.logging.log_every, loggers)
-        metrics.history = truncate_metrics(metrics.path, trainer.step)
+
+        def prepare() -> None:
+            skipped = [] if loaded is None else loaded.skipped
+            set_aside_later_checkpoints(run_dir, trainer.step, skipped)
+            write_json(run_dir / "config.json", _config_json(config, parallel))
+            metrics.history = truncate_metrics(metrics.path, trainer.step)
+
+        on_main(parallel, prepare)
         _fit(
             trainer,
             config,
@@ -208,8 +257,44 @@ def resume_run(
             progress=progress,
             extra_callbacks=extra_callbacks,
             pictures=pictures,
+            parallel=parallel,
         )
+    finally:
+        lock.release()
     return trainer
+
+
+def check_resume_world_size(run_dir: Path, world_size: int) -> None:
+    """Refuse to resume a run with another world size than it was trained with (its
+    rank files, data order and generators are those of that many ranks)."""
+    saved = saved_world_size(read_run_config(run_dir))
+    if saved != world_size and latest_checkpoint(run_dir) is not None:
+        raise UsageError(
+            f"{run_dir} was trained by {saved} process(es); resume it with the same number "
+            f"({'--nproc ' + str(saved) if saved > 1 else 'one process'}), not {world_size}"
+        )
+
+
+def _claim(run_dir: Path, world_size: int, lock: RunLock) -> None:
+    """Lock the run and check its world size (:func:`check_resume_world_size`)."""
+    lock.acquire()
+    try:
+        check_resume_world_size(run_dir, world_size)
+    except UsageError:
+        lock.release()
+        raise
+
+
+def _config_json(config: RunConfig, parallel: Parallel | None) -> dict[str, Any]:
+    payload = config.as_json()
+    if parallel is not None:
+        batch_size = config.train.optimisation.batch_size
+        payload["distributed"] = describe(parallel, batch_size)
+        say(
+            f"training with {parallel.world_size} processes ({parallel.backend}): batch "
+            f"{batch_size} per rank, global batch {batch_size * parallel.world_size}"
+        )
+    return payload
 
 
 def _fit(
@@ -221,37 +306,51 @@ def _fit(
     progress: bool,
     extra_callbacks: tuple[Callback, ...],
     pictures: bool = True,
+    parallel: Parallel | None = None,
 ) -> None:
     logging = config.train.logging
-    progress_bar = ProgressBar(metrics) if progress else None
-    interrupt = InterruptAtStepEnd()
+    main = parallel is None or parallel.is_main
+    progress_bar = ProgressBar(metrics) if progress and main else None
     lr_schedule = lr_schedule_from_train_options(config.train.schedule)
-    checkpoints = Checkpoints(run_dir, logging.checkpoint_every, logging.keep_checkpoints)
+    if parallel is None:
+        interrupt = InterruptAtStepEnd()
+        checkpoints = Checkpoints(run_dir, logging.checkpoint_every, logging.keep_checkpoints)
+        agreement: list[Callback] = []
+    else:
+        interrupt = AgreedInterrupt(parallel)
+        checkpoints = RankCheckpoints(
+            run_dir, logging.checkpoint_every, logging.keep_checkpoints, parallel
+        )
+        agreement = [
+            AverageNormStatistics(parallel),
+            AverageLoggedMetrics(parallel, logging.log_every),
+        ]
+        if isinstance(lr_schedule, LRHalving):  # its metric, averaged before it reads it
+            agreement.insert(0, AverageMetric(parallel, lr_schedule.metric))
+    drawn = SamplePictures(
+        run_dir,
+        logging.sample_every,
+        logging.sample_count,
+        config.train.optimisation.seed,
+        metrics.loggers,
+    )
+    pictures = pictures and main
     trainer.callbacks = [
         # First: it adds the learning rates to the step's metrics before they are logged,
         # and updates its state before a checkpoint saves it.
+        *agreement,  # the ranks' statistics and metrics averaged, before they are read
         *([lr_schedule] if lr_schedule is not None else []),
-        *trainer.extension_callbacks(),  # the held-out error of --labels, before logging
-        metrics,
+        # The held-out error of --labels, before logging; computed once, by rank 0.
+        *[c for c in trainer.extension_callbacks() if main or not isinstance(c, HeldOutError)],
+        *([metrics] if main else []),
         checkpoints,
-        *(
-            [
-                SamplePictures(
-                    run_dir,
-                    logging.sample_every,
-                    logging.sample_count,
-                    config.train.optimisation.seed,
-                    metrics.loggers,
-                )
-            ]
-            if pictures
-            else []
-        ),
+        *([drawn] if pictures else []),
         *([progress_bar] if progress_bar is not None else []),
         *extra_callbacks,
         interrupt,
     ]
-    metrics.loggers.start(run_dir, config.as_json(), trainer.step)
+    if main:
+        metrics.loggers.start(run_dir, config.as_json(), trainer.step)
     try:
         trainer.fit()
     except StopRequested as stop:
@@ -278,7 +377,8 @@ def _fit(
         interrupt.restore()
         if progress_bar is not None:
             progress_bar.close(trainer)
-        metrics.loggers.finish()
+        if main:
+            metrics.loggers.finish()
     if pictures:
         _write_curves(run_dir, metrics)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput
+from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput, all_reduce_mean
+from ebkit import world_size as ebkit_world_size
 
 
 def reconstruction_loss(residual: Tensor, eta: float = 1.0) -> Tensor:
@@ -168,10 +169,15 @@ class BEGANLoss(LossFunctional):
         return LossOutput(loss, {"loss_sampler": loss.detach()})
 
     def update_state(self, real: EnergyOutput, fake: EnergyOutput) -> dict[str, Tensor | float]:
-        """k_t → k_{t+1} from this step's L(x) and L(G(z_G)); returns ``m_global``."""
+        """k_t → k_{t+1} from this step's L(x) and L(G(z_G)); returns ``m_global``.
+
+        In a data-parallel run both are means over the global batch
+        (:func:`ebkit.all_reduce_mean`), so every rank holds the same k_t and M_global."""
         with torch.no_grad():
             real_loss = self.per_sample_loss(real).mean()
             fake_loss = self.per_sample_loss(fake).mean()
+            if ebkit_world_size() > 1:
+                real_loss, fake_loss = all_reduce_mean(torch.stack([real_loss, fake_loss]))
             self.k.copy_(began_k_update(self.k, real_loss, fake_loss, self.gamma, self.lambda_k))
             return {"m_global": convergence_measure(real_loss, fake_loss, self.gamma)}
 
