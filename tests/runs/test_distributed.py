@@ -272,6 +272,7 @@ def test_two_launchers_on_one_machine_train_as_two_nodes_with_batchnorm(tmp_path
 
 FAILING_RANK = """
 import sys
+import torch
 import torch.distributed as dist
 from ebkit import Callback, get_plugin_manager
 from ebkit.runs.config import resolve_config
@@ -280,28 +281,36 @@ from ebkit.runs.training import train_run
 class BreakRankOne(Callback):
     def on_step_end(self, trainer, metrics):
         if trainer.step == 3 and dist.get_rank() == 1:
-            raise RuntimeError("rank 1 broke at step 3")
+            if sys.argv[2] == "nan":  # rank 1 alone notes a non-finite loss
+                trainer._non_finite.record(torch.tensor(float("nan")), "energy loss", 3)
+            else:
+                raise RuntimeError("rank 1 broke at step 3")
 
 names = {"energy": "mlp", "sampler": "replay", "loss": "cd", "data": "rings"}
 config = resolve_config(
     get_plugin_manager(), names=names, regularizers=(), data_path=None, toml=None,
-    train={"steps": 100000, "batch_size": 8}, overrides=(), loggers=(),
+    train={"steps": 100000, "batch_size": 8, "log_every": 4}, overrides=(), loggers=(),
 )
 train_run(config, sys.argv[1], progress=False, extra_callbacks=(BreakRankOne(),))
 """
 
 
-def test_a_failing_rank_stops_the_job_with_its_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("failure", ["exception", "nan"])
+def test_a_failing_rank_stops_the_job_with_its_message(failure: str, tmp_path: Path) -> None:
     script = tmp_path / "fail.py"
     script.write_text(FAILING_RANK)
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-        "--monitor-interval", "0.2", str(script), str(tmp_path / "run"),
+        "--monitor-interval", "0.2", str(script), str(tmp_path / "run"), failure,
     ]  # fmt: skip
     process = start_job(command, tmp_path / "job.log")
     output = wait(process, tmp_path / "job.log")
     assert process.returncode != 0
-    assert "rank 1 broke at step 3" in output
+    if failure == "exception":
+        assert "rank 1 broke at step 3" in output
+    else:  # both ranks stop at the next logged step, each saying why
+        assert "the energy loss became nan at step 3" in output  # rank 1's own
+        assert "step 4: another rank's loss went NaN or infinite" in output
 
 
 def test_sigterm_to_the_launcher_saves_one_checkpoint_of_every_rank(tmp_path: Path) -> None:
