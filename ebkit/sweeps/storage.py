@@ -56,9 +56,12 @@ _GRID_WAIT_S = 60.0
 def retry_callback(spec: SweepSpec) -> Callable[[optuna.Study, FrozenTrial], None]:
     """Optuna's retry of a lost trial: a new waiting trial with the same parameters
     (and user attributes: the run directory, which the retry resumes)."""
+    # Optuna 4.9 renamed RetryFailedTrialCallback; the old name goes in 6.0.
+    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+    retry = retry or optuna.storages.RetryFailedTrialCallback
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=spec.max_retry)
+        return retry(max_retry=spec.max_retry)
 
 
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
