@@ -7,6 +7,7 @@ and is skipped, with the reason, where that plugin is not installed.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -52,11 +53,14 @@ def one_torch_thread() -> Iterator[None]:
 def kill_after_checkpoint() -> Callable[[Sequence[str], Path, int], None]:
     """A function that starts ``python -m ebkit ARGS`` for the run ``out``, waits for the
     checkpoint of ``step`` to be complete and SIGKILLs the process: the crash that
-    ``--resume`` must survive."""
+    ``--resume`` must survive. The process computes on one thread, like the tests' own
+    process (:func:`one_torch_thread`): sums split among threads round differently, and
+    the resumed run is compared bit for bit with one trained in the test's process."""
 
     def kill(args: Sequence[str], out: Path, step: int) -> None:
         process = subprocess.Popen(
             [sys.executable, "-m", "ebkit", *args, "--out", str(out)],
+            env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
