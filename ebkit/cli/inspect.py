@@ -29,7 +29,10 @@ __all__ = ["evaluate", "sample", "score"]
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
 @click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where to compute: auto (CUDA where available), cpu, cuda or cuda:N.",
 )
 @click.option(
     "-o",
@@ -91,7 +94,10 @@ def sample(
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples.")
 @click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where to compute: auto (CUDA where available), cpu, cuda or cuda:N.",
 )
 @click.option(
     "--metrics",
@@ -199,7 +205,10 @@ def _format_value(value: Any) -> str:
 )
 @click.option("--data-path", metavar="PATH", help="Files of INPUT when it is a dataset name.")
 @click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where to compute: auto (CUDA where available), cpu, cuda or cuda:N.",
 )
 def score(
     run_dir: str,

@@ -37,10 +37,14 @@ def train_option_flags(command: Callable[..., Any]) -> Callable[..., Any]:
         if option.type is bool:
             declared = click.option(flag, name, is_flag=True, default=None, help=flag_help(name))
         elif option.choices:
-            choice = click.Choice(list(option.choices))
-            declared = click.option(flag, name, type=choice, help=flag_help(name))
+            # Checked with the option (one line naming the accepted values), not by click.
+            metavar = "[" + "|".join(option.choices) + "]"
+            declared = click.option(flag, name, metavar=metavar, help=flag_help(name))
         else:
-            declared = click.option(flag, name, type=option.type, metavar="N", help=flag_help(name))
+            metavar = "N" if option.type in (int, float) else name.upper()
+            declared = click.option(
+                flag, name, type=option.type, metavar=metavar, help=flag_help(name)
+            )
         command = declared(command)
     return command
 
@@ -103,7 +107,8 @@ def train(
 
     With --resume, continue the run in --out: every option may be repeated with the
     run's own value (so a job script can re-run its command), only --steps (to extend
-    it) and --device may change. --resume auto starts the run when --out is new.
+    it), --device, --precision and --compile may change. --resume auto starts the run
+    when --out is new.
     """
     nproc = nproc or 1
     if nproc > 1 and os.environ.get("WORLD_SIZE", "1") not in ("", "1"):

@@ -26,7 +26,7 @@ from ebkit.core.extensions import (
     metrics_to_floats,
 )
 from ebkit.core.finite import NonFiniteWatch
-from ebkit.core.hardware import ModuleRNG
+from ebkit.core.hardware import ModuleRNG, Precision, compile_networks, full_precision
 from ebkit.core.interfaces import (
     ContrastiveSampler,
     Dataset,
@@ -96,6 +96,9 @@ class Trainer:
     Randomness comes from two generators seeded from ``settings.seed``: one on the CPU
     for data batches, one on ``device`` for the sampler. Both, like every parameter,
     optimiser moment, buffer and the step counter, are part of :meth:`state`.
+    ``precision`` (``fp32``, ``bf16``, ``fp16``; :class:`~ebkit.core.hardware.Precision`)
+    runs the networks' forward passes under autocast, losses in float32; ``compiled``
+    compiles the networks (:func:`~ebkit.core.hardware.compile_networks`).
     ``extensions`` vary the step (see :mod:`ebkit.core.extensions`); those the
     components call for (:func:`~ebkit.core.extensions.implied_extensions`) come first,
     and the extensions' callbacks run before ``callbacks``.
@@ -109,6 +112,8 @@ class Trainer:
         device: torch.device | str = "cpu",
         callbacks: Sequence[Callback] = (),
         extensions: Sequence[StepExtension] = (),
+        precision: str = "fp32",
+        compiled: bool = False,
     ) -> None:
         self.components = components
         self.settings = settings
@@ -124,6 +129,8 @@ class Trainer:
         """A conditional run: the data's labels go to the energy and the sampler."""
         for module in self.modules().values():
             module.to(self.device)
+        if compiled:
+            compile_networks(components.energy, components.sampler)
         check_requirements(components)
         for extension in self.extensions:
             extension.attach(self)
@@ -140,6 +147,7 @@ class Trainer:
                 settings.sampler_lr,
                 betas,
             )
+        self.precision = Precision(precision, self.device, list(self.optimizers()))
         self.data_generator = torch.Generator().manual_seed(settings.seed)
         self.sample_generator = torch.Generator(self.device).manual_seed(settings.seed + 1)
         # Modules such as nn.Dropout draw from torch's global RNG and offer no generator
@@ -158,14 +166,14 @@ class Trainer:
         Whatever the modules draw from torch's global RNG comes from the trainer's own
         saved state (:class:`~ebkit.core.hardware.ModuleRNG`). A non-finite loss is noted
         without a host synchronisation and raised by :meth:`check_finite`."""
-        energy, loss = self.components.energy, self.components.loss
+        loss = self.components.loss
         with self.module_rng.scope():
             # A data batch (with its labels in a conditional run) and contrastive samples.
             x, labels = self._data_batch()
             sampler_trains = self.sampler_trains()
             samples = self._draw_contrastive(labels, sampler_trains)
             # The energies of both; the energy's loss, penalties and terms; its update.
-            real = energy.evaluate(x, labels)
+            real = self._energy(x, labels)
             fake = self._contrastive_energy(samples.for_energy, labels, detach=True)
             self.last_energies = _energies_for_loggers(real, fake)
             energy_term = loss.energy_loss(real, fake)
@@ -174,7 +182,7 @@ class Trainer:
                 energy_term.loss, self._energy_regularizers, real, fake, metrics
             )
             total = self._add_extension_terms(total, real, fake, metrics)
-            self._descend(self.energy_optimizer, total, "energy loss")
+            self._descend("energy", total)
             # If the sampler trains: its loss and penalties; its update.
             sampler_fake = fake
             if sampler_trains:
@@ -186,7 +194,7 @@ class Trainer:
                 total = self._add_penalties(
                     sampler_term.loss, self._sampler_regularizers, None, sampler_fake, metrics
                 )
-                self._descend(self.sampler_optimizer, total, "sampler loss")
+                self._descend("sampler", total)
             # The loss's state (BEGAN's k_t, schedules), once per step.
             metrics.update(self.components.sampler.metrics())
             metrics.update(loss.update_state(real.detach(), _detached(sampler_fake)))
@@ -218,22 +226,31 @@ class Trainer:
         sampler = self.components.sampler
         # A trainable sampler that does not train this step needs no graph; others may
         # well differentiate the energy (MCMC), so their grad mode is left as it is.
-        with torch.set_grad_enabled(sampler_trains or not sampler.trainable):
+        grad = torch.set_grad_enabled(sampler_trains or not sampler.trainable)
+        with grad, self.precision.autocast():
             for_energy, for_sampler = sampler.training_samples(
                 self.settings.batch_size, self.components.energy, self.sample_generator, labels
             )
-        return ContrastiveSamples(for_energy, for_sampler)
+        return ContrastiveSamples(_full(for_energy), _full(for_sampler))
 
     def _sampler_samples(self, samples: ContrastiveSamples, labels: Tensor | None) -> Tensor:
         """The samples of the sampler's step: the step's own, or a fresh batch for a loss
         that asks for one (BEGAN's z_G apart from z_D)."""
         if self.components.loss.fresh_sampler_batch:
-            _, fresh = self.components.sampler.training_samples(
-                self.settings.batch_size, self.components.energy, self.sample_generator, labels
-            )
-            return fresh
+            with self.precision.autocast():
+                _, fresh = self.components.sampler.training_samples(
+                    self.settings.batch_size, self.components.energy, self.sample_generator, labels
+                )
+            assert fresh is not None  # a sampler that trains draws samples
+            return full_precision(fresh)
         assert samples.for_sampler is not None  # a sampler that trains draws samples
         return samples.for_sampler
+
+    def _energy(self, x: Tensor, labels: Tensor | None) -> EnergyOutput:
+        """The energy's output on ``x``, its forward pass under the run's autocast (the
+        output comes back in float32: :meth:`EnergyFunction.evaluate`)."""
+        with self.precision.autocast():
+            return self.components.energy.evaluate(x, labels)
 
     def _contrastive_energy(
         self, samples: Tensor | None, labels: Tensor | None, *, detach: bool = False
@@ -242,7 +259,7 @@ class Trainer:
         if samples is None:
             return None
         with self.components.energy.contrastive_scope():
-            return self.components.energy.evaluate(samples.detach() if detach else samples, labels)
+            return self._energy(samples.detach() if detach else samples, labels)
 
     def _add_penalties(
         self,
@@ -269,12 +286,10 @@ class Trainer:
                 metrics.update(term.metrics)
         return loss
 
-    def _descend(self, optimizer: torch.optim.Optimizer | None, loss: Tensor, name: str) -> None:
-        assert optimizer is not None
-        self._non_finite.record(loss, name, self.step + 1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def _descend(self, part: str, loss: Tensor) -> None:
+        """Record whether ``loss`` is finite, then step the optimiser of ``part``."""
+        self._non_finite.record(loss, f"{part} loss", self.step + 1)
+        self.precision.descend(part, self.optimizers()[part], loss)
 
     def check_finite(self) -> None:
         """Raise :class:`ebkit.NonFiniteLossError` if a loss has been NaN or infinite,
@@ -353,10 +368,10 @@ class Trainer:
         self.set_mode(training=False)
         try:
             generator = torch.Generator(self.device).manual_seed(seed)
-            with torch.enable_grad():  # MCMC samplers differentiate the energy
+            with torch.enable_grad(), self.precision.autocast():  # MCMC differentiates E
                 sampler, energy = self.components.sampler, self.components.energy
                 samples = sampler.draw(n, energy, generator, labels)
-            return samples.detach().cpu()
+            return full_precision(samples.detach()).cpu()
         finally:
             self.set_mode(training=True)
 
@@ -364,6 +379,10 @@ class Trainer:
 def _energies_for_loggers(real: EnergyOutput, fake: EnergyOutput | None) -> dict[str, Tensor]:
     energies = {"data": real.energy.detach()}
     return energies if fake is None else {**energies, "contrastive": fake.energy.detach()}
+
+
+def _full(samples: Tensor | None) -> Tensor | None:
+    return None if samples is None else full_precision(samples)
 
 
 def _detached(output: EnergyOutput | None) -> EnergyOutput | None:

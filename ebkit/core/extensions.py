@@ -74,6 +74,10 @@ class Callback:
 
     def on_train_end(self, trainer: Trainer) -> None: ...
 
+    def before_checkpoint(self, trainer: Trainer) -> None:
+        """Bring state kept on the device (read only at logged steps) into what the
+        checkpoint about to be saved holds (:func:`ebkit.runs.checkpoints.save_checkpoint`)."""
+
 
 class Stateful(Protocol):
     """Something whose state a checkpoint keeps: tensors or plain JSON values, like a

@@ -105,6 +105,15 @@ class EnergyOutput:
     logits: Tensor | None = None
     residual: Tensor | None = None
 
+    def in_full_precision(self) -> EnergyOutput:
+        """Itself, or a copy with float16/bfloat16 fields in float32 (differentiably)."""
+        half = (torch.float16, torch.bfloat16)
+        if all(value is None or value.dtype not in half for value in self._values()):
+            return self
+        return EnergyOutput(
+            *(v if v is None or v.dtype not in half else v.float() for v in self._values())
+        )
+
     def detach(self) -> EnergyOutput:
         return EnergyOutput(
             *(None if value is None else value.detach() for value in self._values())
@@ -142,8 +151,12 @@ class EnergyFunction(nn.Module, ABC):
         """``x: (B, *event_shape) -> EnergyOutput`` with ``energy: (B,)``."""
 
     def evaluate(self, x: Tensor, labels: Tensor | None = None) -> EnergyOutput:
-        """``self(x)``, or ``self(x, labels)`` when labels are given (conditional runs)."""
-        return self(x) if labels is None else self(x, labels)
+        """``self(x)``, or ``self(x, labels)`` when labels are given (conditional runs).
+
+        Under autocast (``--precision bf16``/``fp16``) the fields come back in float32:
+        losses, regularizers and Langevin gradients are computed in float32."""
+        output = self(x) if labels is None else self(x, labels)
+        return output.in_full_precision()
 
     def energy(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """Just the scalar energies, ``(B, *event_shape) -> (B,)``."""

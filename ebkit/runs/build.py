@@ -12,6 +12,7 @@ import torch
 
 from ebkit.core.engine import Components
 from ebkit.core.errors import EbkitError, UsageError
+from ebkit.core.hardware import resolve_device as resolve_device
 from ebkit.core.interfaces import (
     ContrastiveSampler,
     Dataset,
@@ -40,14 +41,6 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available (accepted: auto, cpu)")
-    return torch.device(name)
 
 
 def build_dataset(manager: PluginManager, config: RunConfig) -> Dataset:

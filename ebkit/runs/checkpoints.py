@@ -17,6 +17,7 @@ safetensors, the rest is JSON.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ from ebkit.runs.directory import say
 from ebkit.runs.directory import truncate_metrics as truncate_metrics
 
 if TYPE_CHECKING:
+    import torch
     from torch import Tensor
 
     from ebkit.core.engine import Trainer
@@ -66,6 +68,8 @@ def save_checkpoint(trainer: Trainer, run_dir: Path) -> Path:
     from safetensors.torch import save_file
 
     trainer.check_finite()  # a run whose loss went NaN or infinite saves nothing
+    for callback in trainer.callbacks:
+        callback.before_checkpoint(trainer)
     try:
         tensors, meta = trainer_state(trainer)
     except NonFiniteStateError as error:
@@ -290,6 +294,9 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, Tensor], dict[str, Any]]:
         "optimizers": optimizers,
         "data": data_meta,
     }
+    scalers = trainer.precision.state_dict()
+    if scalers:  # fp16 runs: the gradient scale and its growth counter, per optimiser
+        meta["grad_scalers"] = scalers
     return tensors, meta
 
 
@@ -337,8 +344,9 @@ def restore_trainer_state(
                     index, slot = key[len(marker) :].split(".", 1)
                     state.setdefault(int(index), {})[slot] = value
             optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+        trainer.precision.load_state_dict(meta.get("grad_scalers", {}))
         trainer.data_generator.set_state(tensors["rng.data"])
-        trainer.sample_generator.set_state(tensors["rng.sample"])
+        _restore_sample_generator(trainer.sample_generator, tensors["rng.sample"])
         trainer.module_rng.cpu_state = tensors["rng.modules"].clone()
         if trainer.module_rng.cuda_state is not None:
             # A run moved from the CPU to CUDA has no saved CUDA state; keep the fresh one.
@@ -365,3 +373,14 @@ def restore_trainer_state(
     except (KeyError, RuntimeError, ValueError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise EbkitError(f"checkpoint does not match this run's components ({message})") from None
+
+
+def _restore_sample_generator(generator: torch.Generator, saved: Tensor) -> None:
+    """Restore the sampler's generator; a run moved between the CPU and CUDA (whose
+    generators keep states of different kinds) continues from a seed derived from the
+    saved state, so that resuming the same checkpoint twice still draws the same."""
+    if saved.numel() == generator.get_state().numel():
+        generator.set_state(saved)
+        return
+    digest = hashlib.sha256(saved.numpy().tobytes()).digest()
+    generator.manual_seed(int.from_bytes(digest[:8], "little") >> 1)

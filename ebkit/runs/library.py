@@ -89,6 +89,8 @@ def train(
     seed: int | None = None,
     device: str | None = None,
     workers: int | None = None,
+    precision: str | None = None,
+    compile: bool | None = None,
     options: Mapping[str, Any] | None = None,
     config: PathLike | Mapping[str, Any] | None = None,
     out: PathLike | None = None,
@@ -123,6 +125,8 @@ def train(
         seed=seed,
         device=device,
         workers=workers,
+        precision=precision,
+        compile=compile,
         options=options,
         config=config,
     )
@@ -142,13 +146,16 @@ def resume(
     steps: int | None = None,
     device: str | None = None,
     workers: int | None = None,
+    precision: str | None = None,
+    compile: bool | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool = False,
     manager: PluginManager | None = None,
 ) -> SavedRun:
     """Continue the run in ``out`` from its newest checkpoint, like ``ebkit train
-    --resume`` (``steps`` is the new total; ``workers`` changes how a streaming dataset
-    is read, not what), and return it loaded back."""
+    --resume`` (``steps`` is the new total; ``device``, ``precision`` and ``compile``
+    may change; ``workers`` changes how a streaming dataset is read, not what), and
+    return it loaded back."""
     from ebkit.runs.saved import SavedRun
     from ebkit.runs.training import resume_run
 
@@ -158,6 +165,8 @@ def resume(
         steps=steps,
         device=device,
         workers=workers,
+        precision=precision,
+        compile=compile,
         manager=manager,
         progress=progress,
         extra_callbacks=tuple(callbacks),
@@ -200,6 +209,8 @@ def resolve_run_config(
     seed: int | None = None,
     device: str | None = None,
     workers: int | None = None,
+    precision: str | None = None,
+    compile: bool | None = None,
     options: Mapping[str, Any] | None = None,
     config: PathLike | Mapping[str, Any] | None = None,
 ) -> RunConfig:
@@ -216,6 +227,8 @@ def resolve_run_config(
         "seed": seed,
         "device": device,
         "workers": workers,
+        "precision": precision,
+        "compile": compile,
     }
     for key, value in (options or {}).items():
         section, _, option = str(key).partition(".")

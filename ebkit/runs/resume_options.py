@@ -3,8 +3,8 @@
 A job script on a preemptible machine re-runs its whole command line after each
 preemption, so ``--resume`` accepts every option whose value equals the run's saved
 one (names, flags, ``-o`` overrides and a ``--config`` file alike) and refuses only
-real changes, naming each. ``--steps`` (to extend a run) and ``--device`` (to move it)
-may change. Nothing here imports torch.
+real changes, naming each. ``--steps`` (to extend a run), ``--device`` (to move it),
+``--precision`` and ``--compile`` may change. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ebkit.runs.config import (
 from ebkit.runs.directory import read_run_config
 from ebkit.runs.settings import TRAIN_COMPONENT
 
-CHANGEABLE_ON_RESUME = ("steps", "device", "workers")
+CHANGEABLE_ON_RESUME = ("steps", "device", "precision", "compile", "workers")
 """``train`` options that ``--resume`` may change."""
 
 
@@ -47,7 +47,7 @@ def check_resume_request(
     """Compare what a ``train --resume`` command line asks for (the arguments of
     :func:`ebkit.runs.config.resolve_config`) with the run saved in ``run_dir``; refuse
     changes in one line naming each; return the changeable ``train`` options it sets
-    (``steps``, ``device``, ``workers``)."""
+    (:data:`CHANGEABLE_ON_RESUME`)."""
     saved = complete_saved_options(manager, RunConfig.from_json(read_run_config(Path(run_dir))))
     changes, updates = resume_changes(
         manager,
@@ -63,7 +63,8 @@ def check_resume_request(
     if changes:
         raise UsageError(
             f"--resume continues {run_dir} as it was configured, but {'; '.join(changes)} "
-            "(accepted with --resume: the run's own values, --steps, --device, --workers, --quiet)"
+            "(accepted with --resume: the run's own values, --steps, --device, --precision, "
+            "--compile, --workers, --quiet)"
         )
     return updates
 

@@ -56,6 +56,7 @@ class SavedRun:
         ``sampler_options`` (``{KEY: value}``) change sampler options that do not affect
         its weights (e.g. a number of MCMC steps)."""
         path = Path(path)
+        target = resolve_device(device)  # a device that is not there: refused before reading
         manager = manager or get_plugin_manager()
         config = complete_saved_options(manager, RunConfig.from_json(read_run_config(path)))
         config.sampler = _override_sampler(
@@ -87,7 +88,6 @@ class SavedRun:
         if loaded is None:
             raise UsageError(f"{path} holds no complete checkpoint yet")
         spec, energy, sampler = models["spec"], models["energy"], models["sampler"]
-        target = resolve_device(device)
         # Frozen, not no_grad: MCMC samplers still differentiate the energy w.r.t. x.
         for module in (energy, sampler):
             module.to(target).eval().requires_grad_(False)

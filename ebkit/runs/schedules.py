@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
 
 from ebkit.core.engine import Callback, Metrics
 from ebkit.core.errors import UsageError
@@ -45,13 +48,15 @@ class LRHalvingState:
     ``smoothed``: the exponential moving average of the metric (``None`` before the first
     step); ``best``: its lowest value since training started; ``since_best``: steps since
     ``best`` last improved (or since the last halving); ``halvings``: how many times the
-    learning rates were halved.
+    learning rates were halved; ``pending``: metric values of steps the rule has not
+    seen yet (a checkpoint saved between two checks of the rule keeps them).
     """
 
     smoothed: float | None = None
     best: float | None = None
     since_best: int = 0
     halvings: int = 0
+    pending: list[float] = field(default_factory=list)
 
 
 def smoothed_value(previous: float | None, value: float, smoothing: float) -> float:
@@ -85,6 +90,16 @@ class LRHalving(Callback):
     (:data:`MIN_RELATIVE_IMPROVEMENT`). ``best`` is kept across halvings, so the next
     halving again needs ``patience`` steps without a new best.
 
+    Reading the metric means waiting for the device (a host synchronisation), so the
+    rule runs every ``every`` steps (``ebkit train`` passes ``train.log_every``: the
+    steps whose metrics are read for the log anyway) and at the last step, over the
+    values of every step since, in order: the moving average, the best value and the
+    stall count are those of a check after every step, and a halving the rule calls for
+    takes effect at the check, at most ``every`` − 1 steps after the stall's last step.
+    ``every`` = 1 checks after every step. A checkpoint saved between checks keeps the
+    values not yet seen (:meth:`before_checkpoint`), so a resumed run halves exactly
+    when the uninterrupted one would.
+
     It adds ``lr_energy`` and ``lr_sampler`` (when the sampler is trained) to the step's
     metrics: the learning rates this step used, before any halving it triggers. So it
     must come before the metrics log in the callback list, and before the checkpoints,
@@ -98,7 +113,10 @@ class LRHalving(Callback):
         metric: str = "m_global",
         smoothing: float = 0.99,
         min_lr: float = 1e-6,
+        every: int = 1,
     ) -> None:
+        if every < 1:
+            raise ValueError(f"every must be at least 1 step, not {every}")
         if patience < 1:
             raise ValueError(f"patience must be at least 1 step, not {patience}")
         if not 0 <= smoothing < 1:
@@ -109,19 +127,25 @@ class LRHalving(Callback):
         self.metric = metric
         self.smoothing = smoothing
         self.min_lr = min_lr
+        self.every = every
         self.state = LRHalvingState()
+        self._unread: list[Tensor | float] = []  # this process's values since the check
 
     # -- state ---------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The state as plain JSON values."""
-        return asdict(self.state)
+        """The state as plain JSON values (``pending`` only when values wait)."""
+        state = asdict(self.state)
+        if not state["pending"]:
+            del state["pending"]
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         unknown = set(state) - set(asdict(LRHalvingState()))
         if unknown:
             raise ValueError(f"unknown LRHalving state keys {sorted(unknown)}")
         self.state = LRHalvingState(**state)
+        self._unread = []
 
     def _state_group(self, trainer: Trainer) -> dict[str, Any]:
         return trainer.energy_optimizer.param_groups[0]
@@ -141,10 +165,34 @@ class LRHalving(Callback):
                 f"train.lr_halve_metric: this run logs no metric {self.metric!r} "
                 f"(it logs: {logged})"
             )
-        optimizers = trainer.optimizers()
-        for name, optimizer in optimizers.items():
+        for name, optimizer in trainer.optimizers().items():
             metrics[f"lr_{name}"] = float(optimizer.param_groups[0]["lr"])
-        value = float(metrics[self.metric])
+        value = metrics[self.metric]
+        self._unread.append(value.detach() if isinstance(value, Tensor) else float(value))
+        step = 0 if self.every == 1 else trainer.step
+        if step % self.every == 0 or step == trainer.settings.steps:
+            values, self.state.pending = [*self.state.pending, *self._read()], []
+            for value in values:
+                self._apply_rule(trainer, value)
+        self._state_group(trainer)[STATE_KEY] = self.state_dict()
+
+    def before_checkpoint(self, trainer: Trainer) -> None:
+        """Keep the values the rule has not seen yet in the state a checkpoint saves."""
+        self.state.pending = [*self.state.pending, *self._read()]
+        self._state_group(trainer)[STATE_KEY] = self.state_dict()
+
+    def _read(self) -> list[float]:
+        """The unread values as floats, in order: one host synchronisation for all."""
+        tensors = [value for value in self._unread if isinstance(value, Tensor)]
+        read = iter(
+            torch.stack([t.double().reshape(()) for t in tensors]).tolist() if tensors else []
+        )
+        values = [next(read) if isinstance(value, Tensor) else value for value in self._unread]
+        self._unread = []
+        return values
+
+    def _apply_rule(self, trainer: Trainer, value: float) -> None:
+        """One step of the rule of the class docstring on the metric ``value``."""
         if not math.isfinite(value):
             return  # the engine stops on a non-finite loss; a non-finite metric is skipped
         state = self.state
@@ -155,17 +203,18 @@ class LRHalving(Callback):
         else:
             state.since_best += 1
         if state.since_best >= self.patience:
-            for optimizer in optimizers.values():
+            for optimizer in trainer.optimizers().values():
                 for group in optimizer.param_groups:
                     group["lr"] = max(group["lr"] / 2, self.min_lr)
             state.since_best = 0
             state.halvings += 1
-        self._state_group(trainer)[STATE_KEY] = self.state_dict()
 
 
-def lr_halving_from_train_options(schedule: ScheduleSettings) -> LRHalving | None:
-    """The :class:`LRHalving` callback the ``train.lr_halve_*`` options ask for, or
-    ``None`` when ``train.lr_halve_patience`` is 0 (off)."""
+def lr_halving_from_train_options(
+    schedule: ScheduleSettings, *, every: int = 1
+) -> LRHalving | None:
+    """The :class:`LRHalving` callback the ``train.lr_halve_*`` options ask for, checking
+    its rule every ``every`` steps, or ``None`` when ``train.lr_halve_patience`` is 0."""
     if schedule.lr_halve_patience == 0:
         return None
     try:
@@ -174,6 +223,7 @@ def lr_halving_from_train_options(schedule: ScheduleSettings) -> LRHalving | Non
             metric=schedule.lr_halve_metric,
             smoothing=schedule.lr_halve_smoothing,
             min_lr=schedule.lr_halve_min_lr,
+            every=every,
         )
     except ValueError as error:
         raise UsageError(f"train.lr_halve_*: {error}") from None
@@ -220,11 +270,14 @@ class LinearDecay(Callback):
                 group["lr"] = base[name] * factor
 
 
-def lr_schedule_from_train_options(schedule: ScheduleSettings) -> Callback | None:
+def lr_schedule_from_train_options(
+    schedule: ScheduleSettings, *, every: int = 1
+) -> Callback | None:
     """The learning-rate callback the ``train`` options ask for: :class:`LRHalving`
     (``lr_halve_patience`` > 0), :class:`LinearDecay` (``lr_decay_start`` < 1) or none.
-    Both at once are refused: a decay from the configured rates would undo halvings."""
-    halving = lr_halving_from_train_options(schedule)
+    Both at once are refused: a decay from the configured rates would undo halvings.
+    ``every``: the steps between checks of the halving rule (the log interval)."""
+    halving = lr_halving_from_train_options(schedule, every=every)
     decay_start = schedule.lr_decay_start
     if decay_start >= 1.0:
         return halving

@@ -104,10 +104,25 @@ class OptimisationSettings:
 
 @dataclass(frozen=True)
 class HardwareSettings:
-    """Where the run trains."""
+    """Where and how the run computes: the device, mixed precision, compiled networks."""
 
     device: str = setting(
-        "auto", "where to train", choices=("auto", "cpu", "cuda"), flag="--device"
+        "auto",
+        "where to train: auto (CUDA where available), cpu, cuda or cuda:N",
+        flag="--device",
+    )
+    precision: str = setting(
+        "fp32",
+        "precision of the networks' forward passes (autocast); losses, per-sample energies "
+        "and Langevin steps stay float32; fp16 scales each optimiser's gradients",
+        choices=("fp32", "bf16", "fp16"),
+        flag="--precision",
+    )
+    compile: bool = setting(
+        False,
+        "compile the energy and trainable sampler networks with torch.compile (training "
+        "stays eager, with one line saying why, where the platform cannot compile)",
+        flag="--compile",
     )
     workers: int = setting(
         0,
@@ -185,7 +200,9 @@ class ScheduleSettings:
     lr_halve_patience: int = setting(
         0,
         "halve every learning rate when the smoothed lr_halve_metric has not improved for "
-        "this many steps (0: never; not together with lr_decay_start < 1); BEGAN (Berthelot "
+        "this many steps (checked at each logged step over every step's value, so a halving "
+        "lands up to log_every - 1 steps late; 0: never; not together with lr_decay_start "
+        "< 1); BEGAN (Berthelot "
         "et al. 2017) halves when M_global stalls",
         minimum=0,
     )

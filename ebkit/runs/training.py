@@ -93,10 +93,29 @@ def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
     _check_batch_size(components.dataset, config.train.optimisation.batch_size)
     # Refuse a bad schedule pairing before anything is trained or written.
     lr_schedule_from_train_options(config.train.schedule)
-    device = resolve_device(config.train.hardware.device)
+    hardware = config.train.hardware
+    device = resolve_device(hardware.device)
     if isinstance(components.dataset, Streamed):
-        components.dataset.configure(workers=config.train.hardware.workers, device=device)
-    return Trainer(components, settings_from_config(config), device=device, extensions=extensions)
+        components.dataset.configure(workers=hardware.workers, device=device)
+    return Trainer(
+        components,
+        settings_from_config(config),
+        device=device,
+        extensions=extensions,
+        precision=hardware.precision,
+        compiled=hardware.compile and _can_compile(),
+    )
+
+
+def _can_compile() -> bool:
+    """Whether ``--compile`` can compile here; if not, say why in one line (the run
+    trains eagerly, which computes the same)."""
+    from ebkit.core.hardware import compile_unavailable
+
+    reason = compile_unavailable()
+    if reason is not None:
+        say(f"--compile: torch.compile cannot run here ({reason}); training without it")
+    return reason is None
 
 
 def step_extensions(config: RunConfig, components: Components) -> list[StepExtension]:
@@ -190,6 +209,8 @@ def resume_run(
     steps: int | None = None,
     device: str | None = None,
     workers: int | None = None,
+    precision: str | None = None,
+    compile: bool | None = None,
     manager: PluginManager | None = None,
     progress: bool = True,
     extra_callbacks: tuple[Callback, ...] = (),
@@ -201,17 +222,19 @@ def resume_run(
 
     On the same device and seed, the result is bit-identical to a run that was never
     interrupted. ``steps`` extends (or sets) the total number of steps; ``device``
-    moves the run; ``workers`` changes how a streaming dataset is read (not what).
+    moves the run; ``precision`` and ``compile`` change how it computes (a compiled run
+    and an eager one read each other's checkpoints); ``workers`` changes how a streaming
+    dataset is read (not what).
     """
     run_dir = Path(run_dir)
     manager = manager or get_plugin_manager()
     config = complete_saved_options(manager, RunConfig.from_json(read_run_config(run_dir)))
     if steps is not None:
         config.train = config.train.replace(steps=steps)
-    if device is not None:
-        config.train = config.train.replace(device=device)
-    if workers is not None:
-        config.train = config.train.replace(workers=workers)
+    hardware = {"device": device, "precision": precision, "compile": compile, "workers": workers}
+    changed = {key: value for key, value in hardware.items() if value is not None}
+    if changed:
+        config.train = config.train.replace(**changed)
     lock = RunLock(run_dir)
     try:
         if requested_world_size() == 1:
@@ -311,7 +334,7 @@ def _fit(
     logging = config.train.logging
     main = parallel is None or parallel.is_main
     progress_bar = ProgressBar(metrics) if progress and main else None
-    lr_schedule = lr_schedule_from_train_options(config.train.schedule)
+    lr_schedule = lr_schedule_from_train_options(config.train.schedule, every=logging.log_every)
     if parallel is None:
         interrupt = InterruptAtStepEnd()
         checkpoints = Checkpoints(run_dir, logging.checkpoint_every, logging.keep_checkpoints)

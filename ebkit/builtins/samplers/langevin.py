@@ -48,6 +48,7 @@ from ebkit.builtins.samplers.mcmc import (
     mala_log_acceptance,
     per_sample_norm,
 )
+from ebkit.core.hardware import full_precision
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 from ebkit.nets import checked_labels
 
@@ -275,7 +276,9 @@ class LangevinSampler(ContrastiveSampler):
         if any, is cut) and return the detached end points, same shape. In a conditional
         run ``labels: (B,)`` are the chains' classes and the energy is E(x | y)."""
         labels = checked_labels(self.spec, labels, start.shape[0])
-        x = start.detach()
+        # A start drawn under autocast (a generator's bf16 output) chains in float32: the
+        # step η·∇E and the noise are far below a half-precision number's resolution.
+        x = full_precision(start.detach())
         self._diagnostics = {"grad_norm": [], "step_distance": [], "accepted": []}
         self._start_energy = None
         if self.steps == 0:
