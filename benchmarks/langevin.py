@@ -17,17 +17,24 @@ interleaved blocks of
 - ``replay, K = 0``: the replay sampler with no Langevin steps, the buffer's own cost;
 
 and prints each one's median time per call and per Langevin step with its spread, and
-the throughput ratio ebkit / hand loop (target ≥ 0.98). It is a benchmark, not a test:
+the throughput ratio ebkit / hand loop (target ≥ 0.98). ``--precision bf16`` (or fp16,
+repeatable) adds a row ``ebkit langevin, bf16``: the energy's forward under autocast, as
+``ebkit train --precision bf16`` runs it (the chain itself stays float32); ``--compile``
+adds ``ebkit langevin, compiled``: the energy compiled with ``torch.compile``
+(compilation untimed). Both are compared with the same eager float32 hand loop (the
+``--compile`` target: ≥ 1.3). It is a benchmark, not a test:
 the exit code is 0 whatever the ratio (1 only if the two loops disagree). See
 benchmarks/README.md.
 
     python benchmarks/langevin.py                   # the defaults
     python benchmarks/langevin.py --threads 1 --clock cpu --repeats 20    # on a busy machine
+    python benchmarks/langevin.py --threads 1 --precision bf16 --compile
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import platform
@@ -44,9 +51,13 @@ from torch import Tensor, nn
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
 from ebkit.builtins.samplers.langevin import LangevinSampler
 from ebkit.builtins.samplers.replay import ReplaySampler
+from ebkit.core.hardware import PRECISIONS, compile_unavailable
 
 TARGET = 0.98
 """The throughput ratio ebkit / hand loop we aim for."""
+
+COMPILE_TARGET = 1.3
+"""The throughput ratio compiled ebkit / eager hand loop we aim for."""
 
 HAND = "hand loop"
 LANGEVIN = "ebkit langevin"
@@ -93,6 +104,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "with --threads 1)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--precision",
+        action="append",
+        default=[],
+        choices=("fp32", "bf16", "fp16"),
+        help="add a langevin row whose energy runs in this precision (repeatable)",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="add a langevin row with the energy compiled"
+    )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch.set_num_threads [default: torch's]"
     )
@@ -164,6 +185,53 @@ def timed(block: Callable[[], object], clock: Callable[[], float]) -> float:
     return clock() - start
 
 
+def variant_loops(
+    args: argparse.Namespace,
+    energy: TinyMLPEnergy,
+    langevin: LangevinSampler,
+    calls: Callable[[Callable[[], object]], Callable[[], None]],
+    out: Console,
+) -> dict[str, Callable[[], None]]:
+    """The ``--precision`` and ``--compile`` rows: the langevin sampler on the same energy
+    under autocast, or on a compiled copy of it (compiled by one untimed call)."""
+    loops: dict[str, Callable[[], None]] = {}
+    for precision in args.precision:
+        dtype = PRECISIONS[precision]
+
+        def autocast_call(dtype: torch.dtype | None = dtype, key: str = precision) -> None:
+            generator = VARIANT_GENERATORS.setdefault(key, torch.Generator().manual_seed(args.seed))
+            context = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
+            with context:
+                langevin.sample(args.chains, energy, generator)
+            langevin.metrics()
+
+        loops[f"{LANGEVIN}, {precision}"] = calls(autocast_call)
+    if args.compile:
+        reason = compile_unavailable()
+        if reason is not None:
+            out.print(f"  --compile: torch.compile cannot run here ({reason}); no compiled row")
+            return loops
+        compiled = copy.deepcopy(energy)
+        compiled.compile()
+        generator = torch.Generator().manual_seed(args.seed)
+        started = time.perf_counter()
+        langevin.sample(args.chains, compiled, generator)
+        out.print(
+            f"  compile   first compiled call (compiling) {time.perf_counter() - started:.1f} s"
+        )
+
+        def compiled_call() -> None:
+            langevin.sample(args.chains, compiled, generator)
+            langevin.metrics()
+
+        loops[f"{LANGEVIN}, compiled"] = calls(compiled_call)
+    return loops
+
+
+VARIANT_GENERATORS: dict[str, torch.Generator] = {}
+"""The variant rows' noise generators, by row."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
@@ -216,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         REPLAY: calls(ebkit_call(replay, "c")),
         BUFFER: calls(ebkit_call(buffer_only, "d")),
     }
+    variants = variant_loops(args, energy, langevin, calls, out)
+    loops.update(variants)
     for block in loops.values():  # warm-up
         block()
     seconds: dict[str, list[float]] = {name: [] for name in loops}
@@ -273,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
         f"max {max(paired):.3f})"
     )
     out.print(f"ratio >= {TARGET}: {'yes' if ratio >= TARGET else 'no'}")
+    for name in variants:
+        variant = median[HAND] / median[name]
+        verdict = ""
+        if name.endswith("compiled"):
+            verdict = f" (>= {COMPILE_TARGET}: {'yes' if variant >= COMPILE_TARGET else 'no'})"
+        out.print(f"ratio {name} / eager hand loop: {variant:.3f}{verdict}")
     extra = median[REPLAY] / median[LANGEVIN] - 1
     out.print(
         f"replay: {1e6 * median[REPLAY] / args.steps:.1f} µs per Langevin step; buffer draw and "

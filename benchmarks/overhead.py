@@ -17,13 +17,18 @@ produce the same weights after a few steps, then times interleaved blocks of
   without sample pictures and checkpoints;
 
 and prints the median steps/s of each and the ratio ebkit / hand loop. The headline
-ratio is ``ebkit fit(), log+bar`` against the bare hand loop. It is a benchmark, not a
+ratio is ``ebkit fit(), log+bar`` against the bare hand loop. ``--precision bf16`` (or
+fp16, repeatable) adds a row ``ebkit train_step, bf16`` (autocast, as ``ebkit train
+--precision bf16``) and ``--compile`` a row ``ebkit train_step, compiled`` (the energy and
+the generator compiled with ``torch.compile``, compilation untimed), both against the same
+eager float32 hand loop (the ``--compile`` target: ≥ 1.3). It is a benchmark, not a
 test: the exit code is 0 whatever the ratio. See benchmarks/README.md.
 
     python benchmarks/overhead.py                 # the defaults (under 2 minutes on 2 cores)
     python benchmarks/overhead.py --threads 1     # on a busy machine
     python benchmarks/overhead.py --steps 500 --repeats 7 --energy-width 256
     python benchmarks/overhead.py --arch conv --data mnist --data-path ../shared/data/mnist
+    python benchmarks/overhead.py --threads 1 --precision bf16 --compile
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from torch import Tensor, nn
 from ebkit.core.data import TensorDataset
 from ebkit.core.engine import Callback, Components, Trainer
 from ebkit.core.errors import EbkitError, UsageError
+from ebkit.core.hardware import compile_unavailable
 from ebkit.core.interfaces import Dataset
 from ebkit.plugin.manager import get_plugin_manager
 from ebkit.runs.build import build_components, resolve_device
@@ -60,6 +66,9 @@ from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
 
 TARGET = 0.97
 """The throughput ratio ebkit / hand loop we aim for."""
+
+COMPILE_TARGET = 1.3
+"""The throughput ratio compiled ebkit / eager hand loop we aim for."""
 
 HAND = "hand loop"
 STEP = "ebkit train_step"
@@ -96,7 +105,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--precision",
+        action="append",
+        default=[],
+        choices=("fp32", "bf16", "fp16"),
+        help="add a train_step row in this precision (repeatable)",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="add a train_step row with compiled networks"
+    )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch.set_num_threads [default: torch's]"
     )
@@ -292,12 +311,47 @@ def _batch_drawer(
 
 
 def ebkit_trainer(
-    config: RunConfig, device: torch.device, callbacks: list[Callback] | None = None
+    config: RunConfig,
+    device: torch.device,
+    callbacks: list[Callback] | None = None,
+    *,
+    precision: str = "fp32",
+    compiled: bool = False,
 ) -> Trainer:
     components = build_components(get_plugin_manager(), config)
     return Trainer(
-        components, settings_from_config(config), device=device, callbacks=callbacks or []
+        components,
+        settings_from_config(config),
+        device=device,
+        callbacks=callbacks or [],
+        precision=precision,
+        compiled=compiled,
     )
+
+
+def variant_trainers(
+    args: argparse.Namespace, config: RunConfig, device: torch.device, out: Console
+) -> dict[str, Trainer]:
+    """The ``--precision`` and ``--compile`` rows' trainers (the same start as the
+    others); a compiled one has taken its first steps, so compiling is not timed."""
+    trainers = {
+        f"{STEP}, {precision}": ebkit_trainer(config, device, precision=precision)
+        for precision in args.precision
+    }
+    if args.compile:
+        reason = compile_unavailable()
+        if reason is not None:
+            out.print(f"  --compile: torch.compile cannot run here ({reason}); no compiled row")
+            return trainers
+        trainer = ebkit_trainer(config, device, compiled=True)
+        started = time.perf_counter()
+        for _ in range(3):
+            trainer.train_step()
+        out.print(
+            f"  compile   3 first compiled steps (compiling) {time.perf_counter() - started:.1f} s"
+        )
+        trainers[f"{STEP}, compiled"] = trainer
+    return trainers
 
 
 def ebkit_tensors(trainer: Trainer) -> dict[str, Tensor]:
@@ -390,6 +444,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ebkit-overhead-"))
     log_only = MetricsLog(workdir / "log-only.jsonl", args.log_every)
     log_trainer = ebkit_trainer(config, device, [log_only])
+    variants = variant_trainers(args, config, device, out)
     metrics_log = MetricsLog(workdir / "metrics.jsonl", args.log_every)
     fit_trainer = ebkit_trainer(config, device, [metrics_log, ProgressBar(metrics_log)])
     if not args.show_progress:
@@ -402,6 +457,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
             STEP: repeat(step_trainer.train_step, steps),
             FIT_LOG: lambda: fit_block(log_trainer, steps),
             FIT: lambda: fit_block(fit_trainer, steps),
+            **{name: repeat(trainer.train_step, steps) for name, trainer in variants.items()},
         }
 
     per_step = {
@@ -487,6 +543,12 @@ def run(args: argparse.Namespace, out: Console) -> int:
     out.print(f"ratio train_step / hand loop: {median[STEP] / median[HAND]:.3f}")
     out.print(f"[bold]ratio fit() with logging / hand loop: {ratio:.3f}[/]")
     out.print(f"ratio >= {TARGET}: {'yes' if ratio >= TARGET else 'no'}")
+    for name in variants:
+        variant = median[name] / median[HAND]
+        verdict = ""
+        if name.endswith("compiled"):
+            verdict = f" (>= {COMPILE_TARGET}: {'yes' if variant >= COMPILE_TARGET else 'no'})"
+        out.print(f"ratio {name} / eager hand loop: {variant:.3f}{verdict}")
     if not identical:
         out.print("[bold red]warning[/]: the two loops did not train the same weights")
     return 0
