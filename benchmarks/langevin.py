@@ -51,7 +51,8 @@ from torch import Tensor, nn
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
 from ebkit.builtins.samplers.langevin import LangevinSampler
 from ebkit.builtins.samplers.replay import ReplaySampler
-from ebkit.core.hardware import PRECISIONS, compile_unavailable
+from ebkit.core.errors import UsageError
+from ebkit.core.hardware import PRECISIONS, compile_unavailable, resolve_device
 
 TARGET = 0.98
 """The throughput ratio ebkit / hand loop we aim for."""
@@ -104,6 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "with --threads 1)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument(
         "--precision",
         action="append",
@@ -134,7 +136,7 @@ class HandLoop:
     """The minimal Langevin loop in plain PyTorch, on a frozen copy of the network."""
 
     def __init__(self, energy: TinyMLPEnergy, spec: DataSpec, args: argparse.Namespace) -> None:
-        self.net = copy.deepcopy(energy.net).requires_grad_(False)
+        self.net = copy.deepcopy(energy.net).requires_grad_(False)  # on the energy's device
         self.low, self.high = spec.low, spec.high
         self.chains, self.steps = args.chains, args.steps
         self.step_size, self.noise_scale, self.grad_clip = (
@@ -151,13 +153,14 @@ class HandLoop:
             self.noise_scale,
             self.grad_clip,
         )
-        x = torch.rand((self.chains, 2), generator=generator) * (high - low) + low
+        device = generator.device
+        x = torch.rand((self.chains, 2), generator=generator, device=device) * (high - low) + low
         for _ in range(self.steps):
             x.requires_grad_(True)
             # TinyMLPEnergy.forward written out: E(x) = net(x.flatten(1)).squeeze(1)
             energies = self.net(x.flatten(1)).squeeze(1)
             (grad,) = torch.autograd.grad(energies.sum(), x)
-            noise = torch.randn(x.shape, generator=generator)
+            noise = torch.randn(x.shape, generator=generator, device=device)
             x = (x.detach() - eta * grad.clamp(-c, c) + sigma * noise).clamp(low, high)
         return x
 
@@ -180,8 +183,13 @@ CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time
 
 
 def timed(block: Callable[[], object], clock: Callable[[], float]) -> float:
+    """Seconds of ``block``, waiting for a CUDA device at both ends."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     start = clock()
     block()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return clock() - start
 
 
@@ -199,8 +207,11 @@ def variant_loops(
         dtype = PRECISIONS[precision]
 
         def autocast_call(dtype: torch.dtype | None = dtype, key: str = precision) -> None:
-            generator = VARIANT_GENERATORS.setdefault(key, torch.Generator().manual_seed(args.seed))
-            context = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
+            generator = VARIANT_GENERATORS.setdefault(key, new_generator(args))
+            device_type = generator.device.type
+            context = (
+                torch.autocast(device_type, dtype=dtype) if dtype else contextlib.nullcontext()
+            )
             with context:
                 langevin.sample(args.chains, energy, generator)
             langevin.metrics()
@@ -213,7 +224,7 @@ def variant_loops(
             return loops
         compiled = copy.deepcopy(energy)
         compiled.compile()
-        generator = torch.Generator().manual_seed(args.seed)
+        generator = new_generator(args)
         started = time.perf_counter()
         langevin.sample(args.chains, compiled, generator)
         out.print(
@@ -229,6 +240,18 @@ def variant_loops(
 
 
 VARIANT_GENERATORS: dict[str, torch.Generator] = {}
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.machine()})"
+
+
+def new_generator(args: argparse.Namespace) -> torch.Generator:
+    return torch.Generator(args.device).manual_seed(args.seed)
+
+
 """The variant rows' noise generators, by row."""
 
 
@@ -239,15 +262,23 @@ def main(argv: list[str] | None = None) -> int:
     out = Console(highlight=False, width=100)
     spec = DataSpec((2,), -4.0, 4.0)
     torch.manual_seed(args.seed)
-    energy = TinyMLPEnergy(spec, args.width)
+    try:
+        device = resolve_device(args.device)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.device = str(device)
+    energy = TinyMLPEnergy(spec, args.width).to(device)
     hand = HandLoop(energy, spec, args)
     langevin = LangevinSampler(spec, **ebkit_options(args, args.steps))
     replay = ReplaySampler(spec, capacity=args.capacity, **ebkit_options(args, args.steps))
     buffer_only = ReplaySampler(spec, capacity=args.capacity, **ebkit_options(args, 0))
 
     out.print("[bold]ebkit Langevin benchmark[/]: ebkit's samplers vs a hand-written loop")
-    ours = langevin.sample(args.chains, energy, torch.Generator().manual_seed(args.seed))
-    theirs = hand.sample(torch.Generator().manual_seed(args.seed))
+    replay.to(device)
+    buffer_only.to(device)
+    ours = langevin.sample(args.chains, energy, new_generator(args))
+    theirs = hand.sample(new_generator(args))
     difference = (ours - theirs).abs().max().item()
     identical = torch.equal(ours, theirs)
     close = torch.allclose(ours, theirs, rtol=1e-5, atol=1e-5)
@@ -262,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         out.print(f"[bold red]error[/]: ebkit and the hand loop disagree: {same}")
         return 1
 
-    generators = {name: torch.Generator().manual_seed(args.seed) for name in ("a", "b", "c", "d")}
+    generators = {name: new_generator(args) for name in ("a", "b", "c", "d")}
 
     def calls(sample: Callable[[], object]) -> Callable[[], None]:
         def block() -> None:
@@ -304,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  step      η = {args.step_size:g}, σ = {args.noise_scale:g} (independent), "
         f"c = {args.grad_clip:g}, clamped to [{spec.low:g}, {spec.high:g}]\n"
         f"  replay    capacity {args.capacity}, reinit 0.05, training mode (writes back)\n"
-        f"  device    cpu ({platform.machine()}), {threads}, {cores} CPUs, "
+        f"  device    {describe(device)}, {threads}, {cores} CPUs, "
         f"load average {load:.1f}\n"
         f"  versions  torch {torch.__version__}, Python {platform.python_version()}\n"
         f"  timing    {args.repeats} interleaved rounds of {args.calls} call(s) per loop, "
