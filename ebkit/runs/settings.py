@@ -18,11 +18,13 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ebkit.core.errors import UsageError
 from ebkit.plugin.components import Component, Option
 
 __all__ = [
@@ -131,6 +133,14 @@ class HardwareSettings:
         minimum=0,
         flag="--workers",
     )
+
+    def __post_init__(self) -> None:
+        # The name's form is checked here, where the options are read; whether the device
+        # is there, when the run is built (ebkit.core.hardware.resolve_device).
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise UsageError(
+                f"train.device: {self.device!r} is not a device (accepted: auto, cpu, cuda, cuda:N)"
+            )
 
 
 @dataclass(frozen=True)

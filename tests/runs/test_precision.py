@@ -4,6 +4,7 @@ engine, checkpoints and the command line use it). No test needs a GPU."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,16 @@ def test_a_bf16_run_stops_on_a_non_finite_loss_before_a_checkpoint(tmp_path: Pat
 # -- compile ---------------------------------------------------------------------------
 
 
+@pytest.fixture
+def setuptools_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inductor imports setuptools, whose distutils shim refuses to load once the standard
+    library's distutils was imported (as pip, run in-process by other tests, does): this
+    test forgets that import. (``ebkit train`` probes first and trains eagerly then.)"""
+    for name in [name for name in sys.modules if name.split(".")[0] == "distutils"]:
+        monkeypatch.delitem(sys.modules, name)
+
+
+@pytest.mark.usefixtures("setuptools_importable")
 def test_compiled_and_eager_trainers_keep_the_same_keys_and_read_each_other() -> None:
     eager, compiled = trainer(), trainer(compiled=True)
     assert compiled.components.energy._compiled_call_impl is not None

@@ -183,7 +183,7 @@ def test_typed_values_round_trip_and_replace_validates() -> None:
             ["-o", "train.stepz=3"],
             "train.stepz: unknown option for 'train' (did you mean 'steps'? accepted: steps,",
         ),
-        (["-o", "train.device=tpu"], "--device 'tpu' is not a device (accepted: auto, cpu,"),
+        (["-o", "train.device=tpu"], "train.device: 'tpu' is not a device (accepted: auto, cpu,"),
         (["--precision", "fp8"], "train.precision: 'fp8' is not one of 'fp32', 'bf16', 'fp16'"),
         (["--batch-size", "1"], "train.batch_size: 1 is below the minimum 2"),
         (["-o", "train.beta1=1.5"], "train.beta1: '1.5' is above the maximum 1"),
