@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ebkit.core import hardware
 from ebkit.core.engine import Components
 from ebkit.core.errors import EbkitError, UsageError
 from ebkit.core.hardware import resolve_device as resolve_device
@@ -24,6 +25,7 @@ from ebkit.core.interfaces import (
 from ebkit.plugin.components import Component
 from ebkit.plugin.manager import PluginManager
 from ebkit.runs.config import ComponentConfig, RunConfig
+from ebkit.runs.directory import say
 
 _INTERFACES: dict[str, type] = {
     "energy": EnergyFunction,
@@ -41,6 +43,15 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+def can_compile() -> bool:
+    """Whether ``--compile`` can compile here; if not, say why in one line (the run
+    trains eagerly, which computes the same)."""
+    reason = hardware.compile_unavailable()
+    if reason is not None:
+        say(f"--compile: torch.compile cannot run here ({reason}); training without it")
+    return reason is None
 
 
 def build_dataset(manager: PluginManager, config: RunConfig) -> Dataset:

@@ -212,8 +212,7 @@ class ScheduleSettings:
         "halve every learning rate when the smoothed lr_halve_metric has not improved for "
         "this many steps (checked at each logged step over every step's value, so a halving "
         "lands up to log_every - 1 steps late; 0: never; not together with lr_decay_start "
-        "< 1); BEGAN (Berthelot "
-        "et al. 2017) halves when M_global stalls",
+        "< 1); BEGAN (Berthelot et al. 2017) halves when M_global stalls",
         minimum=0,
     )
     lr_halve_metric: str = setting(

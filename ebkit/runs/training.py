@@ -16,7 +16,7 @@ from ebkit.core.interfaces import DataSpec
 from ebkit.core.semi_supervised import HeldOutError
 from ebkit.core.streaming import Streamed
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
-from ebkit.runs.build import build_components, resolve_device
+from ebkit.runs.build import build_components, can_compile, resolve_device
 from ebkit.runs.callbacks import (
     Checkpoints,
     InterruptAtStepEnd,
@@ -103,19 +103,8 @@ def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
         device=device,
         extensions=extensions,
         precision=hardware.precision,
-        compiled=hardware.compile and _can_compile(),
+        compiled=hardware.compile and can_compile(),
     )
-
-
-def _can_compile() -> bool:
-    """Whether ``--compile`` can compile here; if not, say why in one line (the run
-    trains eagerly, which computes the same)."""
-    from ebkit.core.hardware import compile_unavailable
-
-    reason = compile_unavailable()
-    if reason is not None:
-        say(f"--compile: torch.compile cannot run here ({reason}); training without it")
-    return reason is None
 
 
 def step_extensions(config: RunConfig, components: Components) -> list[StepExtension]:
@@ -222,19 +211,16 @@ def resume_run(
 
     On the same device and seed, the result is bit-identical to a run that was never
     interrupted. ``steps`` extends (or sets) the total number of steps; ``device``
-    moves the run; ``precision`` and ``compile`` change how it computes (a compiled run
-    and an eager one read each other's checkpoints); ``workers`` changes how a streaming
-    dataset is read (not what).
+    moves the run; ``precision``, ``compile`` and ``workers`` change how it computes and
+    reads its data, not what (compiled and eager runs read each other's checkpoints).
     """
     run_dir = Path(run_dir)
     manager = manager or get_plugin_manager()
     config = complete_saved_options(manager, RunConfig.from_json(read_run_config(run_dir)))
     if steps is not None:
         config.train = config.train.replace(steps=steps)
-    hardware = {"device": device, "precision": precision, "compile": compile, "workers": workers}
-    changed = {key: value for key, value in hardware.items() if value is not None}
-    if changed:
-        config.train = config.train.replace(**changed)
+    changes = {"device": device, "precision": precision, "compile": compile, "workers": workers}
+    config.train = config.train.replace(**{k: v for k, v in changes.items() if v is not None})
     lock = RunLock(run_dir)
     try:
         if requested_world_size() == 1:
