@@ -111,7 +111,12 @@ class SamplePictures(Callback):
                 if isinstance(dataset, Sized)
                 else LANDSCAPE_REFERENCE
             )
+            # A finite dataset keeps its epoch order in its state: give it back, so the
+            # reference points change neither the training batches nor, with several
+            # processes, rank 0's order (only rank 0 draws pictures).
+            state = dataset.state_dict()
             self._reference = dataset.sample(count, generator).x
+            dataset.load_state_dict(state)
 
     def on_step_end(self, trainer: Trainer, metrics: Metrics) -> None:
         if self.every and trainer.step % self.every == 0 and trainer.step < trainer.settings.steps:

@@ -201,6 +201,25 @@ def test_an_autoencoder_energy_gets_a_landscape_too(plugins: PluginManager, tmp_
     assert names == ["final.png", "landscape.png"]
 
 
+def test_the_reference_points_leave_a_finite_datasets_epoch_order_alone(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from ebkit.core.data import TensorDataset
+    from ebkit.runs.callbacks import SamplePictures
+
+    points = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    drawn, untouched = TensorDataset(points, None, TOY), TensorDataset(points, None, TOY)
+    for dataset in (drawn, untouched):  # mid-epoch, as on resume
+        dataset.sample(8, torch.Generator().manual_seed(1))
+    trainer = SimpleNamespace(components=SimpleNamespace(dataset=drawn))
+    pictures = SamplePictures(tmp_path, every=0, count=4, seed=0)
+    pictures.on_train_start(trainer)  # type: ignore[arg-type]
+    assert pictures._reference is not None and pictures._reference.shape == (50, 2)
+    for _ in range(8):  # across the epoch boundary
+        expected = untouched.sample(8, torch.Generator().manual_seed(2)).x
+        assert torch.equal(drawn.sample(8, torch.Generator().manual_seed(2)).x, expected)
+
+
 def test_image_data_gets_no_landscape(plugins: PluginManager, tmp_path: Path) -> None:
     train(plugins, tmp_path / "run", energy="mlp", data="digits", **{"energy.width": "8"})
     names = sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())

@@ -19,7 +19,12 @@ import torch
 from torch import Tensor
 
 from ebkit.builtins.datasets.files import one_line, to_unit_range_
-from ebkit.builtins.datasets.npz_mapped import MappedNpzImages, mappable_images, npy_labels
+from ebkit.builtins.datasets.npz_mapped import (
+    MappedNpzImages,
+    mappable_images,
+    npy_labels,
+    read_npy_header,
+)
 from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import Dataset, DataSpec
@@ -145,13 +150,7 @@ def _check_claimed_sizes(file: Path, keys: tuple[str, ...]) -> None:
                         f"{archive_size}-byte file can hold (damaged)"
                     )
                 with archive.open(info) as member:
-                    version = np.lib.format.read_magic(member)
-                    read_header = (
-                        np.lib.format.read_array_header_1_0
-                        if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0
-                    )
-                    shape, _, dtype = read_header(member)
+                    shape, _, dtype = read_npy_header(member)
                     data_bytes = info.file_size - member.tell()
                 claimed = math.prod(shape) * dtype.itemsize
                 if claimed > data_bytes:

@@ -22,7 +22,7 @@ from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataSpec
 from ebkit.core.streaming import SampleSource, StreamingDataset
 
-__all__ = ["MappedLayout", "MappedNpzImages", "mappable_images", "npy_labels"]
+__all__ = ["MappedLayout", "MappedNpzImages", "mappable_images", "npy_labels", "read_npy_header"]
 
 _LOCAL_HEADER = struct.Struct("<4s22xHH")
 """A zip local file header: signature, 22 bytes we skip, name and extra field lengths."""
@@ -43,6 +43,18 @@ class MappedLayout:
         return (c, a, b) if self.channels_last else (a, b, c)
 
 
+def read_npy_header(member: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """An open ``.npy`` stream's header: ``(shape, fortran_order, dtype)``, the stream left
+    at the first data byte (nothing of the array is read)."""
+    version = np.lib.format.read_magic(member)
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    return read_header(member)
+
+
 def mappable_images(file: Path, key: str) -> MappedLayout | None:
     """The layout of member ``key`` if it can be streamed: uint8 images ``(N, H, W)``,
     ``(N, C, H, W)`` or ``(N, H, W, C)`` (C = 1 or 3) in C order, stored uncompressed;
@@ -53,13 +65,7 @@ def mappable_images(file: Path, key: str) -> MappedLayout | None:
             if info.compress_type != zipfile.ZIP_STORED:
                 return None
             with archive.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                read_header = (
-                    np.lib.format.read_array_header_1_0
-                    if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0
-                )
-                shape, fortran, dtype = read_header(member)
+                shape, fortran, dtype = read_npy_header(member)
                 header_size = member.tell()
         with open(file, "rb") as handle:
             handle.seek(info.header_offset)
