@@ -53,15 +53,15 @@ def one_torch_thread() -> Iterator[None]:
 def kill_after_checkpoint() -> Callable[[Sequence[str], Path, int], None]:
     """A function that starts ``python -m ebkit ARGS`` for the run ``out``, waits for the
     checkpoint of ``step`` to be complete and SIGKILLs the process: the crash that
-    ``--resume`` must survive. The process computes on as many threads as the test's own
-    process (one under :func:`one_torch_thread`): sums split among threads round
-    differently, and the resumed run is compared bit for bit with other runs."""
-    import torch
+    ``--resume`` must survive. The process computes on one thread, as the runs it is
+    compared with bit for bit must (sums split among threads round differently): the
+    tests' own processes under :func:`one_torch_thread`, their subprocesses with
+    ``OMP_NUM_THREADS=1``."""
 
     def kill(args: Sequence[str], out: Path, step: int) -> None:
         process = subprocess.Popen(
             [sys.executable, "-m", "ebkit", *args, "--out", str(out)],
-            env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())},
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -4,6 +4,7 @@ engine, checkpoints and the command line use it). No test needs a GPU."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +20,6 @@ from ebkit.core.hardware import Precision, resolve_device
 from ebkit.runs.checkpoints import (
     _restore_sample_generator,
     complete_checkpoints,
-    restore_trainer_state,
-    trainer_state,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -161,32 +160,50 @@ def test_a_bf16_run_stops_on_a_non_finite_loss_before_a_checkpoint(tmp_path: Pat
 # -- compile ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def setuptools_importable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inductor imports setuptools, whose distutils shim refuses to load once the standard
-    library's distutils was imported (as pip, run in-process by other tests, does): this
-    test forgets that import. (``ebkit train`` probes first and trains eagerly then.)"""
-    for name in [name for name in sys.modules if name.split(".")[0] == "distutils"]:
-        monkeypatch.delitem(sys.modules, name)
+COMPILED_AND_EAGER = """
+import torch
+import ebkit
+from ebkit.core.engine import Components, Trainer, TrainSettings
+from ebkit.runs.checkpoints import restore_trainer_state, trainer_state
+
+torch.set_num_threads(1)
 
 
-@pytest.mark.usefixtures("setuptools_importable")
+def trainer(compiled):
+    data = ebkit.build_component("dataset", "8gaussians")
+    energy = ebkit.build_component("energy", "mlp", data.spec, width=8, seed=0)
+    sampler = ebkit.build_component("sampler", "generator", data.spec, width=8, seed=1)
+    components = Components(data, energy, sampler, ebkit.build_component("loss", "gan", data.spec))
+    return Trainer(components, TrainSettings(batch_size=8), compiled=compiled)
+
+
+eager, compiled = trainer(False), trainer(True)
+assert compiled.components.energy._compiled_call_impl is not None
+for run in (eager, compiled):
+    run.train_step()
+    run.train_step()
+plain, tensors_and_meta = trainer_state(eager), trainer_state(compiled)
+saved = tensors_and_meta[0]
+assert sorted(saved) == sorted(plain[0]), "no _orig_mod. prefixes"
+for key in plain[0]:  # the same computation, up to the compiler's rounding
+    torch.testing.assert_close(saved[key], plain[0][key], rtol=1e-3, atol=1e-4)
+# A compiled run resumes an eager checkpoint and the other way round.
+restore_trainer_state(compiled, *plain)
+restore_trainer_state(eager, *tensors_and_meta)
+assert compiled.step == eager.step == 2
+compiled.train_step()
+print("ok")
+"""
+
+
 def test_compiled_and_eager_trainers_keep_the_same_keys_and_read_each_other() -> None:
-    eager, compiled = trainer(), trainer(compiled=True)
-    assert compiled.components.energy._compiled_call_impl is not None
-    for run in (eager, compiled):
-        run.train_step()
-        run.train_step()
-    plain, tensors_and_meta = trainer_state(eager), trainer_state(compiled)
-    saved = tensors_and_meta[0]
-    assert sorted(saved) == sorted(plain[0])  # no _orig_mod. prefixes
-    for key in plain[0]:  # the same computation, up to the compiler's rounding
-        torch.testing.assert_close(saved[key], plain[0][key], rtol=1e-3, atol=1e-4)
-    # A compiled run resumes an eager checkpoint and the other way round.
-    restore_trainer_state(compiled, *plain)
-    restore_trainer_state(eager, *tensors_and_meta)
-    assert compiled.step == eager.step == 2
-    compiled.train_step()
+    # In a fresh process: Inductor imports setuptools, whose distutils shim no longer
+    # loads in a process where pip ran before (as other tests run it in-process).
+    # (``ebkit train --compile`` probes first and trains eagerly then, with one line.)
+    done = subprocess.run(
+        [sys.executable, "-c", COMPILED_AND_EAGER], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
 
 
 def test_compile_falls_back_to_eager_with_one_line(

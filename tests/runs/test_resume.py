@@ -41,7 +41,11 @@ TRAIN = [
 
 def ebkit(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "ebkit", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "ebkit", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},  # as kill_after_checkpoint's run
     )
     if check:
         assert result.returncode == 0, result.stderr

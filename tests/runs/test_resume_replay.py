@@ -4,6 +4,7 @@ weights, optimiser and RNG states, metrics) to a run that was never stopped."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,11 @@ TRAIN = [
 
 def ebkit(*args: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", "ebkit", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "ebkit", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},  # as kill_after_checkpoint's run
     )
     assert result.returncode == 0, result.stderr
     return result
