@@ -92,8 +92,10 @@ def test_two_processes_on_one_storage_share_the_grid(
     outputs = [finish(first), finish(second)]
     rows = assert_every_point_once(tmp_path / "grid", 12)
     assert len(rows) == 12
-    # Both did some of the work.
-    assert all("trial " in output for output in outputs), outputs
+    # Which process ran how many points is up to timing (on an idle machine the first
+    # may run all twelve tiny trials before the second has started): both end the
+    # sweep complete, and no point ran twice.
+    assert all("12 complete" in output for output in outputs), outputs
 
 
 def _holder_of_a_running_trial(sweep_dir: Path) -> int | None:
