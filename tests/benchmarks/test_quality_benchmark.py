@@ -1,4 +1,5 @@
-"""Smoke tests of ``benchmarks/quality.py``: its plan, its summaries and a whole tiny run
+"""Smoke tests of ``benchmarks/quality.py`` and its tables (``quality_tables.py``): its
+plan, its summaries and a whole tiny run
 (one seed, a few steps, 8-unit networks) that must print the Markdown tables and write
 every raw number to JSON."""
 
@@ -28,6 +29,12 @@ def quality() -> Iterator[ModuleType]:
     finally:
         sys.path.remove(str(SCRIPT.parent))
         sys.modules.pop(SCRIPT.stem, None)
+        sys.modules.pop("quality_tables", None)
+
+
+@pytest.fixture(scope="module")
+def tables(quality: ModuleType) -> ModuleType:
+    return sys.modules["quality_tables"]  # imported by the script, beside it
 
 
 def record(model: str, modes: int, share: float = 0.5, data: str = "25gaussians") -> dict:
@@ -35,33 +42,35 @@ def record(model: str, modes: int, share: float = 0.5, data: str = "25gaussians"
     return {"data": data, "model": model, "seed": 0, "metrics": metrics}
 
 
-def test_quartiles_are_the_median_and_the_interquartile_range(quality: ModuleType) -> None:
-    assert quality.quartiles([1, 2, 3, 4, 5]) == (3.0, 2.0, 4.0)
-    assert quality.quartiles([10, 0]) == (5.0, 2.5, 7.5)
-    assert quality.format_spread([1, 2, 3, 4, 5], quality._count) == "3 [2–4]"
-    assert quality.format_spread([3, 4], quality._count) == "3.5 [3.2–3.8]"
-    assert quality.format_spread([0.25], quality._percent) == "25.0"
+def test_quartiles_are_the_median_and_the_interquartile_range(
+    quality: ModuleType, tables: ModuleType
+) -> None:
+    assert tables.quartiles([1, 2, 3, 4, 5]) == (3.0, 2.0, 4.0)
+    assert tables.quartiles([10, 0]) == (5.0, 2.5, 7.5)
+    assert tables.format_spread([1, 2, 3, 4, 5], tables._count) == "3 [2–4]"
+    assert tables.format_spread([3, 4], tables._count) == "3.5 [3.2–3.8]"
+    assert tables.format_spread([0.25], tables._percent) == "25.0"
 
 
-def test_the_pt_verdict_compares_the_medians(quality: ModuleType) -> None:
+def test_the_pt_verdict_compares_the_medians(quality: ModuleType, tables: ModuleType) -> None:
     ebgan = [record("ebgan", modes) for modes in (3, 5, 9)]
     more = [record("ebgan-pt", modes) for modes in (1, 6, 20)]
     fewer = [record("ebgan-pt", modes) for modes in (4, 4, 25)]
-    assert quality.pt_verdict(ebgan + more).endswith(
-        "6 vs 5; EBGAN-PT covers at least as many: yes"
-    )
-    assert quality.pt_verdict(ebgan + fewer).endswith(
-        "4 vs 5; EBGAN-PT covers at least as many: no"
-    )
-    assert quality.pt_verdict(ebgan) is None  # nothing to compare
+    assert tables.pt_verdict(ebgan + more).endswith("6 vs 5; EBGAN-PT covers at least as many: yes")
+    assert tables.pt_verdict(ebgan + fewer).endswith("4 vs 5; EBGAN-PT covers at least as many: no")
+    assert tables.pt_verdict(ebgan) is None  # nothing to compare
     on_the_ring = [record("ebgan-pt", 8, data="8gaussians")]
-    assert quality.pt_verdict(ebgan + on_the_ring) is None
+    assert tables.pt_verdict(ebgan + on_the_ring) is None
 
 
-def test_the_point_table_lists_models_in_order_beside_the_references(quality: ModuleType) -> None:
+def test_the_point_table_lists_models_in_order_beside_the_references(
+    quality: ModuleType, tables: ModuleType
+) -> None:
     references = {"25gaussians": {"uniform": {"modes_covered": 19, "num_modes": 25}}}
     references["25gaussians"]["uniform"]["high_quality_share"] = 0.0192
-    rows = quality.point_table([record("replay", 2, 0.125), record("gan", 7, 0.5)], references)
+    rows = tables.point_table(
+        [record("replay", 2, 0.125), record("gan", 7, 0.5)], references, quality.labels()
+    )
     assert rows[2] == (
         "| 25gaussians | GAN | 7 of 25 | 50.0 | — | 1 | 17.3 modes, 94.8 % (PacGAN Table 1) |"
     )
@@ -76,16 +85,20 @@ def test_the_point_table_lists_models_in_order_beside_the_references(quality: Mo
     )
 
 
-def test_the_point_table_gives_the_median_training_cpu_time(quality: ModuleType) -> None:
+def test_the_point_table_gives_the_median_training_cpu_time(
+    quality: ModuleType, tables: ModuleType
+) -> None:
     timed = [{**record("ebgan", 8, data="8gaussians"), "train_cpu_seconds": t} for t in (50, 70)]
     for run in timed:
         run["metrics"]["num_modes"] = 8
-    rows = quality.point_table(timed, {})
+    rows = tables.point_table(timed, {}, quality.labels())
     assert rows[2].startswith("| 8gaussians | EBGAN | 8 [8–8] of 8 | 50.0 [50.0–50.0] | 60 | 2 |")
     assert rows[3].startswith("| 8gaussians | PacGAN4 (published) | 7.8 | 95.9 |")
 
 
-def test_the_shape_table_gives_the_distances_to_held_out_data(quality: ModuleType) -> None:
+def test_the_shape_table_gives_the_distances_to_held_out_data(
+    quality: ModuleType, tables: ModuleType
+) -> None:
     runs = [
         {
             "data": "moons",
@@ -96,24 +109,26 @@ def test_the_shape_table_gives_the_distances_to_held_out_data(quality: ModuleTyp
         }
         for seed, sw in enumerate((0.01, 0.03))
     ]
-    rows = quality.shape_table(runs)
+    rows = tables.shape_table(runs, quality.labels())
     assert rows[0].startswith("| data | model | sliced Wasserstein ↓ | MMD² ↓ |")
     assert rows[2] == (
         "| moons | replay EBM | 0.0200 [0.0150–0.0250] | 0.00100 [0.00100–0.00100] | 100 | 2 |"
     )
 
 
-def test_failed_runs_are_counted_not_summarised(quality: ModuleType) -> None:
+def test_failed_runs_are_counted_not_summarised(quality: ModuleType, tables: ModuleType) -> None:
     failed = {**record("ebgan", 0), "error": "the energy's loss became nan at step 7"}
-    rows = quality.point_table([record("ebgan", 4), record("ebgan", 6), failed], {})
+    rows = tables.point_table(
+        [record("ebgan", 4), record("ebgan", 6), failed], {}, quality.labels()
+    )
     assert (
         rows[2]
         == "| 25gaussians | EBGAN | 5 [4.5–5.5] of 25 | 50.0 [50.0–50.0] | — | 2 (1 failed) | — |"
     )
-    rows = quality.point_table([failed], {})
+    rows = tables.point_table([failed], {}, quality.labels())
     assert rows[2] == "| 25gaussians | EBGAN | — | — | — | 0 (1 failed) | — |"
-    assert quality.pt_verdict([failed, record("ebgan-pt", 3)]) is None
-    assert quality.describe(failed).endswith(
+    assert tables.pt_verdict([failed, record("ebgan-pt", 3)]) is None
+    assert tables.describe(failed, quality.labels()).endswith(
         "seed 0: FAILED: the energy's loss became nan at step 7"
     )
 
@@ -135,8 +150,10 @@ def test_a_diverged_run_is_recorded_as_failed(
     assert result["metrics"] == {} and not any(tmp_path.iterdir())  # the run dir is gone
 
 
-def test_the_chance_references_are_uniform_noise_and_exact_samples(quality: ModuleType) -> None:
-    references = quality.chance_references("25gaussians", 4000)
+def test_the_chance_references_are_uniform_noise_and_exact_samples(
+    quality: ModuleType, tables: ModuleType
+) -> None:
+    references = tables.chance_references("25gaussians", 4000)
     exact, uniform = references["exact"], references["uniform"]
     assert exact["num_samples"] == uniform["num_samples"] == 4000
     assert exact["modes_covered"] == 25
@@ -144,7 +161,7 @@ def test_the_chance_references_are_uniform_noise_and_exact_samples(quality: Modu
     # Uniform on the box [−4.7, 4.7]²: the share is the area of 25 discs of radius 3σ.
     area_share = 25 * math.pi * 0.15**2 / 9.4**2
     assert abs(uniform["high_quality_share"] - area_share) < 0.006
-    assert quality.chance_references("25gaussians", 4000) == references  # seeded
+    assert tables.chance_references("25gaussians", 4000) == references  # seeded
 
 
 def test_the_plan_runs_every_model_at_its_defaults(quality: ModuleType) -> None:
@@ -152,8 +169,9 @@ def test_the_plan_runs_every_model_at_its_defaults(quality: ModuleType) -> None:
     tasks = quality.plan(args, "/tmp/nowhere")
     points = [task for task in tasks if task.data == "8gaussians"]
     images = [task for task in tasks if task.data == "digits"]
-    assert len(points) == 6 * 2 and len(images) == 2 * 3  # defaults: 6 models, gan+ebgan x 3
-    assert [task.data for task in tasks[:12]] == ["8gaussians"] * 12  # the mixtures first
+    # Defaults: every model on the 2-D data, GAN and EBGAN x 3 seeds on digits.
+    assert len(points) == len(quality.MODELS) * 2 and len(images) == 2 * 3
+    assert {task.data for task in tasks[: len(points)]} == {"8gaussians"}  # the mixtures first
     assert tasks[0].model == "replay"  # the costly runs start first
     # No overrides: steps, widths and every other option are the components' defaults.
     assert {task.steps for task in tasks} == {None}
