@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install ebkit and its four first-party plugins into the current Python environment.
+# Install ebkit and its first-party plugins into the current Python environment.
 # Usage: bash scripts/install.sh [--test]   (--test adds pytest and ruff)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,7 @@ fi
     -e "$core" \
     -e plugins/ebkit-autoencoder \
     -e plugins/ebkit-ladder \
+    -e plugins/ebkit-lecun \
     -e plugins/ebkit-losses \
     -e plugins/ebkit-pt
 echo "ebkit installed: $("$python" -m pip show ebkit 2>/dev/null | sed -n 's/^Version: //p')"

@@ -15,7 +15,7 @@ import pytest
 from ebkit import Component, Option, UsageError
 from ebkit.plugin.manager import module_plugin
 
-FIRST_PARTY = ["ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder"]
+FIRST_PARTY = ["ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder", "ebkit-lecun"]
 INSTALLED = [
     *("ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets", "ebkit.loggers"),
     *FIRST_PARTY,
@@ -106,6 +106,7 @@ def test_plugins_json_lists_the_installed_plugins(installed_cli) -> None:
     assert "25gaussians" in by_name["ebkit.datasets"]["components"]["dataset"]
     assert "autoencoder" in by_name["ebkit-autoencoder"]["components"]["energy"]
     assert "margin" in by_name["ebkit-losses"]["components"]["loss"]
+    assert "square-square" in by_name["ebkit-lecun"]["components"]["loss"]
     assert by_name["ebkit-pt"]["components"] == {"regularizer": ["pt"]}
     assert by_name["ebkit-pt"]["requires_ebkit"] == ">=0.1,<0.2"
     assert by_name["ebkit-pt"]["source"] == "entry point"

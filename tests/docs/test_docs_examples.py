@@ -130,9 +130,16 @@ def test_opted_out_blocks_are_listed_with_a_reason() -> None:
     )
 
 
-FIRST_PARTY_PLUGINS = ("ebkit-autoencoder", "ebkit-ladder", "ebkit-losses", "ebkit-pt")
+FIRST_PARTY_PLUGINS = (
+    "ebkit-autoencoder",
+    "ebkit-ladder",
+    "ebkit-lecun",
+    "ebkit-losses",
+    "ebkit-pt",
+)
 _PLUGIN_COMPONENT = re.compile(
-    r"""["'](autoencoder|ladder|margin|began|pt)["']|\bebkit_(autoencoder|ladder|losses|pt)\b"""
+    r"""["'](autoencoder|ladder|margin|began|pt|square-square|square-exponential|pair-hinge|"""
+    r"""log-loss|mce)["']|\bebkit_(autoencoder|ladder|lecun|losses|pt)\b"""
 )
 
 

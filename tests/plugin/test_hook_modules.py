@@ -15,7 +15,13 @@ import pytest
 
 from ebkit.plugin.manager import BUILTIN_FAMILIES
 
-FIRST_PARTY_PLUGINS = ("ebkit-autoencoder", "ebkit-ladder", "ebkit-losses", "ebkit-pt")
+FIRST_PARTY_PLUGINS = (
+    "ebkit-autoencoder",
+    "ebkit-ladder",
+    "ebkit-lecun",
+    "ebkit-losses",
+    "ebkit-pt",
+)
 
 
 def first_party_hook_modules() -> list[str]:
