@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from ebkit.builtins.datasets.files import one_line
-from ebkit.builtins.datasets.image_folder import IMAGE_SUFFIXES, decode_image
+from ebkit.builtins.datasets.image_folder import IMAGE_SUFFIXES, decode_pixels, pixel_batch
 from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataBatch, DataSpec
@@ -64,15 +64,15 @@ def read_shard(path: str, size: int, mode: str, classes: int) -> tuple[Tensor, T
                         f"({', '.join(IMAGE_SUFFIXES)})"
                     )
                 name = Path(f"{path}/{sample['__key__']}{suffix}")
-                images.append(decode_image(name, size, mode, sample[suffix[1:]]))
+                images.append(decode_pixels(name, size, mode, sample[suffix[1:]]))
                 if classes:
                     labels.append(_label(sample, path, classes))
     except (tarfile.TarError, OSError, ValueError, EOFError) as error:
         first = error.args[0] if error.args else error
         raise UsageError(f"cannot read shard {path}: {one_line(first)}") from None
-    channels = 1 if mode == "L" else 3
-    x = torch.stack(images) if images else torch.empty(0, channels, size, size, dtype=torch.uint8)
-    return x, torch.tensor(labels, dtype=torch.int64) if classes else None
+    return pixel_batch(images, size, mode), torch.tensor(
+        labels, dtype=torch.int64
+    ) if classes else None
 
 
 def _label(sample: dict[str, Any], path: str, classes: int) -> int:

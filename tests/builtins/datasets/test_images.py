@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ebkit.builtins.datasets.image_folder import ImageFolder
+from ebkit.builtins.datasets.image_folder import ImageFolder, pixel_batch
 from ebkit.builtins.datasets.mnist import MNIST
 from ebkit.builtins.datasets.npz import NpzArrays, npz_dataset
 from ebkit.core.data import TensorDataset
@@ -559,3 +559,17 @@ def test_cli_reports_a_bad_data_file_in_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert "magic number 1234" in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pixel_batch_turns_pillow_arrays_channels_first(channels: int) -> None:
+    shape = (3, 3) if channels == 1 else (3, 3, 3)
+    rows = [
+        np.arange(27, dtype=np.uint8)[: np.prod(shape)].reshape(shape) + 100 * i for i in (0, 1)
+    ]
+    batch = pixel_batch(rows, 3, "L" if channels == 1 else "RGB")
+    assert batch.shape == (2, channels, 3, 3) and batch.dtype == torch.uint8
+    assert batch.is_contiguous()
+    for i, row in enumerate(rows):
+        expected = torch.from_numpy(row).reshape(3, 3, channels).permute(2, 0, 1)
+        assert torch.equal(batch[i], expected)
