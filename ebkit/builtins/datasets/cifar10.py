@@ -17,12 +17,18 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from ebkit.builtins.datasets.byte_records import (
+    ByteRecordSource,
+    RecordFile,
+    StreamedByteImages,
+    record_labels,
+)
 from ebkit.builtins.datasets.files import one_line, to_unit_range_
 from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataSpec
 
-__all__ = ["CIFAR10", "CLASS_NAMES"]
+__all__ = ["CIFAR10", "CLASS_NAMES", "cifar10_dataset"]
 
 CLASS_NAMES = (
     "airplane",
@@ -67,17 +73,7 @@ class CIFAR10(TensorDataset):
         split: str = "auto",
         partial: bool = False,
     ) -> None:
-        if path is None:
-            raise UsageError(f"dataset 'cifar10' needs --data-path DIR with {_LOOKED_FOR}")
-        if split not in ("auto", "train", "test"):
-            raise UsageError(f"data.split: {split!r} is not one of 'auto', 'train', 'test'")
-        directory = Path(path)
-        if not directory.is_dir():
-            raise UsageError(
-                f"dataset 'cifar10': --data-path {directory} must be a directory with "
-                f"{_LOOKED_FOR} (the binary version, not the Python pickles)"
-            )
-        files = _find_files(directory, split, partial)
+        files = _checked_files(path, split, partial)
         counts = [_record_count(file) for file in files]
         x = torch.empty(sum(counts), 3, _SIDE, _SIDE, dtype=torch.float32)
         y = torch.empty(sum(counts), dtype=torch.int64)
@@ -89,6 +85,51 @@ class CIFAR10(TensorDataset):
         spec = DataSpec(event_shape=(3, _SIDE, _SIDE), low=-1.0, high=1.0, num_classes=10)
         super().__init__(x, y, spec)
         self.files = tuple(files)
+
+
+def cifar10_dataset(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    split: str = "auto",
+    partial: bool = False,
+    stream: bool = False,
+) -> CIFAR10 | StreamedByteImages:
+    """The ``cifar10`` dataset: :class:`CIFAR10` in memory as float32, or with
+    ``stream=True`` the same values streamed from the memory-mapped batch files
+    (:class:`~ebkit.builtins.datasets.byte_records.StreamedByteImages`), uint8 until
+    they are on the device. Only the labels are read at once, and checked like
+    :class:`CIFAR10` checks them."""
+    if not stream:
+        return CIFAR10(path, split=split, partial=partial)
+    files = _checked_files(path, split, partial)
+    parts = [RecordFile(str(file), 0, _record_count(file), _RECORD, 1) for file in files]
+    labels = []
+    for part in parts:
+        found = record_labels(part)
+        if found.max() >= len(CLASS_NAMES):
+            where = int(np.argmax(found >= len(CLASS_NAMES)))
+            raise UsageError(
+                f"{part.path}: record {where} has label {found.max()}, but CIFAR-10 labels "
+                "are 0..9 (is this the CIFAR-100 binary version?)"
+            )
+        labels.append(torch.from_numpy(found.astype(np.int64)))
+    spec = DataSpec(event_shape=(3, _SIDE, _SIDE), low=-1.0, high=1.0, num_classes=10)
+    source = ByteRecordSource((3, _SIDE, _SIDE), torch.cat(labels), parts=parts)
+    return StreamedByteImages(source, spec, files)
+
+
+def _checked_files(path: str | os.PathLike[str] | None, split: str, partial: bool) -> list[Path]:
+    if path is None:
+        raise UsageError(f"dataset 'cifar10' needs --data-path DIR with {_LOOKED_FOR}")
+    if split not in ("auto", "train", "test"):
+        raise UsageError(f"data.split: {split!r} is not one of 'auto', 'train', 'test'")
+    directory = Path(path)
+    if not directory.is_dir():
+        raise UsageError(
+            f"dataset 'cifar10': --data-path {directory} must be a directory with "
+            f"{_LOOKED_FOR} (the binary version, not the Python pickles)"
+        )
+    return _find_files(directory, split, partial)
 
 
 def _find_files(directory: Path, split: str, partial: bool) -> list[Path]:

@@ -46,7 +46,7 @@ def ebkit_datasets() -> list[Component]:
         Component(
             name="mnist",
             summary="MNIST IDX files (raw or .gz) from --data-path DIR, scaled to [-1, 1]",
-            factory="ebkit.builtins.datasets.mnist:MNIST",
+            factory="ebkit.builtins.datasets.mnist:mnist_dataset",
             options=(
                 Option(
                     "split",
@@ -56,13 +56,20 @@ def ebkit_datasets() -> list[Component]:
                     choices=("auto", "train", "test"),
                 ),
                 Option("pad", bool, False, "zero-pad 28x28 to 32x32 (the EBGAN MNIST grid)"),
+                Option(
+                    "stream",
+                    bool,
+                    False,
+                    "stream batches (memory-mapped, uint8 until the device, --workers N) "
+                    "instead of holding every image as float32",
+                ),
             ),
         ),
         Component(
             name="cifar10",
             summary="CIFAR-10 binary version (data_batch_N.bin, test_batch.bin) from "
             "--data-path DIR, 32x32 RGB in [-1, 1], with labels",
-            factory="ebkit.builtins.datasets.cifar10:CIFAR10",
+            factory="ebkit.builtins.datasets.cifar10:cifar10_dataset",
             options=(
                 Option(
                     "split",
@@ -77,6 +84,13 @@ def ebkit_datasets() -> list[Component]:
                     bool,
                     False,
                     "read the train batches that are present instead of requiring all five",
+                ),
+                Option(
+                    "stream",
+                    bool,
+                    False,
+                    "stream batches (memory-mapped, uint8 until the device, --workers N) "
+                    "instead of holding every image as float32",
                 ),
             ),
         ),

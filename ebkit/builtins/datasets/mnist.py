@@ -10,6 +10,7 @@ import gzip
 import os
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
@@ -17,12 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ebkit.builtins.datasets.byte_records import ByteRecordSource, RecordFile, StreamedByteImages
 from ebkit.builtins.datasets.files import one_line, to_unit_range_
 from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataSpec
 
-__all__ = ["MNIST"]
+__all__ = ["MNIST", "mnist_dataset"]
 
 _CHUNK_BYTES = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -64,42 +66,96 @@ class MNIST(TensorDataset):
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, split: str = "auto", pad: bool = False
     ) -> None:
-        if path is None:
-            raise UsageError(f"dataset 'mnist' needs --data-path DIR with {_MNIST_LOOKED_FOR}")
-        if split not in ("auto", *_MNIST_SPLITS):
-            raise UsageError(f"data.split: {split!r} is not one of 'auto', 'train', 'test'")
-        directory = Path(path)
-        if not directory.is_dir():
-            raise UsageError(
-                f"dataset 'mnist': --data-path {directory} must be a directory with "
-                f"{_MNIST_LOOKED_FOR}"
-            )
-        images_file, labels_file = _find_mnist_files(directory, split)
-        labels = _read_idx_labels(labels_file)
-        with _open_idx(images_file) as stream:
-            count, rows, cols = _read_idx_header(stream, images_file, _IDX_IMAGES_MAGIC, 3)
-            _check_claimed_size(stream, images_file, 16, count * rows * cols)
-            if count != len(labels):
-                raise UsageError(
-                    f"{images_file} holds {count} images but {labels_file} holds "
-                    f"{len(labels)} labels"
-                )
-            if pad and (rows > _MNIST_PADDED or cols > _MNIST_PADDED):
-                raise UsageError(
-                    f"data.pad: the images of {images_file} are {rows}x{cols}, larger than "
-                    f"the {_MNIST_PADDED}x{_MNIST_PADDED} they would be padded to"
-                )
-            height, width = (_MNIST_PADDED, _MNIST_PADDED) if pad else (rows, cols)
-            # Zeros are the raw background value, so the border becomes −1 after scaling.
-            x = torch.zeros(count, 1, height, width, dtype=torch.float32)
-            top, left = (height - rows) // 2, (width - cols) // 2
-            _read_idx_images(stream, images_file, x[:, 0, top : top + rows, left : left + cols])
+        layout = _mnist_layout(path, split, pad)
+        count, rows, cols = layout.count, layout.rows, layout.cols
+        height, width = layout.side if pad else rows, layout.side if pad else cols
+        # Zeros are the raw background value, so the border becomes −1 after scaling.
+        x = torch.zeros(count, 1, height, width, dtype=torch.float32)
+        top, left = (height - rows) // 2, (width - cols) // 2
+        with _open_idx(layout.images) as stream:
+            _read_into(stream, layout.images, memoryview(bytearray(16)))  # the header, checked
+            _read_idx_images(stream, layout.images, x[:, 0, top : top + rows, left : left + cols])
         to_unit_range_(x)
-        y = torch.from_numpy(labels)
-        num_classes = max(10, int(labels.max()) + 1)
-        spec = DataSpec(event_shape=(1, height, width), low=-1.0, high=1.0, num_classes=num_classes)
-        super().__init__(x, y, spec)
-        self.files = (images_file, labels_file)
+        super().__init__(x, torch.from_numpy(layout.labels), layout.spec(pad))
+        self.files = (layout.images, layout.labels_file)
+
+
+@dataclass(frozen=True)
+class _MnistLayout:
+    """The checked files of one split: ``count`` images of ``rows``×``cols`` bytes."""
+
+    images: Path
+    labels_file: Path
+    labels: np.ndarray
+    count: int
+    rows: int
+    cols: int
+    side: int = _MNIST_PADDED
+
+    def spec(self, pad: bool) -> DataSpec:
+        height, width = (self.side, self.side) if pad else (self.rows, self.cols)
+        num_classes = max(10, int(self.labels.max()) + 1)
+        return DataSpec(event_shape=(1, height, width), low=-1.0, high=1.0, num_classes=num_classes)
+
+
+def _mnist_layout(path: str | os.PathLike[str] | None, split: str, pad: bool) -> _MnistLayout:
+    if path is None:
+        raise UsageError(f"dataset 'mnist' needs --data-path DIR with {_MNIST_LOOKED_FOR}")
+    if split not in ("auto", *_MNIST_SPLITS):
+        raise UsageError(f"data.split: {split!r} is not one of 'auto', 'train', 'test'")
+    directory = Path(path)
+    if not directory.is_dir():
+        raise UsageError(
+            f"dataset 'mnist': --data-path {directory} must be a directory with {_MNIST_LOOKED_FOR}"
+        )
+    images_file, labels_file = _find_mnist_files(directory, split)
+    labels = _read_idx_labels(labels_file)
+    with _open_idx(images_file) as stream:
+        count, rows, cols = _read_idx_header(stream, images_file, _IDX_IMAGES_MAGIC, 3)
+        _check_claimed_size(stream, images_file, 16, count * rows * cols)
+    if count != len(labels):
+        raise UsageError(
+            f"{images_file} holds {count} images but {labels_file} holds {len(labels)} labels"
+        )
+    if pad and (rows > _MNIST_PADDED or cols > _MNIST_PADDED):
+        raise UsageError(
+            f"data.pad: the images of {images_file} are {rows}x{cols}, larger than "
+            f"the {_MNIST_PADDED}x{_MNIST_PADDED} they would be padded to"
+        )
+    return _MnistLayout(images_file, labels_file, labels, count, rows, cols)
+
+
+def mnist_dataset(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    split: str = "auto",
+    pad: bool = False,
+    stream: bool = False,
+) -> MNIST | StreamedByteImages:
+    """The ``mnist`` dataset: :class:`MNIST` in memory as float32, or with ``stream=True``
+    the same values streamed (:class:`~ebkit.builtins.datasets.byte_records.StreamedByteImages`):
+    a raw IDX file is memory-mapped, a gzipped one is decompressed once into uint8 (a
+    quarter of the float32 size), and batches stay uint8 until they are on the device."""
+    if not stream:
+        return MNIST(path, split=split, pad=pad)
+    layout = _mnist_layout(path, split, pad)
+    pixels = layout.rows * layout.cols
+    shape = (1, layout.rows, layout.cols)
+    pad_to = layout.side if pad else None
+    y = torch.from_numpy(layout.labels)
+    with _open_idx(layout.images) as stream_:
+        gzipped = isinstance(stream_, gzip.GzipFile)
+        if gzipped:
+            _read_into(stream_, layout.images, memoryview(bytearray(16)))
+            array = np.empty((layout.count, pixels), dtype=np.uint8)
+            got = _read_into(stream_, layout.images, memoryview(array).cast("B"))
+            _check_payload_end(stream_, layout.images, array.size, got)
+    if gzipped:
+        source = ByteRecordSource(shape, y, array=array, pad_to=pad_to)
+    else:
+        part = RecordFile(str(layout.images), 16, layout.count, pixels)
+        source = ByteRecordSource(shape, y, parts=[part], pad_to=pad_to)
+    return StreamedByteImages(source, layout.spec(pad), (layout.images, layout.labels_file))
 
 
 def _find_mnist_files(directory: Path, split: str) -> tuple[Path, Path]:

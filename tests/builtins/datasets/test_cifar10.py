@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ebkit.builtins.datasets.cifar10 import CIFAR10
+from ebkit.builtins.datasets.byte_records import StreamedByteImages
+from ebkit.builtins.datasets.cifar10 import CIFAR10, cifar10_dataset
 from ebkit.core.errors import UsageError
 
 
@@ -111,15 +112,17 @@ def test_registered_with_typed_options_and_check_dataset_passes(cifar_dir) -> No
     from ebkit.testing import check_dataset
 
     component = get_plugin_manager().lookup("dataset", "cifar10").component
-    assert component.load_factory() is CIFAR10
+    assert component.load_factory() is cifar10_dataset
     assert component.resolve_options({"partial": "true"}, prefix="data") == {
         "split": "auto",
         "partial": True,
+        "stream": False,
     }
     with pytest.raises(UsageError, match="'valid' is not one of"):
         component.resolve_options({"split": "valid"}, prefix="data")
     directory, _ = cifar_dir
     check_dataset(component, path=str(directory))
+    check_dataset(component, path=str(directory), stream=True)
 
 
 def test_a_malformed_batch_is_one_line_on_the_command_line(tmp_path: Path) -> None:
@@ -136,3 +139,27 @@ def test_a_malformed_batch_is_one_line_on_the_command_line(tmp_path: Path) -> No
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "not a whole number of 3073-byte" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+# -- data.stream=true: the same values from the memory-mapped batch files
+
+
+def test_streamed_cifar10_holds_the_in_memory_values(tmp_path: Path) -> None:
+    for index in range(1, 6):
+        write_batch(tmp_path / f"data_batch_{index}.bin", [index, 9, 0], seed=index)
+    streamed = cifar10_dataset(tmp_path, stream=True)
+    memory = cifar10_dataset(tmp_path)
+    assert isinstance(streamed, StreamedByteImages) and len(streamed.source) == 15
+    x, y = streamed.source.read(list(range(15)))
+    x = x.float() / 127.5 - 1
+    assert torch.equal(x, memory.x) and torch.equal(y, memory.y)
+    # Records across two batch files, out of order.
+    x, y = streamed.source.read([14, 0, 4])
+    assert torch.equal(x.float() / 127.5 - 1, memory.x[[14, 0, 4]])
+    assert y.tolist() == [0, 1, 9]
+
+
+def test_streamed_cifar10_refuses_a_label_above_nine(tmp_path: Path) -> None:
+    write_batch(tmp_path / "test_batch.bin", [3, 12])
+    with pytest.raises(UsageError, match=r"record 1 has label 12, but CIFAR-10 labels are 0..9"):
+        cifar10_dataset(tmp_path, stream=True)

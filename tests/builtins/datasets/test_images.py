@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from ebkit.builtins.datasets.image_folder import ImageFolder, pixel_batch
-from ebkit.builtins.datasets.mnist import MNIST
+from ebkit.builtins.datasets.mnist import MNIST, mnist_dataset
 from ebkit.builtins.datasets.npz import NpzArrays, npz_dataset
 from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
@@ -473,7 +473,7 @@ def test_npz_rejects_bad_shapes_values_and_paths(tmp_path: Path) -> None:
 
 def test_datasets_are_registered_with_typed_options() -> None:
     manager = get_plugin_manager()
-    for name, factory in [("mnist", MNIST), ("folder", ImageFolder), ("npz", npz_dataset)]:
+    for name, factory in [("mnist", mnist_dataset), ("folder", ImageFolder), ("npz", npz_dataset)]:
         component = manager.lookup("dataset", name).component
         assert component.load_factory() is factory
     folder = manager.lookup("dataset", "folder").component

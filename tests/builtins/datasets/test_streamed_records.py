@@ -1,0 +1,97 @@
+"""``mnist`` and ``cifar10`` with ``data.stream=true``: the same values as in memory, read
+batch by batch from memory-mapped record files (or a uint8 array for gzipped IDX)."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ebkit.builtins.datasets.byte_records import StreamedByteImages
+from ebkit.builtins.datasets.mnist import MNIST, mnist_dataset
+from ebkit.core.errors import UsageError
+
+
+def write_idx_set(
+    directory: Path, *, n: int, gz: bool = False, cut_images: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random 28×28 training images and labels as IDX files (LeCun et al. 1998's
+    format: a big-endian magic number, the dimensions, then the bytes)."""
+    rng = np.random.default_rng(n)
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, n, dtype=np.uint8)
+    files = {
+        "train-images-idx3-ubyte": struct.pack(">4I", 2051, n, 28, 28) + images.tobytes(),
+        "train-labels-idx1-ubyte": struct.pack(">2I", 2049, n) + labels.tobytes(),
+    }
+    for name, data in files.items():
+        data = data[:-cut_images] if cut_images and "images" in name else data
+        if gz:
+            (directory / f"{name}.gz").write_bytes(gzip.compress(data))
+        else:
+            (directory / name).write_bytes(data)
+    return images, labels
+
+
+def all_samples(data: StreamedByteImages) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = data.source.read(list(range(len(data.source))))
+    return x.float() / 127.5 - 1, y
+
+
+@pytest.mark.parametrize(("gz", "pad"), [(False, False), (False, True), (True, True)])
+def test_streamed_mnist_holds_the_in_memory_values(tmp_path: Path, gz: bool, pad: bool) -> None:
+    write_idx_set(tmp_path, n=7, gz=gz)
+    streamed = mnist_dataset(tmp_path, pad=pad, stream=True)
+    memory = MNIST(tmp_path, pad=pad)
+    assert isinstance(streamed, StreamedByteImages) and streamed.spec == memory.spec
+    x, y = all_samples(streamed)
+    assert torch.equal(x, memory.x) and torch.equal(y, memory.y)
+    # A raw file is mapped, not copied; a gzipped one is held once as uint8.
+    assert (streamed.source.array is None) == (not gz)
+
+
+def test_streamed_mnist_reads_any_order_of_indices(tmp_path: Path) -> None:
+    images, labels = write_idx_set(tmp_path, n=9)
+    streamed = mnist_dataset(tmp_path, stream=True)
+    order = [8, 0, 5, 5, 2]
+    x, y = streamed.source.read(order)
+    assert torch.equal(x[:, 0], torch.from_numpy(images[order]))
+    assert y.tolist() == labels[order].tolist()
+
+
+def test_streamed_mnist_is_checked_like_the_in_memory_one(tmp_path: Path) -> None:
+    write_idx_set(tmp_path, n=5, cut_images=10)
+    with pytest.raises(UsageError, match="promises 3920 bytes of data but the file holds 3910"):
+        mnist_dataset(tmp_path, stream=True)
+
+
+def test_streamed_mnist_batches_are_float_in_unit_range_and_follow_epochs(tmp_path: Path) -> None:
+    write_idx_set(tmp_path, n=8)
+    streamed = mnist_dataset(tmp_path, stream=True)
+    memory = MNIST(tmp_path)
+    generator = torch.Generator().manual_seed(0)
+    seen = [streamed.sample(4, generator) for _ in range(2)]
+    for batch in seen:
+        assert batch.x.dtype == torch.float32 and batch.x.shape == (4, 1, 28, 28)
+    # One epoch of 8 in two batches: every image once, with its own label.
+    both = torch.cat([batch.x for batch in seen])
+    labels = torch.cat([batch.y for batch in seen])
+    order = [int(torch.nonzero((memory.x == row).flatten(1).all(1))[0]) for row in both]
+    assert sorted(order) == list(range(8)) and labels.tolist() == memory.y[order].tolist()
+
+
+def test_streamed_records_arrive_through_a_worker_process(tmp_path: Path) -> None:
+    images, _ = write_idx_set(tmp_path, n=6)
+    alone = mnist_dataset(tmp_path, stream=True)
+    with_worker = mnist_dataset(tmp_path, stream=True)
+    with_worker.configure(workers=1)
+    for _ in range(4):  # two epochs of two batches
+        expected = alone.sample(3, torch.Generator().manual_seed(1))
+        got = with_worker.sample(3, torch.Generator().manual_seed(1))
+        assert torch.equal(got.x, expected.x) and torch.equal(got.y, expected.y)
+    with_worker.configure(workers=0)
+    assert np.array_equal(images.shape, (6, 28, 28))
