@@ -46,6 +46,8 @@ _LAZY: dict[str, str] = {
     "Callback": "ebkit.core.engine",
     "StepExtension": "ebkit.core.extensions",
     "Logger": "ebkit.tracking.logger",
+    "ChainKernel": "ebkit.plugin.kernels",
+    "build_chain_kernel": "ebkit.plugin.kernels",
     "PluginManager": "ebkit.plugin.manager",
     "get_plugin_manager": "ebkit.plugin.manager",
 }
@@ -54,6 +56,7 @@ __all__ = [
     "ARCHITECTURES",
     "HOOK_VERSION",
     "Callback",
+    "ChainKernel",
     "Component",
     "Components",
     "ContrastiveSampler",
@@ -79,6 +82,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "all_reduce_mean",
+    "build_chain_kernel",
     "build_component",
     "choose_architecture",
     "energy_metrics",
@@ -109,6 +113,7 @@ if TYPE_CHECKING:
         energy_metrics,
     )
     from ebkit.core.parallel import all_reduce_mean, is_main_process, process_rank, world_size
+    from ebkit.plugin.kernels import ChainKernel, build_chain_kernel
     from ebkit.plugin.manager import PluginManager, get_plugin_manager
     from ebkit.runs.library import build_component, load_run, resume, train
     from ebkit.runs.saved import SavedRun

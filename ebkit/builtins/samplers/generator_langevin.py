@@ -12,6 +12,9 @@ number of steps does not touch the weights.
 
 In a conditional run both halves condition on the requested classes y: G(z, y) proposes
 and the Langevin steps follow E(x | y).
+
+``kernel`` names another chain kernel of the registry to refine G(z) with instead of
+Langevin dynamics (:mod:`ebkit.plugin.kernels`), e.g. ``hmc``.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ebkit.builtins.samplers.chains import make_chain
 from ebkit.builtins.samplers.generator import GeneratorSampler
 from ebkit.builtins.samplers.langevin import LANGEVIN_OPTION_NAMES, LangevinSampler
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
+from ebkit.plugin.kernels import BUILTIN_KERNEL
 
 __all__ = ["GENERATOR_PREFIX", "GeneratorLangevinSampler"]
 
@@ -54,7 +59,11 @@ class GeneratorLangevinSampler(ContrastiveSampler):
     (``label_dim`` sizes its class embedding) and Langevin on E(x | y), in
     :meth:`sample` and :meth:`training_samples` alike.
 
-    :meth:`metrics`: Langevin's diagnostics plus ``energy_raw`` and ``energy_refined``,
+    ``kernel`` other than ``langevin`` refines with that sampler of the registry, built
+    with ``kernel_options`` (``NAME=VALUE`` pairs); the Langevin options must then keep
+    their defaults. ``chain`` is the refining kernel either way.
+
+    :meth:`metrics`: the kernel's diagnostics plus ``energy_raw`` and ``energy_refined``,
     the mean energy of G(z) and of the refined samples at the last call (one extra
     forward pass of the energy, without gradients, for ``energy_refined``).
     """
@@ -69,6 +78,8 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         steps: int = 20,
         step_size: float = 1.0,
         noise: str = "independent",
+        kernel: str = BUILTIN_KERNEL,
+        kernel_options: str = "",
         **options: Any,
     ) -> None:
         super().__init__(spec)
@@ -88,7 +99,9 @@ class GeneratorLangevinSampler(ContrastiveSampler):
             else:
                 generator[name] = value
         self.generator = GeneratorSampler(spec, **generator)
-        self.langevin = LangevinSampler(spec, **langevin)
+        self.kernel = kernel
+        own_defaults = {"steps": 20, "step_size": 1.0, "noise": "independent"}
+        self.chain: Any = make_chain(spec, kernel, kernel_options, langevin, own_defaults)
         self._energy_refined: Tensor | None = None
 
     def training_samples(
@@ -115,7 +128,7 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         conditional run); their graph reaches G's parameters straight through the
         refinement (class docstring)."""
         raw = self.generator.sample(n, energy, generator, labels)
-        if self.langevin.steps == 0:
+        if self.chain.steps == 0:
             self._refine(raw, energy, generator, labels)  # for the metrics
             return raw
         refined = self._refine(raw, energy, generator, labels)
@@ -129,8 +142,8 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         generator: torch.Generator,
         labels: Tensor | None,
     ) -> Tensor:
-        refined = self.langevin.refine(raw, energy, generator, labels)
-        if self.langevin.steps:
+        refined = self.chain.refine(raw, energy, generator, labels)
+        if self.chain.steps:
             with torch.no_grad():
                 self._energy_refined = energy.evaluate(refined, labels).energy.mean()
         else:
@@ -138,9 +151,16 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         return refined
 
     def metrics(self) -> dict[str, Tensor | float]:
-        metrics = self.langevin.metrics()
-        start = self.langevin.start_energy
+        metrics = self.chain.metrics()
+        start = getattr(self.chain, "start_energy", None)
         if start is not None and self._energy_refined is not None:
             metrics["energy_raw"] = start.mean()
             metrics["energy_refined"] = self._energy_refined
         return metrics
+
+    @property
+    def langevin(self) -> LangevinSampler:
+        """The Langevin refinement (``kernel`` = langevin only)."""
+        if not isinstance(self.chain, LangevinSampler):
+            raise TypeError(f"this sampler refines with kernel {self.kernel!r}, not langevin")
+        return self.chain

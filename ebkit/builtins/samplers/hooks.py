@@ -216,6 +216,24 @@ def ebkit_samplers() -> list[Component]:
             ),
         )
 
+    # replay's and generator-langevin's choice of chain (ebkit.plugin.kernels).
+    kernel_choice = (
+        Option(
+            "kernel",
+            str,
+            "langevin",
+            "the sampler that moves the chains: langevin (the Langevin options here) or "
+            "another chain kernel of the registry, e.g. hmc from ebkit-hmc, configured by "
+            "kernel_options (see docs/plugins.md, chain kernels)",
+        ),
+        Option(
+            "kernel_options",
+            str,
+            "",
+            "options of a kernel other than langevin, as NAME=VALUE pairs separated by "
+            "spaces, e.g. 'steps=5 leapfrog_steps=4 step_size=0.05'",
+        ),
+    )
     langevin = langevin_options(steps=60, step_size=None, noise="auto")
     langevin_names = {option.name for option in langevin}
     # A generator option named like a Langevin one (noise) keeps its meaning under a prefix.
@@ -243,7 +261,8 @@ def ebkit_samplers() -> list[Component]:
         Component(
             name="replay",
             summary="persistent Langevin chains in a replay buffer (IGEBM, Du & Mordatch "
-            "2019): starts from the buffer, or fresh noise with probability reinit",
+            "2019): starts from the buffer, or fresh noise with probability reinit; "
+            "another chain kernel with kernel=NAME",
             factory="ebkit.builtins.samplers.replay:ReplaySampler",
             options=(
                 Option(
@@ -263,18 +282,21 @@ def ebkit_samplers() -> list[Component]:
                     maximum=1.0,
                 ),
                 *langevin_options(steps=None, step_size=None, noise="auto"),
+                *kernel_choice,
             ),
         ),
         Component(
             name="generator-langevin",
             summary="trained generator G(z) refined by K Langevin steps on the energy (a "
-            "GAN-EBM hybrid): the energy trains on refined samples, G on raw G(z)",
+            "GAN-EBM hybrid): the energy trains on refined samples, G on raw G(z); another "
+            "chain kernel with kernel=NAME",
             factory="ebkit.builtins.samplers.generator_langevin:GeneratorLangevinSampler",
             options=(
                 *generator_options,
                 *langevin_options(steps=20, step_size=1.0, noise="independent")[
                     1:
                 ],  # no init: chains start at G(z)
+                *kernel_choice,
             ),
         ),
     ]

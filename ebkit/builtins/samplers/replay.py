@@ -12,6 +12,10 @@ every checkpoint and ``load_state_dict`` restores it exactly: a resumed run cont
 with the same chains. It costs capacity × event size × 4 bytes of memory and of every
 checkpoint: 64 KiB for the 2-D toys, 2 MiB for 8×8 digits, 25.7 MB for 28×28 MNIST and
 100.7 MB for 32×32 colour images at the default capacity 8192.
+
+The chains move with Langevin dynamics unless ``kernel`` names another chain kernel of
+the registry (:mod:`ebkit.plugin.kernels`), e.g. ``hmc``: Hamiltonian Monte Carlo
+chains persisting in the buffer.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ebkit.builtins.samplers.chains import make_chain
 from ebkit.builtins.samplers.langevin import LangevinSampler
 from ebkit.builtins.samplers.mcmc import floating_dtype
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
+from ebkit.plugin.kernels import BUILTIN_KERNEL, is_builtin_kernel
 
 __all__ = ["ReplaySampler"]
 
@@ -65,23 +71,35 @@ class ReplaySampler(ContrastiveSampler):
         capacity: int = 8192,
         reinit: float = 0.05,
         steps: int | None = None,
+        kernel: str = BUILTIN_KERNEL,
+        kernel_options: str = "",
         **langevin_options: Any,
     ) -> None:
         super().__init__(spec)
+        explicit_steps = steps
         if steps is None:
             # Persistent chains continue across training steps, so on vectors a few steps
             # per call suffice and leave time for more training steps.
             steps = VECTOR_REPLAY_STEPS if not spec.is_image else IMAGE_REPLAY_STEPS
         langevin_options["steps"] = steps
+        if explicit_steps is not None and not is_builtin_kernel(kernel):
+            raise ValueError(
+                f"steps is a Langevin option and kernel={kernel}; set the kernel's own "
+                "steps in kernel_options (e.g. kernel_options='steps=10')"
+            )
         if not (isinstance(capacity, int) and capacity >= 1):
             raise ValueError(f"capacity must be a whole number >= 1, not {capacity!r}")
         if not 0.0 <= reinit <= 1.0:
             raise ValueError(f"reinit must be a probability in [0, 1], not {reinit!r}")
         self.capacity = capacity
         self.reinit = float(reinit)
-        self.langevin = LangevinSampler(spec, **langevin_options)
+        self.kernel = kernel
+        # steps is auto here, not Langevin's 60: only a value the user set counts as set.
+        self.chain: Any = make_chain(
+            spec, kernel, kernel_options, langevin_options, {"steps": steps}
+        )
         self.register_buffer(
-            "buffer", self.langevin.initial(capacity, None, dtype=torch.float32, device="cpu")
+            "buffer", self.chain.initial(capacity, None, dtype=torch.float32, device="cpu")
         )
         self._fresh: Tensor | None = None
 
@@ -104,21 +122,28 @@ class ReplaySampler(ContrastiveSampler):
         self._fresh = None
         if self.reinit > 0:
             fresh = torch.rand(n, generator=generator, device=device) < self.reinit
-            noise = self.langevin.initial(n, generator, dtype=dtype)
+            noise = self.chain.initial(n, generator, dtype=dtype)
             start = torch.where(fresh.view(n, *(1,) * (start.ndim - 1)), noise, start)
             self._fresh = fresh
-        chains = self.langevin.refine(start, energy, generator)
+        chains = self.chain.refine(start, energy, generator)
         if self.training:
             buffer.index_copy_(0, slots, chains.to(buffer.dtype))
         return chains
 
     def metrics(self) -> dict[str, Tensor | float]:
-        metrics = self.langevin.metrics()
+        metrics = self.chain.metrics()
         if self._fresh is not None:
             metrics["fresh_share"] = self._fresh.float().mean()
         elif self.reinit == 0:
             metrics["fresh_share"] = 0.0
         return metrics
+
+    @property
+    def langevin(self) -> LangevinSampler:
+        """The Langevin chains (``kernel`` = langevin only)."""
+        if not isinstance(self.chain, LangevinSampler):
+            raise TypeError(f"this replay sampler runs kernel {self.kernel!r}, not langevin")
+        return self.chain
 
     def extra_repr(self) -> str:
         return f"capacity={self.capacity}, reinit={self.reinit:g}"

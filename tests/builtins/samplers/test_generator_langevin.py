@@ -95,7 +95,8 @@ def test_the_record_offers_the_generators_and_langevins_options() -> None:
     names = [option.name for option in HYBRID.options]
     generator_names = [option.name for option in RECORDS["generator"].options]
     renamed = [f"generator_{n}" if n in LANGEVIN_OPTION_NAMES else n for n in generator_names]
-    assert names == [*renamed, *(n for n in LANGEVIN_OPTION_NAMES if n != "init")]
+    langevin = [n for n in LANGEVIN_OPTION_NAMES if n != "init"]
+    assert names == [*renamed, *langevin, "kernel", "kernel_options"]
     defaults = {option.name: option.default for option in HYBRID.options}
     assert (defaults["steps"], defaults["step_size"]) == (20, 1.0)
     assert "generator_noise" in names  # the generator's z distribution, next to Langevin's

@@ -47,7 +47,7 @@ def test_conforms(options: dict) -> None:
 def test_the_record_matches_the_class() -> None:
     check_option_round_trip(REPLAY)
     names = [option.name for option in REPLAY.options]
-    assert names == ["capacity", "reinit", *LANGEVIN_OPTION_NAMES]
+    assert names == ["capacity", "reinit", *LANGEVIN_OPTION_NAMES, "kernel", "kernel_options"]
     defaults = {option.name: option.default for option in REPLAY.options}
     assert (defaults["capacity"], defaults["reinit"]) == (8192, 0.05)
     keywords = inspect.signature(ReplaySampler).parameters
