@@ -133,7 +133,7 @@ def throughput(args: argparse.Namespace, root: Path) -> None:
     write_shards(files, root / "shards", args.per_shard)
     shards = sorted((root / "shards").glob("*.tar"))
     configurations = {"bare Pillow loop": None, "bare tarfile + Pillow loop": None}
-    for workers in (0, 1, 2):
+    for workers in args.workers:
         configurations[f"folder, {workers} workers"] = ("folder", workers)
         configurations[f"shards, {workers} workers"] = ("shards", workers)
     rates: dict[str, list[float]] = {name: [] for name in configurations}
@@ -267,6 +267,18 @@ def memory(args: argparse.Namespace, root: Path) -> None:
     )
 
 
+def _worker_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give counts >= 0 separated by commas, e.g. 0,2,4"
+        )
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2000, help="files for throughput")
@@ -276,6 +288,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--per-shard", type=int, default=250, help="images per tar shard")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--workers",
+        type=_worker_counts,
+        default=(0, 1, 2),
+        help="worker counts to measure, comma-separated (default 0,1,2)",
+    )
     parser.add_argument("--memory-images", type=int, default=20_000)
     parser.add_argument("--memory-size", type=int, default=128)
     parser.add_argument("--memory-steps", type=int, default=300)
