@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import os
 import platform
 import statistics
 import sys
@@ -46,6 +45,14 @@ from collections.abc import Callable
 import torch
 from rich.console import Console
 from rich.table import Table
+from speed import (
+    interleaved_rounds,
+    machine_line,
+    print_variant_ratios,
+    repeat,
+    timed,
+    warn_if_loaded,
+)
 from torch import Tensor, nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
@@ -56,9 +63,6 @@ from ebkit.core.hardware import PRECISIONS, compile_unavailable, resolve_device
 
 TARGET = 0.98
 """The throughput ratio ebkit / hand loop we aim for."""
-
-COMPILE_TARGET = 1.3
-"""The throughput ratio compiled ebkit / eager hand loop we aim for."""
 
 HAND = "hand loop"
 LANGEVIN = "ebkit langevin"
@@ -182,17 +186,6 @@ def ebkit_options(args: argparse.Namespace, steps: int) -> dict[str, object]:
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def timed(block: Callable[[], object], clock: Callable[[], float]) -> float:
-    """Seconds of ``block``, waiting for a CUDA device at both ends."""
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = clock()
-    block()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return clock() - start
-
-
 def variant_loops(
     args: argparse.Namespace,
     energy: TinyMLPEnergy,
@@ -240,12 +233,6 @@ def variant_loops(
 
 
 VARIANT_GENERATORS: dict[str, torch.Generator] = {}
-
-
-def describe(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.machine()})"
 
 
 def new_generator(args: argparse.Namespace) -> torch.Generator:
@@ -296,11 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     generators = {name: new_generator(args) for name in ("a", "b", "c", "d")}
 
     def calls(sample: Callable[[], object]) -> Callable[[], None]:
-        def block() -> None:
-            for _ in range(args.calls):
-                sample()
-
-        return block
+        return repeat(sample, args.calls)
 
     def ebkit_call(sampler: LangevinSampler | ReplaySampler, key: str) -> Callable[[], None]:
         def call() -> None:
@@ -319,34 +302,23 @@ def main(argv: list[str] | None = None) -> int:
     loops.update(variants)
     for block in loops.values():  # warm-up
         block()
-    seconds: dict[str, list[float]] = {name: [] for name in loops}
-    names = list(loops)
-    for index in range(args.repeats):
-        shift = index % len(names)  # rotate the order so that no loop always goes first
-        for name in names[shift:] + names[:shift]:
-            seconds[name].append(timed(loops[name], CLOCKS[args.clock]) / args.calls)
-
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cores = os.cpu_count() or 1
-    threads = f"{torch.get_num_threads()} threads{'' if args.threads else ' (default)'}"
+    seconds, _ = interleaved_rounds(
+        loops, args.repeats, lambda block: timed(block, device, CLOCKS[args.clock]) / args.calls
+    )
+    machine, load, cores = machine_line(device, args.threads is not None)
     out.print(
         f"  energy    MLP 2-{args.width}-{args.width}-1 (SiLU), {args.chains} chains, "
         f"{args.steps} steps per call\n"
         f"  step      η = {args.step_size:g}, σ = {args.noise_scale:g} (independent), "
         f"c = {args.grad_clip:g}, clamped to [{spec.low:g}, {spec.high:g}]\n"
         f"  replay    capacity {args.capacity}, reinit 0.05, training mode (writes back)\n"
-        f"  device    {describe(device)}, {threads}, {cores} CPUs, "
-        f"load average {load:.1f}\n"
+        f"  device    {machine}\n"
         f"  versions  torch {torch.__version__}, Python {platform.python_version()}\n"
         f"  timing    {args.repeats} interleaved rounds of {args.calls} call(s) per loop, "
         f"after one untimed round; {args.clock} clock\n"
         f"  chains    ebkit and the hand loop are {same}"
     )
-    if load > cores:
-        out.print(
-            f"  [bold yellow]warning[/]: load average {load:.1f} > {cores} CPUs, so other "
-            "processes share them: noisy timings"
-        )
+    warn_if_loaded(out, load, cores)
 
     table = Table(show_edge=False)
     for column in ("loop", "ms/call", "spread (min–max)", "µs/step", "vs hand loop"):
@@ -374,12 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         f"max {max(paired):.3f})"
     )
     out.print(f"ratio >= {TARGET}: {'yes' if ratio >= TARGET else 'no'}")
-    for name in variants:
-        variant = median[HAND] / median[name]
-        verdict = ""
-        if name.endswith("compiled"):
-            verdict = f" (>= {COMPILE_TARGET}: {'yes' if variant >= COMPILE_TARGET else 'no'})"
-        out.print(f"ratio {name} / eager hand loop: {variant:.3f}{verdict}")
+    print_variant_ratios(out, {name: median[HAND] / median[name] for name in variants})
     extra = median[REPLAY] / median[LANGEVIN] - 1
     out.print(
         f"replay: {1e6 * median[REPLAY] / args.steps:.1f} µs per Langevin step; buffer draw and "

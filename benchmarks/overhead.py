@@ -34,7 +34,6 @@ test: the exit code is 0 whatever the ratio. See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import platform
 import shutil
@@ -47,28 +46,32 @@ from pathlib import Path
 
 import rich
 import torch
+from overhead_hand_loop import HandLoop
 from rich.console import Console
 from rich.table import Table
-from torch import Tensor, nn
+from speed import (
+    interleaved_rounds,
+    layer_widths,
+    machine_line,
+    parameter_count,
+    print_variant_ratios,
+    repeat,
+    timed,
+    warn_if_loaded,
+)
+from torch import Tensor
 
-from ebkit.core.data import TensorDataset
-from ebkit.core.engine import Callback, Components, Trainer
-from ebkit.core.errors import EbkitError, UsageError
+from ebkit.core.engine import Callback, Trainer
+from ebkit.core.errors import EbkitError
 from ebkit.core.hardware import compile_unavailable
-from ebkit.core.interfaces import Dataset
 from ebkit.plugin.manager import get_plugin_manager
 from ebkit.runs.build import build_components, resolve_device
 from ebkit.runs.callbacks import MetricsLog, ProgressBar
 from ebkit.runs.config import RunConfig, resolve_config
 from ebkit.runs.training import settings_from_config
-from ebkit_autoencoder.conv import ConvAutoEncoderEnergy
-from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
 
 TARGET = 0.97
 """The throughput ratio ebkit / hand loop we aim for."""
-
-COMPILE_TARGET = 1.3
-"""The throughput ratio compiled ebkit / eager hand loop we aim for."""
 
 HAND = "hand loop"
 STEP = "ebkit train_step"
@@ -183,130 +186,6 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     )
 
 
-# -- the hand-written loop -------------------------------------------------------------
-
-
-class HandLoop:
-    """Minimal EBGAN in plain PyTorch on copies of ebkit's initial modules.
-
-    The energy is called through its plain ``nn.Sequential`` parts (``encoder`` and
-    ``decoder``) and the generator through its network ``net``, with the arithmetic of
-    their ``forward`` (flattening, the conv energy's padding and crop, the output map to
-    the data range) written out, so that no ebkit code but the networks' own layers runs
-    inside the step and the results are bit-for-bit those of the ebkit modules.
-    """
-
-    def __init__(self, components: Components, config: RunConfig, device: torch.device) -> None:
-        energy, sampler, loss = components.energy, components.sampler, components.loss
-        if not isinstance(energy, (MLPAutoEncoderEnergy, ConvAutoEncoderEnergy)):
-            raise UsageError("the hand loop implements the MLP and conv auto-encoders only")
-        if loss.f != "identity" or getattr(loss, "schedule", "constant") != "constant":
-            raise UsageError("the hand loop implements the constant margin loss with f = identity")
-        # Copied before any step: the same initial weights and buffers as ebkit's.
-        self.encoder: nn.Module = copy.deepcopy(energy.encoder).to(device)
-        self.decoder: nn.Module = copy.deepcopy(energy.decoder).to(device)
-        self.generator: nn.Module = copy.deepcopy(sampler.net).to(device)
-        self.distance: str = energy.distance
-        # F.pad's (left, right, top, bottom) for the conv energy; None for the MLP.
-        self.padding: tuple[int, int, int, int] | None = getattr(energy, "_padding", None)
-        self.margin = float(loss.margin)
-        self.latent_dim: int = sampler.latent_dim
-        spec = components.dataset.spec
-        self.event_shape = spec.event_shape
-        self.low, self.high = spec.low, spec.high
-        self.device = device
-        optimisation = config.train.optimisation
-        self.batch_size = optimisation.batch_size
-        betas = (optimisation.beta1, optimisation.beta2)
-        energy_parameters = [*self.encoder.parameters(), *self.decoder.parameters()]
-        self.energy_optimizer = torch.optim.Adam(
-            energy_parameters, lr=optimisation.energy_lr, betas=betas
-        )
-        self.generator_optimizer = torch.optim.Adam(
-            self.generator.parameters(), lr=optimisation.sampler_lr, betas=betas
-        )
-        seed = optimisation.seed
-        self.data_generator = torch.Generator().manual_seed(seed)
-        self.noise_generator = torch.Generator(device).manual_seed(seed + 1)
-        self.dtype = next(self.generator.parameters()).dtype
-        self._next_batch = _batch_drawer(components.dataset, self.batch_size, self.data_generator)
-
-    def energy(self, x: Tensor) -> Tensor:
-        batch = x.shape[0]
-        if self.padding is None:
-            reconstruction = self.decoder(self.encoder(x.reshape(batch, -1))).reshape(x.shape)
-        else:
-            left, right, top, bottom = self.padding
-            decoded = self.decoder(self.encoder(torch.nn.functional.pad(x, self.padding)))
-            height, width = decoded.shape[-2:]
-            reconstruction = decoded[..., top : height - bottom, left : width - right]
-        difference = (reconstruction - x).reshape(batch, -1)
-        if self.distance == "l2":
-            return torch.linalg.vector_norm(difference, ord=2, dim=1)
-        if self.distance == "mse":
-            return difference.square().mean(dim=1)
-        return difference.abs().sum(dim=1)
-
-    def step(self) -> None:
-        x = self._next_batch().to(self.device, non_blocking=True)
-        z = torch.randn(
-            self.batch_size,
-            self.latent_dim,
-            generator=self.noise_generator,
-            device=self.device,
-            dtype=self.dtype,
-        )
-        unit = self.generator(z)
-        fake = (self.low + (unit + 1) * (0.5 * (self.high - self.low))).reshape(
-            self.batch_size, *self.event_shape
-        )
-
-        energy_loss = (
-            self.energy(x).mean()
-            + torch.clamp(self.margin - self.energy(fake.detach()), min=0).mean()
-        )
-        self.energy_optimizer.zero_grad(set_to_none=True)
-        energy_loss.backward()
-        self.energy_optimizer.step()
-
-        generator_loss = self.energy(fake).mean()
-        self.generator_optimizer.zero_grad(set_to_none=True)
-        generator_loss.backward()
-        self.generator_optimizer.step()
-
-    def named_tensors(self) -> dict[str, Tensor]:
-        """Parameters and buffers, named as in the ebkit energy/sampler state dicts."""
-        tensors = {f"energy.encoder.{k}": v for k, v in self.encoder.state_dict().items()}
-        tensors.update({f"energy.decoder.{k}": v for k, v in self.decoder.state_dict().items()})
-        tensors.update({f"sampler.net.{k}": v for k, v in self.generator.state_dict().items()})
-        return tensors
-
-
-def _batch_drawer(
-    dataset: Dataset, batch_size: int, generator: torch.Generator
-) -> Callable[[], Tensor]:
-    """The hand loop's data: shuffled epochs over the tensor of a finite dataset, the last
-    incomplete batch dropped (what ebkit's TensorDataset does); other datasets are
-    sampled through a private copy of the dataset object."""
-    if not isinstance(dataset, TensorDataset):
-        private = copy.deepcopy(dataset)
-        return lambda: private.sample(batch_size, generator).x
-    data, count = dataset.x, len(dataset)
-    order: Tensor | None = None
-    position = 0
-
-    def next_batch() -> Tensor:
-        nonlocal order, position
-        if order is None or position + batch_size > count:
-            order = torch.randperm(count, generator=generator)
-            position = 0
-        index = order[position : position + batch_size]
-        position += batch_size
-        return data[index]
-
-    return next_batch
-
-
 # -- ebkit -----------------------------------------------------------------------------
 
 
@@ -386,36 +265,11 @@ def check_equivalence(config: RunConfig, device: torch.device, steps: int) -> tu
 # -- timing ----------------------------------------------------------------------------
 
 
-# -- timing ----------------------------------------------------------------------------
-
-
-def timed(block: Callable[[], None], device: torch.device) -> float:
-    """Wall-clock seconds of ``block``, synchronising an accelerator at both ends."""
-    _synchronize(device)
-    start = time.perf_counter()
-    block()
-    _synchronize(device)
-    return time.perf_counter() - start
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def fit_block(trainer: Trainer, steps: int) -> None:
     """``steps`` more steps of ``Trainer.fit()``, callbacks included (their start and
     end too: each block starts and stops a progress bar)."""
     trainer.settings.steps = trainer.step + steps
     trainer.fit()
-
-
-def repeat(step: Callable[[], object], steps: int) -> Callable[[], None]:
-    def block() -> None:
-        for _ in range(steps):
-            step()
-
-    return block
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -475,16 +329,13 @@ def run(args: argparse.Namespace, out: Console) -> int:
         )
 
     loops = loops_of(steps)
-    seconds: dict[str, list[float]] = {name: [] for name in loops}
-    names = list(loops)
-    rounds = 0
-    for index in range(args.repeats):
-        shift = index % len(names)  # rotate the order so that no loop always goes first
-        for name in names[shift:] + names[:shift]:
-            seconds[name].append(timed(loops[name], device))
-        rounds += 1
-        if args.budget and time.perf_counter() - started > args.budget:
-            break  # the machine got slower than the warm-up said: keep what we have
+    seconds, rounds = interleaved_rounds(
+        loops,
+        args.repeats,
+        lambda block: timed(block, device),
+        # The machine got slower than the warm-up said: keep what we have.
+        stop=lambda: bool(args.budget) and time.perf_counter() - started > args.budget,
+    )
     shutil.rmtree(workdir, ignore_errors=True)
     if rounds < args.repeats:
         note += f"\n            (stopped after {rounds} of {args.repeats} rounds: --budget reached)"
@@ -495,19 +346,17 @@ def run(args: argparse.Namespace, out: Console) -> int:
     components = step_trainer.components
     spec = components.dataset.spec
     optimisation = config.train.optimisation
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cores = os.cpu_count() or 1
-    threads = f"{torch.get_num_threads()} threads{'' if args.threads else ' (default)'}"
+    machine, load, cores = machine_line(device, args.threads is not None)
     out.print(
         f"  data      {config.data.id}, events {spec.event_shape}, batch {args.batch_size}\n"
-        f"  energy    {config.energy.id}: {_layers(components.energy)}, "
-        f"{_count(components.energy)} parameters\n"
-        f"  sampler   {config.sampler.id}: {_layers(components.sampler)}, "
-        f"{_count(components.sampler)} parameters\n"
+        f"  energy    {config.energy.id}: {layer_widths(components.energy)}, "
+        f"{parameter_count(components.energy)} parameters\n"
+        f"  sampler   {config.sampler.id}: {layer_widths(components.sampler)}, "
+        f"{parameter_count(components.sampler)} parameters\n"
         f"  loss      {config.loss.id}, margin {components.loss.margin:g}; Adam lr "
         f"{optimisation.energy_lr:g}/{optimisation.sampler_lr:g}, "
         f"betas ({optimisation.beta1:g}, {optimisation.beta2:g})\n"
-        f"  device    {_describe(device)}, {threads}, {cores} CPUs, load average {load:.1f}\n"
+        f"  device    {machine}\n"
         f"  versions  torch {torch.__version__}, Python {platform.python_version()}\n"
         f"  timing    {args.warmup} warm-up steps each, then {rounds} interleaved blocks "
         f"of {steps} steps each{note}\n"
@@ -515,12 +364,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
         f"pictures, no checkpoints\n"
         f"  weights   ebkit and the hand loop are {same}"
     )
-    if load > cores:
-        out.print(
-            f"  [bold yellow]warning[/]: load average {load:.1f} > {cores} CPUs, so other "
-            "processes share them: noisy timings"
-            + ("; try --threads 1" if torch.get_num_threads() > 1 else "")
-        )
+    warn_if_loaded(out, load, cores, "; try --threads 1" if torch.get_num_threads() > 1 else "")
 
     table = Table(show_edge=False)
     for column in ("loop", "steps/s", "ms/step", "best steps/s", "ratio", "best ratio"):
@@ -543,39 +387,10 @@ def run(args: argparse.Namespace, out: Console) -> int:
     out.print(f"ratio train_step / hand loop: {median[STEP] / median[HAND]:.3f}")
     out.print(f"[bold]ratio fit() with logging / hand loop: {ratio:.3f}[/]")
     out.print(f"ratio >= {TARGET}: {'yes' if ratio >= TARGET else 'no'}")
-    for name in variants:
-        variant = median[name] / median[HAND]
-        verdict = ""
-        if name.endswith("compiled"):
-            verdict = f" (>= {COMPILE_TARGET}: {'yes' if variant >= COMPILE_TARGET else 'no'})"
-        out.print(f"ratio {name} / eager hand loop: {variant:.3f}{verdict}")
+    print_variant_ratios(out, {name: median[name] / median[HAND] for name in variants})
     if not identical:
         out.print("[bold red]warning[/]: the two loops did not train the same weights")
     return 0
-
-
-def _describe(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"{device} ({platform.machine()})"
-
-
-def _layers(module: nn.Module) -> str:
-    """The widths of the weight layers: ``MLP 64-1024-64`` or ``conv 1-64-128-...``."""
-    convs = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    if convs:
-        widths = [convs[0].in_channels, *(layer.out_channels for layer in convs)]
-        return "conv " + "-".join(map(str, widths))
-    linear = [layer for layer in module.modules() if isinstance(layer, nn.Linear)]
-    if not linear:
-        return type(module).__name__
-    return "MLP " + "-".join(
-        str(n) for n in [linear[0].in_features, *(layer.out_features for layer in linear)]
-    )
-
-
-def _count(module: nn.Module) -> str:
-    return f"{sum(p.numel() for p in module.parameters()):,}"
 
 
 if __name__ == "__main__":
