@@ -1,5 +1,6 @@
 """Smoke test of ``benchmarks/semi_supervised.py``: a whole tiny run on the real MNIST
-test set (one seed, a few steps) that must print every model's error and the verdict."""
+test set (one seed, a few steps) that must print every model's error, the verdict and
+the paired difference."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def test_a_tiny_run_prints_every_model_and_the_verdict():
         assert line is not None, result.stdout
         assert 0.0 <= float(line.group(1)) <= 100.0
     assert re.search(r"^EBGAN-LN vs Ladder: [+-]\d+\.\d% relative", result.stdout, re.M)
+    paired = r"^EBGAN-LN - Ladder, paired over 1 seeds: [+-]\d+\.\d\d ± 0\.00 points"
+    assert re.search(paired, result.stdout, re.M), result.stdout
 
 
 def test_bad_options_are_refused():

@@ -14,6 +14,10 @@ from ebkit import Component, Option, hookimpl
 INPUT_RANGES: tuple[str, ...] = ("unit", "data")
 """Accepted ``input_range`` of the ladder energy."""
 
+CONTRASTIVE_NOISES: tuple[str, ...] = ("own", "shared")
+"""Accepted ``contrastive_noise`` of the ladder energy (see
+:class:`ebkit_ladder.ladder.LadderEnergy`)."""
+
 CONTRASTIVE_NORMALIZATIONS: tuple[str, ...] = ("data", "batch")
 """Accepted ``contrastive_normalization`` of the ladder energy (see
 :class:`ebkit_ladder.ladder.LadderEnergy`)."""
@@ -89,6 +93,18 @@ def ebkit_energies() -> list[Component]:
                     "differ from data; batch = with their own batch's statistics",
                     choices=CONTRASTIVE_NORMALIZATIONS,
                     saved_default="batch",
+                ),
+                Option(
+                    "contrastive_noise",
+                    str,
+                    "own",
+                    "where the corrupted path's noise for contrastive samples comes from: "
+                    "own = a stream of its own, so the data's passes draw the same noise with "
+                    "or without contrastive samples (EBGAN-LN and the Ladder then differ only "
+                    "by the margin term); shared = torch's global stream, after the data's",
+                    choices=CONTRASTIVE_NOISES,
+                    # EBGAN-LN runs saved before the option existed drew from the shared stream.
+                    saved_default="shared",
                 ),
                 Option(
                     "layer_weights",

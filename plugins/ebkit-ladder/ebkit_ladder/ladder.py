@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -13,8 +13,9 @@ import torch
 from torch import Tensor, nn
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput
-from ebkit_ladder import CONTRASTIVE_NORMALIZATIONS, INPUT_RANGES
+from ebkit_ladder import CONTRASTIVE_NOISES, CONTRASTIVE_NORMALIZATIONS, INPUT_RANGES
 from ebkit_ladder.combinator import VanillaCombinator
+from ebkit_ladder.noise import gaussian_noise, own_noise_stream
 from ebkit_ladder.normalization import RunningStatistics, batch_normalize
 from ebkit_ladder.options import resolve_layer_weights, resolve_num_classes
 
@@ -148,7 +149,12 @@ class LadderEnergy(EnergyFunction):
       batch's. Batch statistics would re-centre and re-scale a batch of fakes at every
       layer, hiding from the energy exactly how they differ from data; measured on MNIST
       with 100 labels (1000 steps, seed 0), EBGAN-LN's held-out error was 14.05% with
-      ``batch`` and 11.65% with ``data`` (the Ladder alone: 12.80%).
+      ``batch`` and 11.65% with ``data`` (the Ladder alone: 12.80%). With
+      ``contrastive_noise="own"`` (the default) their corruption comes from a noise
+      stream of their own (:func:`~ebkit_ladder.noise.own_noise_stream`), so the data's
+      passes draw the same noise as in a Ladder run without contrastive samples: with
+      the same seed, EBGAN-LN and the Ladder then differ by the margin term alone, which
+      makes their per-seed comparison a paired one (common random numbers).
 
     ``features`` is h⁽ᴸ⁻¹⁾ of the clean path (the code the classifier reads), so the
     pulling-away term works with EBGAN-LN. :meth:`classify` runs the clean path alone.
@@ -171,8 +177,15 @@ class LadderEnergy(EnergyFunction):
         layer_weights: Sequence[float] | None = None,
         input_range: str = "unit",
         contrastive_normalization: str = "data",
+        contrastive_noise: str = "own",
     ) -> None:
         super().__init__(spec)
+        if contrastive_noise not in CONTRASTIVE_NOISES:
+            raise ValueError(
+                f"contrastive_noise must be one of {', '.join(CONTRASTIVE_NOISES)}, "
+                f"not {contrastive_noise!r}"
+            )
+        self.contrastive_noise = contrastive_noise
         if contrastive_normalization not in CONTRASTIVE_NORMALIZATIONS:
             raise ValueError(
                 "contrastive_normalization must be one of "
@@ -275,9 +288,19 @@ class LadderEnergy(EnergyFunction):
         from data only, and, with ``contrastive_normalization="data"``, normalised with
         those running statistics of the data rather than with their own batch's (see the
         class docstring)."""
-        if self.contrastive_normalization == "batch":
-            return self.frozen_statistics()
-        return self._data_normalized_contrast()
+        return self._contrastive_pass()
+
+    @contextmanager
+    def _contrastive_pass(self) -> Iterator[None]:
+        normalization = (
+            self.frozen_statistics()
+            if self.contrastive_normalization == "batch"
+            else self._data_normalized_contrast()
+        )
+        device = next(self.parameters()).device
+        noise = own_noise_stream(device) if self.contrastive_noise == "own" else nullcontext()
+        with normalization, noise:
+            yield
 
     @contextmanager
     def _data_normalized_contrast(self) -> Iterator[None]:
@@ -325,7 +348,7 @@ class LadderEnergy(EnergyFunction):
         generator: torch.Generator | None,
         update: bool,
     ) -> EncoderPass:
-        noise = _gaussian_noise(inputs, noise_std, generator)
+        noise = gaussian_noise(inputs, noise_std, generator)
         h = inputs if noise is None else inputs + noise
         result = EncoderPass(z=[h], noise=[noise], mean=[None], var=[None], hidden=h, logits=h)
         top = len(self.encoder) - 1
@@ -337,7 +360,7 @@ class LadderEnergy(EnergyFunction):
                 pre_activation, use_batch=self._batch_statistics, update=update
             )
             z = batch_normalize(pre_activation, mean, var)
-            noise = _gaussian_noise(z, noise_std, generator)
+            noise = gaussian_noise(z, noise_std, generator)
             if noise is not None:
                 z = z + noise
             result.z.append(z)
@@ -364,11 +387,3 @@ class LadderEnergy(EnergyFunction):
             u = batch_normalize(signal, mean, var)
             top_down.append(self.combinators[layer](corrupted.z[layer], u))
         return top_down[::-1]
-
-
-def _gaussian_noise(like: Tensor, std: float, generator: torch.Generator | None) -> Tensor | None:
-    """σ·N(0, I) noise shaped like ``like`` from ``generator`` (torch's global RNG when
-    ``None``), or ``None`` when σ = 0 so a noiseless path draws nothing."""
-    if std == 0:
-        return None
-    return std * torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)

@@ -571,3 +571,34 @@ def test_contrastive_samples_keep_their_gradients_in_the_scope() -> None:
 def test_contrastive_normalization_is_checked() -> None:
     with pytest.raises(ValueError, match="contrastive_normalization must be one of data, batch"):
         LadderEnergy(DataSpec((3,), num_classes=2), contrastive_normalization="own")
+
+
+def test_contrastive_samples_draw_their_noise_from_a_stream_of_their_own() -> None:
+    energy = activate(small_ladder()).train()
+    fakes = inputs() * 0.5 + 0.3
+    torch.manual_seed(7)
+    with energy.contrastive_scope():
+        first = energy.ladder_pass(fakes).corrupted.noise[0]
+    after = torch.get_rng_state()
+    torch.manual_seed(7)
+    assert torch.equal(after, torch.get_rng_state())  # the global stream did not move
+    with energy.contrastive_scope():
+        again = energy.ladder_pass(fakes).corrupted.noise[0]
+    assert first is not None and torch.equal(first, again)  # reproducible
+    data_noise = energy.ladder_pass(fakes).corrupted.noise[0]
+    assert not torch.allclose(first, data_noise)  # not the noise the data's pass draws next
+
+
+def test_shared_contrastive_noise_draws_from_the_global_stream() -> None:
+    energy = activate(small_ladder(contrastive_noise="shared")).train()
+    torch.manual_seed(7)
+    with energy.contrastive_scope():
+        energy.ladder_pass(inputs())
+    after = torch.get_rng_state()
+    torch.manual_seed(7)
+    assert not torch.equal(after, torch.get_rng_state())
+
+
+def test_contrastive_noise_is_checked() -> None:
+    with pytest.raises(ValueError, match="contrastive_noise must be one of own, shared"):
+        LadderEnergy(DataSpec((3,), num_classes=2), contrastive_noise="global")

@@ -35,6 +35,7 @@ def test_hook_returns_the_ladder_energy_with_a_lazy_factory() -> None:
         "bottom_weight",
         "input_range",
         "contrastive_normalization",
+        "contrastive_noise",
         "layer_weights",
     ]
 
@@ -50,6 +51,7 @@ def test_option_defaults_follow_the_spec() -> None:
         "bottom_weight": 1000.0,
         "input_range": "unit",
         "contrastive_normalization": "data",
+        "contrastive_noise": "own",
         "layer_weights": None,
     }
     assert component.option("costs").choices == ("bottom", "full")
