@@ -124,9 +124,6 @@ def resume_changes(
     if path is not None and str(Path(path).expanduser().absolute()) != saved.data_path:
         changes.append(f"--data-path {path} differs (the run has {saved.data_path})")
 
-    saved_by_name = {
-        manager.lookup("regularizer", choice.id).name: choice for choice in saved.regularizers
-    }
     if regularizer_names:
         wanted = [manager.lookup("regularizer", name).qualified_id for name in regularizer_names]
         if wanted != [choice.id for choice in saved.regularizers]:
@@ -134,15 +131,9 @@ def resume_changes(
             changes.append(
                 f"--regularizer {', '.join(regularizer_names)} differs (the run has {had})"
             )
-    for name, values in claimed_regularizers.items():
-        if not values:
-            continue
-        if name not in saved_by_name:
-            changes.append(f"regularizer {name!r} is not one of the run's")
-            continue
-        choice = saved_by_name[name]
-        component = manager.lookup("regularizer", choice.id).component
-        changes += _option_changes(component, name, choice, values)
+    changes += _claimed_option_changes(
+        manager, "regularizer", saved.regularizers, claimed_regularizers, prefix=""
+    )
 
     changes += _logger_changes(
         manager, saved, claimed_loggers, named=bool(loggers or toml.get("loggers"))
@@ -183,7 +174,6 @@ def _logger_changes(
 ) -> list[str]:
     """Differences in the loggers: the set chosen (when the request names any) and the
     options it sets."""
-    saved_by_name = {manager.lookup("logger", choice.id).name: choice for choice in saved.loggers}
     changes = []
     if named:
         wanted = sorted(manager.lookup("logger", name).qualified_id for name in claimed)
@@ -191,13 +181,30 @@ def _logger_changes(
             had = ", ".join(choice.id for choice in saved.loggers) or "none"
             changes.append(f"--logger {', '.join(claimed)} differs (the run has {had})")
             return changes
+    return changes + _claimed_option_changes(
+        manager, "logger", saved.loggers, claimed, prefix="logger."
+    )
+
+
+def _claimed_option_changes(
+    manager: PluginManager,
+    kind: str,
+    saved_choices: Sequence[ComponentConfig],
+    claimed: Mapping[str, Mapping[str, Any]],
+    *,
+    prefix: str,
+) -> list[str]:
+    """The option changes claimed for the run's components of ``kind`` (regularizers,
+    loggers), by component name; a name the run does not have is a change too."""
+    saved_by_name = {manager.lookup(kind, choice.id).name: choice for choice in saved_choices}
+    changes = []
     for name, values in claimed.items():
         if not values:
             continue
         if name not in saved_by_name:
-            changes.append(f"logger {name!r} is not one of the run's")
+            changes.append(f"{kind} {name!r} is not one of the run's")
             continue
         choice = saved_by_name[name]
-        component = manager.lookup("logger", choice.id).component
-        changes += _option_changes(component, f"logger.{name}", choice, values)
+        component = manager.lookup(kind, choice.id).component
+        changes += _option_changes(component, f"{prefix}{name}", choice, values)
     return changes

@@ -15,6 +15,13 @@ from ebkit.plugin.hookspecs import hookimpl
 __all__ = ["ebkit_datasets"]
 
 _TOY_NOISE_HELP = "standard deviation of the Gaussian noise around the shape"
+_STREAM = Option(
+    "stream",
+    bool,
+    False,
+    "stream batches (memory-mapped, uint8 until the device, --workers N) "
+    "instead of holding every image as float32",
+)
 
 
 @hookimpl
@@ -56,13 +63,7 @@ def ebkit_datasets() -> list[Component]:
                     choices=("auto", "train", "test"),
                 ),
                 Option("pad", bool, False, "zero-pad 28x28 to 32x32 (the EBGAN MNIST grid)"),
-                Option(
-                    "stream",
-                    bool,
-                    False,
-                    "stream batches (memory-mapped, uint8 until the device, --workers N) "
-                    "instead of holding every image as float32",
-                ),
+                _STREAM,
             ),
         ),
         Component(
@@ -85,13 +86,7 @@ def ebkit_datasets() -> list[Component]:
                     False,
                     "read the train batches that are present instead of requiring all five",
                 ),
-                Option(
-                    "stream",
-                    bool,
-                    False,
-                    "stream batches (memory-mapped, uint8 until the device, --workers N) "
-                    "instead of holding every image as float32",
-                ),
+                _STREAM,
             ),
         ),
         Component(
