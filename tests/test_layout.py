@@ -107,3 +107,37 @@ def test_modules_plugins_may_import_declare_what_they_export(module_name: str) -
     assert len(set(exported)) == len(exported)
     missing = [name for name in exported if not hasattr(module, name)]
     assert missing == [], f"{module_name}.__all__ names what it lacks: {missing}"
+
+
+PLUGIN_PACKAGES = sorted(
+    package
+    for package in (PACKAGE.parent / "plugins").glob("ebkit-*/ebkit_*")
+    if package.is_dir() and not package.name.endswith(".egg-info")
+)
+PLUGIN_MODULES = [module for package in PLUGIN_PACKAGES for module in package.rglob("*.py")]
+
+
+def test_first_party_plugins_exist() -> None:
+    assert len(PLUGIN_PACKAGES) >= 4
+
+
+@pytest.mark.parametrize("module", PLUGIN_MODULES, ids=lambda path: path.name)
+def test_first_party_plugins_import_only_the_plugin_api(module: Path) -> None:
+    """A first-party plugin is written as a stranger would write one: it imports from
+    ebkit only the modules of the plugin API, and no other plugin's package."""
+    outside = sorted(name for name in ebkit_imports(module) if name not in PLUGIN_API)
+    assert outside == [], f"{module} imports {outside}, outside the plugin API"
+    own = module.relative_to(PACKAGE.parent / "plugins").parts[1]
+    tree = ast.parse(module.read_text())
+    other_plugins = {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+        if node.module.startswith("ebkit_") and node.module.split(".")[0] != own
+    }
+    assert other_plugins == set(), f"{module} imports another plugin: {other_plugins}"
+
+
+@pytest.mark.parametrize("module", PLUGIN_MODULES, ids=lambda path: path.name)
+def test_no_plugin_module_is_longer_than_400_lines(module: Path) -> None:
+    assert len(module.read_text().splitlines()) <= MAX_LINES
