@@ -21,5 +21,6 @@ fi
     -e plugins/ebkit-ladder \
     -e plugins/ebkit-lecun \
     -e plugins/ebkit-losses \
-    -e plugins/ebkit-pt
+    -e plugins/ebkit-pt \
+    -e plugins/ebkit-rae
 echo "ebkit installed: $("$python" -m pip show ebkit 2>/dev/null | sed -n 's/^Version: //p')"

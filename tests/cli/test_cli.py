@@ -15,7 +15,14 @@ import pytest
 from ebkit import Component, Option, UsageError
 from ebkit.plugin.manager import module_plugin
 
-FIRST_PARTY = ["ebkit-autoencoder", "ebkit-losses", "ebkit-pt", "ebkit-ladder", "ebkit-lecun"]
+FIRST_PARTY = [
+    "ebkit-autoencoder",
+    "ebkit-losses",
+    "ebkit-pt",
+    "ebkit-ladder",
+    "ebkit-lecun",
+    "ebkit-rae",
+]
 INSTALLED = [
     *("ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets", "ebkit.loggers"),
     *FIRST_PARTY,

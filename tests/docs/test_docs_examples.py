@@ -136,10 +136,12 @@ FIRST_PARTY_PLUGINS = (
     "ebkit-lecun",
     "ebkit-losses",
     "ebkit-pt",
+    "ebkit-rae",
 )
 _PLUGIN_COMPONENT = re.compile(
     r"""["'](autoencoder|ladder|margin|began|pt|square-square|square-exponential|pair-hinge|"""
-    r"""log-loss|mce)["']|\bebkit_(autoencoder|ladder|lecun|losses|pt)\b"""
+    r"""log-loss|mce|denoising-ae|contractive-ae|sparse-ae)["']"""
+    r"""|\bebkit_(autoencoder|ladder|lecun|losses|pt|rae)\b"""
 )
 
 

@@ -21,6 +21,7 @@ FIRST_PARTY_PLUGINS = (
     "ebkit-lecun",
     "ebkit-losses",
     "ebkit-pt",
+    "ebkit-rae",
 )
 
 
