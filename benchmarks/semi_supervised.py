@@ -11,21 +11,24 @@ each seed the three models see the same split:
   plain PyTorch;
 - ``Ladder``: ``ebkit train --energy ladder --sampler none --loss none --labels 100``;
 - ``EBGAN-LN``: ``ebkit train --energy ladder --sampler generator --loss margin
-  --labels 100`` with the margin decayed linearly from 16 to 0 and the generator trained
-  during the first ``--generator-share`` of the steps (EBGAN paper, App. D, scaled to
-  the budget), the energy training on.
+  --labels 100`` with the margin decayed linearly from 16 to 0 while the generator trains,
+  during the first ``--generator-share`` of the steps (a third: Zhao et al. 2017, App. D,
+  60,000 of 180,000 steps), the energy training on alone afterwards.
 
 All three use Adam (β₁ = 0.5) with the same learning rate for the classifier/energy,
-decayed linearly to 0 over the last third of the steps, batches of 100. The script
-prints each seed's held-out error, then the mean ± standard deviation per model and the
-relative change of EBGAN-LN against the Ladder. It is a benchmark: the exit code is 0
-whatever the numbers.
+decayed linearly to 0 over the last third of the steps, batches of 100. The Ladder and
+EBGAN-LN of one seed start from the same weights, see the same batches and draw the same
+corruption noise for the data (the ladder energy's ``contrastive_noise = own``), so they
+differ by the margin term alone. The script prints each seed's held-out error, the mean ±
+standard deviation per model, the relative change of EBGAN-LN against the Ladder and the
+paired difference EBGAN-LN − Ladder over the seeds with its standard error. It is a
+benchmark: the exit code is 0 whatever the numbers.
 
-    python benchmarks/semi_supervised.py --data-path ../shared/data/mnist   # ~21 min, 2 cores
-    python benchmarks/semi_supervised.py --data-path ../shared/data/mnist --steps 300 --seeds 2
+    python benchmarks/semi_supervised.py --data-path ../shared/data/mnist
+    python benchmarks/semi_supervised.py --data-path ../shared/data/mnist --steps 300 \
+        --seeds 10 --models ladder,ebgan-ln --threads 1
 
-The default budget, 1000 steps per model and 5 seeds, runs in about 21 minutes on a quiet
-2-core machine (mlp 71 s, Ladder 408 s, EBGAN-LN 783 s for the five seeds).
+Timings: benchmarks/README.md.
 """
 
 from __future__ import annotations
