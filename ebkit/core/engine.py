@@ -29,6 +29,7 @@ from ebkit.core.finite import NonFiniteWatch
 from ebkit.core.hardware import ModuleRNG, Precision, compile_networks, full_precision
 from ebkit.core.interfaces import (
     ContrastiveSampler,
+    DataBatch,
     Dataset,
     EnergyFunction,
     EnergyOutput,
@@ -101,7 +102,10 @@ class Trainer:
     compiles the networks (:func:`~ebkit.core.hardware.compile_networks`).
     ``extensions`` vary the step (see :mod:`ebkit.core.extensions`); those the
     components call for (:func:`~ebkit.core.extensions.implied_extensions`) come first,
-    and the extensions' callbacks run before ``callbacks``.
+    and the extensions' callbacks run before ``callbacks``. ``batch``, the step's data
+    (``DataBatch(x, y)`` on the device, set first in :meth:`train_step`), is for extensions
+    whose term needs the data themselves (score matching differentiates E in x). The
+    energy's optimiser also trains the loss's own parameters (NCE's log-partition constant).
     """
 
     def __init__(
@@ -121,6 +125,7 @@ class Trainer:
         self.extensions = [*implied_extensions(components), *extensions]
         self.callbacks = [*self.extension_callbacks(), *callbacks]
         self.step = 0
+        self.batch: DataBatch | None = None
         self.last_energies: dict[str, Tensor] = {}
         """The per-sample energies ``(B,)`` of the last step's ``data`` and ``contrastive``
         batches, detached and where they were computed (no host sync): loggers draw their
@@ -136,8 +141,9 @@ class Trainer:
             extension.attach(self)
 
         betas = (settings.beta1, settings.beta2)
+        trained_with_energy = [*components.energy.parameters(), *components.loss.parameters()]
         self.energy_optimizer = make_optimizer(
-            settings.energy_optimizer, components.energy.parameters(), settings.energy_lr, betas
+            settings.energy_optimizer, trained_with_energy, settings.energy_lr, betas
         )
         self.sampler_optimizer = None
         if components.sampler.trainable:
@@ -170,6 +176,7 @@ class Trainer:
         with self.module_rng.scope():
             # A data batch (with its labels in a conditional run) and contrastive samples.
             x, labels = self._data_batch()
+            self.batch = DataBatch(x, labels)
             sampler_trains = self.sampler_trains()
             samples = self._draw_contrastive(labels, sampler_trains)
             # The energies of both; the energy's loss, penalties and terms; its update.

@@ -110,7 +110,8 @@ class StepExtension:
     plugin's component reaches ``ebkit train`` runs); ``ebkit train`` builds the
     built-in ones from the ``train`` options. Hooks receive the
     trainer, whose ``components``, ``settings``, ``step`` (steps done before this one),
-    ``device`` and generators they may read.
+    ``device``, generators and ``batch`` (the step's data, ``DataBatch(x, y)`` on the
+    device) they may read.
     """
 
     name: ClassVar[str] = "extension"

@@ -209,7 +209,9 @@ def check_loss(
     the fields the loss ``requires``, such as BEGAN's residual), a scalar sampler loss
     (if implemented) with gradients to the contrastive energies (or those fields),
     deterministic values, metrics that are scalars, and state updates that survive a
-    state_dict round trip."""
+    state_dict round trip. A loss without contrastive samples (``needs_contrastive`` false)
+    gets :func:`ebkit.testing.data_only.check_data_only_loss` instead, a few training steps
+    included."""
     import torch
 
     from ebkit.core.interfaces import LossFunctional, LossOutput
@@ -218,6 +220,11 @@ def check_loss(
     loss = _build("loss", factory, data_spec, options)
     assert isinstance(loss, LossFunctional), f"built {type(loss).__name__}"
     real, fake = _energy_outputs(data_spec, batch)
+    if not loss.needs_contrastive:  # trained with --sampler none: it never sees samples
+        from ebkit.testing.data_only import check_data_only_loss
+
+        check_data_only_loss(lambda: _build("loss", factory, data_spec, options), data_spec, real)
+        return
     result = loss.energy_loss(real, fake)
     assert isinstance(result, LossOutput), "energy_loss must return a LossOutput"
     _assert_scalar(result.loss, "energy loss")
