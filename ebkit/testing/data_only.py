@@ -59,7 +59,7 @@ def check_data_only_loss(build: Any, spec: DataSpec, real: EnergyOutput, *, batc
 
 
 def _train(loss: LossFunctional, spec: DataSpec, batch: int) -> tuple[Any, dict[str, Any]]:
-    """Train a seeded 2-hidden-layer MLP energy with ``loss`` on uniform data in
+    """Train a seeded 2-hidden-layer SiLU MLP energy with ``loss`` on uniform data in
     ``[low, high]``; return its parameters before and after, and the last step's metrics."""
     import torch
 
@@ -78,7 +78,8 @@ def _train(loss: LossFunctional, spec: DataSpec, batch: int) -> tuple[Any, dict[
 
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        energy = MLPEnergy(spec, width=8, n_layers=2)
+        # Smooth (SiLU), so that losses differentiating E twice (score matching) see a Hessian.
+        energy = MLPEnergy(spec, width=8, n_layers=2, activation="swish")
     before = [p.detach().clone() for p in energy.parameters()]
     parts = Components(UniformData(), energy, NoSampler(spec), loss)
     trainer = Trainer(parts, TrainSettings(steps=STEPS, batch_size=batch, seed=3))
