@@ -15,6 +15,9 @@ EBGAN-PT      ``--energy autoencoder --sampler generator --loss margin --regular
 BEGAN         ``--energy autoencoder --sampler generator --loss began``
 hybrid        ``--energy autoencoder --sampler generator-langevin --loss margin``
 replay EBM    ``--energy mlp --sampler replay --loss cd``
+DSM           ``--energy mlp --sampler none --loss dsm`` (ebkit-estimation)
+SSM           ``--energy mlp -o energy.activation=swish --sampler none --loss ssm``
+NCE           ``--energy mlp --sampler none --loss nce``; these three: :data:`LANGEVIN_AT_T1`
 ============  ==========================================================================
 
 Nothing else is set: steps, widths, learning rates, margins and the samplers' settings
@@ -48,6 +51,7 @@ benchmark: the exit status is 0 whatever the numbers (2 for a bad option).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -83,6 +87,14 @@ class Model:
     regularizers: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     """Options of this model beyond the shared network widths."""
+    sampled_with: dict[str, Any] | None = None
+    """For a model trained with ``--sampler none``: the options of the ``langevin``
+    sampler that draws the samples scored."""
+
+
+LANGEVIN_AT_T1 = dict(steps=1000, step_size=1e-4, noise="coupled", noise_scale=1.0, mala=True)
+"""How rows trained with ``--sampler none`` are sampled: exact Langevin for exp(−E) with
+MALA's correction, from uniform noise (as ``ebkit-estimation/examples/langevin_samples.py``)."""
 
 
 MODELS: dict[str, Model] = {
@@ -92,6 +104,16 @@ MODELS: dict[str, Model] = {
     "began": Model("BEGAN", "autoencoder", "generator", "began"),
     "hybrid": Model("hybrid", "autoencoder", "generator-langevin", "margin"),
     "replay": Model("replay EBM", "mlp", "replay", "cd"),
+    "dsm": Model("DSM", "mlp", "none", "dsm", sampled_with=LANGEVIN_AT_T1),
+    "ssm": Model(
+        "SSM",
+        "mlp",
+        "none",
+        "ssm",
+        options={"energy.activation": "swish"},
+        sampled_with=LANGEVIN_AT_T1,
+    ),
+    "nce": Model("NCE", "mlp", "none", "nce", sampled_with=LANGEVIN_AT_T1),
 }
 """The rows, in the order the tables print them. A row may name a plugin's components;
 running it needs that plugin installed (``--models`` picks the rows to run)."""
@@ -228,6 +250,7 @@ def run_task(task: Task) -> dict[str, Any]:
     """Train one model, score its samples and return a JSON-ready record."""
     import torch
 
+    from ebkit import build_component
     from ebkit.core.errors import NonFiniteLossError
     from ebkit.evaluation.evaluate import evaluate_run
 
@@ -249,6 +272,10 @@ def run_task(task: Task) -> dict[str, Any]:
         return {**record, "error": str(error), "metrics": {}, "last_logged": {}}
     trained = time.perf_counter()
     train_cpu = time.process_time() - cpu_start
+    sampling = MODELS[task.model].sampled_with
+    if sampling is not None:  # --sampler none: Langevin on the learnt energy draws them
+        langevin = build_component("sampler", "langevin", run.spec, **sampling)
+        run = dataclasses.replace(run, sampler=langevin.requires_grad_(False))
     results = evaluate_run(run, n=task.samples, seed=0)
     scored = time.perf_counter()
     history = run.metrics_history()

@@ -20,6 +20,7 @@ fi
     -e plugins/ebkit-autoencoder \
     -e plugins/ebkit-ladder \
     -e plugins/ebkit-lecun \
+    -e plugins/ebkit-estimation \
     -e plugins/ebkit-losses \
     -e plugins/ebkit-pt \
     -e plugins/ebkit-rae

@@ -176,7 +176,8 @@ def test_the_plan_runs_every_model_at_its_defaults(quality: ModuleType) -> None:
     # No overrides: steps, widths and every other option are the components' defaults.
     assert {task.steps for task in tasks} == {None}
     for task in tasks:
-        assert set(quality.train_options(task)) == set(quality.QUIET_TRAIN_OPTIONS)
+        own = set(quality.MODELS[task.model].options)  # a row's own flags (SSM's activation)
+        assert set(quality.train_options(task)) == set(quality.QUIET_TRAIN_OPTIONS) | own
 
 
 def test_width_overrides_reach_the_energy_and_any_generator(quality: ModuleType) -> None:
@@ -198,6 +199,23 @@ def test_bad_options_stop_with_status_2(quality: ModuleType, argv: list[str], ca
         quality.parse_args(argv)
     assert stopped.value.code == 2
     assert argv[0] in capsys.readouterr().err
+
+
+@pytest.mark.integration("ebkit-estimation")
+def test_a_row_trained_without_a_sampler_is_scored_on_langevin_samples(
+    quality: ModuleType, tmp_path: Path, monkeypatch
+) -> None:
+    import dataclasses
+
+    short = {**quality.LANGEVIN_AT_T1, "steps": 5}  # the pipeline, not the numbers
+    row = dataclasses.replace(quality.MODELS["dsm"], sampled_with=short)
+    monkeypatch.setitem(quality.MODELS, "dsm", row)
+    argv = ["--datasets", "8gaussians", "--models", "dsm", "--seeds", "1", "--steps", "3"]
+    argv += ["--samples", "32", "--point-width", "8"]
+    [task] = quality.plan(quality.parse_args(argv), str(tmp_path))
+    record = quality.run_task(task)
+    assert "error" not in record and record["metrics"]["num_modes"] == 8
+    assert 0 <= record["metrics"]["modes_covered"] <= 8
 
 
 TINY = ["--seeds", "1", "--image-seeds", "1", "--steps", "3", "--samples", "64"]

@@ -132,6 +132,7 @@ def test_opted_out_blocks_are_listed_with_a_reason() -> None:
 
 FIRST_PARTY_PLUGINS = (
     "ebkit-autoencoder",
+    "ebkit-estimation",
     "ebkit-ladder",
     "ebkit-lecun",
     "ebkit-losses",
@@ -140,8 +141,8 @@ FIRST_PARTY_PLUGINS = (
 )
 _PLUGIN_COMPONENT = re.compile(
     r"""["'](autoencoder|ladder|margin|began|pt|square-square|square-exponential|pair-hinge|"""
-    r"""log-loss|mce|denoising-ae|contractive-ae|sparse-ae)["']"""
-    r"""|\bebkit_(autoencoder|ladder|lecun|losses|pt|rae)\b"""
+    r"""log-loss|mce|denoising-ae|contractive-ae|sparse-ae|dsm|ssm|nce)["']"""
+    r"""|\bebkit_(autoencoder|estimation|ladder|lecun|losses|pt|rae)\b"""
 )
 
 

@@ -17,6 +17,7 @@ from ebkit.plugin.manager import BUILTIN_FAMILIES
 
 FIRST_PARTY_PLUGINS = (
     "ebkit-autoencoder",
+    "ebkit-estimation",
     "ebkit-ladder",
     "ebkit-lecun",
     "ebkit-losses",

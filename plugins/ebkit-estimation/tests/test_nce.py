@@ -7,6 +7,9 @@ import math
 
 import pytest
 import torch
+
+from ebkit import DataSpec
+from ebkit.testing import check_loss
 from ebkit_estimation import ebkit_losses
 from ebkit_estimation.nce import (
     STD_FLOOR,
@@ -16,9 +19,6 @@ from ebkit_estimation.nce import (
     nce_sampler_loss,
     uniform_log_density,
 )
-
-from ebkit import DataSpec
-from ebkit.testing import check_loss
 
 NCE = next(component for component in ebkit_losses() if component.name == "nce")
 SPEC = DataSpec((2,), -4.0, 4.0)

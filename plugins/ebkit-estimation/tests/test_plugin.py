@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from ebkit_estimation import ebkit_losses
 
 RECORDS = ebkit_losses()

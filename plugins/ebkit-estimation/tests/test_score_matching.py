@@ -7,6 +7,9 @@ import math
 
 import pytest
 import torch
+
+from ebkit import DataSpec
+from ebkit.testing import check_loss
 from ebkit_estimation import ebkit_losses
 from ebkit_estimation.score_matching import (
     DenoisingScoreMatching,
@@ -15,9 +18,6 @@ from ebkit_estimation.score_matching import (
     score,
     ssm_loss,
 )
-
-from ebkit import DataSpec
-from ebkit.testing import check_loss
 
 RECORDS = {component.name: component for component in ebkit_losses()}
 
