@@ -130,10 +130,11 @@ def build_chain_kernel(
     spec: DataSpec,
     options: str | Mapping[str, Any] = "",
 ) -> ContrastiveSampler:
-    """Build the sampler ``name`` (short name or qualified id) of the active plugin
-    manager as a chain kernel for ``spec``, with ``options`` (a ``kernel_options`` text
-    or a mapping) validated, coerced and completed with the kernel's defaults as ``-o``
-    values are.
+    """Build the sampler ``name`` (short name or qualified id) as a chain kernel for
+    ``spec``, with ``options`` (a ``kernel_options`` text or a mapping) validated, coerced
+    and completed with the kernel's defaults as ``-o`` values are. The name is looked up
+    in the plugin manager building the outer sampler (``ebkit.build_component``'s
+    ``manager``), else in the process-wide one.
 
     Raises ``ValueError`` (which a sampler factory turns into a one-line usage error)
     for an unknown name, a bad option, a sampler that is not a :class:`ChainKernel`, or
@@ -141,11 +142,11 @@ def build_chain_kernel(
     in the caller's RNG: inside a sampler's factory, from the run's seed.
     """
     from ebkit.core.interfaces import ContrastiveSampler
-    from ebkit.plugin.manager import get_plugin_manager
+    from ebkit.plugin.manager import active_plugin_manager
 
     values = parse_kernel_options(options) if isinstance(options, str) else dict(options)
     try:
-        entry = get_plugin_manager().lookup("sampler", name)
+        entry = active_plugin_manager().lookup("sampler", name)
         resolved = entry.component.resolve_options(values, prefix="kernel_options")
     except UsageError as error:
         raise ValueError(f"kernel {name!r}: {error}") from None

@@ -26,11 +26,13 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import replace
 from types import ModuleType
 from typing import Any
@@ -354,6 +356,26 @@ def get_plugin_manager() -> PluginManager:
     if _default_manager is None:
         _default_manager = PluginManager()
     return _default_manager
+
+
+_building_with: ContextVar[PluginManager | None] = ContextVar("ebkit_building_with", default=None)
+
+
+@contextlib.contextmanager
+def building_with(manager: PluginManager) -> Iterator[None]:
+    """Make ``manager`` the one :func:`active_plugin_manager` returns while a component is
+    built, so that a component which looks others up (a chain kernel) finds them where
+    it was itself found, not in the process-wide manager."""
+    token = _building_with.set(manager)
+    try:
+        yield
+    finally:
+        _building_with.reset(token)
+
+
+def active_plugin_manager() -> PluginManager:
+    """The manager building the current component, else the process-wide one."""
+    return _building_with.get() or get_plugin_manager()
 
 
 def set_plugin_manager(manager: PluginManager | None) -> PluginManager | None:

@@ -23,7 +23,7 @@ from ebkit.core.interfaces import (
     Regularizer,
 )
 from ebkit.plugin.components import Component
-from ebkit.plugin.manager import PluginManager
+from ebkit.plugin.manager import PluginManager, building_with
 from ebkit.runs.config import ComponentConfig, RunConfig
 from ebkit.runs.directory import say
 
@@ -123,9 +123,16 @@ def build_component(
     Energies, samplers, losses and regularizers are built for ``spec``; datasets from
     the files at ``path``, if they read any. See :func:`make_component`."""
     entry = manager.lookup(kind, component_id)
-    return make_component(
-        entry.component, kind, options, spec=spec, path=path, seed=seed, label=entry.qualified_id
-    )
+    with building_with(manager):  # a sampler's chain kernel is looked up in the same one
+        return make_component(
+            entry.component,
+            kind,
+            options,
+            spec=spec,
+            path=path,
+            seed=seed,
+            label=entry.qualified_id,
+        )
 
 
 def make_component(

@@ -115,6 +115,18 @@ def test_the_registry_builds_a_kernel_with_validated_options(kernels: Any) -> No
         build_chain_kernel("halving", DataSpec((2,), num_classes=3, conditional=True))
 
 
+def test_the_kernel_comes_from_the_manager_that_builds_the_sampler() -> None:
+    from ebkit import build_component
+    from ebkit.plugin.manager import PluginManager
+
+    plugin = module_plugin("test-kernels", ebkit_samplers=lambda: [HALVING])
+    manager = PluginManager(load_entry_points=False, environ={}, extra_plugins={"k": plugin})
+    replay = build_component(
+        "sampler", "replay", TOY, manager=manager, capacity=4, kernel="halving"
+    )  # the process-wide manager does not know halving
+    assert isinstance(replay.chain, HalvingKernel)
+
+
 def test_without_a_kernel_the_samplers_keep_their_langevin_chains_and_state() -> None:
     with seeded(0):
         replay = ReplaySampler(TOY, capacity=8, steps=2)
