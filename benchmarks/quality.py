@@ -97,6 +97,7 @@ LANGEVIN_AT_T1 = dict(steps=1000, step_size=1e-4, noise="coupled", noise_scale=1
 MALA's correction, from uniform noise (as ``ebkit-estimation/examples/langevin_samples.py``)."""
 
 
+REPLAY_HMC = {"sampler.kernel": "hmc", "sampler.kernel_options": "steps=5 leapfrog_steps=4"}
 MODELS: dict[str, Model] = {
     "gan": Model("GAN", "mlp", "generator", "gan"),
     "ebgan": Model("EBGAN", "autoencoder", "generator", "margin"),
@@ -114,6 +115,9 @@ MODELS: dict[str, Model] = {
         sampled_with=LANGEVIN_AT_T1,
     ),
     "nce": Model("NCE", "mlp", "none", "nce", sampled_with=LANGEVIN_AT_T1),
+    "hmc": Model("HMC EBM", "mlp", "hmc", "cd"),
+    # The replay EBM with HMC chains at the Langevin chains' cost: 5 × 4 = 20 gradients a call.
+    "replay-hmc": Model("replay EBM, HMC", "mlp", "replay", "cd", options=REPLAY_HMC),
 }
 """The rows, in the order the tables print them. A row may name a plugin's components;
 running it needs that plugin installed (``--models`` picks the rows to run)."""

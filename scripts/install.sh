@@ -18,6 +18,7 @@ fi
 "$python" -m pip install --quiet \
     -e "$core" \
     -e plugins/ebkit-autoencoder \
+    -e plugins/ebkit-hmc \
     -e plugins/ebkit-ladder \
     -e plugins/ebkit-lecun \
     -e plugins/ebkit-estimation \

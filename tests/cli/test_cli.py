@@ -23,6 +23,7 @@ FIRST_PARTY = [
     "ebkit-lecun",
     "ebkit-rae",
     "ebkit-estimation",
+    "ebkit-hmc",
 ]
 INSTALLED = [
     *("ebkit.energies", "ebkit.samplers", "ebkit.losses", "ebkit.datasets", "ebkit.loggers"),
@@ -116,6 +117,7 @@ def test_plugins_json_lists_the_installed_plugins(installed_cli) -> None:
     assert "margin" in by_name["ebkit-losses"]["components"]["loss"]
     assert "square-square" in by_name["ebkit-lecun"]["components"]["loss"]
     assert by_name["ebkit-estimation"]["components"]["loss"] == ["dsm", "ssm", "nce"]
+    assert by_name["ebkit-hmc"]["components"] == {"sampler": ["hmc"]}
     assert by_name["ebkit-pt"]["components"] == {"regularizer": ["pt"]}
     assert by_name["ebkit-pt"]["requires_ebkit"] == ">=0.1,<0.2"
     assert by_name["ebkit-pt"]["source"] == "entry point"

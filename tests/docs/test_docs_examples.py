@@ -133,6 +133,7 @@ def test_opted_out_blocks_are_listed_with_a_reason() -> None:
 FIRST_PARTY_PLUGINS = (
     "ebkit-autoencoder",
     "ebkit-estimation",
+    "ebkit-hmc",
     "ebkit-ladder",
     "ebkit-lecun",
     "ebkit-losses",
@@ -141,8 +142,8 @@ FIRST_PARTY_PLUGINS = (
 )
 _PLUGIN_COMPONENT = re.compile(
     r"""["'](autoencoder|ladder|margin|began|pt|square-square|square-exponential|pair-hinge|"""
-    r"""log-loss|mce|denoising-ae|contractive-ae|sparse-ae|dsm|ssm|nce)["']"""
-    r"""|\bebkit_(autoencoder|estimation|ladder|lecun|losses|pt|rae)\b"""
+    r"""log-loss|mce|denoising-ae|contractive-ae|sparse-ae|dsm|ssm|nce|hmc)["']"""
+    r"""|\bebkit_(autoencoder|estimation|hmc|ladder|lecun|losses|pt|rae)\b"""
 )
 
 

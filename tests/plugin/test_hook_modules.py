@@ -18,6 +18,7 @@ from ebkit.plugin.manager import BUILTIN_FAMILIES
 FIRST_PARTY_PLUGINS = (
     "ebkit-autoencoder",
     "ebkit-estimation",
+    "ebkit-hmc",
     "ebkit-ladder",
     "ebkit-lecun",
     "ebkit-losses",
