@@ -237,6 +237,7 @@ IMAGE_COLUMNS = (
     ("inception_score", "IS ↑", _number(2)),
     ("ebgan_inception_score", "I′", _number(2)),
     ("classes_covered", "classes covered ↑", _count),
+    ("largest_class_share", "largest class (%) ↓", _percent),
 )
 
 
@@ -259,7 +260,7 @@ def image_table(records: Sequence[dict[str, Any]], labels: Mapping[str, str]) ->
             lines.append(row)
             real_score = scored[0]["real_inception_score"] if scored else real_score
         if real_score is not None:
-            blanks = ["—", "—", f"{real_score:.2f}", "—", "—"]
+            blanks = ["—", "—", f"{real_score:.2f}", "—", "—", "—"]
             lines.append(f"| {data} | real images | {' | '.join(blanks)} | — |")
     return lines
 

@@ -159,7 +159,10 @@ class ImageMetrics:
 
     Lower is better: ``frechet_distance``, ``kid`` (± ``kid_std`` over subsets).
     Higher is better: ``inception_score`` (1..K), ``classes_covered``,
-    ``class_entropy``. ``ebgan_inception_score`` is I′ (read it with the others).
+    ``class_entropy``. ``largest_class_share`` (lower is better, at least 1/K) is the
+    share of the samples predicted as the most frequent class: a collapse onto one class
+    shows there even where every class still gets the 1 % that counts as covered.
+    ``ebgan_inception_score`` is I′ (read it with the others).
     ``real_inception_score`` is the IS of the real images, the ceiling to compare with.
     ``class_match_share`` (higher is better, chance 1/K) is set for samples drawn for
     requested classes (conditional runs), else ``None`` and left out of :meth:`as_dict`.
@@ -172,6 +175,7 @@ class ImageMetrics:
     ebgan_inception_score: float
     classes_covered: int
     class_entropy: float
+    largest_class_share: float
     real_inception_score: float
     num_real: int
     num_fake: int
@@ -223,6 +227,7 @@ def image_metrics(
         ebgan_inception_score=float(ebgan_inception_score(fake_outputs.probabilities)),
         classes_covered=coverage.classes_covered,
         class_entropy=coverage.entropy,
+        largest_class_share=max(coverage.histogram),
         real_inception_score=float(inception_score(real_outputs.probabilities)),
         num_real=len(real),
         num_fake=len(fake),

@@ -127,6 +127,12 @@ def test_image_metrics_of_real_digits_are_near_perfect(
     noise = torch.rand(359, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     bad = image_metrics(trained, real, noise, kid_subsets=10, kid_subset_size=300)
     assert same.classes_covered == 10
+    # Held-out digits are about evenly spread over the classes (each 8–12 % of them).
+    assert 0.1 <= same.largest_class_share < 0.15
+    collapsed = image_metrics(
+        trained, real, heldout[0][:1].repeat(50, 1, 1, 1), kid_subsets=2, kid_subset_size=25
+    )
+    assert collapsed.largest_class_share == 1.0  # one image, one class
     assert same.inception_score > 7 and same.real_inception_score > 7
     assert abs(same.kid) < 0.05 < bad.kid
     assert bad.frechet_distance > 10 * same.frechet_distance

@@ -105,9 +105,10 @@ def ebkit_losses() -> list[Component]:
                 Option(
                     "gamma",
                     float,
-                    0.5,
+                    None,
                     "γ, the diversity ratio E[L(G(z))] / E[L(x)] that k_t steers to; lower "
-                    "→ sharper but less diverse samples",
+                    "→ sharper but less diverse samples; auto = 0.5 on images (the paper's), "
+                    "1 on vectors (below 1 a generator on 2-D points collapses onto one mode)",
                     minimum=0.0,
                 ),
                 Option(
@@ -118,7 +119,14 @@ def ebkit_losses() -> list[Component]:
                     minimum=0.0,
                 ),
                 Option(
-                    "k0", float, 0.0, "k_0, the value of k_t at step 0", minimum=0.0, maximum=1.0
+                    "k0",
+                    float,
+                    None,
+                    "k_0, the value of k_t at step 0; auto = 0 on images (the paper's), 0.3 on "
+                    "vectors (the energy pushes a generator off a mode only once k_t exceeds "
+                    "the mode's share of the data)",
+                    minimum=0.0,
+                    maximum=1.0,
                 ),
             ),
         ),

@@ -43,14 +43,14 @@ def test_hook_returns_the_margin_and_began_losses() -> None:
     assert component.option("schedule_steps").minimum == 1
 
 
-def test_the_began_record_declares_the_papers_defaults() -> None:
+def test_the_began_record_declares_the_papers_defaults_on_images() -> None:
     component = the_component("began")
     assert component.factory == "ebkit_losses.began:BEGANLoss"
     assert {option.name: option.default for option in component.options} == {
         "eta": 1.0,
-        "gamma": 0.5,
+        "gamma": None,  # auto: 0.5 on images, 1 on vectors
         "lambda_k": 0.001,
-        "k0": 0.0,
+        "k0": None,  # auto: 0 on images, 0.3 on vectors
     }
     assert (component.option("k0").minimum, component.option("k0").maximum) == (0.0, 1.0)
     options = component.resolve_options({"eta": "2", "gamma": "0.7"}, prefix="loss")
