@@ -1,50 +1,28 @@
-"""Sample quality of GAN, EBGAN, EBGAN-PT, BEGAN, the hybrid and a replay-buffer EBM,
-each at its defaults: modes covered and high-quality share on the 2-D Gaussian mixtures,
-sliced Wasserstein distance and MMD² on moons and swissroll, image metrics on the
-embedded 8×8 digits.
+"""Sample quality of every model of :data:`MODELS` (GAN, EBGAN, EBGAN-PT, BEGAN, the
+hybrid, the replay-buffer EBM and the plugins' models), each at its defaults: modes
+covered and high-quality share on the 2-D Gaussian mixtures, sliced Wasserstein distance
+and MMD² on moons and swissroll, image metrics on the embedded 8×8 digits.
 
-Every model is trained with ``ebkit.train`` (the code path of ``ebkit train``) and scored
-with ``ebkit.evaluation.evaluate.evaluate_run`` (the code path of ``ebkit evaluate``):
+Every model is trained with ``ebkit.train`` (the code path of ``ebkit train``) with the
+components of its row and nothing else set (docs/quality.md lists each row's flags), and
+scored with ``ebkit.evaluation.evaluate.evaluate_run`` (the code path of ``ebkit
+evaluate``): steps, widths, learning rates, margins and the samplers' settings are each
+component's defaults for the kind of data, so the table measures what a user gets.
+``--steps``, ``--point-width`` and ``--image-width`` override them for quick checks.
 
-============  ==========================================================================
-model         ``ebkit train`` flags
-============  ==========================================================================
-GAN           ``--energy mlp --sampler generator --loss gan``
-EBGAN         ``--energy autoencoder --sampler generator --loss margin``
-EBGAN-PT      ``--energy autoencoder --sampler generator --loss margin --regularizer pt``
-BEGAN         ``--energy autoencoder --sampler generator --loss began``
-hybrid        ``--energy autoencoder --sampler generator-langevin --loss margin``
-replay EBM    ``--energy mlp --sampler replay --loss cd``
-DSM           ``--energy mlp --sampler none --loss dsm`` (ebkit-estimation)
-SSM           ``--energy mlp -o energy.activation=swish --sampler none --loss ssm``
-NCE           ``--energy mlp --sampler none --loss nce``; these three: :data:`LANGEVIN_AT_T1`
-============  ==========================================================================
-
-Nothing else is set: steps, widths, learning rates, margins and the samplers' settings
-are each component's defaults for the kind of data (what the plain command gets), so the
-table measures what a user gets. ``--steps``, ``--point-width`` and ``--image-width``
-override them for quick checks (the printed settings line says so).
-
-The default run: ``8gaussians`` and ``25gaussians`` first, then ``moons`` and
-``swissroll``, every model, seeds 0–4, and ``digits`` with GAN and EBGAN, seeds 0–2;
-2500 samples scored per run (VEEGAN's and PacGAN's count). One thread per run (small
-networks train fastest on one); runs at the defaults cost 0.5–3 CPU-minutes each on
+The default run: the mixtures first, then ``moons`` and ``swissroll``, every model,
+seeds 0–4, and ``digits`` with GAN and EBGAN, seeds 0–2; 2500 samples scored per run
+(VEEGAN's and PacGAN's count), one thread per run. Runs cost 0.5–3 CPU-minutes each on
 vectors, so the whole run is hours of one core: pick ``--datasets`` and ``--models``.
-
-Beside the models, the table scores two samplers that need no training with the same
-number of samples: uniform noise on the data's box (the chance level: on
-``25gaussians`` it already covers about 19 modes, with about 2 % high-quality samples)
-and exact samples of the mixture (the ceiling: every mode, about 98.9 %), and prints
-the published numbers of PacGAN (Lin et al. 2018, Table 1) and VEEGAN (Srivastava et
-al. 2017, Table 1).
+Beside the models the tables print uniform noise on the data's box (the chance level),
+exact samples of the mixture (the ceiling) and the published numbers of PacGAN (Lin et
+al. 2018, Table 1) and VEEGAN (Srivastava et al. 2017, Table 1); see quality_tables.py.
 
 Output: one line per run as it finishes, then Markdown tables (medians with the
-interquartile range over seeds) ready to paste into ``docs/quality.md``, and the verdict
-on EBGAN-PT against EBGAN on ``25gaussians``. ``--json FILE`` writes every raw number. A
-benchmark: the exit status is 0 whatever the numbers (2 for a bad option).
+interquartile range over seeds) ready to paste into ``docs/quality.md``. ``--json FILE``
+writes every raw number. The exit status is 0 whatever the numbers (2 for a bad option).
 
     python benchmarks/quality.py --datasets 8gaussians,25gaussians --json quality.json
-    python benchmarks/quality.py --jobs 1 --datasets moons --models ebgan,replay
     python benchmarks/quality.py --datasets 25gaussians --models ebgan,ebgan-pt --seeds 10
 """
 
