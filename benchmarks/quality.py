@@ -96,6 +96,19 @@ MODELS: dict[str, Model] = {
     "hmc": Model("HMC EBM", "mlp", "hmc", "cd"),
     # The replay EBM with HMC chains at the Langevin chains' cost: 5 × 4 = 20 gradients a call.
     "replay-hmc": Model("replay EBM, HMC", "mlp", "replay", "cd", options=REPLAY_HMC),
+    "ebgan-dae": Model(
+        "EBGAN, denoising AE", "denoising-ae", "generator", "margin", options={"loss.units": "mse"}
+    ),
+    "ebgan-cae": Model(
+        "EBGAN, contractive AE",
+        "contractive-ae",
+        "generator",
+        "margin",
+        options={"loss.units": "mse"},
+    ),
+    "ebgan-sae": Model(
+        "EBGAN, sparse AE", "sparse-ae", "generator", "margin", options={"loss.units": "mse"}
+    ),
 }
 """The rows, in the order the tables print them. A row may name a plugin's components;
 running it needs that plugin installed (``--models`` picks the rows to run)."""

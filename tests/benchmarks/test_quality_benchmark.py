@@ -173,7 +173,8 @@ def test_the_plan_runs_every_model_at_its_defaults(quality: ModuleType) -> None:
     assert len(points) == len(quality.MODELS) * 2 and len(images) == 2 * 3
     assert {task.data for task in tasks[: len(points)]} == {"8gaussians"}  # the mixtures first
     assert tasks[0].model == "replay"  # the costly runs start first
-    # No overrides: steps, widths and every other option are the components' defaults.
+    # No overrides: steps, widths and every other option are the components' defaults,
+    # except what a row declares (SSM's activation, the rae rows' margin units).
     assert {task.steps for task in tasks} == {None}
     for task in tasks:
         own = set(quality.MODELS[task.model].options)  # a row's own flags (SSM's activation)

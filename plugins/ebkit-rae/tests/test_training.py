@@ -85,3 +85,37 @@ def test_the_denoising_noise_comes_from_the_trainers_generator(ebkit_plugins) ->
     torch.manual_seed(99)
     assert losses(0) == first
     assert losses(1) != first
+
+
+def test_a_resumed_denoising_run_draws_the_same_noise(ebkit_plugins, tmp_path) -> None:
+    # Train 6 steps with a checkpoint at 3, drop the last checkpoint, resume from step 3:
+    # the weights must be those of the uninterrupted run, which they are only if the
+    # noise drawn after the resume is the noise the uninterrupted run drew.
+    import shutil
+
+    from ebkit import load_run, resume, train
+
+    ebkit_plugins({"ebkit-rae": ebkit_rae})
+    options = {
+        "energy.width": 8,
+        "energy.depth": 1,
+        "energy.code": 4,
+        "energy.eval_draws": 1,
+        "train.checkpoint_every": 3,
+        "train.keep_checkpoints": 0,
+        "train.sample_every": 0,
+    }
+    common = {"energy": "denoising-ae", "sampler": "none", "loss": "none", "data": "8gaussians"}
+    whole = train(**common, steps=6, batch_size=8, options=options, out=tmp_path / "whole")
+    shutil.copytree(tmp_path / "whole", tmp_path / "resumed")
+    checkpoints = sorted((tmp_path / "resumed" / "checkpoints").iterdir())
+    for path in checkpoints:
+        if "0000006" in path.name:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    assert load_run(tmp_path / "resumed").step == 3
+    resumed = resume(tmp_path / "resumed", steps=6)
+    assert resumed.step == 6
+    for (name, a), b in zip(
+        whole.energy.state_dict().items(), resumed.energy.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
