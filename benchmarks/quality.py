@@ -109,6 +109,10 @@ MODELS: dict[str, Model] = {
     "ebgan-sae": Model(
         "EBGAN, sparse AE", "sparse-ae", "generator", "margin", options={"loss.units": "mse"}
     ),
+    **{  # EBGAN with each loss of LeCun et al. (2006, Table 1), from ebkit-lecun
+        loss: Model(f"EBGAN, {loss}", "autoencoder", "generator", loss)
+        for loss in ("square-square", "square-exponential", "pair-hinge", "log-loss", "mce")
+    },
 }
 """The rows, in the order the tables print them. A row may name a plugin's components;
 running it needs that plugin installed (``--models`` picks the rows to run)."""
