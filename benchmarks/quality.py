@@ -70,9 +70,10 @@ class Model:
     sampler that draws the samples scored."""
 
 
-LANGEVIN_AT_T1 = dict(steps=1000, step_size=1e-4, noise="coupled", noise_scale=1.0, mala=True)
+LANGEVIN_AT_T1 = dict(steps=1000, noise="coupled", noise_scale=1.0, mala=True)
 """How rows trained with ``--sampler none`` are sampled: exact Langevin for exp(−E) with
-MALA's correction, from uniform noise (as ``ebkit-estimation/examples/langevin_samples.py``)."""
+MALA's correction from uniform noise, η = 2·10⁻⁵·(high − low)², as
+``plugins/ebkit-estimation/examples/langevin_samples.py`` does."""
 
 
 REPLAY_HMC = {"sampler.kernel": "hmc", "sampler.kernel_options": "steps=5 leapfrog_steps=4"}
@@ -273,7 +274,8 @@ def run_task(task: Task) -> dict[str, Any]:
     train_cpu = time.process_time() - cpu_start
     sampling = MODELS[task.model].sampled_with
     if sampling is not None:  # --sampler none: Langevin on the learnt energy draws them
-        langevin = build_component("sampler", "langevin", run.spec, **sampling)
+        eta = 2e-5 * (run.spec.high - run.spec.low) ** 2
+        langevin = build_component("sampler", "langevin", run.spec, step_size=eta, **sampling)
         run = dataclasses.replace(run, sampler=langevin.requires_grad_(False))
     results = evaluate_run(run, n=task.samples, seed=0)
     scored = time.perf_counter()
