@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ebkit import ContrastiveSampler, DataSpec, EnergyFunction
+from ebkit import ContrastiveSampler, DataSpec, EnergyFunction, all_reduce_mean
 from ebkit.nets import checked_labels
 from ebkit_hmc.dynamics import dual_averaging_step, hamiltonian, leapfrog, log_acceptance
 
@@ -257,7 +257,10 @@ class HMCSampler(ContrastiveSampler):
 
     def _adapt(self, acceptance: Tensor) -> Tensor:
         """One dual-averaging iteration on the buffers; returns log ε for the next
-        transition (on the device of ``acceptance``, without a host sync)."""
+        transition (on the device of ``acceptance``, without a host sync). In a
+        data-parallel run the acceptance is averaged over the ranks first, so that every
+        rank keeps the same ε (in one process it is left as it is)."""
+        acceptance = all_reduce_mean(acceptance)
         iteration = self.adapt_iteration + 1
         error, log_step = dual_averaging_step(
             self.adapt_error,

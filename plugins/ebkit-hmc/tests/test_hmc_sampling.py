@@ -212,3 +212,23 @@ def test_invalid_options_are_errors(options: dict, message: str) -> None:
 def test_listing_the_plugin_does_not_import_torch() -> None:
     code = "import sys, ebkit_hmc; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_adaptation_uses_the_acceptance_of_every_rank(monkeypatch) -> None:
+    """In a data-parallel run each rank adapts ε with the ranks' mean acceptance
+    (ebkit.all_reduce_mean), so all keep the same ε: here the other ranks accept nothing."""
+    import ebkit_hmc.sampler as module
+
+    seen = []
+
+    def everyone_rejects(local: torch.Tensor) -> torch.Tensor:
+        seen.append(float(local))
+        return torch.zeros_like(local)
+
+    monkeypatch.setattr(module, "all_reduce_mean", everyone_rejects)
+    sampler = HMCSampler(WIDE, steps=3, leapfrog_steps=2, step_size=0.1, temperature=1.0)
+    sampler.refine(
+        exact_samples(50, torch.Generator().manual_seed(3)), Gaussian(), torch.Generator()
+    )
+    assert len(seen) == 3 and min(seen) > 0.5  # this rank accepted most proposals...
+    assert sampler.step_size < 0.1  # ...but ε shrank, as the ranks' mean acceptance is 0
