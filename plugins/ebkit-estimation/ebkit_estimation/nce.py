@@ -38,6 +38,7 @@ from ebkit import (
     Trainer,
     UsageError,
     energy_metrics,
+    world_size,
 )
 from ebkit_estimation import NOISES
 
@@ -45,6 +46,7 @@ __all__ = [
     "NOISES",
     "NoiseContrastiveEstimation",
     "NoiseStep",
+    "OneProcess",
     "gaussian_log_density",
     "nce_loss",
     "nce_sampler_loss",
@@ -219,13 +221,27 @@ class NoiseContrastiveEstimation(LossFunctional):
         return LossOutput(loss, {"loss_sampler": loss.detach()})
 
     def step_extensions(self) -> Sequence[StepExtension]:
-        return [] if self.noise == "sampler" else [NoiseStep(self)]
+        return [OneProcess()] if self.noise == "sampler" else [NoiseStep(self)]
 
     def extra_repr(self) -> str:
         return f"noise={self.noise!r}, noise_ratio={self.noise_ratio}"
 
 
-class NoiseStep(StepExtension):
+class OneProcess(StepExtension):
+    """Refuses a run trained by several processes: the data-parallel wrapper averages the
+    energy's gradients across ranks, not c's, so each rank's c would drift its own way."""
+
+    name = "nce-one-process"
+
+    def attach(self, trainer: Trainer) -> None:
+        if world_size() > 1:
+            raise UsageError(
+                "--loss nce trains in one process only (its log-partition constant c is not "
+                "averaged across ranks); drop --nproc"
+            )
+
+
+class NoiseStep(OneProcess):
     """Draws the NCE loss's own noise (``gaussian``, ``uniform``) from the trainer's sample
     generator, ν per data sample, evaluates the energy on it (in the energy's
     ``contrastive_scope``, under the run's autocast) and adds :func:`nce_loss` on the
@@ -235,10 +251,6 @@ class NoiseStep(StepExtension):
 
     def __init__(self, loss: NoiseContrastiveEstimation) -> None:
         self.loss = loss
-
-    def attach(self, trainer: Trainer) -> None:
-        if trainer.components.sampler.draws_samples:  # pragma: no cover - refused earlier
-            raise UsageError(f"nce with noise={self.loss.noise} pairs with --sampler none")
 
     def energy_terms(
         self, trainer: Trainer, real: EnergyOutput, fake: EnergyOutput | None

@@ -98,7 +98,12 @@ def test_nce_trains_a_generator_with_the_samples_as_noise() -> None:
         sampler_options={"width": 16, "latent_dim": 2},
     )
     assert {"loss_sampler", "loss_energy", "accuracy"} <= set(metrics)
-    assert trainer.sampler_optimizer is not None
+    untrained = build_component(
+        "sampler", "generator", trainer.components.energy.spec, seed=0, width=16, latent_dim=2
+    )
+    pairs = zip(untrained.parameters(), trainer.components.sampler.parameters(), strict=True)
+    moved = [not torch.equal(a, b) for a, b in pairs]
+    assert any(moved)  # the generator trained on the NCE classifier's logit
 
 
 def test_nce_trains_with_langevin_samples_as_noise() -> None:
@@ -142,3 +147,17 @@ def test_the_command_line_refuses_what_cannot_train(cli, tmp_path, arguments, me
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("loss", ["dsm", "nce"])
+def test_several_processes_are_refused(monkeypatch, loss) -> None:
+    # The data-parallel wrapper averages the energy's gradients only: DSM's gradient in x
+    # bypasses it and NCE's c is not the energy's, so both train in one process.
+    import ebkit_estimation.nce
+    import ebkit_estimation.score_matching
+    from ebkit import UsageError
+
+    for module in (ebkit_estimation.nce, ebkit_estimation.score_matching):
+        monkeypatch.setattr(module, "world_size", lambda: 2)
+    with pytest.raises(UsageError, match="one process only"):
+        train(loss, steps=0)
