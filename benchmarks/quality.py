@@ -117,6 +117,8 @@ MODELS: dict[str, Model] = {
 }
 """The rows, in the order the tables print them. A row may name a plugin's components;
 running it needs that plugin installed (``--models`` picks the rows to run)."""
+SEED_MODELS = ("gan", "ebgan", "ebgan-pt", "began", "hybrid", "replay")
+"""The rows run by default; the plugins' rows run by name or with ``--models all``."""
 
 
 def labels() -> dict[str, str]:
@@ -162,8 +164,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="of every run")
     parser.add_argument(
         "--models",
-        default=",".join(MODELS),
-        help=f"models on the 2-D data, comma-separated, of: {', '.join(MODELS)}",
+        default=",".join(SEED_MODELS),
+        help=f"models on the 2-D data, comma-separated, of: {', '.join(MODELS)}; or all",
     )
     parser.add_argument("--image-models", default="gan,ebgan", help="models on digits")
     parser.add_argument(
@@ -183,7 +185,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", dest="json_path", default=None, help="write raw numbers here")
     parser.add_argument("--keep-runs", default=None, help="keep the run directories in this folder")
     args = parser.parse_args(argv)
-    args.models = _names(parser, "--models", args.models, MODELS)
+    chosen = ",".join(MODELS) if args.models == "all" else args.models
+    args.models = _names(parser, "--models", chosen, MODELS)
     args.image_models = _names(parser, "--image-models", args.image_models, MODELS)
     args.datasets = _names(parser, "--datasets", args.datasets, ALL_DATASETS)
     for name in ("seeds", "image_seeds", "steps", "jobs", "threads", "point_width", "image_width"):

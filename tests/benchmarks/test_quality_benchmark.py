@@ -279,3 +279,9 @@ def test_parallel_jobs_give_the_same_numbers_as_one_job(
         "8gaussians-gan-seed0",
         "8gaussians-gan-seed1",
     ]
+
+
+def test_the_seed_systems_run_by_default_and_all_runs_every_row(quality) -> None:
+    assert quality.parse_args([]).models == list(quality.SEED_MODELS)
+    assert quality.parse_args(["--models", "all"]).models == list(quality.MODELS)
+    assert set(quality.SEED_MODELS) < set(quality.MODELS)
