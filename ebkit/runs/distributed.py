@@ -29,6 +29,7 @@ The rules a run follows (``docs/scaling.md`` shows the commands):
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable, Mapping, Sized
 from dataclasses import dataclass
@@ -137,9 +138,21 @@ def setup(device: torch.device) -> Parallel | None:
     timeout = timedelta(seconds=collective_timeout())
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=timeout)
+        atexit.register(_leave_process_group)
     control = dist.group.WORLD if backend == "gloo" else dist.new_group(backend="gloo")
     _current = Parallel(dist.get_rank(), dist.get_world_size(), local_rank, backend, control)
     return _current
+
+
+def _leave_process_group() -> None:
+    """Shut the process group down while the interpreter still runs: left to the
+    interpreter's own teardown, its backend's threads were at times destroyed while
+    still running ("terminate called without an active exception"), aborting a rank
+    that had finished its work."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def join_ranks(device_name: str) -> Parallel | None:
