@@ -165,11 +165,11 @@ def test_the_chance_references_are_uniform_noise_and_exact_samples(
 
 
 def test_the_plan_runs_every_model_at_its_defaults(quality: ModuleType) -> None:
-    args = quality.parse_args(["--datasets", "digits,moons,8gaussians", "--seeds", "2"])
-    tasks = quality.plan(args, "/tmp/nowhere")
+    argv = ["--datasets", "digits,moons,8gaussians", "--seeds", "2", "--models", "all"]
+    tasks = quality.plan(quality.parse_args(argv), "/tmp/nowhere")
     points = [task for task in tasks if task.data == "8gaussians"]
     images = [task for task in tasks if task.data == "digits"]
-    # Defaults: every model on the 2-D data, GAN and EBGAN x 3 seeds on digits.
+    # Every model on the 2-D data (--models all), GAN and EBGAN x 3 seeds on digits.
     assert len(points) == len(quality.MODELS) * 2 and len(images) == 2 * 3
     assert {task.data for task in tasks[: len(points)]} == {"8gaussians"}  # the mixtures first
     assert tasks[0].model == "replay"  # the costly runs start first
