@@ -31,6 +31,10 @@ _LAZY: dict[str, str] = {
     "Regularizer": "ebkit.core.interfaces",
     "energy_metrics": "ebkit.core.interfaces",
     "TensorDataset": "ebkit.core.data",
+    "energy_and_grad": "ebkit.core.chains",
+    "floating_dtype": "ebkit.core.chains",
+    "frozen": "ebkit.core.chains",
+    "start_points": "ebkit.core.chains",
     "all_reduce_mean": "ebkit.core.parallel",
     "is_main_process": "ebkit.core.parallel",
     "process_rank": "ebkit.core.parallel",
@@ -85,18 +89,23 @@ __all__ = [
     "build_chain_kernel",
     "build_component",
     "choose_architecture",
+    "energy_and_grad",
     "energy_metrics",
+    "floating_dtype",
+    "frozen",
     "get_plugin_manager",
     "hookimpl",
     "is_main_process",
     "load_run",
     "process_rank",
     "resume",
+    "start_points",
     "train",
     "world_size",
 ]
 
 if TYPE_CHECKING:
+    from ebkit.core.chains import energy_and_grad, floating_dtype, frozen, start_points
     from ebkit.core.data import TensorDataset
     from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
     from ebkit.core.extensions import StepExtension

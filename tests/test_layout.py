@@ -90,6 +90,7 @@ PLUGIN_API = [
     "ebkit.testing.conformance",
     "ebkit.metrics",
     "ebkit.core.interfaces",
+    "ebkit.core.chains",
     "ebkit.core.data",
     "ebkit.core.errors",
     "ebkit.plugin.components",

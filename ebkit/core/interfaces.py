@@ -163,11 +163,9 @@ class EnergyFunction(nn.Module, ABC):
         return self.evaluate(x, labels).energy
 
     def contrastive_scope(self) -> AbstractContextManager[object]:
-        """The context in which the engine evaluates contrastive samples (default: none).
-
-        An energy whose running statistics serve evaluation (the Ladder network's
-        BatchNorm) can return a context that keeps contrastive samples out of them.
-        """
+        """The context in which the engine evaluates contrastive samples (default: none):
+        an energy whose running statistics serve evaluation (the Ladder network's
+        BatchNorm) can return one that keeps contrastive samples out of them."""
         return nullcontext()
 
     def step_extensions(self) -> Sequence[StepExtension]:
@@ -186,10 +184,8 @@ class ContrastiveSampler(nn.Module, ABC):
       with ``LossFunctional.sampler_loss``;
     - stateless samplers (Langevin) only read the energy;
     - stateful samplers (a replay buffer) keep their state in registered buffers or in
-      ``extra_state_dict`` so checkpoints restore it exactly.
-
-    Compositions (a generator refined by Langevin) are samplers that own other samplers
-    as sub-modules.
+      ``extra_state_dict`` so checkpoints restore it exactly;
+    - compositions (a generator refined by Langevin) own other samplers as sub-modules.
 
     A sampler with ``draws_samples = False`` (the built-in ``none``) stands for "no
     contrastive samples": the engine then never calls it, and pairs it only with a loss
@@ -201,6 +197,11 @@ class ContrastiveSampler(nn.Module, ABC):
     the sampler conditions on them (a generator G(z, y)) or hands them to the energy
     (MCMC on E(x | y), through :meth:`EnergyFunction.evaluate`). In other runs
     ``labels`` is ``None``.
+
+    **Modes.** Training steps call it with gradients on and the energy in training mode;
+    pictures, ``ebkit sample`` and ``evaluate`` under ``torch.no_grad()``, energy in eval
+    mode. Chains on ∇ₓE enable grad themselves and keep it off the energy's parameters
+    (helpers: :mod:`ebkit.core.chains`; the table in ``docs/plugins.md``).
     """
 
     trainable: ClassVar[bool] = False

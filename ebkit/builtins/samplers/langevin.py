@@ -40,13 +40,17 @@ from ebkit.builtins.samplers.mcmc import (
     DIAGNOSTIC_STEPS,
     anneal_factors,
     diagnostic_steps,
-    energy_and_grad,
-    floating_dtype,
-    frozen,
     gaussian_noise,
     langevin_step,
     mala_log_acceptance,
     per_sample_norm,
+)
+from ebkit.core.chains import (
+    START_DISTRIBUTIONS,
+    energy_and_grad,
+    floating_dtype,
+    frozen,
+    start_points,
 )
 from ebkit.core.hardware import full_precision
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
@@ -63,13 +67,12 @@ __all__ = [
     "LangevinSampler",
     "anneal_factors",
     "diagnostic_steps",
-    "floating_dtype",
     "langevin_step",
     "mala_log_acceptance",
 ]
 
 NOISE_CONVENTIONS = ("independent", "coupled")
-INITS = ("uniform", "gaussian")
+INITS = START_DISTRIBUTIONS
 ANNEAL_TARGETS = ("noise", "step_size")
 DEFAULT_NOISE_SCALE = {"independent": 0.005, "coupled": 0.05}
 """``noise_scale`` when it is not set: σ for ``independent``, s for ``coupled`` (the
@@ -240,16 +243,9 @@ class LangevinSampler(ContrastiveSampler):
         """``n`` start points ``(n, *event_shape)`` from the ``init`` distribution, drawn
         from ``generator`` on its device (or from torch's default generator on ``device``
         when ``generator`` is ``None``; the replay buffer is filled that way when built)."""
-        if generator is not None:
-            device = generator.device
-        shape = (n, *self.spec.event_shape)
-        low, high = self.spec.low, self.spec.high
-        if self.init == "uniform":
-            unit = torch.rand(shape, generator=generator, device=device, dtype=dtype)
-            return unit.mul_(high - low).add_(low)
-        start = torch.randn(shape, generator=generator, device=device, dtype=dtype)
-        start = start.mul_(0.25 * (high - low)).add_(0.5 * (low + high))
-        return start.clamp_(low, high) if self.clamp else start
+        return start_points(
+            self.spec, n, generator, init=self.init, clamp=self.clamp, dtype=dtype, device=device
+        )
 
     def sample(
         self,

@@ -1,5 +1,6 @@
 """Langevin dynamics as plain tensor functions: one step, MALA's acceptance, annealing
-schedules, and the small helpers every chain of the Langevin samplers shares.
+schedules, and the small helpers every chain of the Langevin samplers shares (those any
+chain sampler needs, plugins' too, are public in :mod:`ebkit.core.chains`).
 
 :class:`~ebkit.builtins.samplers.langevin.LangevinSampler` adds the options, the chain
 loop and its diagnostics around these; ``replay`` and ``generator-langevin`` reuse it.
@@ -7,22 +8,14 @@ loop and its diagnostics around these; ``replay`` and ``generator-langevin`` reu
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from torch import Tensor
-
-from ebkit.core.interfaces import EnergyFunction
 
 __all__ = [
     "ANNEAL_SCHEDULES",
     "DIAGNOSTIC_STEPS",
     "anneal_factors",
     "diagnostic_steps",
-    "energy_and_grad",
-    "floating_dtype",
-    "frozen",
     "gaussian_noise",
     "langevin_step",
     "mala_log_acceptance",
@@ -112,51 +105,6 @@ def anneal_factors(schedule: str, final: float, steps: int) -> list[float]:
     if schedule == "geometric":
         return [final ** (k / last) for k in range(steps)]
     return [1.0] * steps
-
-
-@contextlib.contextmanager
-def frozen(module: torch.nn.Module) -> Iterator[None]:
-    """Turn off ``requires_grad`` of the module's trainable parameters, then restore
-    exactly those (parameters that were frozen before stay frozen)."""
-    trainable = [parameter for parameter in module.parameters() if parameter.requires_grad]
-    for parameter in trainable:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter in trainable:
-            parameter.requires_grad_(True)
-
-
-def floating_dtype(module: torch.nn.Module) -> torch.dtype:
-    """The dtype of the module's first floating parameter or buffer (samples are drawn in
-    it, so a float64 energy gets float64 chains), else torch's default dtype."""
-    for tensor in (*module.parameters(), *module.buffers()):
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return torch.get_default_dtype()
-
-
-def energy_and_grad(
-    energy: EnergyFunction, x: Tensor, labels: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
-    """``x: (B, *event_shape) -> (E(x): (B,), ∇ₓE(x): (B, *event_shape))``, both detached;
-    E(x | y) for ``labels`` y: ``(B,)`` in a conditional run.
-
-    ``x`` must be a tensor without a graph (a leaf); it requires grad only meanwhile.
-    """
-    x.requires_grad_(True)
-    try:
-        values = energy.evaluate(x, labels).energy
-        if not values.requires_grad:
-            raise RuntimeError(
-                f"the energy {type(energy).__name__} does not depend on its input, "
-                "so Langevin dynamics has no gradient to follow"
-            )
-        (grad,) = torch.autograd.grad(values.sum(), x)
-    finally:
-        x.requires_grad_(False)
-    return values.detach(), grad
 
 
 def gaussian_noise(like: Tensor, std: float, generator: torch.Generator) -> Tensor:

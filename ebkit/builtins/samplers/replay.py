@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ebkit.builtins.samplers.chains import make_chain
 from ebkit.builtins.samplers.langevin import LangevinSampler
-from ebkit.builtins.samplers.mcmc import floating_dtype
+from ebkit.core.chains import floating_dtype
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 from ebkit.plugin.kernels import BUILTIN_KERNEL, is_builtin_kernel

@@ -14,20 +14,27 @@ is in training mode, and stays fixed in eval mode (pictures, ``ebkit sample``).
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
-from ebkit import ContrastiveSampler, DataSpec, EnergyFunction, all_reduce_mean
+from ebkit import (
+    ContrastiveSampler,
+    DataSpec,
+    EnergyFunction,
+    all_reduce_mean,
+    energy_and_grad,
+    floating_dtype,
+    frozen,
+    start_points,
+)
 from ebkit.nets import checked_labels
 from ebkit_hmc.dynamics import dual_averaging_step, hamiltonian, leapfrog, log_acceptance
 
 __all__ = ["IMAGE_TEMPERATURE", "INITS", "VECTOR_TEMPERATURE", "HMCSampler"]
 
-INITS = ("uniform", "gaussian")
+INITS = ("uniform", "gaussian")  # the start distributions of ebkit.start_points
 
 VECTOR_TEMPERATURE = 0.0025
 """T on vector data when ``temperature`` is auto: that of ebkit's ``langevin`` sampler at
@@ -36,27 +43,6 @@ its defaults there (coupled noise, s = 0.05, T = s²), so ``hmc`` replaces it as
 IMAGE_TEMPERATURE = 0.005**2 / (2 * 10.0)
 """T on images when ``temperature`` is auto: that of ``langevin`` at its image defaults
 (σ = 0.005, η = 10, T = σ²/(2η) = 1.25·10⁻⁶, the short-run practice of Du & Mordatch 2019)."""
-
-
-@contextlib.contextmanager
-def _frozen(module: torch.nn.Module) -> Iterator[None]:
-    """Switch the module's trainable parameters off while the chains run (no gradient
-    reaches them, none is left on them), then back on."""
-    trainable = [parameter for parameter in module.parameters() if parameter.requires_grad]
-    for parameter in trainable:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter in trainable:
-            parameter.requires_grad_(True)
-
-
-def _floating_dtype(module: torch.nn.Module) -> torch.dtype:
-    for tensor in (*module.parameters(), *module.buffers()):
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return torch.get_default_dtype()
 
 
 class HMCSampler(ContrastiveSampler):
@@ -149,16 +135,9 @@ class HMCSampler(ContrastiveSampler):
     ) -> Tensor:
         """``n`` start points ``(n, *event_shape)`` from ``init``, drawn from ``generator``
         on its device, or from torch's default generator on ``device`` without one."""
-        if generator is not None:
-            device = generator.device
-        shape = (n, *self.spec.event_shape)
-        low, high = self.spec.low, self.spec.high
-        if self.init == "uniform":
-            unit = torch.rand(shape, generator=generator, device=device, dtype=dtype)
-            return unit.mul_(high - low).add_(low)
-        start = torch.randn(shape, generator=generator, device=device, dtype=dtype)
-        start = start.mul_(0.25 * (high - low)).add_(0.5 * (low + high))
-        return start.clamp_(low, high) if self.clamp else start
+        return start_points(
+            self.spec, n, generator, init=self.init, clamp=self.clamp, dtype=dtype, device=device
+        )
 
     def sample(
         self,
@@ -170,7 +149,7 @@ class HMCSampler(ContrastiveSampler):
         """``n`` chains from ``init`` noise after ``steps`` transitions: ``(n,
         *event_shape)``, detached, in the dtype of the energy's parameters."""
         labels = checked_labels(self.spec, labels, n)
-        start = self.initial(n, generator, dtype=_floating_dtype(energy))
+        start = self.initial(n, generator, dtype=floating_dtype(energy))
         return self.refine(start, energy, generator, labels)
 
     def refine(
@@ -190,7 +169,7 @@ class HMCSampler(ContrastiveSampler):
         self._start_energy = None
         if self.steps == 0:
             return x
-        with torch.enable_grad(), _frozen(energy):
+        with torch.enable_grad(), frozen(energy):
             return self._chain(x, energy, generator, labels)
 
     def _chain(
@@ -205,15 +184,8 @@ class HMCSampler(ContrastiveSampler):
 
         def potential_and_grad(point: Tensor) -> tuple[Tensor, Tensor]:
             """U(x) = E(x)/T and ∇U(x), detached."""
-            point = point.detach().requires_grad_(True)
-            values = energy.evaluate(point, labels).energy
-            if not values.requires_grad:
-                raise RuntimeError(
-                    f"the energy {type(energy).__name__} does not depend on its input, "
-                    "so Hamiltonian dynamics has no force to follow"
-                )
-            (grad,) = torch.autograd.grad(values.sum(), point)
-            return values.detach() / temperature, grad / temperature
+            values, grad = energy_and_grad(energy, point.detach(), labels)
+            return values / temperature, grad / temperature
 
         potential, grad = potential_and_grad(x)
         self._start_energy = potential * temperature
