@@ -281,6 +281,26 @@ def ebkit_samplers() -> list[Component]:
                     minimum=0.0,
                     maximum=1.0,
                 ),
+                Option(
+                    "sample_rounds",
+                    int,
+                    None,
+                    "when samples are drawn from the trained model (ebkit sample, evaluate, "
+                    "the pictures): the chains continue for this many times steps steps; "
+                    "auto = 5 for vectors (chains restarted late in training settle), 1 for "
+                    "images",
+                    minimum=0,
+                ),
+                Option(
+                    "sample_reinit",
+                    float,
+                    None,
+                    "when samples are drawn from the trained model: probability that a chain "
+                    "starts from fresh init noise instead of the buffer; auto = 0 for vectors "
+                    "(samples are the persistent chains), reinit for images",
+                    minimum=0.0,
+                    maximum=1.0,
+                ),
                 *langevin_options(steps=None, step_size=None, noise="auto"),
                 *kernel_choice,
             ),

@@ -41,6 +41,13 @@ VECTOR_REPLAY_STEPS = 20
 IMAGE_REPLAY_STEPS = 60
 """Langevin steps per call on images (``steps`` = auto): IGEBM's K = 60."""
 
+VECTOR_SAMPLE_ROUNDS = 5
+"""Calls' worth of chain steps (``sample_rounds`` = auto) when samples are drawn from a
+trained run on vector data: 5 × 20 = 100 Langevin steps at the defaults. At the end of
+training a few per cent of the buffer are chains restarted from noise during their last
+visits, still on their way to a mode; 60-100 more steps settle them (on ``8gaussians``
+the high-quality share of the buffer is 94.6 %, after 100 more steps 99.8 %)."""
+
 
 class ReplaySampler(ContrastiveSampler):
     """Langevin chains that persist in a buffer of ``capacity`` slots (module docstring).
@@ -60,8 +67,16 @@ class ReplaySampler(ContrastiveSampler):
     capacity. Randomness: slot indices, then the reinit coin flips, then the fresh noise,
     then the Langevin noise, all from ``generator``.
 
-    :meth:`metrics`: the Langevin diagnostics plus ``fresh_share``, the share of chains
-    that started from fresh noise.
+    Drawing samples from a trained model (eval mode) continues the persistent chains,
+    which are the model's samples in persistent contrastive divergence (Tieleman 2008):
+    ``sample_reinit`` replaces ``reinit`` (auto: 0 on vectors, where a restart is a
+    training device that puts fresh noise among the samples; ``reinit`` on images, as
+    before) and the chains run ``sample_rounds`` times ``steps`` steps (auto: 5 on
+    vectors, :data:`VECTOR_SAMPLE_ROUNDS`; 1 on images), so chains restarted shortly
+    before the end of training settle too.
+
+    :meth:`metrics`: the Langevin diagnostics (of the last round) plus ``fresh_share``,
+    the share of chains that started from fresh noise.
     """
 
     def __init__(
@@ -71,6 +86,8 @@ class ReplaySampler(ContrastiveSampler):
         capacity: int = 8192,
         reinit: float = 0.05,
         steps: int | None = None,
+        sample_rounds: int | None = None,
+        sample_reinit: float | None = None,
         kernel: str = BUILTIN_KERNEL,
         kernel_options: str = "",
         **langevin_options: Any,
@@ -89,10 +106,19 @@ class ReplaySampler(ContrastiveSampler):
             )
         if not (isinstance(capacity, int) and capacity >= 1):
             raise ValueError(f"capacity must be a whole number >= 1, not {capacity!r}")
-        if not 0.0 <= reinit <= 1.0:
-            raise ValueError(f"reinit must be a probability in [0, 1], not {reinit!r}")
+        if sample_rounds is None:
+            sample_rounds = 1 if spec.is_image else VECTOR_SAMPLE_ROUNDS
+        if sample_reinit is None:
+            sample_reinit = reinit if spec.is_image else 0.0
+        if not (isinstance(sample_rounds, int) and sample_rounds >= 0):
+            raise ValueError(f"sample_rounds must be a whole number >= 0, not {sample_rounds!r}")
+        for option, value in (("reinit", reinit), ("sample_reinit", sample_reinit)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{option} must be a probability in [0, 1], not {value!r}")
         self.capacity = capacity
         self.reinit = float(reinit)
+        self.sample_rounds = sample_rounds
+        self.sample_reinit = float(sample_reinit)
         self.kernel = kernel
         # steps is auto here, not Langevin's 60: only a value the user set counts as set.
         self.chain: Any = make_chain(
@@ -117,15 +143,19 @@ class ReplaySampler(ContrastiveSampler):
             slots = torch.randperm(self.capacity, generator=generator, device=device)[:n]
         else:
             slots = torch.randint(self.capacity, (n,), generator=generator, device=device)
+        reinit, rounds = (
+            (self.reinit, 1) if self.training else (self.sample_reinit, self.sample_rounds)
+        )
         dtype = floating_dtype(energy)
-        start = buffer[slots].to(dtype)
+        chains = buffer[slots].to(dtype)
         self._fresh = None
-        if self.reinit > 0:
-            fresh = torch.rand(n, generator=generator, device=device) < self.reinit
+        if reinit > 0:
+            fresh = torch.rand(n, generator=generator, device=device) < reinit
             noise = self.chain.initial(n, generator, dtype=dtype)
-            start = torch.where(fresh.view(n, *(1,) * (start.ndim - 1)), noise, start)
+            chains = torch.where(fresh.view(n, *(1,) * (chains.ndim - 1)), noise, chains)
             self._fresh = fresh
-        chains = self.chain.refine(start, energy, generator)
+        for _ in range(rounds):
+            chains = self.chain.refine(chains, energy, generator)
         if self.training:
             buffer.index_copy_(0, slots, chains.to(buffer.dtype))
         return chains
@@ -134,7 +164,7 @@ class ReplaySampler(ContrastiveSampler):
         metrics = self.chain.metrics()
         if self._fresh is not None:
             metrics["fresh_share"] = self._fresh.float().mean()
-        elif self.reinit == 0:
+        elif (self.reinit if self.training else self.sample_reinit) == 0:
             metrics["fresh_share"] = 0.0
         return metrics
 
@@ -146,4 +176,7 @@ class ReplaySampler(ContrastiveSampler):
         return self.chain
 
     def extra_repr(self) -> str:
-        return f"capacity={self.capacity}, reinit={self.reinit:g}"
+        return (
+            f"capacity={self.capacity}, reinit={self.reinit:g}, "
+            f"sample_rounds={self.sample_rounds}, sample_reinit={self.sample_reinit:g}"
+        )

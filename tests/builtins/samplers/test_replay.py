@@ -47,7 +47,15 @@ def test_conforms(options: dict) -> None:
 def test_the_record_matches_the_class() -> None:
     check_option_round_trip(REPLAY)
     names = [option.name for option in REPLAY.options]
-    assert names == ["capacity", "reinit", *LANGEVIN_OPTION_NAMES, "kernel", "kernel_options"]
+    assert names == [
+        "capacity",
+        "reinit",
+        "sample_rounds",
+        "sample_reinit",
+        *LANGEVIN_OPTION_NAMES,
+        "kernel",
+        "kernel_options",
+    ]
     defaults = {option.name: option.default for option in REPLAY.options}
     assert (defaults["capacity"], defaults["reinit"]) == (8192, 0.05)
     keywords = inspect.signature(ReplaySampler).parameters
@@ -137,6 +145,38 @@ def test_eval_mode_reads_the_buffer_without_writing_it() -> None:
     assert torch.equal(sampler.buffer, before)
 
 
+def test_drawing_samples_on_vectors_continues_the_chains_five_calls_without_restarts() -> None:
+    # Eval mode on vectors: no fresh noise among the samples, 5 x steps Langevin steps.
+    sampler = ReplaySampler(TOY, capacity=8, steps=3, step_size=0.1).eval()
+    assert (sampler.sample_rounds, sampler.sample_reinit) == (5, 0.0)
+    chains = sampler.sample(20, Quadratic(), generator(4))
+    state = generator(4)
+    slots = torch.randint(8, (20,), generator=state)
+    expected = LangevinSampler(TOY, steps=15, step_size=0.1).refine(
+        sampler.buffer[slots], Quadratic(), state
+    )
+    torch.testing.assert_close(chains, expected)
+    assert sampler.metrics()["fresh_share"] == 0.0
+    # Training mode is unchanged: one call of steps steps, with restarts.
+    assert sampler.train().reinit == 0.05
+
+
+def test_drawing_samples_follows_sample_rounds_and_sample_reinit() -> None:
+    kept = ReplaySampler(TOY, capacity=6, steps=2, sample_rounds=0).eval()
+    chains = kept.sample(10, Quadratic(), generator(0))
+    assert torch.equal(chains, kept.buffer[torch.randint(6, (10,), generator=generator(0))])
+    fresh = ReplaySampler(TOY, capacity=6, steps=0, sample_reinit=1.0).eval()
+    chains = fresh.sample(4000, Quadratic(), generator(0))
+    assert float(fresh.metrics()["fresh_share"]) == 1.0
+    assert not torch.isin(chains[:, 0], fresh.buffer[:, 0]).any()
+
+
+def test_drawing_samples_from_images_keeps_one_call_and_the_training_reinit() -> None:
+    image = DataSpec((1, 2, 2), -1.0, 1.0)
+    sampler = ReplaySampler(image, capacity=4, reinit=0.3)
+    assert (sampler.sample_rounds, sampler.sample_reinit) == (1, 0.3)
+
+
 def test_training_mode_needs_as_many_slots_as_chains() -> None:
     sampler = ReplaySampler(TOY, capacity=8)
     with pytest.raises(UsageError, match="cannot draw 9 distinct chains from a buffer of 8"):
@@ -177,6 +217,8 @@ def test_metrics_add_the_fresh_share_to_the_langevin_diagnostics() -> None:
     [
         ({"capacity": 0}, "capacity must be a whole number >= 1"),
         ({"reinit": 1.5}, r"reinit must be a probability in \[0, 1\]"),
+        ({"sample_reinit": -0.1}, r"sample_reinit must be a probability in \[0, 1\]"),
+        ({"sample_rounds": 1.5}, "sample_rounds must be a whole number >= 0"),
         ({"step_size": -1.0}, "step_size must be a finite number > 0"),
     ],
 )
