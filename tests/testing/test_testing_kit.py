@@ -1,6 +1,7 @@
 """Tests for the plugin authors' testing kit (ebkit.testing): the conformance checks pass
 on the built-in components and catch deliberately broken ones; the fixtures isolate. (Each
-first-party plugin runs the checks on its own components in its tests/.)"""
+first-party plugin runs the checks on its own components in its tests/.) The checks of
+losses, regularizers, datasets and conditional components are tested beside this file."""
 
 from __future__ import annotations
 
@@ -13,43 +14,24 @@ from torch import nn
 from ebkit import (
     Component,
     ContrastiveSampler,
-    DataBatch,
-    Dataset,
     DataSpec,
     EnergyFunction,
     EnergyOutput,
-    LossFunctional,
-    LossOutput,
     Option,
-    Regularizer,
 )
-from ebkit.builtins.datasets.hooks import ebkit_datasets
 from ebkit.builtins.energies.hooks import ebkit_energies
 from ebkit.builtins.losses.hooks import ebkit_losses
 from ebkit.builtins.samplers.hooks import ebkit_samplers
 from ebkit.plugin.components import ALL_KINDS
 from ebkit.plugin.manager import PluginManager, get_plugin_manager, module_plugin
 from ebkit.testing import (
-    check_conditional_energy,
-    check_conditional_sampler,
-    check_dataset,
     check_energy,
     check_loss,
     check_option_round_trip,
-    check_regularizer,
     check_sampler,
 )
 
 VECTORS = DataSpec((2,), -4.0, 4.0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models train far faster on one thread, above all on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def record(records, name: str) -> Component:
@@ -302,297 +284,6 @@ def test_check_sampler_uses_a_given_energy() -> None:
     assert seen and all(energy is target for energy in seen)
 
 
-# -- deliberately broken losses -------------------------------------------------------------------
-
-
-class HealthyLoss(LossFunctional):
-    def energy_loss(self, real, fake):
-        return LossOutput(real.energy.mean() - fake.energy.mean())
-
-    def sampler_loss(self, fake):
-        return LossOutput(fake.energy.mean())
-
-
-class VectorLoss(HealthyLoss):
-    def energy_loss(self, real, fake):
-        return LossOutput(real.energy - fake.energy)
-
-
-class NanLoss(HealthyLoss):
-    def energy_loss(self, real, fake):
-        return LossOutput(real.energy.mean() * float("nan"))
-
-
-class AttachedMetric(HealthyLoss):
-    def energy_loss(self, real, fake):
-        loss = real.energy.mean() - fake.energy.mean()
-        return LossOutput(loss, {"loss_energy": loss})
-
-
-class VectorMetric(HealthyLoss):
-    def energy_loss(self, real, fake):
-        return LossOutput(super().energy_loss(real, fake).loss, {"gap": fake.energy.detach()})
-
-
-class DetachedLoss(HealthyLoss):
-    def energy_loss(self, real, fake):
-        return LossOutput((real.energy.mean() - fake.energy.mean()).detach())
-
-
-class SamplerLossIgnoresFakes(HealthyLoss):
-    def sampler_loss(self, fake):
-        return LossOutput(torch.zeros((), requires_grad=True))
-
-
-class RandomLoss(HealthyLoss):
-    def energy_loss(self, real, fake):
-        return LossOutput(real.energy.mean() + torch.rand(()))
-
-
-class HiddenLossState(HealthyLoss):
-    """Counts updates in a plain attribute, so checkpoints lose it."""
-
-    def __init__(self, spec) -> None:
-        super().__init__(spec)
-        self.updates = 0
-
-    def energy_loss(self, real, fake):
-        return LossOutput(real.energy.mean() - self.updates * fake.energy.mean())
-
-    def update_state(self, real, fake):
-        self.updates += 1
-        return {"updates": float(self.updates)}
-
-
-class ReturnsTensorNotLossOutput(HealthyLoss):
-    def energy_loss(self, real, fake):
-        return real.energy.mean() - fake.energy.mean()
-
-
-@pytest.mark.parametrize(
-    ("broken", "message"),
-    [
-        (VectorLoss, "energy loss must be a 0-d tensor"),
-        (NanLoss, "energy loss is not finite"),
-        (AttachedMetric, "keeps a graph"),
-        (VectorMetric, "not a scalar"),
-        (DetachedLoss, "detached from the energies"),
-        (SamplerLossIgnoresFakes, "ignores the contrastive energies"),
-        (RandomLoss, "not deterministic"),
-        (HiddenLossState, "state_dict does not capture"),
-        (ReturnsTensorNotLossOutput, "LossOutput"),
-    ],
-)
-def test_check_loss_catches_broken_losses(broken, message) -> None:
-    with pytest.raises((AssertionError, RuntimeError), match=message) as caught:
-        check_loss(broken)
-    if broken is not DetachedLoss:
-        assert caught.type is AssertionError
-
-
-def test_check_loss_passes_a_healthy_loss() -> None:
-    check_loss(HealthyLoss)
-
-
-def test_check_loss_catches_an_energy_loss_that_ignores_the_contrastive_samples() -> None:
-    class OnlyReal(HealthyLoss):
-        def energy_loss(self, real, fake):
-            return LossOutput(real.energy.mean())
-
-    with pytest.raises(AssertionError):
-        check_loss(OnlyReal)
-
-
-# -- deliberately broken regularizers --------------------------------------------------------------
-
-
-class HealthyRegularizer(Regularizer):
-    requires = frozenset({"features"})
-
-    def __init__(self, spec, *, weight: float = 0.1) -> None:
-        super().__init__(spec, weight=weight, target="sampler")
-
-    def penalty(self, real, fake):
-        return fake.features.pow(2).mean()
-
-
-class VectorPenalty(HealthyRegularizer):
-    def penalty(self, real, fake):
-        return fake.features.pow(2).mean(1)
-
-
-class IgnoresFeatures(HealthyRegularizer):
-    def penalty(self, real, fake):
-        return fake.energy.mean()
-
-
-class NanPenalty(HealthyRegularizer):
-    def penalty(self, real, fake):
-        return fake.features.mean() * float("inf")
-
-
-class RandomPenalty(HealthyRegularizer):
-    def penalty(self, real, fake):
-        return fake.features.pow(2).mean() + torch.rand(())
-
-
-class IntegerWeight(HealthyRegularizer):
-    def __init__(self, spec) -> None:
-        super().__init__(spec)
-        self.weight = 1
-
-
-@pytest.mark.parametrize(
-    ("broken", "message"),
-    [
-        (VectorPenalty, "penalty must be a 0-d tensor"),
-        (IgnoresFeatures, "penalty ignores features"),
-        (NanPenalty, "penalty is not finite"),
-        (RandomPenalty, "not deterministic"),
-        (IntegerWeight, "weight must be a float"),
-    ],
-)
-def test_check_regularizer_catches_broken_regularizers(broken, message) -> None:
-    with pytest.raises(AssertionError, match=message):
-        check_regularizer(broken)
-
-
-def test_check_regularizer_passes_a_healthy_regularizer() -> None:
-    check_regularizer(HealthyRegularizer, weight=0.3)
-
-
-# -- datasets --------------------------------------------------------------------------------------
-
-
-class HealthyDataset(Dataset):
-    """Uniform points in [0, 1]² with labels 0..2, drawn from the generator only."""
-
-    def __init__(self, path=None, *, scale: float = 1.0) -> None:
-        self.scale = scale
-        self.spec = DataSpec((2,), 0.0, scale, num_classes=3)
-
-    def sample(self, batch_size, generator):
-        x = self.scale * torch.rand(batch_size, 2, generator=generator)
-        y = torch.randint(3, (batch_size,), generator=generator)
-        return DataBatch(x, y)
-
-
-class EpochsDataset(HealthyDataset):
-    """A finite dataset served in shuffled epochs: its position is state."""
-
-    def __init__(self, path=None, **options) -> None:
-        super().__init__(path, **options)
-        self.data = torch.linspace(0, 1, 22).reshape(11, 2)
-        self.order = torch.arange(11)
-        self.position = 11
-
-    def sample(self, batch_size, generator):
-        rows = []
-        while len(rows) < batch_size:
-            if self.position == len(self.order):
-                self.order, self.position = torch.randperm(11, generator=generator), 0
-            rows.append(int(self.order[self.position]))
-            self.position += 1
-        return DataBatch(self.data[rows], None)
-
-    def state_dict(self):
-        return {"order": self.order.clone(), "position": self.position}
-
-    def load_state_dict(self, state):
-        self.order, self.position = state["order"], state["position"]
-
-
-class ForgetsPositionDataset(EpochsDataset):
-    def state_dict(self):
-        return {"order": self.order.clone()}
-
-    def load_state_dict(self, state):
-        self.order = state["order"]
-
-
-class UnserialisableStateDataset(EpochsDataset):
-    def state_dict(self):
-        return {"order": self.order.clone(), "position": self.position, "extra": object()}
-
-
-class OutOfRangeDataset(HealthyDataset):
-    def sample(self, batch_size, generator):
-        batch = super().sample(batch_size, generator)
-        return DataBatch(batch.x + 2.0, batch.y)
-
-
-class WrongShapeDataset(HealthyDataset):
-    def sample(self, batch_size, generator):
-        return DataBatch(torch.rand(batch_size, 3, generator=generator))
-
-
-class GlobalRandomnessDataset(HealthyDataset):
-    def sample(self, batch_size, generator):
-        return DataBatch(torch.rand(batch_size, 2))
-
-
-class LabelsWithoutClassesDataset(HealthyDataset):
-    def __init__(self, path=None, **options) -> None:
-        super().__init__(path, **options)
-        self.spec = DataSpec((2,), 0.0, self.scale)
-
-
-class FloatLabelsDataset(HealthyDataset):
-    def sample(self, batch_size, generator):
-        batch = super().sample(batch_size, generator)
-        return DataBatch(batch.x, batch.y.float())
-
-
-class NoSpecDataset(HealthyDataset):
-    def __init__(self, path=None, **options) -> None:
-        super().__init__(path, **options)
-        self.spec = (2,)
-
-
-def test_check_dataset_passes_healthy_datasets() -> None:
-    check_dataset(HealthyDataset, scale=2.0)
-    check_dataset(EpochsDataset, batch=4)  # batches that cross an epoch boundary
-    check_dataset(
-        Component("healthy", "uniform", HealthyDataset, (Option("scale", float, 1.0, "x"),))
-    )
-
-
-@pytest.mark.parametrize(
-    "name", ["8gaussians", "25gaussians", "moons", "swissroll", "rings", "digits"]
-)
-def test_check_dataset_passes_the_builtin_datasets(name) -> None:
-    check_dataset(record(ebkit_datasets(), name))
-
-
-@pytest.mark.parametrize(
-    ("broken", "message"),
-    [
-        (ForgetsPositionDataset, "a build restored from state_dict: different samples"),
-        (UnserialisableStateDataset, "state 'extra' is neither a tensor nor JSON"),
-        (OutOfRangeDataset, "outside the spec's"),
-        (WrongShapeDataset, r"x shape \(7, 3\), expected \(7, \*\(2,\)\)"),
-        (GlobalRandomnessDataset, "same generator seed: different samples"),
-        (LabelsWithoutClassesDataset, "labels need spec.num_classes"),
-        (FloatLabelsDataset, r"y must be \(B,\) int64"),
-        (NoSpecDataset, "spec must be an ebkit.DataSpec"),
-    ],
-)
-def test_check_dataset_catches_broken_datasets(broken, message) -> None:
-    with pytest.raises(AssertionError, match=message):
-        check_dataset(broken)
-
-
-def test_check_dataset_passes_the_path_to_the_factory(tmp_path) -> None:
-    seen = []
-
-    def factory(path, **options):
-        seen.append(path)
-        return HealthyDataset(path, **options)
-
-    check_dataset(factory, str(tmp_path))
-    assert seen and set(seen) == {str(tmp_path)}
-
-
 # -- fixtures --------------------------------------------------------------------------------------
 
 
@@ -629,57 +320,3 @@ def test_ebkit_cli_uses_the_manager_of_the_test(ebkit_plugins, ebkit_cli) -> Non
     )
     result = ebkit_cli("components", "energy", "--json")
     assert '"id": "kit/healthy"' in result.stdout
-
-
-class CentredByClass(EnergyFunction):
-    """E(x | y) = ‖x − μ_y‖² with learned centres; ``ignore_labels`` breaks it."""
-
-    accepts_labels = True
-
-    def __init__(self, spec: DataSpec, *, ignore_labels: bool = False) -> None:
-        super().__init__(spec)
-        self.centres = nn.Parameter(torch.randn(spec.num_classes or 1, spec.dim))
-        self.ignore_labels = ignore_labels
-
-    def forward(self, x, labels=None) -> EnergyOutput:
-        if labels is None:
-            raise ValueError("labels needed")
-        centres = self.centres[torch.zeros_like(labels) if self.ignore_labels else labels]
-        return EnergyOutput(energy=(x.flatten(1) - centres).square().sum(1))
-
-
-class ShiftByClass(ContrastiveSampler):
-    """G(z, y) = z + b_y; ``ignore_labels`` breaks it."""
-
-    trainable = True
-    accepts_labels = True
-
-    def __init__(self, spec: DataSpec, *, ignore_labels: bool = False) -> None:
-        super().__init__(spec)
-        self.shifts = nn.Parameter(torch.randn(spec.num_classes or 1, spec.dim))
-        self.ignore_labels = ignore_labels
-
-    def sample(self, n, energy, generator, labels=None):
-        noise = torch.randn(n, self.spec.dim, generator=generator)
-        chosen = torch.zeros_like(labels) if self.ignore_labels else labels
-        return (noise + self.shifts[chosen]).view(n, *self.spec.event_shape)
-
-
-def test_conditional_checks_pass_on_conditional_components():
-    check_conditional_energy(CentredByClass)
-    check_conditional_sampler(ShiftByClass)
-
-
-def test_conditional_checks_catch_components_that_ignore_labels():
-    with pytest.raises(AssertionError, match="the label does not change the energy"):
-        check_conditional_energy(CentredByClass, ignore_labels=True)
-    with pytest.raises(AssertionError, match="the labels do not change the samples"):
-        check_conditional_sampler(ShiftByClass, ignore_labels=True)
-
-
-def test_conditional_checks_need_accepts_labels():
-    class Plain(CentredByClass):
-        accepts_labels = False
-
-    with pytest.raises(AssertionError, match="does not set accepts_labels"):
-        check_conditional_energy(Plain)
