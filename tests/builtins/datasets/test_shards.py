@@ -19,8 +19,6 @@ import ebkit
 from ebkit.builtins.datasets.shards import ImageShards
 from ebkit.core.errors import UsageError
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 def write_shards(folder: Path, shards: int, per_shard: int, *, classes: int = 4) -> Path:
     """``shards`` tar files of ``per_shard`` random 6×6 RGB PNGs with a ``.cls`` each."""
