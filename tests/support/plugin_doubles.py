@@ -6,6 +6,9 @@ from __future__ import annotations
 from ebkit import Component
 from ebkit.plugin.manager import PluginManager
 
+BROKEN_HOOKS = 'raise ImportError("this plugin needs the frobnicator package")\n'
+"""The hook module of a plugin that fails to import."""
+
 TOY_DATASETS = ["8gaussians", "25gaussians", "moons", "swissroll", "rings"]
 
 
