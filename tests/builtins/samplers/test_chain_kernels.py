@@ -30,8 +30,6 @@ from ebkit.runs.build import seeded
 
 TOY = DataSpec((2,), -3.0, 3.0)
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 class Bowl(EnergyFunction):
     """E(x) = ½‖x − 1‖² with a trainable scale."""

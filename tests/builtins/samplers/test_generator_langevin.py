@@ -31,8 +31,6 @@ RECORDS = {component.name: component for component in ebkit_samplers()}
 HYBRID = RECORDS["generator-langevin"]
 SMALL = {"latent_dim": 4, "width": 16}
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
