@@ -5,7 +5,6 @@ conditional runs (sampling by class, energies with and without labels)."""
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -23,8 +22,6 @@ from ebkit import (
 from ebkit.core.labels import class_cycle, class_grid, class_rows
 from ebkit.plugin.manager import PluginManager, module_plugin
 from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint, spec_from_meta
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class ClassCentres(EnergyFunction):
@@ -273,65 +270,24 @@ def test_unconditional_run_refuses_a_class(plugins, tmp_path):
         run.sample(2, labels=1)
 
 
-# -- the command line, with the built-in components ------------------------------------
+def test_conditional_run_resumes_exactly(plugins, tmp_path):
+    from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint
 
-
-@pytest.fixture
-def run_cli(ebkit_plugins, ebkit_cli):
-    ebkit_plugins(entry_points=True)
-    return ebkit_cli
-
-
-@pytest.fixture
-def conditional_run(run_cli, tmp_path):
-    out = tmp_path / "cond"
-    result = run_cli(
-        *("train", "--conditional", "--energy", "mlp", "--sampler", "generator"),
-        *("--loss", "gan", "--steps", "4", "--batch-size", "20", "--quiet"),
-        *("-o", "energy.width=16", "-o", "sampler.width=16", "-o", "sampler.latent_dim=4"),
-        *("-o", "train.sample_count=20", "--out", str(out)),
+    options = {"train.conditional": True, "train.batch_size": 12, "train.checkpoint_every": 2}
+    common = dict(energy="class-centres", sampler="class-shift", loss="gan", data="digits")
+    straight = ebkit.train(
+        **common, steps=4, options=options, out=tmp_path / "a", progress=False, manager=plugins
     )
-    assert result.exit_code == 0, result.output
-    return out
-
-
-def test_cli_conditional_run_writes_a_class_grid(conditional_run):
-    from PIL import Image
-
-    config = json.loads((conditional_run / "config.json").read_text())
-    assert config["train"]["conditional"] is True
-    # 10 classes of 2 samples: 10 rows of 2 tiles of 8×8 pixels enlarged 4×, 2-px gaps
-    with Image.open(conditional_run / "samples" / "final.png") as picture:
-        assert picture.size == (2 * 32 + 3 * 2, 10 * 32 + 11 * 2)
-
-
-def test_cli_sample_by_class(run_cli, conditional_run, tmp_path):
-    import numpy as np
-
-    target = tmp_path / "threes.npz"
-    result = run_cli(
-        "sample", str(conditional_run), "--class", "3", "--n", "5", "--out", str(target)
+    ebkit.train(
+        **common, steps=2, options=options, out=tmp_path / "b", progress=False, manager=plugins
     )
-    assert result.exit_code == 0, result.output
-    assert np.load(target)["samples"].shape == (5, 1, 8, 8)
-    grid = tmp_path / "grid.png"
-    assert run_cli("sample", str(conditional_run), "--n", "30", "--out", str(grid)).exit_code == 0
-    from PIL import Image
-
-    with Image.open(grid) as picture:  # ⌈30 / 10⌉ = 3 per row, one row per class
-        assert picture.size == (3 * 32 + 4 * 2, 10 * 32 + 11 * 2)
-    bad = run_cli("sample", str(conditional_run), "--class", "10")
-    assert bad.exit_code == 2
-    assert error_lines(bad.stderr) == ["Error: class 10 is not one of the run's 10 classes (0–9)"]
-
-
-def test_cli_evaluate_reports_a_class_match_share(run_cli, conditional_run, monkeypatch, tmp_path):
-    monkeypatch.setenv("EBKIT_CACHE_DIR", str(tmp_path / "cache"))
-    result = run_cli("evaluate", str(conditional_run), "--json", "--n", "100")
-    assert result.exit_code == 0, result.output
-    metrics = json.loads(result.stdout)["sets"]["samples"]
-    assert 0.0 <= metrics["class_match_share"] <= 1.0
-    assert math.isfinite(metrics["energy"])
+    resumed = ebkit.resume(tmp_path / "b", steps=4, manager=plugins)
+    first, _ = load_checkpoint(latest_checkpoint(straight.path))
+    second, meta = load_checkpoint(latest_checkpoint(resumed.path))
+    assert meta["step"] == 4 and meta["spec"]["conditional"] is True
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
 
 
 @pytest.mark.parametrize(("offset", "low", "high"), [(0, 0.9, 1.0), (1, 0.0, 0.1)])
@@ -356,90 +312,3 @@ def test_class_match_share_of_samples_with_a_known_answer(
     )
     metrics = evaluate_run(run, n=200, manager=plugins)["sets"]["samples"]
     assert low <= metrics["class_match_share"] <= high
-
-
-def test_cli_refuses_sample_by_class_on_an_unconditional_run(run_cli, tmp_path):
-    out = tmp_path / "plain"
-    trained = run_cli(
-        *("train", "--energy", "mlp", "--sampler", "generator", "--loss", "gan"),
-        *("--steps", "2", "--batch-size", "8", "--quiet", "--out", str(out)),
-    )
-    assert trained.exit_code == 0, trained.output
-    result = run_cli("sample", str(out), "--class", "1")
-    assert result.exit_code == 2
-    assert len(error_lines(result.stderr)) == 1
-    assert "was not trained with --conditional" in result.stderr
-
-
-def test_cli_conditional_needs_labelled_data(run_cli, tmp_path):
-    result = run_cli(
-        *("train", "--conditional", "--energy", "mlp", "--sampler", "generator", "--loss"),
-        *("gan", "--data", "moons", "--steps", "2", "--out", str(tmp_path / "x")),
-    )
-    assert result.exit_code == 2
-    lines = error_lines(result.stderr)
-    assert len(lines) == 1 and lines[0].startswith("Error: --conditional needs a dataset")
-    assert not (tmp_path / "x").exists()
-
-
-def error_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
-
-
-def test_conditional_run_on_points_draws_its_landscape(run_cli, tmp_path):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, size=300)
-    x = rng.normal(size=(300, 2)) * 0.1 + np.array([[-2, 0], [0, 2], [2, 0]])[y]
-    np.savez(tmp_path / "points.npz", x=x.astype(np.float32), y=y)
-    out = tmp_path / "run"
-    result = run_cli(
-        *("train", "--conditional", "--energy", "mlp", "--sampler", "generator", "--loss"),
-        *("gan", "--data", "npz", "--data-path", str(tmp_path / "points.npz"), "--quiet"),
-        *("--steps", "3", "--batch-size", "16", "--out", str(out)),
-    )
-    assert result.exit_code == 0, result.output
-    assert (out / "samples" / "landscape.png").is_file()
-    assert (out / "samples" / "final.png").is_file()
-
-
-def test_conditional_run_resumes_exactly(plugins, tmp_path):
-    from ebkit.runs.checkpoints import latest_checkpoint, load_checkpoint
-
-    options = {"train.conditional": True, "train.batch_size": 12, "train.checkpoint_every": 2}
-    common = dict(energy="class-centres", sampler="class-shift", loss="gan", data="digits")
-    straight = ebkit.train(
-        **common, steps=4, options=options, out=tmp_path / "a", progress=False, manager=plugins
-    )
-    ebkit.train(
-        **common, steps=2, options=options, out=tmp_path / "b", progress=False, manager=plugins
-    )
-    resumed = ebkit.resume(tmp_path / "b", steps=4, manager=plugins)
-    first, _ = load_checkpoint(latest_checkpoint(straight.path))
-    second, meta = load_checkpoint(latest_checkpoint(resumed.path))
-    assert meta["step"] == 4 and meta["spec"]["conditional"] is True
-    assert first.keys() == second.keys()
-    for key in first:
-        assert torch.equal(first[key], second[key]), key
-
-
-def test_cli_score_of_a_conditional_run_uses_the_best_class(run_cli, conditional_run, tmp_path):
-    import csv
-
-    target = tmp_path / "energies.csv"
-    result = run_cli("score", str(conditional_run), "digits", "--out", str(target))
-    assert result.exit_code == 0, result.output
-    with target.open() as handle:
-        rows = list(csv.DictReader(handle))
-    assert len(rows) == 1797
-    from ebkit.builtins.datasets.digits import Digits
-    from ebkit.runs.saved import SavedRun
-
-    run = SavedRun.open(conditional_run)
-    digits = Digits()
-    expected = run.energies(digits.x[:5])
-    per_class = torch.stack([run.energies(digits.x[:5], torch.full((5,), k)) for k in range(10)])
-    torch.testing.assert_close(expected, per_class.amin(0))
-    written = torch.tensor([float(row["energy"]) for row in rows[:5]])
-    torch.testing.assert_close(written, expected, atol=1e-4, rtol=1e-5)
