@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -38,25 +38,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             )
 
 
-@pytest.fixture(scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models train far faster on one thread, above all on a busy machine."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture
 def kill_after_checkpoint() -> Callable[[Sequence[str], Path, int], None]:
     """A function that starts ``python -m ebkit ARGS`` for the run ``out``, waits for the
     checkpoint of ``step`` to be complete and SIGKILLs the process: the crash that
     ``--resume`` must survive. The process computes on one thread, as the runs it is
     compared with bit for bit must (sums split among threads round differently): the
-    tests' own processes under :func:`one_torch_thread`, their subprocesses with
-    ``OMP_NUM_THREADS=1``."""
+    tests' own processes run on one thread (the root ``conftest.py``), their subprocesses
+    with ``OMP_NUM_THREADS=1``."""
 
     def kill(args: Sequence[str], out: Path, step: int) -> None:
         process = subprocess.Popen(

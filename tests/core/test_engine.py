@@ -40,9 +40,6 @@ SMALL = [
 ]
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 class NanAfter(LossFunctional):
     """A margin-free loss that becomes NaN from its ``bad_from``-th call on."""
 

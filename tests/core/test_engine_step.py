@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -16,8 +15,6 @@ from ebkit.builtins.losses.gan import GANLoss
 from ebkit.builtins.samplers.generator import GeneratorSampler
 from ebkit.core.engine import Components, Trainer, TrainSettings
 from ebkit.core.interfaces import DataBatch, Dataset, DataSpec
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SPEC = DataSpec((2,))
 SETTINGS = TrainSettings(

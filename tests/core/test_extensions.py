@@ -23,8 +23,6 @@ from ebkit.core.interfaces import DataBatch, Dataset, DataSpec, EnergyOutput, Lo
 from ebkit.runs.callbacks import Checkpoints, MetricsLog
 from ebkit.runs.checkpoints import latest_checkpoint
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 SPEC = DataSpec((2,))
 
 

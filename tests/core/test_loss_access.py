@@ -21,8 +21,6 @@ from ebkit.core.extensions import StepExtension
 from ebkit.core.interfaces import DataBatch, Dataset, DataSpec, EnergyOutput, LossOutput
 from ebkit.testing import check_loss
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 SPEC = DataSpec((2,))
 
 

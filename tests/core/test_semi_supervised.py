@@ -24,8 +24,6 @@ from ebkit.core.interfaces import DataSpec, EnergyFunction, EnergyOutput
 from ebkit.core.semi_supervised import HeldOutError, SemiSupervised, classification_error
 from ebkit.runs.splits import semi_supervised_split
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 class LinearClassifierEnergy(EnergyFunction):
     """A softmax classifier whose energy is the squared norm of its input map."""

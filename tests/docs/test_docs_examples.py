@@ -159,7 +159,7 @@ def page_param(page: Path) -> object:
 
 @pytest.mark.parametrize("page", [page_param(page) for page in pages() if python_blocks(page)])
 def test_the_python_examples_of_the_page_run(
-    page: Path, tmp_path, monkeypatch, ebkit_plugins, one_torch_thread
+    page: Path, tmp_path, monkeypatch, ebkit_plugins
 ) -> None:
     import torch
 

@@ -17,8 +17,6 @@ import ebkit
 from ebkit.core.errors import UsageError
 from ebkit.evaluation.evaluate import evaluate_run, score_summary
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 SMALL = {"energy.width": 32, "sampler.width": 32, "sampler.latent_dim": 4}
 QUIET = {"train.sample_every": 0, "train.checkpoint_every": 0}
 

@@ -18,8 +18,6 @@ import ebkit
 from ebkit.core.errors import UsageError
 from ebkit.evaluation.evaluate import evaluate_run
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 TINY = {
     "energy.width": 16,
     "sampler.width": 16,

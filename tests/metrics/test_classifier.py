@@ -27,8 +27,6 @@ from ebkit.metrics import (
     train_classifier,
 )
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 EPOCHS = 5
 
 

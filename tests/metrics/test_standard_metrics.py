@@ -28,9 +28,6 @@ from ebkit.metrics import (
 from ebkit.metrics.inception import expected_state_shapes, find_inception_weights
 from ebkit.metrics.standard import require_torchmetrics
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 # -- the input pipeline ------------------------------------------------------------------
 
 

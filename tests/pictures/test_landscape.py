@@ -23,8 +23,6 @@ from ebkit.runs.training import train_run
 
 TOY = DataSpec((2,), -2.0, 2.0)
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 class Plane(EnergyFunction):
     """E(x, y) = x + 10·y, recording its mode, autograd state and batch sizes per call."""

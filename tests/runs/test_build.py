@@ -68,7 +68,7 @@ def test_scoring_an_npz_file_validates_it_like_a_dataset(ebkit_plugins, tmp_path
         load_inputs(str(wrong), run)
 
 
-def test_training_builds_through_it(built, ebkit_plugins, tmp_path, one_torch_thread) -> None:
+def test_training_builds_through_it(built, ebkit_plugins, tmp_path) -> None:
     ebkit_plugins()
     copy = tmp_path / "run"
     shutil.copytree(FIXTURE, copy)

@@ -28,8 +28,6 @@ from ebkit.runs.config import RunConfig, resolve_config
 from ebkit.runs.saved import SavedRun
 from ebkit.runs.training import resume_run, train_run
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 TINY = [
     "energy.width=8",
     "sampler.width=8",

@@ -46,9 +46,6 @@ SMALL = [
 ]
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 @pytest.fixture(scope="module")
 def plugins(feature_penalty_plugin) -> PluginManager:
     return PluginManager(

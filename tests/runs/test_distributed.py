@@ -137,7 +137,7 @@ EVERY_4 = [
 
 
 def test_two_ranks_at_half_the_batch_train_the_weights_one_rank_trains_at_the_whole(
-    tmp_path: Path, one_torch_thread: None
+    tmp_path: Path,
 ) -> None:
     """Gradients averaged over two ranks of B/2 are the gradient of the global batch B,
     and the ranks' slices of it are the batch one process draws."""

@@ -22,8 +22,6 @@ READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "
 LOG_EVERY = 4
 STEPS = 10
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 class ReadCounter:
     """Counts, per training step, the tensor reads whose caller is ebkit code."""

@@ -28,9 +28,8 @@ NAMES = {"energy": "mlp", "sampler": "generator", "loss": "gan", "data": "8gauss
 
 
 @pytest.fixture(autouse=True)
-def _plugins(ebkit_plugins, feature_penalty_plugin, one_torch_thread):
-    """A fresh manager over the built-ins and a test regularizer for each test, one torch
-    thread."""
+def _plugins(ebkit_plugins, feature_penalty_plugin):
+    """A fresh manager over the built-ins and a test regularizer for each test."""
     ebkit_plugins({"ebkit-tests": feature_penalty_plugin})
 
 

@@ -22,8 +22,6 @@ from ebkit.runs.checkpoints import (
     complete_checkpoints,
 )
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 NAMES = {"energy": "mlp", "sampler": "generator", "loss": "gan", "data": "8gaussians"}
 SMALL = {
     "energy.width": 8,

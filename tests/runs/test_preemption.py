@@ -26,8 +26,6 @@ from ebkit.runs.config import RunConfig, resolve_config
 from ebkit.runs.directory import LOCK_NAME, RunInUse, RunLock
 from ebkit.runs.training import resume_run, train_run
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 STEPS = 30
 TINY = [
     "energy.width=8",

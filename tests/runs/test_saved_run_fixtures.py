@@ -25,7 +25,7 @@ def saved_run(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("saved_run", sorted(EXPECTED), indirect=True)
-def test_old_run_samples_evaluates_and_resumes(saved_run: Path, one_torch_thread: None) -> None:
+def test_old_run_samples_evaluates_and_resumes(saved_run: Path) -> None:
     expected = EXPECTED[saved_run.name]
     run = load_run(saved_run, device="cpu")
     assert run.step == 4

@@ -27,8 +27,6 @@ from ebkit.runs.schedules import (
 from ebkit.runs.settings import ScheduleSettings
 from ebkit.runs.training import resume_run, settings_from_config, train_run
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 class FakeTrainer:
     """The two optimisers a trainer exposes, and nothing else."""

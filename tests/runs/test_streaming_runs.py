@@ -15,8 +15,6 @@ from safetensors.torch import load_file
 import ebkit
 from ebkit.builtins.datasets.image_folder import ImageFolder
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 STEPS = 30
 OPTIONS = [
     ("data.size", "8"),

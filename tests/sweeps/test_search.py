@@ -22,7 +22,7 @@ SEARCH = """
 
 
 def test_a_search_runs_its_trials_within_the_ranges(
-    write_spec: Callable[..., Path], tmp_path: Path, one_torch_thread: None
+    write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
     spec = write_spec(SEARCH, search_trials=3)
     out = str(tmp_path / "sweep")

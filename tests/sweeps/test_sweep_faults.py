@@ -16,11 +16,6 @@ from ebkit.cli.main import cli
 pytest.importorskip("optuna")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(one_torch_thread: None) -> None:
-    """Tiny runs train faster on one thread."""
-
-
 def report_rows(sweep_dir: Path) -> list[dict[str, str]]:
     result = CliRunner().invoke(cli, ["sweep", "report", str(sweep_dir)])
     assert result.exit_code == 0, result.output

@@ -67,7 +67,7 @@ class Exploding(Logger):
 
 
 @pytest.fixture(autouse=True)
-def _one_thread(one_torch_thread) -> None:
+def _no_recorders_built() -> None:
     Recorder.built.clear()
 
 

@@ -22,7 +22,7 @@ SMALL = [
 
 
 @pytest.fixture
-def cli(ebkit_plugins, ebkit_cli, one_torch_thread):
+def cli(ebkit_plugins, ebkit_cli):
     ebkit_plugins()
     return ebkit_cli
 

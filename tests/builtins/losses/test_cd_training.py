@@ -25,8 +25,6 @@ from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
 from ebkit.pictures.landscapes import landscape_bounds
 from ebkit.runs.build import seeded
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 FAST = ["--steps", "3", "--batch-size", "16", "--quiet", "-o", "train.sample_count=16"]
 SMALL_REPLAY = ["-o", "sampler.steps=3", "-o", "sampler.capacity=64"]
 SMALL_GENERATOR = ["-o", "sampler.width=16", "-o", "sampler.latent_dim=4"]
