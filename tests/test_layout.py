@@ -42,6 +42,29 @@ def test_no_module_is_longer_than_400_lines() -> None:
     assert too_long == {}
 
 
+REPOSITORY = PACKAGE.parent
+SOURCE_FOLDERS = ("tests", "plugins", "benchmarks", "examples", "docs", "scripts")
+
+
+def test_no_python_file_of_the_repository_is_longer_than_400_lines() -> None:
+    """Tests, plugins, benchmarks and examples too (the package is checked above)."""
+    files = [
+        path
+        for folder in SOURCE_FOLDERS
+        for path in (REPOSITORY / folder).rglob("*.py")
+        if not any(
+            part.startswith(".") or part.endswith(".egg-info")
+            for part in path.relative_to(REPOSITORY).parts
+        )
+    ]
+    assert len(files) > 100
+    lengths = {
+        path.relative_to(REPOSITORY).as_posix(): len(path.read_text().splitlines())
+        for path in files
+    }
+    assert {name: count for name, count in lengths.items() if count > MAX_LINES} == {}
+
+
 def floor(package: str, *allowed: str) -> list[tuple[str, str]]:
     """(module, ebkit import) pairs of ``package`` that leave the ``allowed`` prefixes."""
     return [
