@@ -287,8 +287,8 @@ def ebkit_samplers() -> list[Component]:
                     None,
                     "when samples are drawn from the trained model (ebkit sample, evaluate, "
                     "the pictures): the chains continue for this many times steps steps; "
-                    "auto = 5 for vectors (chains restarted late in training settle), 1 for "
-                    "images",
+                    "auto = 1, as in training (0: the buffer as it is; more: sharper "
+                    "samples, nearer the energy's own equilibrium)",
                     minimum=0,
                 ),
                 Option(

@@ -41,13 +41,6 @@ VECTOR_REPLAY_STEPS = 20
 IMAGE_REPLAY_STEPS = 60
 """Langevin steps per call on images (``steps`` = auto): IGEBM's K = 60."""
 
-VECTOR_SAMPLE_ROUNDS = 5
-"""Calls' worth of chain steps (``sample_rounds`` = auto) when samples are drawn from a
-trained run on vector data: 5 × 20 = 100 Langevin steps at the defaults. At the end of
-training a few per cent of the buffer are chains restarted from noise during their last
-visits, still on their way to a mode; 60-100 more steps settle them (on ``8gaussians``
-the high-quality share of the buffer is 94.6 %, after 100 more steps 99.8 %)."""
-
 
 class ReplaySampler(ContrastiveSampler):
     """Langevin chains that persist in a buffer of ``capacity`` slots (module docstring).
@@ -68,12 +61,14 @@ class ReplaySampler(ContrastiveSampler):
     then the Langevin noise, all from ``generator``.
 
     Drawing samples from a trained model (eval mode) continues the persistent chains,
-    which are the model's samples in persistent contrastive divergence (Tieleman 2008):
-    ``sample_reinit`` replaces ``reinit`` (auto: 0 on vectors, where a restart is a
-    training device that puts fresh noise among the samples; ``reinit`` on images, as
-    before) and the chains run ``sample_rounds`` times ``steps`` steps (auto: 5 on
-    vectors, :data:`VECTOR_SAMPLE_ROUNDS`; 1 on images), so chains restarted shortly
-    before the end of training settle too.
+    which are the model's samples in persistent contrastive divergence (Tieleman 2008),
+    for ``sample_rounds`` calls' worth of steps (auto = 1, as in training).
+    ``sample_reinit`` replaces ``reinit`` there: auto = 0 on vectors, where a restart is
+    a training device that would put chains fresh from noise among the samples (a chain
+    needs hundreds of steps to reach a narrow mode), and ``reinit`` on images, as
+    before. More rounds sharpen the samples but move them towards the energy's own
+    equilibrium, which the chains of a persistent run need not be in (the mode shares of
+    an unequal mixture, the spread along ``moons``; docs/components/replay.md).
 
     :meth:`metrics`: the Langevin diagnostics (of the last round) plus ``fresh_share``,
     the share of chains that started from fresh noise.
@@ -107,7 +102,7 @@ class ReplaySampler(ContrastiveSampler):
         if not (isinstance(capacity, int) and capacity >= 1):
             raise ValueError(f"capacity must be a whole number >= 1, not {capacity!r}")
         if sample_rounds is None:
-            sample_rounds = 1 if spec.is_image else VECTOR_SAMPLE_ROUNDS
+            sample_rounds = 1
         if sample_reinit is None:
             sample_reinit = reinit if spec.is_image else 0.0
         if not (isinstance(sample_rounds, int) and sample_rounds >= 0):

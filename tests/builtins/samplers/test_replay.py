@@ -145,20 +145,31 @@ def test_eval_mode_reads_the_buffer_without_writing_it() -> None:
     assert torch.equal(sampler.buffer, before)
 
 
-def test_drawing_samples_on_vectors_continues_the_chains_five_calls_without_restarts() -> None:
-    # Eval mode on vectors: no fresh noise among the samples, 5 x steps Langevin steps.
+def test_drawing_samples_on_vectors_continues_the_chains_without_restarts() -> None:
+    # Eval mode on vectors: no fresh noise among the samples, one call of steps steps.
     sampler = ReplaySampler(TOY, capacity=8, steps=3, step_size=0.1).eval()
-    assert (sampler.sample_rounds, sampler.sample_reinit) == (5, 0.0)
+    assert (sampler.sample_rounds, sampler.sample_reinit) == (1, 0.0)
     chains = sampler.sample(20, Quadratic(), generator(4))
     state = generator(4)
     slots = torch.randint(8, (20,), generator=state)
-    expected = LangevinSampler(TOY, steps=15, step_size=0.1).refine(
+    expected = LangevinSampler(TOY, steps=3, step_size=0.1).refine(
         sampler.buffer[slots], Quadratic(), state
     )
     torch.testing.assert_close(chains, expected)
     assert sampler.metrics()["fresh_share"] == 0.0
-    # Training mode is unchanged: one call of steps steps, with restarts.
+    # Training mode keeps its restarts.
     assert sampler.train().reinit == 0.05
+
+
+def test_more_sample_rounds_continue_the_chains_longer() -> None:
+    sampler = ReplaySampler(TOY, capacity=8, steps=3, step_size=0.1, sample_rounds=4).eval()
+    chains = sampler.sample(20, Quadratic(), generator(4))
+    state = generator(4)
+    slots = torch.randint(8, (20,), generator=state)
+    expected = LangevinSampler(TOY, steps=12, step_size=0.1).refine(
+        sampler.buffer[slots], Quadratic(), state
+    )
+    torch.testing.assert_close(chains, expected)
 
 
 def test_drawing_samples_follows_sample_rounds_and_sample_reinit() -> None:
