@@ -26,15 +26,73 @@ from torch import Tensor
 
 from ebkit.builtins.samplers.chains import make_chain
 from ebkit.builtins.samplers.generator import GeneratorSampler
-from ebkit.builtins.samplers.langevin import LANGEVIN_OPTION_NAMES, LangevinSampler
+from ebkit.builtins.samplers.langevin import (
+    DEFAULT_GRAD_CLIP,
+    LANGEVIN_OPTION_NAMES,
+    LangevinSampler,
+)
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 from ebkit.plugin.kernels import BUILTIN_KERNEL
 
-__all__ = ["GENERATOR_PREFIX", "GeneratorLangevinSampler"]
+__all__ = ["GENERATOR_PREFIX", "GeneratorLangevinSampler", "refinement_defaults"]
 
 GENERATOR_PREFIX = "generator_"
 """Prefix of a generator option whose name a Langevin option already takes
 (``generator_noise``, the distribution of z, next to Langevin's ``noise``)."""
+
+
+IMAGE_REFINE_STEPS = 20
+"""Refinement steps K on images (``steps`` = auto)."""
+
+VECTOR_REFINE_STEPS = 10
+"""Refinement steps K on vectors (``steps`` = auto): with the step size annealed from
+coarse to fine, 10 steps land G(z) on the energy's wells, at half the cost of 20 per
+training step (the 2-D runs stay within 3 CPU-minutes)."""
+
+VECTOR_FIRST_MOVE = 0.025
+"""On vectors with independent noise, ``step_size`` = auto is chosen so that the first
+step moves each coordinate by at most this share of the data range, η·c =
+0.025·(high − low) with the clipping c = 0.03 (0.06 on the ring of 8 Gaussians, 0.235
+on the 5×5 grid); the geometric anneal ends at a tenth of it."""
+
+
+def refinement_defaults(
+    spec: DataSpec,
+    steps: int | None,
+    step_size: float | None,
+    noise: str,
+    anneal: str,
+    anneal_target: str,
+) -> dict[str, Any]:
+    """The Langevin options of the refinement with their ``auto`` values resolved for the
+    data kind: images keep K = 20, η = 1, no annealing; vectors take K = 10 and, with
+    independent noise, η = 0.025·(high − low)/c (:data:`VECTOR_FIRST_MOVE`), annealed
+    geometrically down to a tenth (``anneal_final``) over the chain.
+
+    Why: the clipped steps move each coordinate by η·c whatever the gradient's size, so
+    a fixed η either travels too little to reach the wells from G(z) or jitters around
+    them by more than a narrow mode's width (0.03 against the ring's σ = 0.01, which kept
+    the refined samples at 65 % high quality); starting coarse and ending fine does both.
+    """
+    vectors = not spec.is_image
+    if steps is None:
+        steps = VECTOR_REFINE_STEPS if vectors else IMAGE_REFINE_STEPS
+    if step_size is None:
+        step_size = 1.0
+        if vectors and noise == "independent":
+            clip = DEFAULT_GRAD_CLIP["independent"]
+            step_size = VECTOR_FIRST_MOVE * (spec.high - spec.low) / clip
+    if anneal == "auto":
+        anneal = "geometric" if vectors else "none"
+    if anneal_target == "auto":
+        anneal_target = "step_size" if vectors else "noise"
+    return {
+        "steps": steps,
+        "step_size": step_size,
+        "noise": noise,
+        "anneal": anneal,
+        "anneal_target": anneal_target,
+    }
 
 
 class GeneratorLangevinSampler(ContrastiveSampler):
@@ -75,9 +133,11 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         self,
         spec: DataSpec,
         *,
-        steps: int = 20,
-        step_size: float = 1.0,
+        steps: int | None = None,
+        step_size: float | None = None,
         noise: str = "independent",
+        anneal: str = "auto",
+        anneal_target: str = "auto",
         kernel: str = BUILTIN_KERNEL,
         kernel_options: str = "",
         **options: Any,
@@ -85,7 +145,8 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         super().__init__(spec)
         # Independent noise by default on any data: G(z) starts near the data, and coupled
         # noise at this step size (σ = √2) would scatter it.
-        langevin = {"steps": steps, "step_size": step_size, "noise": noise}
+        resolved = refinement_defaults(spec, steps, step_size, noise, anneal, anneal_target)
+        langevin: dict[str, Any] = dict(resolved)
         generator: dict[str, Any] = {}
         for name, value in options.items():
             if name == "init":
@@ -100,7 +161,9 @@ class GeneratorLangevinSampler(ContrastiveSampler):
                 generator[name] = value
         self.generator = GeneratorSampler(spec, **generator)
         self.kernel = kernel
-        own_defaults = {"steps": 20, "step_size": 1.0, "noise": "independent"}
+        # The auto values count as unset next to another kernel: only a value the user
+        # set away from them is an error there.
+        own_defaults = refinement_defaults(spec, None, None, "independent", "auto", "auto")
         self.chain: Any = make_chain(spec, kernel, kernel_options, langevin, own_defaults)
         self._energy_refined: Tensor | None = None
 

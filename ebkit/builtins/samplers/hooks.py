@@ -216,6 +216,31 @@ def ebkit_samplers() -> list[Component]:
             ),
         )
 
+    def refinement_options(options: tuple[Option, ...]) -> tuple[Option, ...]:
+        # generator-langevin's Langevin options, without init (the chains start at G(z)),
+        # with its own auto rules (ebkit.builtins.samplers.generator_langevin).
+        help_by_name = {
+            "steps": "refinement steps K per call (0: raw G(z)); auto = 20 for images, 10 for "
+            "vectors",
+            "step_size": "step size η (> 0); auto = 1 for images (and with coupled noise), for "
+            "vectors with independent noise 0.025·(high − low)/0.03, so that the first "
+            "clipped step moves each coordinate by at most 2.5 % of the data range",
+            "anneal": "schedule of anneal_target over the steps: none, or linear or geometric "
+            "from its value at the first step to anneal_final times it at the last; auto = "
+            "none for images, geometric for vectors (coarse steps reach the energy's wells "
+            "from G(z), fine ones settle in them)",
+            "anneal_target": "what anneal scales: noise (σ, or s when coupled) or step_size (η; "
+            "when coupled, σ follows); auto = noise for images, step_size for vectors",
+        }
+        refined = []
+        for option in options[1:]:
+            if option.name in ("anneal", "anneal_target"):
+                option = replace(option, default="auto", choices=("auto", *option.choices))
+            if option.name in help_by_name:
+                option = replace(option, help=help_by_name[option.name])
+            refined.append(option)
+        return tuple(refined)
+
     # replay's and generator-langevin's choice of chain (ebkit.plugin.kernels).
     kernel_choice = (
         Option(
@@ -313,9 +338,9 @@ def ebkit_samplers() -> list[Component]:
             factory="ebkit.builtins.samplers.generator_langevin:GeneratorLangevinSampler",
             options=(
                 *generator_options,
-                *langevin_options(steps=20, step_size=1.0, noise="independent")[
-                    1:
-                ],  # no init: chains start at G(z)
+                *refinement_options(
+                    langevin_options(steps=None, step_size=None, noise="independent")
+                ),
                 *kernel_choice,
             ),
         ),

@@ -96,8 +96,63 @@ def test_the_record_offers_the_generators_and_langevins_options() -> None:
     langevin = [n for n in LANGEVIN_OPTION_NAMES if n != "init"]
     assert names == [*renamed, *langevin, "kernel", "kernel_options"]
     defaults = {option.name: option.default for option in HYBRID.options}
-    assert (defaults["steps"], defaults["step_size"]) == (20, 1.0)
+    assert (defaults["steps"], defaults["step_size"]) == (None, None)  # auto: by data kind
+    assert (defaults["anneal"], defaults["anneal_target"]) == ("auto", "auto")
     assert "generator_noise" in names  # the generator's z distribution, next to Langevin's
+
+
+IMAGES = DataSpec((1, 8, 8), -1.0, 1.0)
+
+
+def test_images_keep_twenty_fixed_steps_of_size_one() -> None:
+    chain = GeneratorLangevinSampler(IMAGES, arch="mlp", **SMALL).langevin
+    assert (chain.steps, chain.step_size, chain.noise, chain.anneal) == (
+        20,
+        1.0,
+        "independent",
+        "none",
+    )
+    assert chain.step_sizes == [1.0] * 20 and chain.grad_clip == 0.03
+
+
+def test_vectors_refine_from_coarse_to_fine_steps_scaled_to_the_data_range() -> None:
+    ring = GeneratorLangevinSampler(DataSpec((2,), -1.2, 1.2), **SMALL).langevin
+    grid = GeneratorLangevinSampler(DataSpec((2,), -4.7, 4.7), **SMALL).langevin
+    for chain, data_range in ((ring, 2.4), (grid, 9.4)):
+        assert chain.steps == 10 and chain.anneal == "geometric"
+        assert chain.anneal_target == "step_size" and chain.noise == "independent"
+        # The first clipped step moves a coordinate by at most 2.5 % of the range, the
+        # last by a tenth of that.
+        first, last = chain.step_sizes[0], chain.step_sizes[-1]
+        assert first * chain.grad_clip == pytest.approx(0.025 * data_range)
+        assert last == pytest.approx(0.1 * first)
+        assert all(a > b for a, b in zip(chain.step_sizes, chain.step_sizes[1:]))
+
+
+def test_options_set_on_vectors_win_over_the_auto_rules() -> None:
+    chain = GeneratorLangevinSampler(TOY, steps=5, step_size=0.5, anneal="none", **SMALL).langevin
+    assert (chain.steps, chain.step_size, chain.anneal) == (5, 0.5, "none")
+    assert chain.step_sizes == [0.5] * 5
+    coupled = GeneratorLangevinSampler(TOY, noise="coupled", **SMALL).langevin
+    assert coupled.step_size == 1.0  # the range rule is for independent noise's clipped steps
+
+
+def test_on_vectors_annealed_refinement_settles_closer_to_a_narrow_well() -> None:
+    # E(x) = 40·‖x − 1‖₁, a kink at 1 like a (leaky-)ReLU energy's well: fixed clipped
+    # steps jitter around it by η·c, the annealed ones end within a tenth of that.
+    class Kink(Bowl):
+        def forward(self, x: torch.Tensor) -> EnergyOutput:
+            return EnergyOutput(40.0 * self.scale * (x - 1.0).abs().sum(1))
+
+    start = torch.full((256, 2), 0.93) + 0.05 * torch.rand(256, 2, generator=generator(0))
+    annealed = GeneratorLangevinSampler(TOY, noise_scale=0.0, **SMALL).langevin
+    fixed = GeneratorLangevinSampler(
+        TOY, noise_scale=0.0, anneal="none", step_size=annealed.step_size, **SMALL
+    ).langevin
+    errors = [
+        (chain.refine(start, Kink(), generator(1)) - 1.0).abs().max() for chain in (annealed, fixed)
+    ]
+    assert errors[0] < 0.4 * errors[1]
 
 
 def test_options_reach_the_generator_and_the_chain() -> None:
