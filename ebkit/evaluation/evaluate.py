@@ -46,7 +46,9 @@ def sample_sets(run: SavedRun, n: int, seed: int, labels: Tensor | None) -> dict
     if not run.sampler.draws_samples:
         return {}
     sets = {"samples": run.sample(n, seed=seed, labels=labels)}
-    if run.sampler.trainable and run.config.sampler.options.get("steps"):
+    options = run.config.sampler.options
+    # steps None is auto (a number of steps by data kind); only 0 means no refinement.
+    if run.sampler.trainable and "steps" in options and options["steps"] != 0:
         raw = SavedRun.open(
             run.path, device=str(run.device), sampler_overrides=[RAW_SAMPLER_OVERRIDE]
         )

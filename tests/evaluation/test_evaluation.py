@@ -82,7 +82,7 @@ def test_generator_langevin_is_evaluated_raw_and_refined(tmp_path: Path) -> None
         loss="gan",
         data="25gaussians",
         steps=20,
-        options={**SMALL, **QUIET, "sampler.steps": 5},
+        options={**SMALL, **QUIET},  # sampler.steps auto: 10 refinement steps on vectors
         out=out,
     )
     results = evaluate_run(ebkit.load_run(out), n=200)

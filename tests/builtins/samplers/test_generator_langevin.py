@@ -94,7 +94,7 @@ def test_the_record_offers_the_generators_and_langevins_options() -> None:
     generator_names = [option.name for option in RECORDS["generator"].options]
     renamed = [f"generator_{n}" if n in LANGEVIN_OPTION_NAMES else n for n in generator_names]
     langevin = [n for n in LANGEVIN_OPTION_NAMES if n != "init"]
-    assert names == [*renamed, *langevin, "kernel", "kernel_options"]
+    assert names == [*renamed, "weight_init", *langevin, "kernel", "kernel_options"]
     defaults = {option.name: option.default for option in HYBRID.options}
     assert (defaults["steps"], defaults["step_size"]) == (None, None)  # auto: by data kind
     assert (defaults["anneal"], defaults["anneal_target"]) == ("auto", "auto")
@@ -126,7 +126,27 @@ def test_vectors_refine_from_coarse_to_fine_steps_scaled_to_the_data_range() -> 
         first, last = chain.step_sizes[0], chain.step_sizes[-1]
         assert first * chain.grad_clip == pytest.approx(0.025 * data_range)
         assert last == pytest.approx(0.1 * first)
-        assert all(a > b for a, b in zip(chain.step_sizes, chain.step_sizes[1:]))
+        assert all(a > b for a, b in zip(chain.step_sizes[:-1], chain.step_sizes[1:], strict=True))
+
+
+def test_on_vectors_the_first_samples_spread_instead_of_sitting_on_one_point() -> None:
+    grid = DataSpec((2,), -4.7, 4.7)
+    z = torch.randn(2000, 2, generator=generator(0))
+    spreads = {}
+    for weight_init in ("auto", "normal", "xavier"):
+        torch.manual_seed(0)
+        sampler = GeneratorLangevinSampler(grid, weight_init=weight_init)
+        spreads[weight_init] = sampler.generator(z).detach().std(0).min().item()
+    assert spreads["normal"] < 0.01 < 0.1 < spreads["xavier"] == spreads["auto"]
+    torch.manual_seed(0)
+    images = GeneratorLangevinSampler(IMAGES, arch="mlp", **SMALL)
+    torch.manual_seed(0)
+    plain = GeneratorSampler(IMAGES, arch="mlp", **SMALL)
+    assert images.weight_init == "normal"  # images keep the paper's N(0, 0.02)
+    for mine, theirs in zip(images.generator.parameters(), plain.parameters(), strict=True):
+        assert torch.equal(mine, theirs)
+    with pytest.raises(ValueError, match="weight_init must be one of"):
+        GeneratorLangevinSampler(grid, weight_init="orthogonal")
 
 
 def test_options_set_on_vectors_win_over_the_auto_rules() -> None:
