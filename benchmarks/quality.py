@@ -82,8 +82,6 @@ MODELS: dict[str, Model] = {
     "ebgan": Model("EBGAN", "autoencoder", "generator", "margin"),
     "ebgan-pt": Model("EBGAN-PT", "autoencoder", "generator", "margin", ("pt",)),
     "began": Model("BEGAN", "autoencoder", "generator", "began"),
-    # The GAN-EBM hybrid: a GAN's discriminator as the energy and its generator, whose
-    # samples K Langevin steps on that energy refine (Nijkamp et al. 2019 for the chains).
     "hybrid": Model("hybrid", "mlp", "generator-langevin", "gan"),
     "replay": Model("replay EBM", "mlp", "replay", "cd"),
     "dsm": Model("DSM", "mlp", "none", "dsm", sampled_with=LANGEVIN_AT_T1),
@@ -293,8 +291,6 @@ def run_task(task: Task) -> dict[str, Any]:
         train_cpu_seconds=train_cpu,
         eval_seconds=scored - trained,
         metrics=results["sets"]["samples"],
-        # The hybrid's unrefined G(z) (sampler.steps=0), to compare with its refined samples.
-        raw_metrics=results["sets"].get("raw"),
         data_energy=results["data_energy"],
         # The training diagnostics of the last logged step (energy gap, PT term, k_t...).
         last_logged=history[-1] if history else {},

@@ -100,6 +100,7 @@ def hybrid(steps: int) -> GeneratorLangevinSampler:
         label_dim=2,
         steps=steps,
         step_size=0.1,
+        anneal="none",  # fixed steps (the vector default anneals them), for the formula below
         noise_scale=0.0,
         grad_clip=0.0,
         clamp=False,
