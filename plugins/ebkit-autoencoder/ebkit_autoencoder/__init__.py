@@ -126,6 +126,16 @@ def ebkit_energies() -> list[Component]:
                     "decoder layer of the same width; none: no bottleneck",
                     minimum=1,
                 ),
+                Option(
+                    "features",
+                    str,
+                    "auto",
+                    "mlp only: what the energy returns as features, which the pulling-away "
+                    "term reads: code (the ReLU code the decoder reads) or linear (the "
+                    "encoder output layer's values before that ReLU, which can be "
+                    "orthogonal); auto = linear for vectors, code for images",
+                    choices=("auto", "code", "linear"),
+                ),
             ),
         )
     ]

@@ -25,6 +25,7 @@ def autoencoder_energy(
     batchnorm: bool | None = None,
     label_dim: int | None = None,
     bottleneck: int | None = None,
+    features: str = "auto",
 ) -> EnergyFunction:
     """The EBGAN auto-encoder energy for data described by ``spec``.
 
@@ -49,7 +50,14 @@ def autoencoder_energy(
     (auto: ``num_classes``) to its flattened input, the conv nets one learned map per
     class to their input image. ``label_dim`` shapes the MLP's embedding only and is
     unused in unconditional runs.
+
+    ``features`` picks what the MLP returns as ``features`` (what the pulling-away term
+    reads): ``code`` (the ReLU code), ``linear`` (the encoder output layer's values before
+    that ReLU) or ``auto`` (linear on vectors, code on images); the conv and BEGAN nets
+    return their code, so ``linear`` with them is an error.
     """
+    if features == "linear" and (arch == "began" or choose_architecture(spec, arch) != "mlp"):
+        raise ValueError("features=linear applies to the mlp auto-encoder only; set arch='mlp'")
     if arch == "began":
         if dropout:
             raise ValueError("dropout applies to the mlp auto-encoder only; set dropout=false")
@@ -65,6 +73,7 @@ def autoencoder_energy(
             batchnorm=batchnorm,
             label_dim=label_dim,
             bottleneck=bottleneck,
+            features=features,
         )
     if dropout:
         reason = f" (arch='auto' chose conv for {tuple(spec.event_shape)} data)"

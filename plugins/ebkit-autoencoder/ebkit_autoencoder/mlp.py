@@ -30,6 +30,11 @@ the energy on the 5×5 grid of Gaussians had a few wide valleys and the data on 
 slopes (7 of 25 modes, 0.5 % of samples within 3σ); with three, a well at most modes
 (20–21 of 25, 9–30 % over two seeds; docs/quality.md)."""
 
+FEATURES = ("auto", "code", "linear")
+"""What ``features`` holds: ``code``, the ReLU code the decoder reads; ``linear``, the
+encoder output layer's values before that ReLU; ``auto``, linear on vectors, code on
+images."""
+
 WEIGHT_STD = 0.002
 """Standard deviation of D's initial weights, N(0, 0.002) in the paper's App. C."""
 
@@ -38,9 +43,12 @@ class MLPAutoEncoderEnergy(EnergyFunction):
     """EBGAN's MLP auto-encoder discriminator; the energy is the reconstruction error.
 
     ``x: (B, *event_shape) -> EnergyOutput`` with ``energy: (B,)``,
-    ``features: (B, width)`` (the code), ``reconstruction: (B, *event_shape)`` and
+    ``features: (B, width)``, ``reconstruction: (B, *event_shape)`` and
     ``residual: (B, *event_shape)`` (reconstruction − x). ``distance="auto"`` is ``l2``.
     ``n_layers=None`` is 2 on images and 4 on vectors (:data:`VECTOR_LAYERS`).
+    ``features`` (:data:`FEATURES`) is the ReLU code the decoder reads (``code``, auto on
+    images) or the encoder output layer's values before that ReLU (``linear``, auto on
+    vectors): the pulling-away term reads them, and on the code its cosines stay positive.
 
     Architecture (paper App. C and §4.1), for d scalars per sample::
 
@@ -89,9 +97,15 @@ class MLPAutoEncoderEnergy(EnergyFunction):
         batchnorm: bool | None = None,
         label_dim: int | None = None,
         bottleneck: int | None = None,
+        features: str = "auto",
     ) -> None:
         super().__init__(spec)
         vectors = not spec.is_image
+        if features not in FEATURES:
+            raise ValueError(f"features must be one of {', '.join(FEATURES)}, not {features!r}")
+        # The pulling-away term (Zhao et al. 2017, eq. 14) reads the features: ReLU codes
+        # are non-negative, so a batch's cosines stay positive and cannot reach 0.
+        self.features = ("linear" if vectors else "code") if features == "auto" else features
         if width is None:
             # 2 → 1024 → 2 on the 2-D toys costs eight times 2 → 128 → 2 per step (which
             # the generator-langevin sampler pays 20 times over) and learns no better.
@@ -127,6 +141,9 @@ class MLPAutoEncoderEnergy(EnergyFunction):
             # the encoder's: the reconstructions form a low-dimensional set.
             encoder.append(nn.Linear(width, bottleneck))
             decoder += [nn.Linear(bottleneck, width), nn.ReLU()]
+        # The code's ReLU is held apart, so the values before it can be the features;
+        # it has no parameters, so the state dict's names are those of one Sequential.
+        self.code_activation = encoder.pop() if not bottleneck else nn.Identity()
         self.encoder = nn.Sequential(*encoder)
         decoder.append(nn.Linear(width, dim))
         self.decoder = nn.Sequential(*decoder)
@@ -143,12 +160,13 @@ class MLPAutoEncoderEnergy(EnergyFunction):
                 f"got a batch of shape {tuple(x.shape)}"
             )
         inputs = x.reshape(x.shape[0], -1)
-        code = self.encoder(with_labels(self.label_embedding, self.spec, inputs, labels))
+        linear = self.encoder(with_labels(self.label_embedding, self.spec, inputs, labels))
+        code = self.code_activation(linear)
         reconstruction = self.decoder(code).reshape(x.shape)
         residual = reconstruction - x
         return EnergyOutput(
             energy=residual_energy(residual, self.distance),
-            features=code,
+            features=linear if self.features == "linear" else code,
             reconstruction=reconstruction,
             residual=residual,
         )

@@ -62,3 +62,9 @@ def test_dropout_with_the_conv_net_is_an_error_naming_the_auto_choice() -> None:
 def test_unknown_arch_is_an_error() -> None:
     with pytest.raises(ValueError, match="arch must be one of"):
         autoencoder_energy(DataSpec((1, 8, 8)), arch="resnet")
+
+
+def test_linear_features_are_refused_for_the_conv_net() -> None:
+    with pytest.raises(ValueError, match="features=linear applies to the mlp"):
+        autoencoder_energy(DataSpec((3, 32, 32)), features="linear")
+    assert autoencoder_energy(DataSpec((2,))).features == "linear"  # vectors: auto

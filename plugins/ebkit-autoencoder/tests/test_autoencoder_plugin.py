@@ -39,6 +39,7 @@ def test_hook_returns_one_valid_component() -> None:
         "batchnorm",
         "label_dim",
         "bottleneck",
+        "features",
     ]
 
 
@@ -57,6 +58,7 @@ def test_option_defaults_and_bounds() -> None:
         "batchnorm": None,
         "label_dim": None,
         "bottleneck": None,
+        "features": "auto",
     }
     assert component.option("n_layers").minimum == 2
     assert component.option("width").minimum == 1

@@ -213,9 +213,9 @@ def test_conditional_mlp_encodes_input_and_embedding(label_dim: int | None, size
     assert energy.decoder[-1].out_features == 64  # reconstructs x alone
     x, labels = inputs(DIGITS, 3), torch.tensor([4, 0, 9])
     table = energy.label_embedding.embedding.weight
-    code = energy.encoder(torch.cat([x.reshape(3, 64), table[labels]], dim=1))
+    code = torch.relu(energy.encoder(torch.cat([x.reshape(3, 64), table[labels]], dim=1)))
     output = energy(x, labels)
-    torch.testing.assert_close(output.features, code)
+    torch.testing.assert_close(output.features, code)  # images: the ReLU code
     expected = torch.linalg.vector_norm((energy.decoder(code) - x.reshape(3, 64)), dim=1)
     torch.testing.assert_close(output.energy, expected)  # ‖Dec(Enc(x, y)) − x‖₂
 

@@ -64,7 +64,8 @@ def test_hand_set_weights_give_the_hand_computed_energy() -> None:
     x = torch.tensor([[1.0, -3.0], [2.0, 2.0]])
     out = energy(x)
     torch.testing.assert_close(out.reconstruction, torch.tensor([[1.0, 0.0], [2.0, 2.0]]))
-    torch.testing.assert_close(out.features, torch.tensor([[1.0, 0.0], [2.0, 2.0]]))
+    # On vectors the features are the values before the code's ReLU (features="linear").
+    torch.testing.assert_close(out.features, torch.tensor([[1.0, -3.0], [2.0, 2.0]]))
     torch.testing.assert_close(out.energy, torch.tensor([3.0, 0.0]))
     energy.distance = "mse"
     torch.testing.assert_close(energy(x).energy, torch.tensor([4.5, 0.0]))
@@ -207,3 +208,40 @@ def test_a_bottleneck_narrows_the_code_and_the_decoder_reads_it_through_a_hidden
     assert [(layer.in_features, layer.out_features) for layer in linears] == [(1, 16), (16, 2)]
     # A one-number code: every reconstruction is the decoder's image of that number.
     torch.testing.assert_close(energy.decoder(out.features), out.reconstruction)
+
+
+def test_vectors_default_to_the_linear_features_before_the_codes_relu() -> None:
+    torch.manual_seed(0)
+    energy = MLPAutoEncoderEnergy(DataSpec((2,)), width=16)
+    with torch.no_grad():
+        energy.encoder[-1].bias.fill_(-0.5)  # some values below 0, where the ReLU cuts
+    out = energy(torch.randn(9, 2))
+    assert energy.features == "linear"
+    assert (out.features < 0).any()  # signed, so a batch's cosines can reach 0
+    # The decoder reads the ReLU of the features: the energy is unchanged by the option.
+    torch.testing.assert_close(energy.decoder(torch.relu(out.features)), out.reconstruction)
+
+
+def test_features_code_returns_the_relu_code_and_the_same_energy() -> None:
+    x = torch.randn(9, 2, generator=torch.Generator().manual_seed(1))
+    outputs = {}
+    for features in ("linear", "code"):
+        torch.manual_seed(0)
+        energy = MLPAutoEncoderEnergy(DataSpec((2,)), width=16, features=features)
+        with torch.no_grad():
+            energy.encoder[-1].bias.fill_(-0.5)
+        outputs[features] = energy(x)
+    assert (outputs["code"].features >= 0).all()
+    torch.testing.assert_close(outputs["code"].features, torch.relu(outputs["linear"].features))
+    torch.testing.assert_close(outputs["code"].energy, outputs["linear"].energy)
+
+
+def test_images_keep_the_relu_code_as_features() -> None:
+    energy = MLPAutoEncoderEnergy(DataSpec((1, 4, 4)), width=8)
+    assert energy.features == "code"
+    assert (energy(torch.randn(3, 1, 4, 4)).features >= 0).all()
+
+
+def test_unknown_features_are_an_error() -> None:
+    with pytest.raises(ValueError, match="features must be one of auto, code, linear"):
+        MLPAutoEncoderEnergy(DataSpec((2,)), features="relu")

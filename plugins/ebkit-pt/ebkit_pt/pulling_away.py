@@ -66,8 +66,20 @@ class _PullingAwayTerm(torch.autograd.Function):
         return (unit_grad - unit * radial) / safe_norms
 
 
+IMAGE_WEIGHT = 0.1
+"""λ_PT on images when ``weight`` is not set: the paper's (Zhao et al. 2017, App. C)."""
+
+VECTOR_WEIGHT = 0.02
+"""λ_PT on vectors (the 2-D toys) when ``weight`` is not set. A batch of 64 samples of a
+ring of 8 modes holds about 8 per mode, whose codes agree, so even a perfect generator
+keeps f_PT ≥ 7/63; at 0.1 the term spread the samples within each mode (8 of 8 ring
+modes but 42 % of the samples within 3σ, or 4 of 8 and 10 % on signed features), at 0.02
+it did not (6 of 8, 84 %; docs/quality.md)."""
+
+
 class PullingAwayTerm(Regularizer):
-    """λ_PT·f_PT on the generator's loss (:func:`pulling_away_term`), λ_PT = 0.1.
+    """λ_PT·f_PT on the generator's loss (:func:`pulling_away_term`); ``weight=None`` is
+    λ_PT = 0.1 on images (the paper's) and 0.02 on vectors (:data:`VECTOR_WEIGHT`).
 
     The paper adds the term only to the generator's loss, on the encoder codes of the
     generated batch: ``penalty(real, fake)`` reads ``fake.features`` (flattened to
@@ -76,7 +88,9 @@ class PullingAwayTerm(Regularizer):
 
     requires: ClassVar[frozenset[str]] = frozenset({"features"})
 
-    def __init__(self, spec: DataSpec, *, weight: float = 0.1) -> None:
+    def __init__(self, spec: DataSpec, *, weight: float | None = None) -> None:
+        if weight is None:
+            weight = IMAGE_WEIGHT if spec.is_image else VECTOR_WEIGHT
         super().__init__(spec, weight=weight, target="sampler")
 
     def penalty(self, real: EnergyOutput | None, fake: EnergyOutput) -> Tensor:

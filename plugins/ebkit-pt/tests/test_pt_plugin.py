@@ -25,7 +25,7 @@ def test_hook_returns_one_valid_component() -> None:
     assert component.name == "pt"
     assert component.factory == "ebkit_pt.pulling_away:PullingAwayTerm"
     (weight,) = component.options
-    assert (weight.name, weight.type, weight.default, weight.minimum) == ("weight", float, 0.1, 0)
+    assert (weight.name, weight.type, weight.default, weight.minimum) == ("weight", float, None, 0)
 
 
 @pytest.mark.parametrize("event_shape", [(2,), (1, 8, 8)])
@@ -41,8 +41,9 @@ def test_factory_builds_a_working_regularizer(event_shape: tuple[int, ...]) -> N
 
 def test_factory_accepts_the_defaults() -> None:
     component = the_component()
-    term = component.load_factory()(DataSpec((2,)), **component.resolve_options({}, prefix="pt"))
-    assert term.weight == 0.1
+    options = component.resolve_options({}, prefix="pt")
+    assert component.load_factory()(DataSpec((2,)), **options).weight == 0.02  # vectors
+    assert component.load_factory()(DataSpec((1, 8, 8)), **options).weight == 0.1  # images
 
 
 def test_pyproject_declares_the_entry_point() -> None:

@@ -143,7 +143,8 @@ def test_differs_from_the_known_wrong_variants() -> None:
 def test_regularizer_targets_the_sampler_and_requires_features() -> None:
     term = PullingAwayTerm(DataSpec((2,)))
     assert isinstance(term, Regularizer)
-    assert term.weight == 0.1
+    assert term.weight == 0.02  # on vectors; the paper's 0.1 on images
+    assert PullingAwayTerm(DataSpec((3, 8, 8))).weight == 0.1
     assert term.target == "sampler"
     assert term.requires == frozenset({"features"})
     assert PullingAwayTerm(DataSpec((2,)), weight=0.5).weight == 0.5
