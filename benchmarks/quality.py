@@ -10,13 +10,11 @@ evaluate``): steps, widths, learning rates, margins and the samplers' settings a
 component's defaults for the kind of data, so the table measures what a user gets.
 ``--steps``, ``--point-width`` and ``--image-width`` override them for quick checks.
 
-The default run: the mixtures first, then ``moons`` and ``swissroll``, every model,
-seeds 0–4, and ``digits`` with GAN and EBGAN, seeds 0–2; 2500 samples scored per run
-(VEEGAN's and PacGAN's count), one thread per run. Runs cost 0.5–3 CPU-minutes each on
-vectors, so the whole run is hours of one core: pick ``--datasets`` and ``--models``.
-Beside the models the tables print uniform noise on the data's box (the chance level),
-exact samples of the mixture (the ceiling) and the published numbers of PacGAN (Lin et
-al. 2018, Table 1) and VEEGAN (Srivastava et al. 2017, Table 1); see quality_tables.py.
+The default run: the mixtures, ``moons`` and ``swissroll``, every model, seeds 0–4, and
+``digits`` with GAN and EBGAN, seeds 0–2; 2500 samples scored per run, one thread per
+run: hours of one core, so pick ``--datasets`` and ``--models``. Beside the models the
+tables print uniform noise on the data's box (chance), exact samples of the mixture (the
+ceiling) and PacGAN's (Lin et al. 2018) and VEEGAN's (Srivastava et al. 2017) Table 1.
 
 Output: one line per run as it finishes, then Markdown tables (medians with the
 interquartile range over seeds) ready to paste into ``docs/quality.md``. ``--json FILE``
@@ -66,8 +64,9 @@ class Model:
     options: dict[str, Any] = field(default_factory=dict)
     """Options of this model beyond the shared network widths."""
     sampled_with: dict[str, Any] | None = None
-    """For a model trained with ``--sampler none``: the options of the ``langevin``
-    sampler that draws the samples scored."""
+    """With ``--sampler none``: the options of the ``langevin`` sampler that draws them."""
+    point_options: dict[str, Any] = field(default_factory=dict)
+    """Options on the 2-D data only: its CPU recipe's; ``--steps`` wins over train.steps."""
 
 
 LANGEVIN_AT_T1 = dict(steps=1000, noise="coupled", noise_scale=1.0, mala=True)
@@ -75,12 +74,14 @@ LANGEVIN_AT_T1 = dict(steps=1000, noise="coupled", noise_scale=1.0, mala=True)
 MALA's correction from uniform noise, η = 2·10⁻⁵·(high − low)², as
 ``plugins/ebkit-estimation/examples/langevin_samples.py`` does."""
 
-
+EBGAN = ("autoencoder", "generator", "margin")
+EBGAN_POINTS = {"train.steps": 20000}  # the CPU recipes on 2-D data (examples/recipes)
+EBGAN_PT_POINTS = {**EBGAN_POINTS, "pt.weight": 0.02}
 REPLAY_HMC = {"sampler.kernel": "hmc", "sampler.kernel_options": "steps=5 leapfrog_steps=4"}
 MODELS: dict[str, Model] = {
     "gan": Model("GAN", "mlp", "generator", "gan"),
-    "ebgan": Model("EBGAN", "autoencoder", "generator", "margin"),
-    "ebgan-pt": Model("EBGAN-PT", "autoencoder", "generator", "margin", ("pt",)),
+    "ebgan": Model("EBGAN", *EBGAN, point_options=EBGAN_POINTS),
+    "ebgan-pt": Model("EBGAN-PT", *EBGAN, ("pt",), point_options=EBGAN_PT_POINTS),
     "began": Model("BEGAN", "autoencoder", "generator", "began"),
     "hybrid": Model("hybrid", "mlp", "generator-langevin", "gan"),
     "replay": Model("replay EBM", "mlp", "replay", "cd"),
@@ -141,11 +142,10 @@ class Task:
     model: str
     seed: int
     steps: int | None
-    """None: the run's default (``train.steps`` auto)."""
+    """None: the run's default (``train.steps`` auto) or the row's ``point_options``."""
     batch_size: int
     samples: int
-    width: int | None
-    """None: every component's own width."""
+    width: int | None  # None: every component's own width
     threads: int
     work_dir: str
     keep: bool
@@ -174,12 +174,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated, of: {', '.join(ALL_DATASETS)}",
     )
     parser.add_argument("--samples", type=int, default=2500, help="samples scored per run")
-    parser.add_argument(
-        "--point-width", type=int, default=None, help="hidden width on 2-D data (default: auto)"
-    )
-    parser.add_argument(
-        "--image-width", type=int, default=None, help="hidden width on digits (default: auto)"
-    )
+    for kind, where in (("point", "2-D data"), ("image", "digits")):
+        help_text = f"hidden width on {where} (default: auto)"
+        parser.add_argument(f"--{kind}-width", type=int, default=None, help=help_text)
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--json", dest="json_path", default=None, help="write raw numbers here")
@@ -246,7 +243,10 @@ def train_options(task: Task) -> dict[str, Any]:
         widths["energy.width"] = task.width
         if model.sampler.startswith("generator"):
             widths["sampler.width"] = task.width
-    return {**widths, **model.options, **QUIET_TRAIN_OPTIONS}
+    points = {} if task.data in IMAGE_DATASETS else dict(model.point_options)
+    if task.steps is not None:
+        points.pop("train.steps", None)
+    return {**widths, **model.options, **points, **QUIET_TRAIN_OPTIONS}
 
 
 def run_task(task: Task) -> dict[str, Any]:
