@@ -74,14 +74,14 @@ LANGEVIN_AT_T1 = dict(steps=1000, noise="coupled", noise_scale=1.0, mala=True)
 MALA's correction from uniform noise, η = 2·10⁻⁵·(high − low)², as
 ``plugins/ebkit-estimation/examples/langevin_samples.py`` does."""
 
+
 EBGAN = ("autoencoder", "generator", "margin")
 EBGAN_POINTS = {"train.steps": 20000}  # the CPU recipes on 2-D data (examples/recipes)
-EBGAN_PT_POINTS = {**EBGAN_POINTS, "pt.weight": 0.02}
 REPLAY_HMC = {"sampler.kernel": "hmc", "sampler.kernel_options": "steps=5 leapfrog_steps=4"}
 MODELS: dict[str, Model] = {
     "gan": Model("GAN", "mlp", "generator", "gan"),
     "ebgan": Model("EBGAN", *EBGAN, point_options=EBGAN_POINTS),
-    "ebgan-pt": Model("EBGAN-PT", *EBGAN, ("pt",), point_options=EBGAN_PT_POINTS),
+    "ebgan-pt": Model("EBGAN-PT", *EBGAN, ("pt",), point_options=EBGAN_POINTS),
     "began": Model("BEGAN", "autoencoder", "generator", "began"),
     "hybrid": Model("hybrid", "mlp", "generator-langevin", "gan"),
     "replay": Model("replay EBM", "mlp", "replay", "cd"),

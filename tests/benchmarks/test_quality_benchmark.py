@@ -190,7 +190,6 @@ def test_the_ebgan_rows_take_their_cpu_recipes_on_points_only(quality: ModuleTyp
     }
     assert options["8gaussians", "ebgan"]["train.steps"] == 20000
     assert options["8gaussians", "ebgan-pt"]["train.steps"] == 20000
-    assert options["8gaussians", "ebgan-pt"]["pt.weight"] == 0.02
     assert "train.steps" not in options["digits", "ebgan"]  # images keep their defaults
     overridden = quality.plan(quality.parse_args([*argv, "--steps", "9"]), "/x")
     assert all("train.steps" not in quality.train_options(task) for task in overridden)
