@@ -16,7 +16,7 @@ def test_options_of_a_regularizer_the_run_has_and_of_one_it_lacks() -> None:
     manager = get_plugin_manager()
     with_pt = resolve_run_config(
         manager, energy="autoencoder", sampler="generator", loss="margin", data="8gaussians",
-        regularizers="pt",
+        regularizers="pt", options={"pt.weight": 0.1},
     )  # fmt: skip
     changes, _ = resume_changes(manager, with_pt, overrides=["pt.weight=0.5"])
     assert changes == ["pt.weight=0.5 differs (the run has 0.1)"]
