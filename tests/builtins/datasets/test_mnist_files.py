@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cli_runs import ebkit
 from dataset_checks import assert_one_line
 
 from ebkit.builtins.datasets.image_folder import ImageFolder
@@ -274,23 +272,11 @@ def test_datasets_are_registered_with_typed_options() -> None:
         npz.resolve_options({"scale": "log"}, prefix="data")
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EBKIT_DEBUG": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "ebkit", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @needs_mnist
 @pytest.mark.slow
 def test_cli_trains_a_gan_on_real_mnist(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = run_cli(
+    result = ebkit(
         "train",
         "--energy",
         "mlp",
@@ -322,7 +308,7 @@ def test_cli_trains_a_gan_on_real_mnist(tmp_path: Path) -> None:
 
 def test_cli_reports_a_bad_data_file_in_one_line(tmp_path: Path) -> None:
     write_idx_set(tmp_path, image_magic=1234)
-    result = run_cli(
+    result = ebkit(
         "train",
         "--energy",
         "mlp",
