@@ -29,6 +29,7 @@ __all__ = [
     "began_side",
     "centred_padding",
     "checked_labels",
+    "glorot_init",
     "label_channel",
     "label_embedding",
     "with_labels",
@@ -229,3 +230,17 @@ class LabelChannel(nn.Module):
     def forward(self, x: Tensor, labels: Tensor) -> Tensor:
         maps = self.maps(labels).to(x.dtype).view(len(labels), *self.shape)
         return torch.cat([x, maps], dim=1)
+
+
+def glorot_init(
+    module: nn.Module, kinds: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d)
+) -> None:
+    """Glorot-uniform weights (Glorot & Bengio 2010) and zero biases for every layer of
+    ``module`` of the given ``kinds``, in the order of ``module.modules()`` (from torch's
+    default generator, which the engine seeds before building components). BEGAN's
+    networks use it (the paper gives no initialisation; this is TensorFlow's default,
+    which its public reimplementations inherit), and ``generator-langevin`` on vectors."""
+    for layer in module.modules():
+        if isinstance(layer, kinds):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)

@@ -71,6 +71,7 @@ from ebkit.nets import (
     began_padded_spec,
     centred_padding,
     checked_labels,
+    glorot_init,
     label_embedding,
     with_labels,
 )
@@ -344,13 +345,11 @@ class GeneratorSampler(ContrastiveSampler):
         self.label_embedding = embedding
 
     def _reset_parameters(self) -> None:
-        # Uses the default RNG, which the engine seeds before building components.
-        # BatchNorm keeps its own init (γ = 1, β = 0): the paper only fixes weight layers.
+        # The default RNG, seeded by the engine; BatchNorm keeps its init (γ = 1, β = 0).
+        if self.arch == "began":
+            return glorot_init(self.net)
         for module in self.net.modules():
-            if self.arch == "began" and isinstance(module, (nn.Linear, nn.Conv2d)):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
+            if isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
                 nn.init.normal_(module.weight, mean=0.0, std=_INIT_STD)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)

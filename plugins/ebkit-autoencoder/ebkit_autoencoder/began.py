@@ -14,6 +14,7 @@ from ebkit.nets import (
     began_halvings,
     began_padded_spec,
     centred_padding,
+    glorot_init,
     label_channel,
     with_labels,
 )
@@ -45,18 +46,6 @@ def began_encoder(
             layers += [_conv(width, width, stride=2), nn.ELU()]
     layers += [nn.Flatten(1), nn.Linear(width * bottleneck[0] * bottleneck[1], embedding)]
     return nn.Sequential(*layers)
-
-
-def init_began_weights(module: nn.Module) -> None:
-    """Glorot (Xavier) uniform weights and zero biases for every conv and linear layer.
-
-    The paper gives no initialisation; this is TensorFlow's default, which its public
-    reimplementations inherit, and it keeps ELU activations of order one through the
-    depth of the network."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
 
 
 class BEGANAutoEncoderEnergy(EnergyFunction):
@@ -129,7 +118,7 @@ class BEGANAutoEncoderEnergy(EnergyFunction):
             encoder_channels, self.bottleneck, halvings, filters, embedding
         )
         self.decoder = began_decoder(channels, self.bottleneck, halvings, filters, embedding)
-        init_began_weights(self)
+        glorot_init(self)  # BEGAN gives no init; TensorFlow's default, as its ports
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> EnergyOutput:
         if tuple(x.shape[1:]) != tuple(self.spec.event_shape):

@@ -156,3 +156,22 @@ def test_began_generator_conforms(event_shape: tuple[int, ...]) -> None:
 
 def test_uniform_noise_conforms_with_the_mlp() -> None:
     check_sampler(GENERATOR, noise="uniform", latent_dim=4, width=8)
+
+
+def test_glorot_init_draws_within_the_glorot_bound_and_zeroes_biases_of_the_chosen_layers() -> None:
+    from torch import nn
+
+    from ebkit.nets import glorot_init
+
+    net = nn.Sequential(nn.Linear(30, 50), nn.Conv2d(3, 4, 3), nn.ConvTranspose2d(4, 2, 3))
+    before = net[2].weight.detach().clone()
+    torch.manual_seed(0)
+    glorot_init(net, (nn.Linear,))
+    linear = net[0]
+    bound = math.sqrt(6.0 / (30 + 50))  # U(−a, a), a = √(6 / (fan_in + fan_out))
+    assert linear.weight.abs().max() <= bound and linear.weight.abs().max() > 0.9 * bound
+    assert torch.equal(linear.bias, torch.zeros(50))
+    assert net[1].bias.abs().sum() > 0  # a kind not chosen keeps its own init
+    glorot_init(net)  # default kinds: Linear and Conv2d
+    assert torch.equal(net[1].bias, torch.zeros(4))
+    assert torch.equal(net[2].weight, before)  # transposed convolutions are not a default kind
