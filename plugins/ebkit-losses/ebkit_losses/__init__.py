@@ -128,6 +128,32 @@ def ebkit_losses() -> list[Component]:
                     minimum=0.0,
                     maximum=1.0,
                 ),
+                Option(
+                    "bound",
+                    float,
+                    None,
+                    "cap on each generated sample's L in the energy's loss, "
+                    "−k_t·min(L(G(z)), bound): D raises it up to the bound and no further "
+                    "(EBGAN's hinge weighted by k_t); 0 = none (the paper's); auto = 0",
+                    minimum=0.0,
+                ),
+                Option(
+                    "constraint",
+                    float,
+                    0.0,
+                    "α of BEGAN-CS's latent constraint α·mean|Enc(G(z)) − z| in the energy's "
+                    "loss (Chang et al. 2018; 0.1 there): the auto-encoder's code of a "
+                    "generated sample must recover its z (code size = sampler.latent_dim)",
+                    minimum=0.0,
+                ),
+                Option(
+                    "constraint_generator",
+                    float,
+                    0.0,
+                    "the same constraint in the generator's loss, weight α_G: G is trained "
+                    "to be invertible by the auto-encoder's encoder (0 = off)",
+                    minimum=0.0,
+                ),
             ),
         ),
     ]

@@ -9,11 +9,21 @@ the metrics.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
-from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput, all_reduce_mean
+from ebkit import (
+    DataSpec,
+    EnergyOutput,
+    LossFunctional,
+    LossOutput,
+    StepExtension,
+    all_reduce_mean,
+)
 from ebkit import world_size as ebkit_world_size
+from ebkit_losses.latent_constraint import LatentConstraintStep, latent_constraint
 
 
 def reconstruction_loss(residual: Tensor, eta: float = 1.0) -> Tensor:
@@ -36,7 +46,9 @@ def reconstruction_loss(residual: Tensor, eta: float = 1.0) -> Tensor:
     return magnitude.mean(dim=1)
 
 
-def began_energy_loss(real_loss: Tensor, fake_loss: Tensor, k: float | Tensor) -> Tensor:
+def began_energy_loss(
+    real_loss: Tensor, fake_loss: Tensor, k: float | Tensor, bound: float = 0.0
+) -> Tensor:
     """The discriminator's (energy's) loss, BEGAN §3.4::
 
         L_D = L(x) − k_t · L(G(z_D))
@@ -44,9 +56,16 @@ def began_energy_loss(real_loss: Tensor, fake_loss: Tensor, k: float | Tensor) -
     with each term the batch mean of the per-sample losses. Unlike EBGAN there is no
     margin: k_t ∈ [0, 1] decides how hard D pushes the generated samples' loss up.
 
+    ``bound`` > 0 replaces each L(G(z_D)) by min(L(G(z_D)), bound): D raises a generated
+    sample's error up to the bound and no further, which is EBGAN's hinge
+    [m − D(G(z))]⁺ (Zhao et al. 2017, eq. 1) with m = bound, weighted by k_t. Without it
+    D can raise the error without limit wherever k_t·P_G > P_data.
+
     ``real_loss: (B,)``, ``fake_loss: (B',)``, ``k``: a number or a 0-d tensor
     (treated as a constant) -> a scalar.
     """
+    if bound > 0:
+        fake_loss = fake_loss.clamp(max=bound)
     return real_loss.mean() - k * fake_loss.mean()
 
 
@@ -141,6 +160,9 @@ class BEGANLoss(LossFunctional):
         gamma: float | None = None,
         lambda_k: float = 0.001,
         k0: float | None = None,
+        constraint: float = 0.0,
+        constraint_generator: float = 0.0,
+        bound: float | None = None,
     ) -> None:
         super().__init__(spec)
         vectors = not spec.is_image
@@ -163,6 +185,23 @@ class BEGANLoss(LossFunctional):
         self.lambda_k = float(lambda_k)
         self.k0 = float(k0)
         self.register_buffer("k", torch.tensor(self.k0, dtype=torch.get_default_dtype()))
+        for name, value in (
+            ("constraint", constraint),
+            ("constraint_generator", constraint_generator),
+            ("bound", bound),
+        ):
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name} must be a non-negative number (0: off), not {value!r}")
+        self.constraint = float(constraint or 0.0)
+        self.constraint_generator = float(constraint_generator or 0.0)
+        self.bound = float(bound or 0.0)
+        # The generator's latest noise z, recorded by LatentConstraintStep.
+        self.latent: Tensor | None = None
+
+    def step_extensions(self) -> Sequence[StepExtension]:
+        if self.constraint > 0 or self.constraint_generator > 0:
+            return [LatentConstraintStep(self)]
+        return []
 
     def per_sample_loss(self, output: EnergyOutput) -> Tensor:
         """L(v) of each sample of ``output``, ``(B,)``, from its ``residual``."""
@@ -177,7 +216,7 @@ class BEGANLoss(LossFunctional):
         real_loss = self.per_sample_loss(real)
         fake_loss = self.per_sample_loss(fake)
         k = self.k.detach()
-        loss = began_energy_loss(real_loss, fake_loss, k)
+        loss = began_energy_loss(real_loss, fake_loss, k, self.bound)
         with torch.no_grad():
             metrics: dict[str, Tensor | float] = {
                 "loss_energy": loss.detach(),
@@ -189,7 +228,12 @@ class BEGANLoss(LossFunctional):
 
     def sampler_loss(self, fake: EnergyOutput) -> LossOutput:
         loss = began_sampler_loss(self.per_sample_loss(fake))
-        return LossOutput(loss, {"loss_sampler": loss.detach()})
+        metrics: dict[str, Tensor | float] = {"loss_sampler": loss.detach()}
+        if self.constraint_generator > 0:
+            term = latent_constraint(fake.features, self.latent)
+            metrics["constraint_sampler"] = term.detach()
+            loss = loss + self.constraint_generator * term
+        return LossOutput(loss, metrics)
 
     def update_state(self, real: EnergyOutput, fake: EnergyOutput) -> dict[str, Tensor | float]:
         """k_t → k_{t+1} from this step's L(x) and L(G(z_G)); returns ``m_global``.
@@ -205,4 +249,16 @@ class BEGANLoss(LossFunctional):
             return {"m_global": convergence_measure(real_loss, fake_loss, self.gamma)}
 
     def extra_repr(self) -> str:
-        return f"eta={self.eta:g}, gamma={self.gamma:g}, lambda_k={self.lambda_k:g}, k0={self.k0:g}"
+        extra = "".join(
+            f", {name}={value:g}"
+            for name, value in (
+                ("bound", self.bound),
+                ("constraint", self.constraint),
+                ("constraint_generator", self.constraint_generator),
+            )
+            if value
+        )
+        return (
+            f"eta={self.eta:g}, gamma={self.gamma:g}, lambda_k={self.lambda_k:g}, "
+            f"k0={self.k0:g}{extra}"
+        )

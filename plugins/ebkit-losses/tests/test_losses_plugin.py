@@ -51,6 +51,9 @@ def test_the_began_record_declares_the_papers_defaults_on_images() -> None:
         "gamma": None,  # auto: 0.5 on images, 1 on vectors
         "lambda_k": 0.001,
         "k0": None,  # auto: 0 on images, 0.3 on vectors
+        "bound": None,  # auto: none on images
+        "constraint": 0.0,  # BEGAN-CS's latent constraint, off
+        "constraint_generator": 0.0,
     }
     assert (component.option("k0").minimum, component.option("k0").maximum) == (0.0, 1.0)
     options = component.resolve_options({"eta": "2", "gamma": "0.7"}, prefix="loss")
