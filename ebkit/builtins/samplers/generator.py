@@ -21,7 +21,8 @@ Four architectures, chosen by ``arch`` (``auto`` picks mlp or conv from the data
   upsampling ×2 between stages -> a 3×3 convolution to C channels, *no tanh*. For
   images with sides of 8·2^k pixels (pad 28×28 MNIST with ``-o data.pad=true``).
 - ``deck``, the conditional CIFAR-10 EBGAN generator
-  (:data:`ebkit.core.architectures.DECK_SHAPE`; :func:`_deck`), a DCGAN-style network
+  (:data:`ebkit.core.architectures.DECK_SHAPE`;
+  :func:`ebkit.builtins.samplers.generator_nets.deck_net`), a DCGAN-style network
   (Radford et al. 2016) taking the class as a conditional GAN's (Mirza & Osindero 2014):
   z (⊕ the class) -> Linear -> ``(128, H/4, W/4)`` (Dense 8192 reshaped to 128×8×8 for
   CIFAR-10) -> 5×5 stride-2 transposed convolution to
@@ -29,9 +30,11 @@ Four architectures, chosen by ``arch`` (``auto`` picks mlp or conv from the data
   to C -> tanh. Generalised from 32×32 to any image whose sides are divisible by 4
   (28×28 MNIST grows from 7×7, the 8×8 digits from 2×2).
 
-mlp, conv and deck use weights N(0, 0.02) and biases 0 (the paper's G init, also
-DCGAN's); a layer followed by BatchNorm in the conv and deck nets has no bias, since
-BatchNorm's shift replaces it (DCGAN's convention). began has no BatchNorm and uses
+mlp, conv and deck use weights N(0, 0.02) and biases 0 on images (the paper's G init,
+also DCGAN's) and Glorot-uniform weights on vectors (``weight_init``, auto; see
+:data:`ebkit.builtins.samplers.generator_nets.VECTOR_WEIGHT_INIT` for why); a layer
+followed by BatchNorm in the conv and deck nets has no bias, since BatchNorm's shift
+replaces it (DCGAN's convention). began has no BatchNorm and uses
 Glorot-uniform weights and zero biases (BEGAN gives none; TensorFlow's default, which its
 reimplementations inherit). The network's output range [-1, 1] (tanh's) is mapped
 affinely onto the data range ``[spec.low, spec.high]`` (the identity for the paper's
@@ -55,31 +58,33 @@ before (no embedding).
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from ebkit.builtins.samplers.generator_nets import (
+    DECK_CHANNELS,
+    WEIGHT_INITS,
+    ConvNet,
+    began_net,
+    deck_net,
+    deck_start,
+    initialise_weights,
+    mlp_net,
+    weight_init_for,
+)
 from ebkit.core.architectures import choose_architecture, deck_is_default
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
-from ebkit.nets import (
-    began_bottleneck,
-    began_decoder,
-    began_halvings,
-    began_padded_spec,
-    centred_padding,
-    checked_labels,
-    glorot_init,
-    label_embedding,
-    with_labels,
-)
+from ebkit.nets import checked_labels, label_embedding, with_labels
 
-__all__ = ["GeneratorSampler", "deck_start", "generator_architecture"]
-
-_INIT_STD = 0.02
-_KERNEL, _STRIDE, _PADDING = 4, 2, 1  # "4c2s": each layer doubles the side exactly
+__all__ = [
+    "DECK_CHANNELS",
+    "WEIGHT_INITS",
+    "GeneratorSampler",
+    "deck_start",
+    "generator_architecture",
+]
 
 GENERATOR_ARCHITECTURES: tuple[str, ...] = ("auto", "mlp", "conv", "began", "deck")
 NOISE_KINDS: tuple[str, ...] = ("auto", "normal", "uniform")
@@ -89,14 +94,6 @@ DEFAULT_LATENT_DIM = 100
 ``latent_dim`` is not set."""
 BEGAN_LATENT_DIM = 64
 """BEGAN's h, used by began when ``latent_dim`` is not set."""
-
-DECK_CHANNELS: tuple[int, ...] = (128, 128, 64)
-"""The ``deck`` generator's widths: the projection's 128 maps, then the outputs of its two
-stride-2 transposed convolutions (a last one writes the data's channels)."""
-DECK_SHRINK = 4
-"""The ``deck`` projection has sides H/4 × W/4 (8×8 for 32×32); two doublings follow."""
-DECK_KERNEL = 5
-
 
 IMAGE_WIDTH = 512
 """mlp: hidden width on images (the paper's sizeG) when ``width`` is not set."""
@@ -118,148 +115,6 @@ def generator_architecture(spec: DataSpec, arch: str = "auto") -> str:
     return choose_architecture(spec, arch)
 
 
-def _mlp(
-    spec: DataSpec, input_dim: int, n_layers: int, width: int, batchnorm: bool, output: str
-) -> nn.Module:
-    layers: list[nn.Module] = []
-    sizes = [input_dim] + [width] * (n_layers - 1) + [spec.dim]
-    for index, (size_in, size_out) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(size_in, size_out))
-        if index < n_layers - 1:
-            if batchnorm:
-                layers.append(nn.BatchNorm1d(size_out))
-            layers.append(nn.ReLU())
-    if output == "tanh":
-        layers.append(nn.Tanh())
-    return nn.Sequential(*layers)
-
-
-class _ConvNet(nn.Module):
-    """DCGAN-style ``z: (n, input_dim) -> (n, C, H, W)`` in [-1, 1] (see the module)."""
-
-    def __init__(
-        self, spec: DataSpec, input_dim: int, channels: Sequence[int], batchnorm: bool
-    ) -> None:
-        super().__init__()
-        out_channels, height, width = spec.event_shape
-        scale = 2 ** len(channels)
-        self.start = (channels[0], math.ceil(height / scale), math.ceil(width / scale))
-        self.size = (height, width)
-        self.project = nn.Linear(input_dim, math.prod(self.start), bias=not batchnorm)
-        self.project_norm = nn.BatchNorm2d(channels[0]) if batchnorm else nn.Identity()
-        layers: list[nn.Module] = [nn.ReLU()]
-        widths = [*channels, out_channels]
-        for index, (size_in, size_out) in enumerate(itertools.pairwise(widths)):
-            hidden = index < len(channels) - 1
-            layers.append(
-                nn.ConvTranspose2d(
-                    size_in, size_out, _KERNEL, _STRIDE, _PADDING, bias=not (hidden and batchnorm)
-                )
-            )
-            if hidden:
-                if batchnorm:
-                    layers.append(nn.BatchNorm2d(size_out))
-                layers.append(nn.ReLU())
-        layers.append(nn.Tanh())
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, z: Tensor) -> Tensor:
-        grown = self.body(self.project_norm(self.project(z).reshape(z.shape[0], *self.start)))
-        # Centre crop from (h0·2^k, w0·2^k) to exactly (H, W).
-        (height, width), (full_height, full_width) = self.size, grown.shape[-2:]
-        top, left = (full_height - height) // 2, (full_width - width) // 2
-        return grown[..., top : top + height, left : left + width]
-
-
-def deck_start(spec: DataSpec) -> tuple[int, int]:
-    """The (H/4, W/4) sides of the ``deck`` generator's first feature maps for ``spec``'s
-    images; a ``ValueError`` naming the accepted sizes for vectors and for sides that
-    4 does not divide."""
-    if not spec.is_image:
-        raise ValueError(
-            "arch='deck' needs image data of shape (C, H, W), not "
-            f"{tuple(spec.event_shape)}; use arch='mlp'"
-        )
-    height, width = spec.event_shape[1:]
-    if height % DECK_SHRINK or width % DECK_SHRINK:
-        raise ValueError(
-            "arch='deck' needs image sides divisible by 4 (8×8, 28×28, 32×32, 64×64, …), "
-            f"not {height}×{width}; use arch='conv', which crops to any size"
-        )
-    return height // DECK_SHRINK, width // DECK_SHRINK
-
-
-def _deck(spec: DataSpec, input_dim: int, batchnorm: bool) -> nn.Sequential:
-    """The conditional CIFAR-10 EBGAN generator (``arch="deck"``), ``(n, input_dim) ->
-    (n, C, H, W)`` in [-1, 1] (z ⊕ class in a conditional run; 100 + 10 on CIFAR-10)::
-
-        Linear(input_dim → 128·(H/4)·(W/4)) -> reshape to (128, H/4, W/4)
-        ConvTranspose 5×5 stride 2 (128 → 128), BatchNorm + ReLU    (H/2 × W/2)
-        ConvTranspose 5×5 stride 2 (128 → 64),  BatchNorm + ReLU    (H × W)
-        ConvTranspose 5×5 stride 1 (64 → C) -> tanh                (H × W)
-
-    Padding 2 (and output padding 1 on the stride-2 layers) makes every side double
-    exactly, or stay, as the table's sizes say. The table lists no activation after the
-    dense layer, and none is added: the projection feeds the first transposed
-    convolution directly, as written. ``batchnorm=False`` drops the BatchNorms (the
-    convolutions then keep their biases).
-    """
-    start = (DECK_CHANNELS[0], *deck_start(spec))
-    layers: list[nn.Module] = [
-        nn.Linear(input_dim, math.prod(start)),
-        nn.Unflatten(1, start),
-    ]
-    padding = DECK_KERNEL // 2
-    for size_in, size_out in itertools.pairwise(DECK_CHANNELS):
-        layers.append(
-            nn.ConvTranspose2d(
-                size_in,
-                size_out,
-                DECK_KERNEL,
-                stride=2,
-                padding=padding,
-                output_padding=1,
-                bias=not batchnorm,
-            )
-        )
-        if batchnorm:
-            layers.append(nn.BatchNorm2d(size_out))
-        layers.append(nn.ReLU())
-    out_channels = spec.event_shape[0]
-    layers += [
-        nn.ConvTranspose2d(DECK_CHANNELS[-1], out_channels, DECK_KERNEL, padding=padding),
-        nn.Tanh(),
-    ]
-    return nn.Sequential(*layers)
-
-
-def _began(spec: DataSpec, input_dim: int, filters: int) -> nn.Sequential:
-    """BEGAN's generator ``z: (n, input_dim) -> (n, C, H, W)``: the decoder of
-    :func:`ebkit.nets.began_decoder`, with z in the embedding's place, at the padded size
-    of :func:`ebkit.nets.began_padded_spec` and cropped (centred) to the data's."""
-    padded = began_padded_spec(spec)
-    decoder = began_decoder(
-        spec.event_shape[0], began_bottleneck(padded), began_halvings(padded), filters, input_dim
-    )
-    if padded.event_shape == spec.event_shape:
-        return decoder
-    left, _, top, _ = centred_padding(spec.event_shape[1:], padded.event_shape[1:])
-    height, width = spec.event_shape[1:]
-    return nn.Sequential(decoder, _Crop(top, left, height, width))
-
-
-class _Crop(nn.Module):
-    """``(B, C, H', W') -> (B, C, height, width)``, the window at (top, left)."""
-
-    def __init__(self, top: int, left: int, height: int, width: int) -> None:
-        super().__init__()
-        self.window = (top, left, height, width)
-
-    def forward(self, x: Tensor) -> Tensor:
-        top, left, height, width = self.window
-        return x[..., top : top + height, left : left + width]
-
-
 class GeneratorSampler(ContrastiveSampler):
     """G: ``z: (n, latent_dim) -> x: (n, *spec.event_shape)`` in ``[spec.low, spec.high]``
     (began, without tanh, may step outside it); G(z, y) with ``labels`` y: ``(n,)`` in a
@@ -267,7 +122,8 @@ class GeneratorSampler(ContrastiveSampler):
 
     ``arch`` picks the network (module docstring): ``n_layers`` and ``width`` apply to
     the MLP only, ``channels`` to the conv net only, ``filters`` to began only;
-    ``batchnorm`` to mlp, conv and deck; ``latent_dim`` and ``noise`` to all (``None``
+    ``batchnorm`` and ``weight_init`` (``normal`` N(0, 0.02) or ``xavier``; auto: normal on
+    images, xavier on vectors) to mlp, conv and deck; ``latent_dim`` and ``noise`` to all (``None``
     and ``"auto"`` follow ``arch``, see the module docstring). ``label_dim`` is the size
     of the class embedding concatenated to z, in conditional runs only (``None``:
     ``num_classes``).
@@ -297,6 +153,7 @@ class GeneratorSampler(ContrastiveSampler):
         filters: int = 64,
         batchnorm: bool | None = None,
         output: str = "auto",
+        weight_init: str = "auto",
     ) -> None:
         super().__init__(spec)
         self.arch = generator_architecture(spec, arch)
@@ -324,6 +181,9 @@ class GeneratorSampler(ContrastiveSampler):
         channels = list(channels)
         if not channels or min(channels) < 1:
             raise ValueError(f"channels must be a non-empty list of sizes >= 1, not {channels}")
+        # began always starts from Glorot's weights (generator_nets.initialise_weights).
+        resolved_init = weight_init_for(spec, weight_init)
+        self.weight_init = "xavier" if self.arch == "began" else resolved_init
         if not spec.high > spec.low:
             raise ValueError(f"the data range [{spec.low}, {spec.high}] is empty")
         self.latent_dim = latent_dim
@@ -332,27 +192,18 @@ class GeneratorSampler(ContrastiveSampler):
         self.noise = noise if noise != "auto" else "uniform" if arch == "began" else "normal"
         input_dim = latent_dim + self.label_dim
         if self.arch == "began":
-            self.net = _began(spec, input_dim, filters)
+            self.net = began_net(spec, input_dim, filters)
         elif self.arch == "deck":
-            self.net = _deck(spec, input_dim, batchnorm)
+            self.net = deck_net(spec, input_dim, batchnorm)
         elif self.arch == "conv":
-            self.net = _ConvNet(spec, input_dim, channels, batchnorm)
+            self.net = ConvNet(spec, input_dim, channels, batchnorm)
         else:
-            self.net = _mlp(spec, input_dim, n_layers, width, batchnorm, output)
-        self._reset_parameters()
+            self.net = mlp_net(spec, input_dim, n_layers, width, batchnorm, output)
+        # The default RNG, seeded by the engine.
+        initialise_weights(self.net, self.arch, self.weight_init)
         # None in unconditional runs, so they keep exactly the parameters and initial
         # weights they had before labels existed.
         self.label_embedding = embedding
-
-    def _reset_parameters(self) -> None:
-        # The default RNG, seeded by the engine; BatchNorm keeps its init (γ = 1, β = 0).
-        if self.arch == "began":
-            return glorot_init(self.net)
-        for module in self.net.modules():
-            if isinstance(module, (nn.Linear, nn.ConvTranspose2d)):
-                nn.init.normal_(module.weight, mean=0.0, std=_INIT_STD)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """``z: (n, latent_dim)`` (and ``labels: (n,)`` int64 in a conditional run)
@@ -395,5 +246,6 @@ class GeneratorSampler(ContrastiveSampler):
     def extra_repr(self) -> str:
         conditional = f", label_dim={self.label_dim}" if self.label_dim else ""
         return (
-            f"arch={self.arch!r}, latent_dim={self.latent_dim}{conditional}, noise={self.noise!r}"
+            f"arch={self.arch!r}, latent_dim={self.latent_dim}{conditional}, "
+            f"noise={self.noise!r}, weight_init={self.weight_init!r}"
         )

@@ -32,12 +32,10 @@ from ebkit.builtins.samplers.langevin import (
     LangevinSampler,
 )
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
-from ebkit.nets import glorot_init
 from ebkit.plugin.kernels import BUILTIN_KERNEL
 
 __all__ = [
     "GENERATOR_PREFIX",
-    "WEIGHT_INITS",
     "GeneratorLangevinSampler",
     "refinement_defaults",
 ]
@@ -60,11 +58,6 @@ VECTOR_FIRST_MOVE = 0.025
 step moves each coordinate by at most this share of the data range, η·c =
 0.025·(high − low) with the clipping c = 0.03 (0.06 on the ring of 8 Gaussians, 0.235
 on the 5×5 grid); the geometric anneal ends at a tenth of it."""
-
-
-WEIGHT_INITS = ("normal", "xavier")
-"""The generator's initial weights: ``normal`` N(0, 0.02) (Zhao et al. 2017; DCGAN), or
-``xavier``, Glorot-uniform (Glorot & Bengio 2010) weights and zero biases."""
 
 
 def refinement_defaults(
@@ -115,8 +108,8 @@ class GeneratorLangevinSampler(ContrastiveSampler):
     and Langevin's (``noise`` default ``independent`` here, since G(z) starts near the
     data; ``steps``, ``step_size``, ``anneal`` and ``anneal_target`` auto by data kind,
     :func:`refinement_defaults`; noise_scale, grad_clip, clamp, mala...; ``init`` does not
-    apply, the chains start at G(z)). ``weight_init`` (auto: ``normal`` for images,
-    ``xavier`` for vectors) sets G's initial weights (Glorot-uniform on vectors: see ``__init__``).
+    apply, the chains start at G(z)); ``weight_init`` is the generator's (auto: ``normal``
+    for images, ``xavier`` for vectors).
 
     Trainable. The energy step trains on refined samples and the sampler step on raw
     G(z) (:meth:`training_samples`). :meth:`sample` returns the refined samples x_K; to
@@ -151,7 +144,6 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         noise: str = "independent",
         anneal: str = "auto",
         anneal_target: str = "auto",
-        weight_init: str = "auto",
         kernel: str = BUILTIN_KERNEL,
         kernel_options: str = "",
         **options: Any,
@@ -173,23 +165,10 @@ class GeneratorLangevinSampler(ContrastiveSampler):
                 generator[name[len(GENERATOR_PREFIX) :]] = value
             else:
                 generator[name] = value
+        # G's weight_init (auto: Glorot on vectors, the paper's N(0, 0.02) on images;
+        # generator_nets.VECTOR_WEIGHT_INIT says why) is one of the generator's options.
         self.generator = GeneratorSampler(spec, **generator)
-        if weight_init == "auto":
-            weight_init = "normal" if spec.is_image else "xavier"
-        if weight_init not in WEIGHT_INITS:
-            raise ValueError(
-                f"weight_init must be one of auto, {', '.join(WEIGHT_INITS)}, not {weight_init!r}"
-            )
-        if weight_init == "xavier":
-            # Why, on vectors: with N(0, 0.02) weights the three-layer generator's first
-            # samples lie within about 0.01 of the centre of the data range, a point. On
-            # the 5×5 grid a mode sits there: the discriminator raises the energy in a bump
-            # around it, the samples sit on the bump's flat top and the generator never
-            # leaves (1 of 25 modes). Glorot's weights spread the first samples (standard
-            # deviation about 4 % of the range) onto the slopes of what it builds. Drawn
-            # after the generator's own N(0, 0.02) init, so seeded runs keep their draws.
-            glorot_init(self.generator.net, (torch.nn.Linear,))
-        self.weight_init = weight_init
+        self.weight_init = self.generator.weight_init
         self.kernel = kernel
         # The auto values count as unset next to another kernel: only a value the user
         # set away from them is an error there.

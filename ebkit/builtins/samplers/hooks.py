@@ -110,6 +110,18 @@ def ebkit_samplers() -> list[Component]:
                     # Runs saved before the option existed always ended in tanh.
                     saved_default="tanh",
                 ),
+                Option(
+                    "weight_init",
+                    str,
+                    "auto",
+                    "mlp, conv and deck: the initial weights, normal = N(0, 0.02) (EBGAN's, "
+                    "DCGAN's) or xavier = Glorot-uniform, zero biases either way; auto = "
+                    "normal for images, xavier for vectors (N(0, 0.02) starts every sample "
+                    "at one point, which a mode of the data may occupy); began: always Glorot",
+                    choices=("auto", "normal", "xavier"),
+                    # Runs saved before the option existed started from N(0, 0.02).
+                    saved_default="normal",
+                ),
             ),
         ),
     ]
@@ -338,18 +350,6 @@ def ebkit_samplers() -> list[Component]:
             factory="ebkit.builtins.samplers.generator_langevin:GeneratorLangevinSampler",
             options=(
                 *generator_options,
-                Option(
-                    "weight_init",
-                    str,
-                    "auto",
-                    "the generator's initial weights: normal = N(0, 0.02) (EBGAN's, DCGAN's), "
-                    "xavier = Glorot-uniform with zero biases; auto = normal for images, "
-                    "xavier for vectors (N(0, 0.02) starts every sample at one point, which "
-                    "a mode of the data may occupy)",
-                    choices=("auto", "normal", "xavier"),
-                    # Runs saved before the option existed started from N(0, 0.02).
-                    saved_default="normal",
-                ),
                 *refinement_options(
                     langevin_options(steps=None, step_size=None, noise="independent")
                 ),

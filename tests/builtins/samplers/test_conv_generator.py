@@ -174,6 +174,7 @@ def test_the_record_declares_arch_and_channels() -> None:
         "batchnorm": None,
         "label_dim": None,
         "output": "auto",
+        "weight_init": "auto",
     }
     assert component.option("arch").choices == ("auto", "mlp", "conv", "began", "deck")
     assert component.option("noise").choices == ("auto", "normal", "uniform")
