@@ -67,8 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--generator-share",
         type=float,
         default=1 / 3,
-        help="share of the steps during which EBGAN-LN's margin decays and G trains (App. D: "
-        "the first 60,000 of 180,000)",
+        help="share of the steps during which EBGAN-LN's margin decays and G trains, in (0, 1] "
+        "(App. D: the first 60,000 of 180,000)",
     )
     parser.add_argument(
         "--margin", type=float, default=16.0, help="EBGAN-LN's initial margin (decays to 0)"
@@ -82,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.steps < 3 or args.seeds < 1 or args.labels < 10:
         parser.error("--steps must be >= 3, --seeds >= 1 and --labels >= 10")
+    if not 0 < args.generator_share <= 1:
+        parser.error(f"--generator-share must be in (0, 1], not {args.generator_share:g}")
     return args
 
 
@@ -115,10 +117,44 @@ def supervised_mlp_error(seed: int, args: argparse.Namespace) -> float:
     return float((predicted != split.test_y).float().mean())
 
 
-def ebkit_error(seed: int, args: argparse.Namespace, *, ebgan: bool, workdir: Path) -> float:
+def ebgan_ln_options(args: argparse.Namespace) -> dict[str, float | int | str]:
+    """EBGAN-LN's options on top of the Ladder's: the margin decays linearly from
+    ``--margin`` to 0 while the generator trains, during the first ``--generator-share``
+    of the steps (Zhao et al. 2017, App. D), the generator at ``--generator-lr``."""
+    generator_steps = max(1, int(args.steps * args.generator_share))
+    return {
+        "loss.margin": args.margin,
+        "loss.schedule": "linear",
+        "loss.final_margin": 0.0,
+        "loss.schedule_steps": generator_steps,
+        "train.sampler_steps": generator_steps,
+        "train.sampler_lr": args.generator_lr,
+    }
+
+
+def margin_activity(history: list[dict]) -> dict[str, float]:
+    """What EBGAN-LN's margin term did, from a run's logged records: over the logged
+    steps whose margin m > 0, the mean share of generated samples with E(G(z)) < m (the
+    only ones the hinge [m − E(G(z))]⁺ pushes up; 0 means the run trained as the Ladder
+    does), the mean margin and the mean energies of the data and of the generated
+    samples. All 0 when no logged step had a margin."""
+    acting = [record for record in history if record.get("margin", 0.0) > 0]
+    if not acting:
+        return dict.fromkeys(("within_margin", "margin", "energy_real", "energy_fake"), 0.0)
+    return {
+        "within_margin": statistics.mean(1 - r["fake_above_margin"] for r in acting),
+        "margin": statistics.mean(r["margin"] for r in acting),
+        "energy_real": statistics.mean(r["energy_real"] for r in acting),
+        "energy_fake": statistics.mean(r["energy_fake"] for r in acting),
+    }
+
+
+def ebkit_run(
+    seed: int, args: argparse.Namespace, *, ebgan: bool, workdir: Path
+) -> tuple[float, list[dict]]:
     """Train through ``ebkit.train`` (the path of ``ebkit train``) and return the final
-    held-out error it logged."""
-    options = {
+    held-out error it logged and the run's logged records."""
+    options: dict[str, float | int | str] = {
         "train.labels": args.labels,
         "train.test_fraction": 0.2,
         "train.energy_lr": args.lr,
@@ -129,17 +165,7 @@ def ebkit_error(seed: int, args: argparse.Namespace, *, ebgan: bool, workdir: Pa
         "train.checkpoint_every": 0,
     }
     if ebgan:
-        generator_steps = max(1, int(args.steps * args.generator_share))
-        options.update(
-            {
-                "loss.margin": args.margin,
-                "loss.schedule": "linear",
-                "loss.final_margin": 0.0,
-                "loss.schedule_steps": generator_steps,
-                "train.sampler_steps": generator_steps,
-                "train.sampler_lr": args.generator_lr,
-            }
-        )
+        options.update(ebgan_ln_options(args))
     run = ebkit.train(
         energy="ladder",
         sampler="generator" if ebgan else "none",
@@ -152,8 +178,18 @@ def ebkit_error(seed: int, args: argparse.Namespace, *, ebgan: bool, workdir: Pa
         options=options,
         out=workdir / f"{'ebgan-ln' if ebgan else 'ladder'}-{seed}",
     )
-    errors = [record["test_error"] for record in run.metrics_history() if "test_error" in record]
-    return float(errors[-1])
+    history = run.metrics_history()
+    errors = [record["test_error"] for record in history if "test_error" in record]
+    return float(errors[-1]), history
+
+
+def margin_activity_note(activity: dict[str, float]) -> str:
+    """The per-seed note on what the margin term did (see :func:`margin_activity`)."""
+    return (
+        f"; while m > 0: {100 * activity['within_margin']:.1f}% of G(z) within the margin "
+        f"(m {activity['margin']:.1f}, E(x) {activity['energy_real']:.1f}, "
+        f"E(G(z)) {activity['energy_fake']:.1f}; means over logged steps)"
+    )
 
 
 def paired_difference(first: list[float], second: list[float]) -> tuple[float, float]:
@@ -202,13 +238,18 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.seeds):
             for name in models:
                 start = time.perf_counter()
+                history: list[dict] = []
                 if name == "mlp":
                     error = supervised_mlp_error(seed, args)
                 else:
-                    error = ebkit_error(seed, args, ebgan=name == "ebgan-ln", workdir=workdir)
+                    ebgan = name == "ebgan-ln"
+                    error, history = ebkit_run(seed, args, ebgan=ebgan, workdir=workdir)
                 seconds[name] += time.perf_counter() - start
                 errors[name].append(error)
-                print(f"  seed {seed}  {name:<9} held-out error {100 * error:6.2f}%", flush=True)
+                line = f"  seed {seed}  {name:<9} held-out error {100 * error:6.2f}%"
+                if name == "ebgan-ln":
+                    line += margin_activity_note(margin_activity(history))
+                print(line, flush=True)
     print(f"{'model':<10} {'error % (mean ± std)':>22} {'seconds':>9}")
     for name in models:
         values = [100 * e for e in errors[name]]

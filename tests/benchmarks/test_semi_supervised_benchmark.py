@@ -4,10 +4,12 @@ the paired difference."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -15,6 +17,51 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "benchmarks" / "semi_supervised.py"
 SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
 TINY = ("--steps", "4", "--seeds", "1", "--threads", "1")
+
+
+@pytest.fixture(scope="module")
+def script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("semi_supervised_benchmark", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_margin_activity_averages_the_logged_steps_with_a_margin(script: ModuleType) -> None:
+    history = [
+        {
+            "step": 1,
+            "margin": 16.0,
+            "fake_above_margin": 0.5,
+            "energy_real": 30.0,
+            "energy_fake": 10.0,
+        },
+        {
+            "step": 2,
+            "margin": 8.0,
+            "fake_above_margin": 1.0,
+            "energy_real": 20.0,
+            "energy_fake": 30.0,
+        },
+        {
+            "step": 3,
+            "margin": 0.0,
+            "fake_above_margin": 1.0,
+            "energy_real": 9.0,
+            "energy_fake": 9.0,
+        },
+        {"step": 3, "test_error": 0.2},
+    ]
+    activity = script.margin_activity(history)
+    assert activity == {
+        "within_margin": 0.25,
+        "margin": 12.0,
+        "energy_real": 25.0,
+        "energy_fake": 20.0,
+    }
+    assert "25.0% of G(z) within the margin" in script.margin_activity_note(activity)
+    assert script.margin_activity([{"step": 1, "test_error": 0.3}])["within_margin"] == 0.0
 
 
 @pytest.mark.skipif(
@@ -48,3 +95,14 @@ def test_bad_options_are_refused():
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --data-path /nonexistent is not a directory"
+
+
+def test_a_generator_share_outside_0_1_is_refused_in_one_line(
+    script: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for share in ("0", "1.5"):
+        with pytest.raises(SystemExit) as exit_info:
+            script.parse_args(["--data-path", ".", "--generator-share", share])
+        assert exit_info.value.code == 2
+        assert f"--generator-share must be in (0, 1], not {share}" in capsys.readouterr().err
+    assert script.parse_args(["--data-path", ".", "--generator-share", "1"]).generator_share == 1
