@@ -65,8 +65,6 @@ class Model:
     """Options of this model beyond the shared network widths."""
     sampled_with: dict[str, Any] | None = None
     """With ``--sampler none``: the options of the ``langevin`` sampler that draws them."""
-    point_options: dict[str, Any] = field(default_factory=dict)
-    """Options on the 2-D data only: its CPU recipe's; ``--steps`` wins over train.steps."""
 
 
 LANGEVIN_AT_T1 = dict(steps=1000, noise="coupled", noise_scale=1.0, mala=True)
@@ -76,12 +74,11 @@ MALA's correction from uniform noise, η = 2·10⁻⁵·(high − low)², as
 
 
 EBGAN = ("autoencoder", "generator", "margin")
-EBGAN_POINTS = {"train.steps": 20000}  # the CPU recipes on 2-D data (examples/recipes)
 REPLAY_HMC = {"sampler.kernel": "hmc", "sampler.kernel_options": "steps=5 leapfrog_steps=4"}
 MODELS: dict[str, Model] = {
     "gan": Model("GAN", "mlp", "generator", "gan"),
-    "ebgan": Model("EBGAN", *EBGAN, point_options=EBGAN_POINTS),
-    "ebgan-pt": Model("EBGAN-PT", *EBGAN, ("pt",), point_options=EBGAN_POINTS),
+    "ebgan": Model("EBGAN", *EBGAN),
+    "ebgan-pt": Model("EBGAN-PT", *EBGAN, ("pt",)),
     "began": Model("BEGAN", "autoencoder", "generator", "began"),
     "hybrid": Model("hybrid", "mlp", "generator-langevin", "gan"),
     "replay": Model("replay EBM", "mlp", "replay", "cd"),
@@ -142,7 +139,7 @@ class Task:
     model: str
     seed: int
     steps: int | None
-    """None: the run's default (``train.steps`` auto) or the row's ``point_options``."""
+    """None: the run's default (``train.steps`` auto: 20000 for EBGAN on 2-D data)."""
     batch_size: int
     samples: int
     width: int | None  # None: every component's own width
@@ -243,10 +240,7 @@ def train_options(task: Task) -> dict[str, Any]:
         widths["energy.width"] = task.width
         if model.sampler.startswith("generator"):
             widths["sampler.width"] = task.width
-    points = {} if task.data in IMAGE_DATASETS else dict(model.point_options)
-    if task.steps is not None:
-        points.pop("train.steps", None)
-    return {**widths, **model.options, **points, **QUIET_TRAIN_OPTIONS}
+    return {**widths, **model.options, **QUIET_TRAIN_OPTIONS}
 
 
 def run_task(task: Task) -> dict[str, Any]:

@@ -27,15 +27,12 @@ import math
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from ebkit.core.extensions import StepExtension
+from ebkit.core.contributions import RunContributions
 
 __all__ = [
     "ContrastiveSampler",
@@ -47,6 +44,7 @@ __all__ = [
     "LossFunctional",
     "LossOutput",
     "Regularizer",
+    "RunContributions",
     "energy_metrics",
 ]
 
@@ -123,7 +121,7 @@ class EnergyOutput:
         return (self.energy, self.features, self.reconstruction, self.logits, self.residual)
 
 
-class EnergyFunction(nn.Module, ABC):
+class EnergyFunction(RunContributions, nn.Module, ABC):
     """Maps a batch to one scalar energy per sample.
 
     ``forward(x: (B, *event_shape)) -> EnergyOutput`` with ``energy: (B,)``.
@@ -168,13 +166,8 @@ class EnergyFunction(nn.Module, ABC):
         BatchNorm) can return one that keeps contrastive samples out of them."""
         return nullcontext()
 
-    def step_extensions(self) -> Sequence[StepExtension]:
-        """Step extensions this component needs in every run it is part of (see
-        :mod:`ebkit.core.extensions`); the trainer adds them first. Default: none."""
-        return ()
 
-
-class ContrastiveSampler(nn.Module, ABC):
+class ContrastiveSampler(RunContributions, nn.Module, ABC):
     """Produces the contrastive samples whose energy the loss pushes up.
 
     Three families share this interface:
@@ -267,11 +260,6 @@ class ContrastiveSampler(nn.Module, ABC):
         """Diagnostics from the last ``sample`` call (acceptance rate, gradient norm...)."""
         return {}
 
-    def step_extensions(self) -> Sequence[StepExtension]:
-        """Step extensions this component needs in every run it is part of (see
-        :mod:`ebkit.core.extensions`); the trainer adds them first. Default: none."""
-        return ()
-
 
 @dataclass
 class LossOutput:
@@ -297,7 +285,7 @@ def energy_metrics(real: Tensor, fake: Tensor) -> dict[str, Tensor | float]:
         }
 
 
-class LossFunctional(nn.Module, ABC):
+class LossFunctional(RunContributions, nn.Module, ABC):
     """Turns energies of data and contrastive samples into losses.
 
     ``energy_loss`` shapes the energy surface; ``sampler_loss`` trains a trainable
@@ -332,11 +320,6 @@ class LossFunctional(nn.Module, ABC):
     def update_state(self, real: EnergyOutput, fake: EnergyOutput) -> dict[str, Tensor | float]:
         """Advance the loss's state after a step; return metrics to log (default: none)."""
         return {}
-
-    def step_extensions(self) -> Sequence[StepExtension]:
-        """Step extensions this component needs in every run it is part of (see
-        :mod:`ebkit.core.extensions`); the trainer adds them first. Default: none."""
-        return ()
 
 
 class Regularizer(nn.Module, ABC):

@@ -77,7 +77,7 @@ class OptimisationSettings:
 
     steps: int | None = setting(
         None,
-        "number of training steps; auto = 2000 for images, 8000 for vectors (the 2-D toys)",
+        "number of training steps; auto = a component's choice, else 2000 images, 8000 vectors",
         minimum=1,
         flag="--steps",
     )

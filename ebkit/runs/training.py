@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
 from ebkit.core.errors import TrainingInterrupted, TrainingTerminated, UsageError
 from ebkit.core.extensions import FreezeSampler, StepExtension
-from ebkit.core.interfaces import DataSpec
 from ebkit.core.semi_supervised import HeldOutError
 from ebkit.core.streaming import Streamed
 from ebkit.plugin.manager import PluginManager, get_plugin_manager
@@ -54,8 +53,8 @@ from ebkit.runs.rank_agreement import (
 )
 from ebkit.runs.rank_checkpoints import RankCheckpoints, load_agreed_checkpoint
 from ebkit.runs.schedules import LRHalving, lr_schedule_from_train_options
-from ebkit.runs.settings import TrainOptions
 from ebkit.runs.splits import semi_supervised
+from ebkit.runs.train_defaults import resolve_train_defaults
 from ebkit.tracking.logger import build_loggers
 
 if TYPE_CHECKING:
@@ -67,28 +66,15 @@ def settings_from_config(config: RunConfig) -> TrainSettings:
     return TrainSettings(**asdict(config.train.optimisation))
 
 
-VECTOR_TRAIN_DEFAULTS: dict[str, Any] = {"steps": 8000, "lr_decay_start": 0.5}
-"""``train`` options left at auto on vector data (the 2-D toys): their steps are cheap,
-and a linear decay of the learning rates over the second half settles the samples onto
-narrow modes."""
-
-IMAGE_TRAIN_DEFAULTS: dict[str, Any] = {"steps": 2000, "lr_decay_start": 1.0}
-"""``train`` options left at auto on images."""
-
-
-def resolve_train_defaults(train: TrainOptions, spec: DataSpec) -> TrainOptions:
-    """``train`` with the options left at auto (``None``) set from the kind of data, so
-    that ``config.json`` records the values the run used."""
-    defaults = IMAGE_TRAIN_DEFAULTS if spec.is_image else VECTOR_TRAIN_DEFAULTS
-    chosen = {name: value for name, value in defaults.items() if train[name] is None}
-    return train.replace(**chosen) if chosen else train
-
-
 def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
     """The components of ``config`` in a :class:`Trainer`, with the step extensions its
     ``train`` options ask for (:func:`step_extensions`)."""
     components = build_components(manager, config)
-    config.train = resolve_train_defaults(config.train, components.dataset.spec)
+    config.train = resolve_train_defaults(
+        config.train,
+        components.dataset.spec,
+        (components.energy, components.sampler, components.loss),
+    )
     extensions = step_extensions(config, components)
     _check_batch_size(components.dataset, config.train.optimisation.batch_size)
     # Refuse a bad schedule pairing before anything is trained or written.

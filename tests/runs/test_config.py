@@ -58,7 +58,7 @@ def test_defaults_fill_every_option_and_data_defaults_to_digits(plugins) -> None
     assert config.train.as_flat() == {
         option.name: option.default for option in TRAIN_COMPONENT.options
     }
-    # steps is auto until the data is known (ebkit.runs.training.resolve_train_defaults).
+    # steps is auto until the data is known (ebkit.runs.train_defaults.resolve_train_defaults).
     assert config.train.optimisation.steps is None and config.train.optimisation.seed == 0
 
 

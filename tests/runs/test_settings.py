@@ -84,7 +84,7 @@ def test_the_cli_flags_help_is_derived_from_the_sections(ebkit_cli) -> None:
     for name, flag in flags().items():
         assert flag in text
         assert squeeze(flag_help(name)) in text, name
-    assert "Number of training steps; auto = 2000 for images, 8000 for vectors" in text
+    assert "Number of training steps; auto = a component's choice, else 2000 images" in text
     assert "[default: auto]." in text
     for slot in COMPONENT_SLOTS:
         assert slot.flag in text

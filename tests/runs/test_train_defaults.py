@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
+from ebkit import Component, EnergyOutput, LossFunctional, LossOutput
+from ebkit.core.contributions import RunContributions
+from ebkit.core.errors import PluginError
 from ebkit.core.interfaces import DataSpec
+from ebkit.plugin.manager import PluginManager, module_plugin
+from ebkit.runs.config import resolve_config
 from ebkit.runs.settings import TrainOptions
-from ebkit.runs.training import IMAGE_TRAIN_DEFAULTS, resolve_train_defaults
+from ebkit.runs.train_defaults import IMAGE_TRAIN_DEFAULTS, resolve_train_defaults
+from ebkit.runs.training import build_trainer
 
 
 def test_vectors_train_longer_with_a_learning_rate_decay_images_keep_2000_steps() -> None:
@@ -21,3 +29,79 @@ def test_values_that_were_set_are_kept() -> None:
     train = TrainOptions.from_values({"steps": 10, "lr_decay_start": 1.0})
     resolved = resolve_train_defaults(train, DataSpec((2,)))
     assert (resolved["steps"], resolved["lr_decay_start"]) == (10, 1.0)
+
+
+class Asks(RunContributions):
+    """A component that asks for some ``train`` values."""
+
+    def __init__(self, **values: int | float) -> None:
+        self.values = values
+
+    def train_defaults(self) -> dict[str, int | float]:
+        return self.values
+
+
+def test_components_set_what_the_user_left_at_auto_the_loss_winning() -> None:
+    energy, sampler, loss = Asks(steps=100), Asks(steps=300, lr_decay_start=0.9), Asks(steps=500)
+    auto = TrainOptions.from_values({})
+    resolved = resolve_train_defaults(auto, DataSpec((2,)), (energy, sampler, loss))
+    assert (resolved["steps"], resolved["lr_decay_start"]) == (500, 0.9)
+    # Only the energy asks: its value, the rest from the data kind.
+    resolved = resolve_train_defaults(auto, DataSpec((1, 8, 8)), (energy, Asks(), Asks()))
+    assert (resolved["steps"], resolved["lr_decay_start"]) == (100, 1.0)
+    given = TrainOptions.from_values({"steps": 7})
+    assert resolve_train_defaults(given, DataSpec((2,)), (energy, sampler, loss))["steps"] == 7
+
+
+def test_the_base_components_ask_for_nothing() -> None:
+    assert RunContributions().train_defaults() == {}
+    assert RunContributions().step_extensions() == ()
+
+
+@pytest.mark.parametrize(
+    ("asked", "message"),
+    [
+        ({"batch_size": 8}, "Asks.train_defaults() names 'batch_size'; a component may set only"),
+        ({"steps": 0}, "Asks.train_defaults().steps"),
+        ({"lr_decay_start": 2.0}, "Asks.train_defaults().lr_decay_start"),
+    ],
+)
+def test_a_component_asking_for_what_it_may_not_is_a_plugin_error(
+    asked: dict[str, int | float], message: str
+) -> None:
+    auto = TrainOptions.from_values({})
+    with pytest.raises(PluginError) as caught:
+        resolve_train_defaults(auto, DataSpec((2,)), (Asks(**asked),))
+    assert message in str(caught.value)
+
+
+class LongerOnVectors(LossFunctional):
+    """A loss whose model needs 30 steps on vectors (a stand-in for EBGAN's margin)."""
+
+    def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
+        return LossOutput(real.energy.mean() - fake.energy.mean())
+
+    def train_defaults(self) -> dict[str, int]:
+        return {} if self.spec.is_image else {"steps": 30}
+
+
+@pytest.mark.parametrize(
+    ("data", "given", "steps"), [("moons", {}, 30), ("moons", {"steps": 5}, 5)]
+)
+def test_a_built_run_records_the_steps_its_loss_asked_for(data, given, steps) -> None:
+    plugin = module_plugin(
+        "longer",
+        ebkit_losses=lambda: [
+            Component(
+                name="longer", summary="asks for 30 steps on vectors", factory=LongerOnVectors
+            )
+        ],
+    )
+    manager = PluginManager(environ={}, extra_plugins={"longer": plugin})
+    config = resolve_config(
+        manager,
+        names={"energy": "mlp", "sampler": "langevin", "loss": "longer", "data": "moons"},
+        train=given,
+    )
+    trainer = build_trainer(config, manager)
+    assert trainer.settings.steps == steps == config.as_json()["train"]["steps"]

@@ -10,6 +10,7 @@ import torch
 from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput
 from ebkit_losses import F_VARIANTS
 from ebkit_losses.margin import (
+    VECTOR_STEPS,
     MarginLoss,
     auto_margin,
     margin_energy_loss,
@@ -210,3 +211,9 @@ def test_sampler_loss_keeps_the_graph_through_a_reconstruction() -> None:
     energy = EnergyOutput(energy=torch.linalg.vector_norm(2 * x - x, dim=1), reconstruction=2 * x)
     MarginLoss(DataSpec((2,)), margin=M).sampler_loss(energy).loss.backward()
     torch.testing.assert_close(theta.grad, torch.tensor(5.0))
+
+
+def test_ebgan_trains_longer_on_vectors_unless_the_run_says_otherwise() -> None:
+    assert MarginLoss(DataSpec((2,))).train_defaults() == {"steps": VECTOR_STEPS}
+    assert VECTOR_STEPS == 20000
+    assert MarginLoss(DataSpec((1, 28, 28))).train_defaults() == {}
