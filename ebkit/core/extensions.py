@@ -165,7 +165,9 @@ class DataOnlyStep(StepExtension):
         if loss.needs_contrastive:
             raise UsageError(
                 f"the sampler {type(sampler).__name__} draws no contrastive samples, which "
-                f"the loss {type(loss).__name__} needs (use --loss none: the data's energy alone)"
+                f"the loss {type(loss).__name__} needs with these options: choose a sampler "
+                "that draws them, options of the loss that need none, "
+                "or --loss none (the data's energy alone)"
             )
         if components.regularizers:
             raise UsageError("regularizers need contrastive samples, which --sampler none lacks")

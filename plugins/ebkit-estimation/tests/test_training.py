@@ -127,6 +127,10 @@ def cli(ebkit_plugins, ebkit_cli):
     [
         (["--sampler", "none", "--loss", "ssm"], "ssm needs an energy with curvature"),
         (["--sampler", "generator", "--loss", "nce"], "pair it with --sampler none"),
+        (
+            ["--sampler", "none", "--loss", "nce", "-o", "loss.noise=sampler"],
+            "options of the loss that need none",
+        ),
         (["--sampler", "none", "--loss", "dsm", "-o", "loss.sigmas=0"], "loss.sigmas"),
     ],
 )
