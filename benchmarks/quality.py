@@ -285,6 +285,8 @@ def run_task(task: Task) -> dict[str, Any]:
         train_cpu_seconds=train_cpu,
         eval_seconds=scored - trained,
         metrics=results["sets"]["samples"],
+        # A sampler that refines a generator's proposals also scores them raw (``raw``).
+        other_sets={name: v for name, v in results["sets"].items() if name != "samples"},
         data_energy=results["data_energy"],
         # The training diagnostics of the last logged step (energy gap, PT term, k_t...).
         last_logged=history[-1] if history else {},

@@ -64,6 +64,12 @@ def describe(record: dict[str, Any], labels: Mapping[str, str]) -> str:
         )
     else:
         body = f"SW {metrics.get('sliced_wasserstein', math.nan):.4g}"
+    raw = record.get("other_sets", {}).get("raw", {})
+    if "high_quality_share" in raw:  # a generator's proposals before refinement
+        share = 100 * raw["high_quality_share"]
+        body += f" (raw {raw['modes_covered']}/{raw['num_modes']} modes, {share:.1f} %)"
+    elif "sliced_wasserstein" in raw:
+        body += f" (raw SW {raw['sliced_wasserstein']:.4g})"
     return f"{head}{body} (train {record['train_seconds']:.1f} s)"
 
 

@@ -220,6 +220,21 @@ def test_a_row_trained_without_a_sampler_is_scored_on_langevin_samples(
     assert 0 <= record["metrics"]["modes_covered"] <= 8
 
 
+def test_the_hybrid_records_its_raw_proposals_beside_the_refined_samples(
+    quality: ModuleType, tables: ModuleType, tmp_path: Path
+) -> None:
+    argv = ["--datasets", "8gaussians", "--models", "hybrid", "--seeds", "1", "--steps", "3"]
+    argv += ["--samples", "32", "--point-width", "8"]
+    [task] = quality.plan(quality.parse_args(argv), str(tmp_path))
+    record = quality.run_task(task)
+    raw, refined = record["other_sets"]["raw"], record["metrics"]
+    assert raw["num_modes"] == refined["num_modes"] == 8
+    assert raw["energy"] != refined["energy"]  # Langevin moved the proposals
+    line = tables.describe(record, quality.labels())
+    share = 100 * raw["high_quality_share"]
+    assert f"(raw {raw['modes_covered']}/8 modes, {share:.1f} %)" in line
+
+
 TINY = ["--seeds", "1", "--image-seeds", "1", "--steps", "3", "--samples", "64"]
 TINY += ["--point-width", "8", "--image-width", "8", "--threads", "1"]
 
