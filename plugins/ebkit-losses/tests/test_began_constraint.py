@@ -9,26 +9,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import ebkit_autoencoder
-import ebkit_losses
 from ebkit import DataSpec, UsageError
 from ebkit.plugin.manager import PluginManager
 from ebkit.runs.config import resolve_config
 from ebkit.runs.training import build_trainer
 from ebkit_losses.began import BEGANLoss, began_energy_loss
 from ebkit_losses.latent_constraint import LatentConstraintStep, latent_constraint
-
-# BEGAN's nets on the 8×8 digits, tiny: a code of 4 values and 4-dimensional noise, so
-# the constraint compares like with like.
-TINY = [
-    "energy.arch=began",
-    "energy.filters=2",
-    "energy.embedding=4",
-    "sampler.arch=began",
-    "sampler.filters=2",
-    "sampler.latent_dim=4",
-    "train.batch_size=8",
-]
 
 
 def test_bounded_energy_loss_by_hand() -> None:
@@ -85,26 +71,26 @@ def test_the_constraint_needs_a_generator() -> None:
         step.attach(trainer)
 
 
-@pytest.fixture(scope="module")
-def plugins() -> PluginManager:
-    return PluginManager(
-        environ={},
-        extra_plugins={"ebkit-losses": ebkit_losses, "ebkit-autoencoder": ebkit_autoencoder},
-    )
+@pytest.fixture
+def tiny_trainer(plugins: PluginManager, tiny_began: list[str]):
+    """A trainer of BEGAN on the digits with the tiny nets and ``options``."""
+
+    def build(*options: str):
+        config = resolve_config(
+            plugins,
+            names={
+                "energy": "autoencoder", "sampler": "generator", "loss": "began", "data": "digits"
+            },
+            train={"steps": 30},
+            overrides=[*tiny_began, *options],
+        )  # fmt: skip
+        return build_trainer(config, plugins)
+
+    return build
 
 
-def tiny_trainer(plugins: PluginManager, *options: str):
-    config = resolve_config(
-        plugins,
-        names={"energy": "autoencoder", "sampler": "generator", "loss": "began", "data": "digits"},
-        train={"steps": 30},
-        overrides=[*TINY, *options],
-    )
-    return build_trainer(config, plugins)
-
-
-def test_the_recorded_noise_is_the_one_the_generator_drew(plugins: PluginManager) -> None:
-    trainer = tiny_trainer(plugins, "loss.constraint=0.1")
+def test_the_recorded_noise_is_the_one_the_generator_drew(tiny_trainer) -> None:
+    trainer = tiny_trainer("loss.constraint=0.1")
     sampler, loss = trainer.components.sampler, trainer.components.loss
     samples = sampler.sample(5, trainer.components.energy, torch.Generator().manual_seed(3))
     assert loss.latent.shape == (5, 4)
@@ -112,10 +98,10 @@ def test_the_recorded_noise_is_the_one_the_generator_drew(plugins: PluginManager
 
 
 def test_training_with_the_constraint_makes_the_encoder_invert_the_generator(
-    plugins: PluginManager,
+    tiny_trainer,
 ) -> None:
     trainer = tiny_trainer(
-        plugins, "loss.constraint=5", "loss.constraint_generator=5", "train.energy_lr=0.01"
+        "loss.constraint=5", "loss.constraint_generator=5", "train.energy_lr=0.01"
     )
     history = [trainer.train_step() for _ in range(30)]
     assert {"constraint", "constraint_sampler"} <= set(history[0])

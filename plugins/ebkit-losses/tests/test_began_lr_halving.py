@@ -17,14 +17,7 @@ from ebkit.runs.config import resolve_config
 from ebkit.runs.schedules import STATE_KEY
 from ebkit.runs.training import resume_run, train_run
 
-BEGAN_ON_DIGITS = [
-    "energy.arch=began",
-    "energy.filters=2",
-    "energy.embedding=4",
-    "sampler.arch=began",
-    "sampler.filters=2",
-    "sampler.latent_dim=4",
-    "train.batch_size=8",
+LOGGED_AND_HALVED = [
     "train.log_every=1",
     "train.checkpoint_every=4",
     "train.sample_every=0",
@@ -34,26 +27,27 @@ BEGAN_ON_DIGITS = [
 ]
 
 
-def began_config(plugins: PluginManager, steps: int):
-    return resolve_config(
-        plugins,
-        names={"energy": "autoencoder", "sampler": "generator", "loss": "began", "data": "digits"},
-        train={"steps": steps},
-        overrides=BEGAN_ON_DIGITS,
-    )
+@pytest.fixture
+def began_config(plugins: PluginManager, tiny_began: list[str]):
+    def build(steps: int):
+        return resolve_config(
+            plugins,
+            names={
+                "energy": "autoencoder", "sampler": "generator", "loss": "began", "data": "digits"
+            },
+            train={"steps": steps},
+            overrides=[*tiny_began, *LOGGED_AND_HALVED],
+        )  # fmt: skip
 
-
-@pytest.fixture(scope="module")
-def plugins() -> PluginManager:
-    return PluginManager(environ={})
+    return build
 
 
 def test_a_began_run_halves_on_m_global_and_resumes_the_schedule_exactly(
-    plugins: PluginManager, tmp_path: Path
+    plugins: PluginManager, began_config, tmp_path: Path
 ) -> None:
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    train_run(began_config(plugins, 8), straight, manager=plugins, progress=False)
-    train_run(began_config(plugins, 4), stopped, manager=plugins, progress=False)
+    train_run(began_config(8), straight, manager=plugins, progress=False)
+    train_run(began_config(4), stopped, manager=plugins, progress=False)
     resume_run(stopped, steps=8, manager=plugins, progress=False)
 
     records = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]

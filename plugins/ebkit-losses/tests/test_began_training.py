@@ -24,43 +24,27 @@ from ebkit.runs.config import resolve_config
 from ebkit.runs.training import build_trainer
 from ebkit_losses.began import BEGANLoss
 
-# BEGAN's nets on the 8×8 digits (sides 8·2^0), tiny so that a step takes milliseconds; a
-# large λ_k so that k_t moves visibly in a few steps.
-SMALL = [
-    "energy.arch=began",
-    "energy.filters=2",
-    "energy.embedding=4",
-    "sampler.arch=began",
-    "sampler.filters=2",
-    "sampler.latent_dim=4",
-    "loss.lambda_k=0.5",
-    "train.batch_size=8",
-]
+
+@pytest.fixture
+def small(tiny_began: list[str]) -> list[str]:
+    """BEGAN's nets on the 8×8 digits, with a large λ_k so that k_t moves visibly in a
+    few steps."""
+    return [*tiny_began, "loss.lambda_k=0.5"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+@pytest.fixture
+def config(plugins: PluginManager, small: list[str]):
+    def build(steps: int = 20):
+        return resolve_config(
+            plugins,
+            names={
+                "energy": "autoencoder", "sampler": "generator", "loss": "began", "data": "digits"
+            },
+            train={"steps": steps},
+            overrides=small,
+        )  # fmt: skip
 
-
-@pytest.fixture(scope="module")
-def plugins() -> PluginManager:
-    return PluginManager(
-        environ={},
-        extra_plugins={"ebkit-losses": ebkit_losses, "ebkit-autoencoder": ebkit_autoencoder},
-    )
-
-
-def config(plugins: PluginManager, steps: int = 20):
-    return resolve_config(
-        plugins,
-        names={"energy": "autoencoder", "sampler": "generator", "loss": "began", "data": "digits"},
-        train={"steps": steps},
-        overrides=SMALL,
-    )
+    return build
 
 
 def run_steps(trainer: Trainer, steps: int) -> list[float]:
@@ -72,8 +56,8 @@ def run_steps(trainer: Trainer, steps: int) -> list[float]:
     return trajectory
 
 
-def test_k_moves_and_m_global_is_logged_every_step(plugins: PluginManager) -> None:
-    trainer = build_trainer(config(plugins), plugins)
+def test_k_moves_and_m_global_is_logged_every_step(plugins: PluginManager, config) -> None:
+    trainer = build_trainer(config(), plugins)
     loss = trainer.components.loss
     assert isinstance(loss, BEGANLoss) and float(loss.k) == 0.0
     metrics = trainer.train_step()
@@ -87,18 +71,18 @@ def test_k_moves_and_m_global_is_logged_every_step(plugins: PluginManager) -> No
 
 
 def test_resume_restores_k_exactly_and_continues_identically(
-    plugins: PluginManager, tmp_path: Path
+    plugins: PluginManager, config, tmp_path: Path
 ) -> None:
-    straight = build_trainer(config(plugins), plugins)
+    straight = build_trainer(config(), plugins)
     expected = run_steps(straight, 6)
     assert len(set(expected)) > 1, "k_t should move within six steps with λ_k = 0.5"
 
-    first = build_trainer(config(plugins), plugins)
+    first = build_trainer(config(), plugins)
     run_steps(first, 3)
     tensors, meta = load_checkpoint(save_checkpoint(first, tmp_path))
     assert torch.equal(tensors["loss.k"], first.components.loss.k)
 
-    resumed = build_trainer(config(plugins), plugins)
+    resumed = build_trainer(config(), plugins)
     assert float(resumed.components.loss.k) == 0.0
     restore_trainer_state(resumed, tensors, meta)
     assert torch.equal(resumed.components.loss.k, first.components.loss.k)
@@ -108,11 +92,11 @@ def test_resume_restores_k_exactly_and_continues_identically(
 
 
 def test_the_cli_logs_and_plots_k_and_m_global_and_resumes(
-    ebkit_plugins, ebkit_cli, tmp_path: Path
+    ebkit_plugins, ebkit_cli, small: list[str], tmp_path: Path
 ) -> None:
     ebkit_plugins({"ebkit-losses": ebkit_losses, "ebkit-autoencoder": ebkit_autoencoder})
     run = tmp_path / "run"
-    common = [f"-o{option}" for option in SMALL]
+    common = [f"-o{option}" for option in small]
     result = ebkit_cli(
         "train", "--energy", "autoencoder", "--sampler", "generator", "--loss", "began",
         "--data", "digits", "--steps", "4", "--out", str(run), "--quiet",
@@ -145,8 +129,10 @@ class ScalarOnly(EnergyFunction):
         return EnergyOutput(energy=self.scale * x.flatten(1).pow(2).sum(1))
 
 
-def test_an_energy_without_a_residual_is_refused_before_training(plugins: PluginManager) -> None:
-    trainer = build_trainer(config(plugins), plugins)
+def test_an_energy_without_a_residual_is_refused_before_training(
+    plugins: PluginManager, config
+) -> None:
+    trainer = build_trainer(config(), plugins)
     components = Components(
         trainer.components.dataset,
         ScalarOnly(trainer.components.dataset.spec),
