@@ -115,8 +115,18 @@ def ebkit_losses() -> list[Component]:
                     "lambda_k",
                     float,
                     0.001,
-                    "λ_k, the gain of k_{t+1} = clip(k_t + λ_k·(γ·L(x) − L(G(z_G))), 0, 1)",
+                    "λ_k, the gain of k_{t+1} = clip(k_t + λ_k·(γ·L(x) − L(G(z_G))), k_min, 1)",
                     minimum=0.0,
+                ),
+                Option(
+                    "k_min",
+                    float,
+                    0.0,
+                    "floor of k_t (the paper's clip is [0, 1]: 0): the energy keeps pushing "
+                    "on any region the generator draws at more than 1/k_min times its share "
+                    "of the data; auto k0 is at least k_min",
+                    minimum=0.0,
+                    maximum=1.0,
                 ),
                 Option(
                     "k0",

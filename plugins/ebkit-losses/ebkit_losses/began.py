@@ -76,19 +76,27 @@ def began_sampler_loss(fake_loss: Tensor) -> Tensor:
 
 
 def began_k_update(
-    k: Tensor, real_loss: Tensor, fake_loss: Tensor, gamma: float, lambda_k: float
+    k: Tensor,
+    real_loss: Tensor,
+    fake_loss: Tensor,
+    gamma: float,
+    lambda_k: float,
+    k_min: float = 0.0,
 ) -> Tensor:
     """One step of BEGAN's proportional control of the equilibrium (§3.4)::
 
-        k_{t+1} = clip(k_t + λ_k · (γ · L(x) − L(G(z_G))), 0, 1)
+        k_{t+1} = clip(k_t + λ_k · (γ · L(x) − L(G(z_G))), k_min, 1)
 
     γ = E[L(G(z))] / E[L(x)] is the diversity ratio the control steers to and λ_k the
-    proportional gain (0.001 in the paper). The paper clips k_t to [0, 1] in the text.
+    proportional gain (0.001 in the paper). The paper clips k_t to [0, 1] in the text
+    (``k_min`` = 0). A floor k_min > 0 keeps the energy pushing on any region the
+    generator draws at more than 1/k_min times its share of the data: the energy's loss
+    raises a region's error only where k_t·P_G > P_data (see :class:`BEGANLoss`).
 
     ``k``: 0-d; ``real_loss``, ``fake_loss``: 0-d batch means (or any tensors
     broadcasting with ``k``) -> the new k, 0-d. Nothing is differentiated through it.
     """
-    return (k + lambda_k * (gamma * real_loss - fake_loss)).clamp(0.0, 1.0)
+    return (k + lambda_k * (gamma * real_loss - fake_loss)).clamp(k_min, 1.0)
 
 
 def convergence_measure(real_loss: Tensor, fake_loss: Tensor, gamma: float) -> Tensor:
@@ -163,13 +171,20 @@ class BEGANLoss(LossFunctional):
         constraint: float = 0.0,
         constraint_generator: float = 0.0,
         bound: float | None = None,
+        k_min: float = 0.0,
     ) -> None:
         super().__init__(spec)
         vectors = not spec.is_image
         if gamma is None:
             gamma = VECTOR_GAMMA if vectors else IMAGE_GAMMA
+        if not 0 <= k_min <= 1:
+            raise ValueError(
+                f"k_min must lie in [0, 1] (k_t is clipped to [k_min, 1]), not {k_min!r}"
+            )
         if k0 is None:
-            k0 = VECTOR_K0 if vectors else IMAGE_K0
+            k0 = max(VECTOR_K0 if vectors else IMAGE_K0, k_min)
+        elif k0 < k_min:
+            raise ValueError(f"k0 must be at least k_min ({k_min:g}), the floor of k_t, not {k0!r}")
         if not eta > 0:
             raise ValueError(f"eta must be a positive number (1 or 2 in the paper), not {eta!r}")
         if not gamma > 0:
@@ -184,6 +199,7 @@ class BEGANLoss(LossFunctional):
         self.gamma = float(gamma)
         self.lambda_k = float(lambda_k)
         self.k0 = float(k0)
+        self.k_min = float(k_min)
         self.register_buffer("k", torch.tensor(self.k0, dtype=torch.get_default_dtype()))
         for name, value in (
             ("constraint", constraint),
@@ -245,13 +261,16 @@ class BEGANLoss(LossFunctional):
             fake_loss = self.per_sample_loss(fake).mean()
             if ebkit_world_size() > 1:
                 real_loss, fake_loss = all_reduce_mean(torch.stack([real_loss, fake_loss]))
-            self.k.copy_(began_k_update(self.k, real_loss, fake_loss, self.gamma, self.lambda_k))
+            self.k.copy_(
+                began_k_update(self.k, real_loss, fake_loss, self.gamma, self.lambda_k, self.k_min)
+            )
             return {"m_global": convergence_measure(real_loss, fake_loss, self.gamma)}
 
     def extra_repr(self) -> str:
         extra = "".join(
             f", {name}={value:g}"
             for name, value in (
+                ("k_min", self.k_min),
                 ("bound", self.bound),
                 ("constraint", self.constraint),
                 ("constraint_generator", self.constraint_generator),
