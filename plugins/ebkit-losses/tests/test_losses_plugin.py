@@ -50,12 +50,14 @@ def test_the_began_record_declares_the_papers_defaults_on_images() -> None:
         "eta": 1.0,
         "gamma": None,  # auto: 0.5 on images, 1 on vectors
         "lambda_k": 0.001,
+        "k_min": 0.0,  # the paper's clip of k_t to [0, 1]
         "k0": None,  # auto: 0 on images, 0.3 on vectors
         "bound": None,  # auto: none on images
         "constraint": 0.0,  # BEGAN-CS's latent constraint, off
         "constraint_generator": 0.0,
     }
     assert (component.option("k0").minimum, component.option("k0").maximum) == (0.0, 1.0)
+    assert (component.option("k_min").minimum, component.option("k_min").maximum) == (0.0, 1.0)
     options = component.resolve_options({"eta": "2", "gamma": "0.7"}, prefix="loss")
     loss = component.load_factory()(DataSpec((1, 8, 8)), **options)
     assert isinstance(loss, BEGANLoss)
