@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ebkit.builtins.losses.hooks import GAN_GENERATOR_LOSSES
+from ebkit.builtins.losses.gradient_penalty import R1Penalty
+from ebkit.builtins.losses.hooks import GAN_GENERATOR_LOSSES, VECTOR_R1
+from ebkit.core.extensions import StepExtension
 from ebkit.core.interfaces import DataSpec, EnergyOutput, LossFunctional, LossOutput, energy_metrics
 
 __all__ = ["GANLoss", "discriminator_probability", "gan_energy_loss", "gan_sampler_loss"]
@@ -71,7 +73,9 @@ class GANLoss(LossFunctional):
     ``loss_sampler`` (L_G). All are detached tensors. The loss keeps no state.
     """
 
-    def __init__(self, spec: DataSpec, *, generator_loss: str = "non_saturating") -> None:
+    def __init__(
+        self, spec: DataSpec, *, generator_loss: str = "non_saturating", r1: float | None = None
+    ) -> None:
         super().__init__(spec)
         if generator_loss not in GAN_GENERATOR_LOSSES:
             raise ValueError(
@@ -79,6 +83,15 @@ class GANLoss(LossFunctional):
                 f"not {generator_loss!r}"
             )
         self.generator_loss = generator_loss
+        if r1 is None:
+            r1 = 0.0 if spec.is_image else VECTOR_R1
+        if not r1 >= 0:
+            raise ValueError(f"r1 must be a non-negative number, not {r1!r}")
+        self.r1 = float(r1)
+        """γ of the R1 penalty γ/2 · mean ‖∇_x E(x)‖² on the data (0: none)."""
+
+    def step_extensions(self) -> list[StepExtension]:
+        return [R1Penalty(self.r1)] if self.r1 > 0 else []
 
     def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
         loss = gan_energy_loss(real.energy, fake.energy)
@@ -96,4 +109,4 @@ class GANLoss(LossFunctional):
         return LossOutput(loss, {"loss_sampler": loss.detach()})
 
     def extra_repr(self) -> str:
-        return f"generator_loss={self.generator_loss!r}"
+        return f"generator_loss={self.generator_loss!r}, r1={self.r1}"

@@ -12,10 +12,13 @@ from __future__ import annotations
 from ebkit.plugin.components import Component, Option
 from ebkit.plugin.hookspecs import hookimpl
 
-__all__ = ["GAN_GENERATOR_LOSSES", "ebkit_losses"]
+__all__ = ["GAN_GENERATOR_LOSSES", "VECTOR_R1", "ebkit_losses"]
 
 GAN_GENERATOR_LOSSES: tuple[str, ...] = ("non_saturating", "minimax")
 """Accepted ``generator_loss`` of the ``gan`` loss."""
+
+VECTOR_R1 = 0.1
+"""The ``gan`` loss's R1 weight γ on vectors when ``r1`` is auto."""
 
 
 @hookimpl
@@ -55,6 +58,16 @@ def ebkit_losses() -> list[Component]:
                     "non_saturating: L_G = −mean log D(G(z)); minimax: L_G = mean "
                     "log(1 − D(G(z))) (the game's objective, weak gradients early on)",
                     choices=GAN_GENERATOR_LOSSES,
+                ),
+                Option(
+                    "r1",
+                    float,
+                    None,
+                    "weight γ of the R1 penalty γ/2 · mean ‖∇_x E(x)‖² on the data "
+                    "(Mescheder et al. 2018, eq. 9), which makes the alternating updates "
+                    f"converge; 0: none; auto = {VECTOR_R1:g} for vectors, 0 for images",
+                    minimum=0.0,
+                    saved_default=0.0,
                 ),
             ),
         ),

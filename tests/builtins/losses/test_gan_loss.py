@@ -1,22 +1,27 @@
 """Tests for the ``gan`` loss (ebkit.builtins.losses.gan): binary cross-entropy on the logit −E,
-both generator losses, numerical stability, gradients and the registered component."""
+both generator losses, numerical stability, gradients, the R1 penalty and the registered
+component."""
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
+from sampler_doubles import Quadratic
 
-from ebkit import DataSpec, EnergyOutput, UsageError
+from ebkit import DataSpec, EnergyFunction, EnergyOutput, UsageError
 from ebkit.builtins.losses.gan import (
     GANLoss,
     discriminator_probability,
     gan_energy_loss,
     gan_sampler_loss,
 )
-from ebkit.builtins.losses.hooks import GAN_GENERATOR_LOSSES, ebkit_losses
+from ebkit.builtins.losses.gradient_penalty import R1Penalty, r1_penalty
+from ebkit.builtins.losses.hooks import GAN_GENERATOR_LOSSES, VECTOR_R1, ebkit_losses
+from ebkit.core.interfaces import DataBatch
 from ebkit.testing import check_loss, check_option_round_trip
 
 SPEC = DataSpec((2,), -1.0, 1.0)
@@ -142,3 +147,61 @@ def test_unknown_generator_loss_is_refused_with_one_line() -> None:
         GANLoss(SPEC, generator_loss="wasserstein")
     with pytest.raises(ValueError, match="generator_loss must be one of"):
         gan_sampler_loss(FAKE, "wasserstein")
+
+
+def test_r1_penalty_by_hand() -> None:
+    # E = ½·s·‖x − c‖² has ∇ₓE = s·(x − c): R1 = γ/2 · s² · mean ‖x − c‖²
+    # = 2/2 · 9 · (‖(1, 2)‖² + ‖(0, −1)‖²)/2 = 9 · 3 = 27, and ∂R1/∂s = γ·s·mean ‖x − c‖² = 18.
+    energy = Quadratic(SPEC, centre=1.0, scale=3.0).double()
+    x = torch.tensor([[2.0, 3.0], [1.0, 0.0]], dtype=torch.float64)
+    penalty = r1_penalty(energy, x, gamma=2.0)
+    torch.testing.assert_close(penalty, torch.tensor(27.0, dtype=torch.float64))
+    (slope,) = torch.autograd.grad(penalty, energy.scale)
+    torch.testing.assert_close(slope, torch.tensor(18.0, dtype=torch.float64))
+    assert not x.requires_grad  # the caller's batch is left as it was
+
+
+def test_r1_penalty_gradcheck() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(2, 5), torch.nn.Tanh(), torch.nn.Linear(5, 1)
+    ).double()
+    x = torch.randn(3, 2, dtype=torch.float64)
+
+    def penalty(weight: torch.Tensor) -> torch.Tensor:
+        class Energy(EnergyFunction):
+            def forward(self, points: torch.Tensor) -> EnergyOutput:
+                hidden = torch.tanh(points @ weight.T + net[0].bias)
+                return EnergyOutput(net[2](hidden).squeeze(1))
+
+        return r1_penalty(Energy(SPEC), x, gamma=0.7)
+
+    weight = net[0].weight.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(penalty, (weight,))
+
+
+def test_r1_auto_is_on_for_vectors_only_and_brings_its_step_extension() -> None:
+    assert GANLoss(SPEC).r1 == VECTOR_R1 > 0
+    (extension,) = GANLoss(SPEC).step_extensions()
+    assert isinstance(extension, R1Penalty) and extension.gamma == VECTOR_R1
+    images = DataSpec((1, 8, 8), 0.0, 1.0)
+    assert GANLoss(images).r1 == 0.0 and GANLoss(images).step_extensions() == []
+    assert GANLoss(SPEC, r1=0).step_extensions() == []
+    assert component().option("r1").saved_default == 0.0  # saved runs train as before
+    with pytest.raises(UsageError, match=r"loss\.r1"):
+        component().resolve_options({"r1": -1}, prefix="loss")
+
+
+def test_r1_penalty_is_added_to_the_energy_loss_of_a_training_step() -> None:
+    energy = Quadratic(SPEC, centre=0.5, scale=2.0)
+    extension = R1Penalty(4.0)
+    x = torch.tensor([[0.0, 0.0], [1.5, 0.5]])
+    trainer = SimpleNamespace(
+        batch=DataBatch(x), conditional=False, components=SimpleNamespace(energy=energy)
+    )
+    term = extension.energy_terms(trainer, EnergyOutput(energy.energy(x)), None)
+    # γ/2 · s² · mean ‖x − c‖² = 2 · 4 · (0.5 + 1)/2 = 6
+    torch.testing.assert_close(term.loss, torch.tensor(6.0))
+    torch.testing.assert_close(term.metrics["penalty_r1"], torch.tensor(6.0))
+    with pytest.raises(ValueError, match="R1 weight must be positive"):
+        R1Penalty(0.0)
