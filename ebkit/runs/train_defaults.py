@@ -9,7 +9,11 @@ from typing import Any
 from ebkit.core.contributions import RunContributions
 from ebkit.core.errors import PluginError, UsageError
 from ebkit.core.interfaces import DataSpec
-from ebkit.runs.settings import TrainOptions
+from ebkit.runs.settings import TRAIN_OPTIONS, TrainOptions
+
+AUTO_TRAIN_OPTIONS = frozenset(option.name for option in TRAIN_OPTIONS if option.default is None)
+"""The ``train`` options whose default is auto (``None``): the only ones a component's
+``train_defaults()`` may set, each with a value by data kind below."""
 
 VECTOR_TRAIN_DEFAULTS: dict[str, Any] = {"steps": 8000, "lr_decay_start": 0.5}
 """``train`` options left at auto on vector data (the 2-D toys): their steps are cheap,
@@ -40,10 +44,10 @@ def _checked_train_defaults(component: RunContributions) -> dict[str, int | floa
     asked = dict(component.train_defaults())
     name = type(component).__name__
     for option in asked:
-        if option not in VECTOR_TRAIN_DEFAULTS:
+        if option not in AUTO_TRAIN_OPTIONS:
             raise PluginError(
                 f"{name}.train_defaults() names {option!r}; a component may set only the "
-                f"train options left at auto: {', '.join(sorted(VECTOR_TRAIN_DEFAULTS))}"
+                f"train options left at auto: {', '.join(sorted(AUTO_TRAIN_OPTIONS))}"
             )
     try:
         TrainOptions.from_values(asked, where=f"{name}.train_defaults()")

@@ -11,7 +11,12 @@ from ebkit.core.interfaces import DataSpec
 from ebkit.plugin.manager import PluginManager, module_plugin
 from ebkit.runs.config import resolve_config
 from ebkit.runs.settings import TrainOptions
-from ebkit.runs.train_defaults import IMAGE_TRAIN_DEFAULTS, resolve_train_defaults
+from ebkit.runs.train_defaults import (
+    AUTO_TRAIN_OPTIONS,
+    IMAGE_TRAIN_DEFAULTS,
+    VECTOR_TRAIN_DEFAULTS,
+    resolve_train_defaults,
+)
 from ebkit.runs.training import build_trainer
 
 
@@ -23,6 +28,11 @@ def test_vectors_train_longer_with_a_learning_rate_decay_images_keep_2000_steps(
     image = resolve_train_defaults(auto, DataSpec((1, 8, 8)))
     assert (image["steps"], image["lr_decay_start"]) == (2000, 1.0)
     assert IMAGE_TRAIN_DEFAULTS == {"steps": 2000, "lr_decay_start": 1.0}
+
+
+def test_every_auto_option_has_a_value_for_each_kind_of_data() -> None:
+    assert {"steps", "lr_decay_start"} == AUTO_TRAIN_OPTIONS
+    assert set(VECTOR_TRAIN_DEFAULTS) == set(IMAGE_TRAIN_DEFAULTS) == AUTO_TRAIN_OPTIONS
 
 
 def test_values_that_were_set_are_kept() -> None:
