@@ -86,7 +86,9 @@ class OptimisationSettings:
     )
     seed: int = setting(0, "seed of every random generator of the run", minimum=0, flag="--seed")
     energy_lr: float = setting(1e-3, "Adam learning rate of the energy", minimum=0.0)
-    sampler_lr: float = setting(1e-3, "Adam learning rate of a trainable sampler", minimum=0.0)
+    sampler_lr: float | None = setting(
+        None, "Adam learning rate of a trainable sampler; auto = the loss's, else 0.001", minimum=0
+    )
     beta1: float = setting(
         0.5, "Adam beta1 (Radford et al. 2016, DCGAN: 0.5)", minimum=0.0, maximum=1.0
     )
@@ -145,8 +147,7 @@ class HardwareSettings:
 
 @dataclass(frozen=True)
 class ConditioningSettings:
-    """Class-conditional runs: the energy and the sampler see the class labels and model
-    p(x | class)."""
+    """Class-conditional runs: the energy and the sampler see the labels, model p(x | class)."""
 
     conditional: bool = setting(
         False,
@@ -190,8 +191,7 @@ class SemiSupervisedSettings:
 
 @dataclass(frozen=True)
 class ScheduleSettings:
-    """What changes over the steps: the sampler's training window and the learning
-    rates."""
+    """What changes over the steps: the sampler's training window, the learning rates."""
 
     sampler_steps: int = setting(
         0,

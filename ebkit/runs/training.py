@@ -62,8 +62,10 @@ if TYPE_CHECKING:
 
 
 def settings_from_config(config: RunConfig) -> TrainSettings:
-    """The engine's settings: the run's optimisation section."""
-    return TrainSettings(**asdict(config.train.optimisation))
+    """The engine's settings: the run's optimisation section (an option still at auto
+    takes the engine's default)."""
+    chosen = {k: v for k, v in asdict(config.train.optimisation).items() if v is not None}
+    return TrainSettings(**chosen)
 
 
 def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:

@@ -55,6 +55,10 @@ def test_the_engine_settings_are_the_optimisation_section() -> None:
         if name == "steps":  # auto in a run (from the data); a bare Trainer takes 2000
             assert OptimisationSettings().steps is None and TrainSettings().steps == 2000
             continue
+        if name == "sampler_lr":  # auto in a run (a component's choice); a Trainer: 1e-3
+            assert OptimisationSettings().sampler_lr is None
+            assert TrainSettings().sampler_lr == 1e-3
+            continue
         assert getattr(TrainSettings(), name) == getattr(OptimisationSettings(), name), name
 
 

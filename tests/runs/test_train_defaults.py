@@ -27,7 +27,8 @@ def test_vectors_train_longer_with_a_learning_rate_decay_images_keep_2000_steps(
     assert (vector["steps"], vector["lr_decay_start"], vector["seed"]) == (8000, 0.5, 3)
     image = resolve_train_defaults(auto, DataSpec((1, 8, 8)))
     assert (image["steps"], image["lr_decay_start"]) == (2000, 1.0)
-    assert IMAGE_TRAIN_DEFAULTS == {"steps": 2000, "lr_decay_start": 1.0}
+    assert IMAGE_TRAIN_DEFAULTS == {"steps": 2000, "lr_decay_start": 1.0, "sampler_lr": 1e-3}
+    assert auto["sampler_lr"] is None and vector["sampler_lr"] == image["sampler_lr"] == 1e-3
 
 
 def test_every_auto_option_has_a_value_for_each_kind_of_data() -> None:
@@ -74,6 +75,7 @@ def test_the_base_components_ask_for_nothing() -> None:
         ({"batch_size": 8}, "Asks.train_defaults() names 'batch_size'; a component may set only"),
         ({"steps": 0}, "Asks.train_defaults().steps"),
         ({"lr_decay_start": 2.0}, "Asks.train_defaults().lr_decay_start"),
+        ({"sampler_lr": -1.0}, "Asks.train_defaults().sampler_lr"),
     ],
 )
 def test_a_component_asking_for_what_it_may_not_is_a_plugin_error(
@@ -86,19 +88,20 @@ def test_a_component_asking_for_what_it_may_not_is_a_plugin_error(
 
 
 class LongerOnVectors(LossFunctional):
-    """A loss whose model needs 30 steps on vectors (a stand-in for EBGAN's margin)."""
+    """A loss that asks for 30 steps and a sampler lr on vectors (like EBGAN's margin)."""
 
     def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
         return LossOutput(real.energy.mean() - fake.energy.mean())
 
-    def train_defaults(self) -> dict[str, int]:
-        return {} if self.spec.is_image else {"steps": 30}
+    def train_defaults(self) -> dict[str, int | float]:
+        return {} if self.spec.is_image else {"steps": 30, "sampler_lr": 0.004}
 
 
 @pytest.mark.parametrize(
-    ("data", "given", "steps"), [("moons", {}, 30), ("moons", {"steps": 5}, 5)]
+    ("data", "given", "steps", "sampler_lr"),
+    [("moons", {}, 30, 0.004), ("moons", {"steps": 5, "sampler_lr": 0.01}, 5, 0.01)],
 )
-def test_a_built_run_records_the_steps_its_loss_asked_for(data, given, steps) -> None:
+def test_a_built_run_records_the_steps_its_loss_asked_for(data, given, steps, sampler_lr) -> None:
     plugin = module_plugin(
         "longer",
         ebkit_losses=lambda: [
@@ -115,3 +118,4 @@ def test_a_built_run_records_the_steps_its_loss_asked_for(data, given, steps) ->
     )
     trainer = build_trainer(config, manager)
     assert trainer.settings.steps == steps == config.as_json()["train"]["steps"]
+    assert trainer.settings.sampler_lr == sampler_lr == config.as_json()["train"]["sampler_lr"]
