@@ -32,7 +32,7 @@ def test_vectors_train_longer_with_a_learning_rate_decay_images_keep_2000_steps(
 
 
 def test_every_auto_option_has_a_value_for_each_kind_of_data() -> None:
-    assert {"steps", "lr_decay_start"} == AUTO_TRAIN_OPTIONS
+    assert {"steps", "lr_decay_start", "sampler_lr"} == AUTO_TRAIN_OPTIONS
     assert set(VECTOR_TRAIN_DEFAULTS) == set(IMAGE_TRAIN_DEFAULTS) == AUTO_TRAIN_OPTIONS
 
 
