@@ -19,6 +19,16 @@ from ebkit.core.errors import UsageError
 __all__ = ["evaluate", "sample", "score"]
 
 
+SAMPLER_OVERRIDES = click.option(
+    "-o",
+    "overrides",
+    metavar="sampler.KEY=VALUE",
+    multiple=True,
+    help="Change a sampler option for sampling, one that does not change its weights "
+    "(a number of MCMC steps; repeatable).",
+)
+
+
 @click.command()
 @click.argument("run_dir", metavar="RUN_DIR")
 @click.option("--n", "count", type=int, default=64, show_default=True, help="Number of samples.")
@@ -34,13 +44,7 @@ __all__ = ["evaluate", "sample", "score"]
     show_default=True,
     help="Where to compute: auto (CUDA where available), cpu, cuda or cuda:N.",
 )
-@click.option(
-    "-o",
-    "overrides",
-    metavar="sampler.KEY=VALUE",
-    multiple=True,
-    help="Change a sampler option for sampling (repeatable).",
-)
+@SAMPLER_OVERRIDES
 @click.option(
     "--class",
     "label",
@@ -114,6 +118,7 @@ def sample(
     help="The FID Inception weights (.pth or .safetensors) [default: "
     "pt_inception-2015-12-05-6726825d.pth in torch hub's checkpoints folder].",
 )
+@SAMPLER_OVERRIDES
 def evaluate(
     run_dir: str,
     as_json: bool,
@@ -122,13 +127,15 @@ def evaluate(
     device: str,
     metric_choice: str,
     inception_weights: str | None,
+    overrides: Sequence[str],
 ) -> None:
-    """Compute the metrics that fit a run's data and write RUN_DIR/eval.json."""
+    """Compute the metrics that fit a run's data and write RUN_DIR/eval.json (which
+    records the -o sampler options it was drawn with)."""
     from ebkit.evaluation.evaluate import evaluate_run, write_evaluation
     from ebkit.runs.saved import SavedRun
 
     manager = plugin_manager()
-    run = SavedRun.open(run_dir, manager=manager, device=device)
+    run = SavedRun.open(run_dir, manager=manager, device=device, sampler_overrides=overrides)
     status = rich_console(stderr=True)
     with status.status("evaluating") as spinner:
         results = evaluate_run(
@@ -140,6 +147,8 @@ def evaluate(
             metrics=metric_choice,
             inception_weights=inception_weights,
         )
+    if overrides:
+        results["sampler_overrides"] = list(overrides)
     path = write_evaluation(Path(run_dir), results)
     if as_json:
         click.echo(json.dumps(results, indent=2))

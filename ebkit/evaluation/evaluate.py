@@ -7,7 +7,8 @@ mixtures, sliced Wasserstein and MMD² for any 2-D data, classifier-based image 
 for labelled images (on request, the standard Inception FID, KID and IS of
 :mod:`ebkit.evaluation.standard`), the held-out classification error of semi-supervised
 runs, and the mean energy of data and samples for every run. A sampler that refines a generator
-(``generator-langevin``) is evaluated twice: refined, and raw with ``steps=0``.
+(``generator-langevin``) is evaluated twice: refined, and raw with ``steps=0`` (and
+``latent_steps=0``: G(z) itself).
 """
 
 from __future__ import annotations
@@ -36,21 +37,26 @@ STREAMED_EVALUATION_LIMIT = 20_000
 """Samples of a streaming dataset (an image folder, shards) that evaluation and scoring
 read into memory: all of a smaller one, else a seeded random subset."""
 
-RAW_SAMPLER_OVERRIDE = "sampler.steps=0"
+RAW_SAMPLER_OVERRIDES = ("steps", "latent_steps")
+"""Sampler options set to 0 to draw a refining sampler's raw proposals, where it has them."""
 
 
 def sample_sets(run: SavedRun, n: int, seed: int, labels: Tensor | None) -> dict[str, Tensor]:
-    """The run's samples by name: ``samples``, and ``raw`` (``steps=0``) for a trainable
-    sampler that refines its proposals by steps (``generator-langevin``); empty for a run
-    without a sampler. A conditional run's samples are drawn for ``labels: (n,)``."""
+    """The run's samples by name: ``samples``, and ``raw`` (``steps=0``, ``latent_steps=0``)
+    for a trainable sampler that refines its proposals by steps (``generator-langevin``);
+    empty for a run without a sampler. A conditional run's samples are drawn for
+    ``labels: (n,)``."""
     if not run.sampler.draws_samples:
         return {}
     sets = {"samples": run.sample(n, seed=seed, labels=labels)}
     options = run.config.sampler.options
-    # steps None is auto (a number of steps by data kind); only 0 means no refinement.
-    if run.sampler.trainable and "steps" in options and options["steps"] != 0:
+    # None is auto (a number of steps by data kind); only 0 means no refinement.
+    refining = [name for name in RAW_SAMPLER_OVERRIDES if name in options]
+    if run.sampler.trainable and any(options[name] != 0 for name in refining):
         raw = SavedRun.open(
-            run.path, device=str(run.device), sampler_overrides=[RAW_SAMPLER_OVERRIDE]
+            run.path,
+            device=str(run.device),
+            sampler_overrides=[f"sampler.{name}=0" for name in refining],
         )
         sets["raw"] = raw.sample(n, seed=seed, labels=labels)
     return sets

@@ -72,6 +72,12 @@ def test_evaluate_cli_prints_a_table_and_writes_eval_json(ring_run: Path) -> Non
     assert saved["sets"]["samples"]["num_modes"] == 8
     as_json = run_cli("evaluate", str(ring_run), "--n", "200", "--json")
     assert json.loads(as_json.stdout)["sets"] == saved["sets"]
+    refused = run_cli("evaluate", str(ring_run), "--n", "200", "-o", "energy.width=8")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "Error: -o 'energy.width=8': only sampler options can change when sampling"
+    ]
+    assert json.loads((ring_run / "eval.json").read_text()) == saved  # not rewritten
 
 
 def test_generator_langevin_is_evaluated_raw_and_refined(tmp_path: Path) -> None:
@@ -90,6 +96,17 @@ def test_generator_langevin_is_evaluated_raw_and_refined(tmp_path: Path) -> None
     raw, refined = results["sets"]["raw"], results["sets"]["samples"]
     assert raw["num_modes"] == refined["num_modes"] == 25
     assert refined["energy"] != raw["energy"]  # the refinement moved the samples
+    # Latent steps alone also refine: raw is then drawn with both kinds of steps at 0.
+    latent_only = ebkit.load_run(out, sampler_options={"steps": 0, "latent_steps": 3})
+    results = evaluate_run(latent_only, n=200)
+    assert results["sets"]["raw"] == raw
+    assert results["sets"]["samples"]["energy"] != raw["energy"]
+    options = ["-o", "sampler.steps=0", "-o", "sampler.latent_steps=3"]
+    printed = run_cli("evaluate", str(out), "--n", "200", "--json", *options)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout)["sets"] == results["sets"]
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["sampler_overrides"] == ["sampler.steps=0", "sampler.latent_steps=3"]
 
 
 def test_a_replay_run_is_evaluated(tmp_path: Path) -> None:

@@ -234,14 +234,18 @@ class GeneratorSampler(ContrastiveSampler):
         labels. ``energy`` is not used: a generator proposes samples without reading the
         energy."""
         labels = checked_labels(self.spec, labels, n)
+        return self(self.draw_latent(n, generator), labels)
+
+    def draw_latent(self, n: int, generator: torch.Generator) -> Tensor:
+        """z: ``(n, latent_dim)`` from ``generator`` on the parameters' device, N(0, I) for
+        ``noise="normal"``, U[-1, 1]^latent_dim for ``"uniform"`` (what :meth:`sample`
+        feeds G)."""
         parameter = next(self.parameters())
         shape, device, dtype = (n, self.latent_dim), parameter.device, parameter.dtype
         if self.noise == "uniform":
             unit = torch.rand(shape, generator=generator, device=device, dtype=dtype)
-            z = unit.mul_(2).sub_(1)
-        else:
-            z = torch.randn(shape, generator=generator, device=device, dtype=dtype)
-        return self(z, labels)
+            return unit.mul_(2).sub_(1)
+        return torch.randn(shape, generator=generator, device=device, dtype=dtype)
 
     def extra_repr(self) -> str:
         conditional = f", label_dim={self.label_dim}" if self.label_dim else ""

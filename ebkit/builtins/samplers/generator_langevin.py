@@ -7,8 +7,15 @@ Langevin steps to G(z). So in training
 (:meth:`GeneratorLangevinSampler.training_samples`) the energy's step sees the refined
 samples x_K, while the generator's step sees the raw G(z) with its graph (the same z);
 :meth:`~GeneratorLangevinSampler.sample` returns the refined samples, and
-``-o sampler.steps=0`` gives the raw G(z) of a trained run (``ebkit sample``), since the
-number of steps does not touch the weights.
+``-o sampler.steps=0 -o sampler.latent_steps=0`` gives the raw G(z) of a trained run
+(``ebkit sample``), since the numbers of steps do not touch the weights.
+
+When samples are drawn (:meth:`~GeneratorLangevinSampler.sample`, not the training
+step), ``latent_steps`` Langevin steps in z on −log p₀(z) + E(G(z)) may come first
+(discriminator-driven latent sampling, Che et al. 2020; off by default): they reweight
+G's proposals towards p_g·exp(−E), the data's density when −E is an optimal
+discriminator's logit, before the data-space steps sharpen them
+(:mod:`ebkit.builtins.samplers.latent_langevin`).
 
 In a conditional run both halves condition on the requested classes y: G(z, y) proposes
 and the Langevin steps follow E(x | y).
@@ -31,7 +38,9 @@ from ebkit.builtins.samplers.langevin import (
     LANGEVIN_OPTION_NAMES,
     LangevinSampler,
 )
+from ebkit.builtins.samplers.latent_langevin import latent_langevin
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
+from ebkit.nets import checked_labels
 from ebkit.plugin.kernels import BUILTIN_KERNEL
 
 __all__ = [
@@ -58,6 +67,11 @@ VECTOR_FIRST_MOVE = 0.025
 step moves each coordinate by at most this share of the data range, η·c =
 0.025·(high − low) with the clipping c = 0.03 (0.06 on the ring of 8 Gaussians, 0.235
 on the 5×5 grid); the geometric anneal ends at a tenth of it."""
+
+DEFAULT_LATENT_STEP_SIZE = 0.01
+"""ε of the latent Langevin steps: 50 of them move z by about √(2·50·ε) = 1 standard
+deviation of the prior, far enough to leave a region where the discriminator rates G's
+samples low, short of mixing across the whole latent space."""
 
 
 def refinement_defaults(
@@ -117,11 +131,16 @@ class GeneratorLangevinSampler(ContrastiveSampler):
     its parameters, they do so through a straight-through estimator,
     x_K + (G(z) − stop_gradient(G(z))) (the refinement counts as a constant shift),
     so a loss that trains G on :meth:`sample` trains it on the energies of refined
-    samples. With ``steps`` = 0, :meth:`sample` is exactly G(z).
+    samples. With ``steps`` = 0 and ``latent_steps`` = 0, :meth:`sample` is exactly G(z).
 
     Conditional runs (``spec.conditional``): ``labels: (n,)`` go to both halves, G(z, y)
     (``label_dim`` sizes its class embedding) and Langevin on E(x | y), in
     :meth:`sample` and :meth:`training_samples` alike.
+
+    ``latent_steps`` (default 0) and ``latent_step_size`` ε: Langevin steps in z before
+    the refinement, in :meth:`sample` only (drawing samples, not training; module
+    docstring). The noise of both chains comes from the ``generator`` passed to
+    :meth:`sample`.
 
     ``kernel`` other than ``langevin`` refines with that sampler of the registry, built
     with ``kernel_options`` (``NAME=VALUE`` pairs); the Langevin options must then keep
@@ -146,9 +165,18 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         anneal_target: str = "auto",
         kernel: str = BUILTIN_KERNEL,
         kernel_options: str = "",
+        latent_steps: int = 0,
+        latent_step_size: float = DEFAULT_LATENT_STEP_SIZE,
         **options: Any,
     ) -> None:
         super().__init__(spec)
+        if latent_steps < 0 or not latent_step_size > 0:
+            raise ValueError(
+                f"latent_steps {latent_steps} and latent_step_size {latent_step_size}: "
+                "the steps must be >= 0 and the step size > 0"
+            )
+        self.latent_steps = latent_steps
+        self.latent_step_size = latent_step_size
         # Independent noise by default on any data: G(z) starts near the data, and coupled
         # noise at this step size (σ = √2) would scatter it.
         resolved = refinement_defaults(spec, steps, step_size, noise, anneal, anneal_target)
@@ -199,13 +227,37 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         """Refined samples ``(n, *event_shape)`` (of the classes ``labels: (n,)`` in a
         conditional run); their graph reaches G's parameters straight through the
         refinement (class docstring)."""
-        raw = self.generator.sample(n, energy, generator, labels)
+        raw = self._proposals(n, energy, generator, labels)
         if self.chain.steps == 0:
             self._refine(raw, energy, generator, labels)  # for the metrics
             return raw
         refined = self._refine(raw, energy, generator, labels)
         # Exactly the refined values (raw − raw is exactly 0), with ∂x_K/∂G(z) = I.
         return refined + (raw - raw.detach())
+
+    def _proposals(
+        self,
+        n: int,
+        energy: EnergyFunction,
+        generator: torch.Generator,
+        labels: Tensor | None,
+    ) -> Tensor:
+        """G(z), with z moved by the latent steps first when there are any (with its
+        graph to G's parameters either way)."""
+        if self.latent_steps == 0:
+            return self.generator.sample(n, energy, generator, labels)
+        labels = checked_labels(self.spec, labels, n)
+        z = latent_langevin(
+            self.generator.draw_latent(n, generator),
+            self.generator,
+            energy,
+            generator,
+            steps=self.latent_steps,
+            step_size=self.latent_step_size,
+            prior=self.generator.noise,
+            labels=labels,
+        )
+        return self.generator(z, labels)
 
     def _refine(
         self,

@@ -354,6 +354,24 @@ def ebkit_samplers() -> list[Component]:
                     langevin_options(steps=None, step_size=None, noise="independent")
                 ),
                 *kernel_choice,
+                Option(
+                    "latent_steps",
+                    int,
+                    0,
+                    "when samples are drawn (not in training): Langevin steps in z on "
+                    "−log p₀(z) + E(G(z)) before the refinement (discriminator-driven latent "
+                    "sampling, Che et al. 2020; 50 at the default step size move z by about "
+                    "one prior standard deviation); 0: none",
+                    minimum=0,
+                ),
+                Option(
+                    "latent_step_size",
+                    float,
+                    0.01,
+                    "step size ε of the latent steps (noise √(2ε): temperature 1)",
+                    minimum=0.0,
+                    minimum_inclusive=False,
+                ),
             ),
         ),
     ]

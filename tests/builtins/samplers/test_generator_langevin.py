@@ -94,7 +94,8 @@ def test_the_record_offers_the_generators_and_langevins_options() -> None:
     generator_names = [option.name for option in RECORDS["generator"].options]
     renamed = [f"generator_{n}" if n in LANGEVIN_OPTION_NAMES else n for n in generator_names]
     langevin = [n for n in LANGEVIN_OPTION_NAMES if n != "init"]
-    assert names == [*renamed, *langevin, "kernel", "kernel_options"]
+    latent = ["latent_steps", "latent_step_size"]
+    assert names == [*renamed, *langevin, "kernel", "kernel_options", *latent]
     assert "weight_init" in generator_names  # the generator's own option
     defaults = {option.name: option.default for option in HYBRID.options}
     assert (defaults["steps"], defaults["step_size"]) == (None, None)  # auto: by data kind
