@@ -30,19 +30,21 @@ class Identity(nn.Module):
         return z + 0 * self.unused
 
 
+def chain_on_a_bowl(
+    z: Tensor, centre: float, scale: float, seed: int, steps: int, step_size: float, prior: str
+) -> Tensor:
+    """``latent_langevin`` with G(z) = z on E(x) = ½·scale·‖x − centre‖²."""
+    energy = Quadratic(centre=centre, scale=scale)
+    return latent_langevin(
+        z, Identity(), energy, seeded(seed), steps=steps, step_size=step_size, prior=prior
+    )
+
+
 def test_one_step_by_hand_on_a_normal_prior() -> None:
     # U(z) = ½‖z‖² + ½·a‖z − c‖², so ∇U(z) = z + a(z − c).
     a, c, eps = 3.0, 0.5, 0.02
     z0 = torch.tensor([[1.0, -2.0], [0.25, 0.0]])
-    moved = latent_langevin(
-        z0,
-        Identity(),
-        Quadratic(centre=c, scale=a),
-        seeded(7),
-        steps=1,
-        step_size=eps,
-        prior="normal",
-    )
+    moved = chain_on_a_bowl(z0, c, a, seed=7, steps=1, step_size=eps, prior="normal")
     noise = torch.randn(2, 2, generator=seeded(7))
     expected = z0 - eps * (z0 + a * (z0 - c)) + math.sqrt(2 * eps) * noise
     torch.testing.assert_close(moved, expected)
@@ -61,15 +63,7 @@ def test_latent_energy_adds_the_prior_only_for_normal_z() -> None:
 def test_a_uniform_prior_keeps_z_in_its_box() -> None:
     # No prior gradient inside the box; the step towards c = 3 is clamped at 1.
     z0 = torch.tensor([[0.9, -0.2]])
-    moved = latent_langevin(
-        z0,
-        Identity(),
-        Quadratic(centre=3.0, scale=50.0),
-        seeded(1),
-        steps=1,
-        step_size=0.01,
-        prior="uniform",
-    )
+    moved = chain_on_a_bowl(z0, 3.0, 50.0, seed=1, steps=1, step_size=0.01, prior="uniform")
     noise = torch.randn(1, 2, generator=seeded(1))
     expected = (z0 - 0.01 * 50.0 * (z0 - 3.0) + math.sqrt(0.02) * noise).clamp(-1.0, 1.0)
     torch.testing.assert_close(moved, expected)
@@ -81,15 +75,7 @@ def test_the_chain_samples_the_tilted_prior_with_its_exact_moments() -> None:
     # is stationary at the same mean with variance 1/(λ(1 − ελ/2)), λ = 1 + a (a Gaussian
     # AR(1) process), and forgets its start as (1 − ελ)^steps = 0.98^400 ≈ 3e-4.
     a, c, eps, n = 1.0, 1.2, 0.01, 20000
-    z = latent_langevin(
-        torch.zeros(n, 2),
-        Identity(),
-        Quadratic(centre=c, scale=a),
-        seeded(3),
-        steps=400,
-        step_size=eps,
-        prior="normal",
-    )
+    z = chain_on_a_bowl(torch.zeros(n, 2), c, a, seed=3, steps=400, step_size=eps, prior="normal")
     precision = 1 + a
     variance = 1 / (precision * (1 - eps * precision / 2))
     mean_error = 4 * math.sqrt(variance / n)  # four standard errors
