@@ -36,7 +36,11 @@ def r1_penalty(
     ``x: (B, *event_shape)`` -> a scalar.
     """
     x = x.detach().requires_grad_(True)
-    values = energy.evaluate(x, labels).energy
+    # The module's eager call (its parameters and hooks; what evaluate() runs uncompiled):
+    # a graph compiled with --compile cannot be differentiated twice (create_graph).
+    eager = energy._call_impl
+    output = eager(x) if labels is None else eager(x, labels)
+    values = output.in_full_precision().energy
     (gradient,) = torch.autograd.grad(values.sum(), x, create_graph=True)
     return 0.5 * gamma * gradient.flatten(1).pow(2).sum(dim=1).mean()
 
@@ -57,5 +61,10 @@ class R1Penalty(StepExtension):
     ) -> LossOutput:
         assert trainer.batch is not None  # the step sets its data batch first
         labels = trainer.batch.y if trainer.conditional else None
-        penalty = r1_penalty(trainer.components.energy, trainer.batch.x, labels, gamma=self.gamma)
+        # Under the run's autocast, as the step's other forward passes (the energy's
+        # output, and so the penalty, comes back in float32).
+        with trainer.precision.autocast():
+            penalty = r1_penalty(
+                trainer.components.energy, trainer.batch.x, labels, gamma=self.gamma
+            )
         return LossOutput(penalty, {"penalty_r1": penalty.detach()})

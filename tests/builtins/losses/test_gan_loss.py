@@ -5,6 +5,7 @@ component."""
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from types import SimpleNamespace
 
 import pytest
@@ -197,7 +198,10 @@ def test_r1_penalty_is_added_to_the_energy_loss_of_a_training_step() -> None:
     extension = R1Penalty(4.0)
     x = torch.tensor([[0.0, 0.0], [1.5, 0.5]])
     trainer = SimpleNamespace(
-        batch=DataBatch(x), conditional=False, components=SimpleNamespace(energy=energy)
+        batch=DataBatch(x),
+        conditional=False,
+        components=SimpleNamespace(energy=energy),
+        precision=SimpleNamespace(autocast=nullcontext),
     )
     term = extension.energy_terms(trainer, EnergyOutput(energy.energy(x)), None)
     # γ/2 · s² · mean ‖x − c‖² = 2 · 4 · (0.5 + 1)/2 = 6
