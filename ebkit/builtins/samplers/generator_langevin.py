@@ -38,7 +38,7 @@ from ebkit.builtins.samplers.langevin import (
     LANGEVIN_OPTION_NAMES,
     LangevinSampler,
 )
-from ebkit.builtins.samplers.latent_langevin import latent_langevin
+from ebkit.builtins.samplers.latent_langevin import check_latent_chain, latent_langevin
 from ebkit.core.interfaces import ContrastiveSampler, DataSpec, EnergyFunction
 from ebkit.nets import checked_labels
 from ebkit.plugin.kernels import BUILTIN_KERNEL
@@ -170,11 +170,7 @@ class GeneratorLangevinSampler(ContrastiveSampler):
         **options: Any,
     ) -> None:
         super().__init__(spec)
-        if latent_steps < 0 or not latent_step_size > 0:
-            raise ValueError(
-                f"latent_steps {latent_steps} and latent_step_size {latent_step_size}: "
-                "the steps must be >= 0 and the step size > 0"
-            )
+        check_latent_chain(latent_steps, latent_step_size)  # before anything is built
         self.latent_steps = latent_steps
         self.latent_step_size = latent_step_size
         # Independent noise by default on any data: G(z) starts near the data, and coupled

@@ -35,7 +35,7 @@ from torch import Tensor
 from ebkit.core.chains import frozen
 from ebkit.core.interfaces import EnergyFunction
 
-__all__ = ["latent_energy", "latent_langevin"]
+__all__ = ["check_latent_chain", "latent_energy", "latent_langevin"]
 
 
 def latent_energy(
@@ -52,6 +52,16 @@ def latent_energy(
     if prior == "normal":
         value = value + 0.5 * z.square().sum(1)
     return value
+
+
+def check_latent_chain(steps: int, step_size: float) -> None:
+    """Refuse a negative number of latent steps or a step size that is not positive
+    (``ValueError`` naming both)."""
+    if steps < 0 or not step_size > 0:
+        raise ValueError(
+            f"latent_steps {steps} and latent_step_size {step_size}: the steps must be "
+            ">= 0 and the step size > 0"
+        )
 
 
 def latent_langevin(
@@ -73,10 +83,7 @@ def latent_langevin(
     both stay in the train/eval mode the caller set. The noise ξ comes from ``rng`` on
     z's device. ``prior="uniform"`` clamps z into [−1, 1] after each step.
     """
-    if steps < 0:
-        raise ValueError(f"latent steps must be >= 0, got {steps}")
-    if not step_size > 0:
-        raise ValueError(f"latent step size must be > 0, got {step_size}")
+    check_latent_chain(steps, step_size)
     noise_scale = math.sqrt(2 * step_size)
     z = z.detach()
     with frozen(generator), frozen(energy), torch.enable_grad():
