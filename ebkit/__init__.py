@@ -49,6 +49,8 @@ _LAZY: dict[str, str] = {
     "Components": "ebkit.core.engine",
     "Callback": "ebkit.core.engine",
     "StepExtension": "ebkit.core.extensions",
+    "R1Penalty": "ebkit.core.gradient_penalty",
+    "r1_penalty": "ebkit.core.gradient_penalty",
     "Logger": "ebkit.tracking.logger",
     "ChainKernel": "ebkit.plugin.kernels",
     "build_chain_kernel": "ebkit.plugin.kernels",
@@ -77,6 +79,7 @@ __all__ = [
     "Option",
     "PluginError",
     "PluginManager",
+    "R1Penalty",
     "Regularizer",
     "SavedRun",
     "StepExtension",
@@ -98,6 +101,7 @@ __all__ = [
     "is_main_process",
     "load_run",
     "process_rank",
+    "r1_penalty",
     "resume",
     "start_points",
     "train",
@@ -109,6 +113,7 @@ if TYPE_CHECKING:
     from ebkit.core.data import TensorDataset
     from ebkit.core.engine import Callback, Components, Trainer, TrainSettings
     from ebkit.core.extensions import StepExtension
+    from ebkit.core.gradient_penalty import R1Penalty, r1_penalty
     from ebkit.core.interfaces import (
         ContrastiveSampler,
         DataBatch,

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ebkit.builtins.losses.gradient_penalty import R1Penalty
 from ebkit.builtins.losses.hooks import GAN_GENERATOR_LOSSES, VECTOR_R1
 from ebkit.core.extensions import StepExtension
+from ebkit.core.gradient_penalty import R1Penalty
 from ebkit.core.interfaces import DataSpec, EnergyOutput, LossFunctional, LossOutput, energy_metrics
 
 __all__ = ["GANLoss", "discriminator_probability", "gan_energy_loss", "gan_sampler_loss"]

@@ -20,8 +20,8 @@ from ebkit.builtins.losses.gan import (
     gan_energy_loss,
     gan_sampler_loss,
 )
-from ebkit.builtins.losses.gradient_penalty import R1Penalty, r1_penalty
 from ebkit.builtins.losses.hooks import GAN_GENERATOR_LOSSES, VECTOR_R1, ebkit_losses
+from ebkit.core.gradient_penalty import R1Penalty, r1_penalty
 from ebkit.core.interfaces import DataBatch
 from ebkit.testing import check_loss, check_option_round_trip
 
