@@ -73,6 +73,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--margin", type=float, default=16.0, help="EBGAN-LN's initial margin (decays to 0)"
     )
+    parser.add_argument(
+        "--final-margin",
+        type=float,
+        default=0.0,
+        help="the margin reached at the end of the generator's share (App. D: 0)",
+    )
+    parser.add_argument(
+        "--margin-relative-to",
+        choices=("zero", "data"),
+        default="zero",
+        help="zero: the margin is in the energy's units (App. D's 16 -> 0); data: it is a "
+        "multiple of the batch's mean data energy E(x) (e.g. --margin 1.2: 1.2·E(x) -> 0)",
+    )
+    parser.add_argument(
+        "--generator-objective",
+        choices=("energy", "feature-matching"),
+        default="energy",
+        help="energy: G lowers E(G(z)) (EBGAN eq. 2); feature-matching: G matches the mean "
+        "of the Ladder's top hidden layer on the data (Salimans et al. 2016)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument(
         "--models",
@@ -118,15 +138,19 @@ def supervised_mlp_error(seed: int, args: argparse.Namespace) -> float:
 
 
 def ebgan_ln_options(args: argparse.Namespace) -> dict[str, float | int | str]:
-    """EBGAN-LN's options on top of the Ladder's: the margin decays linearly from
-    ``--margin`` to 0 while the generator trains, during the first ``--generator-share``
-    of the steps (Zhao et al. 2017, App. D), the generator at ``--generator-lr``."""
+    """EBGAN-LN's options on top of the Ladder's: the margin moves linearly from
+    ``--margin`` to ``--final-margin`` (App. D: 16 → 0) while the generator trains, during
+    the first ``--generator-share`` of the steps (Zhao et al. 2017, App. D), the generator
+    at ``--generator-lr`` with ``--generator-objective``; with ``--margin-relative-to
+    data`` both margins are multiples of the batch's mean data energy E(x)."""
     generator_steps = max(1, int(args.steps * args.generator_share))
     return {
         "loss.margin": args.margin,
         "loss.schedule": "linear",
-        "loss.final_margin": 0.0,
+        "loss.final_margin": args.final_margin,
         "loss.schedule_steps": generator_steps,
+        "loss.relative_to": args.margin_relative_to,
+        "loss.generator": args.generator_objective,
         "train.sampler_steps": generator_steps,
         "train.sampler_lr": args.generator_lr,
     }

@@ -106,3 +106,19 @@ def test_a_generator_share_outside_0_1_is_refused_in_one_line(
         assert exit_info.value.code == 2
         assert f"--generator-share must be in (0, 1], not {share}" in capsys.readouterr().err
     assert script.parse_args(["--data-path", ".", "--generator-share", "1"]).generator_share == 1
+
+
+def test_the_margin_is_in_the_energys_units_unless_asked_relative_to_the_data(
+    script: ModuleType,
+) -> None:
+    default = script.ebgan_ln_options(script.parse_args(["--data-path", ".", "--steps", "30"]))
+    assert default["loss.relative_to"] == "zero" and default["loss.generator"] == "energy"
+    assert default["loss.final_margin"] == 0.0
+    assert default["loss.margin"] == 16.0 and default["loss.schedule_steps"] == 10
+    rising = ("--margin", "0", "--final-margin", "1", "--generator-objective", "feature-matching")
+    relative = script.ebgan_ln_options(
+        script.parse_args(["--data-path", ".", "--margin-relative-to", "data", *rising])
+    )
+    assert relative["loss.relative_to"] == "data" and relative["loss.margin"] == 0.0
+    assert relative["loss.final_margin"] == 1.0
+    assert relative["loss.generator"] == "feature-matching"

@@ -20,6 +20,14 @@ UNITS: tuple[str, ...] = ("l2", "mse", "l1", "mae")
 SCHEDULES: tuple[str, ...] = ("constant", "linear", "cosine")
 """Accepted margin schedules; :func:`ebkit_losses.margin.margin_at` computes each."""
 
+MARGIN_REFERENCES: tuple[str, ...] = ("zero", "data")
+"""Accepted ``relative_to`` of the margin loss: the margin in the energy's units (zero) or
+as a multiple of the batch's mean data energy (data)."""
+
+GENERATOR_OBJECTIVES: tuple[str, ...] = ("energy", "feature-matching")
+"""Accepted ``generator`` objectives of the margin loss: EBGAN's E(G(z)) (eq. 2) or
+Salimans et al.'s (2016, §3.1) feature matching on the energy's ``features``."""
+
 AUTO_MARGIN_FACTOR = 0.3
 """The automatic margin assumes a typical per-scalar reconstruction error of
 ``AUTO_MARGIN_FACTOR`` times the data's half-range (so 0.3·√d for the L2 energy on
@@ -85,6 +93,25 @@ def ebkit_losses() -> list[Component]:
                     "steps over which a linear or cosine schedule moves the margin (EBGAN-LN: "
                     "60000)",
                     minimum=1,
+                ),
+                Option(
+                    "relative_to",
+                    str,
+                    "zero",
+                    "zero = the margin m_t is in the energy's units; data = m_t times the "
+                    "batch's mean data energy mean E(x) (not differentiated), so the hinge "
+                    "acts on the contrastive samples the energy ranks below m_t·E(x) however "
+                    "fast E(x) falls (EBGAN-LN's benchmarks/semi_supervised.py)",
+                    choices=MARGIN_REFERENCES,
+                ),
+                Option(
+                    "generator",
+                    str,
+                    "energy",
+                    "the generator's objective: energy = f(D(G(z))) (EBGAN eq. 2); "
+                    "feature-matching = ‖mean f(x) − mean f(G(z))‖² on the energy's "
+                    "features (Salimans et al. 2016, §3.1), for an energy that provides them",
+                    choices=GENERATOR_OBJECTIVES,
                 ),
             ),
         ),

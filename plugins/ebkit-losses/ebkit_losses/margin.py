@@ -10,7 +10,14 @@ import torch
 from torch import Tensor
 
 from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput, energy_metrics
-from ebkit_losses import AUTO_MARGIN_FACTOR, F_VARIANTS, SCHEDULES, UNITS
+from ebkit_losses import (
+    AUTO_MARGIN_FACTOR,
+    F_VARIANTS,
+    GENERATOR_OBJECTIVES,
+    MARGIN_REFERENCES,
+    SCHEDULES,
+    UNITS,
+)
 
 VECTOR_STEPS = 20000
 """EBGAN's training steps on vectors (the 2-D toys) unless the run sets them: the margin
@@ -154,6 +161,20 @@ class MarginLoss(LossFunctional):
     step, so a checkpoint restores the schedule exactly; :meth:`current_margin` is
     computed from it.
 
+    ``relative_to="data"`` reads m_t as a multiple of the batch's mean data energy: the
+    hinge uses m_t · mean_b E(x_b) (E(x) not differentiated through). The hinge acts
+    only on contrastive samples below the margin, and a fixed margin under a data energy
+    that falls as training goes on (EBGAN-LN's Ladder: 83 → 12 within 300 steps on
+    MNIST) acts on none of them, or on all, depending on when it is read; EBGAN's
+    equilibrium has the data's energy within the margin (Zhao et al. 2017, Theorem 2),
+    which m_t ≥ 1 keeps true at every step. m_t = 0 still gives a hinge of 0.
+
+    ``generator="feature-matching"`` trains the generator to match the batch mean of
+    the energy's ``features`` on the data (read, detached, in the same step's
+    :meth:`energy_loss`) instead of lowering its energy (Salimans et al. 2016, §3.1:
+    ‖E f(x) − E f(G(z))‖²₂): samples that share the data's statistics without being data,
+    the kind a semi-supervised classifier gains from (Dai et al. 2017).
+
     Metrics of ``energy_loss``: ``loss_energy`` (L_D), ``energy_real``,
     ``energy_fake`` (batch means), ``energy_gap`` (their difference, fake − real),
     ``fake_above_margin`` (share of fakes with D(G(z)) ≥ m) and ``margin`` (the m used
@@ -177,6 +198,8 @@ class MarginLoss(LossFunctional):
         schedule: str = "constant",
         final_margin: float = 0.0,
         schedule_steps: int = 10000,
+        relative_to: str = "zero",
+        generator: str = "energy",
     ) -> None:
         super().__init__(spec)
         _f(f)  # fail at construction, not at the first step
@@ -186,6 +209,17 @@ class MarginLoss(LossFunctional):
             raise ValueError(f"final_margin must be a non-negative number, not {final_margin!r}")
         if units not in UNITS:
             raise ValueError(f"units must be one of {', '.join(UNITS)}, not {units!r}")
+        if relative_to not in MARGIN_REFERENCES:
+            raise ValueError(
+                f"relative_to must be one of {', '.join(MARGIN_REFERENCES)}, not {relative_to!r}"
+            )
+        self.relative_to = relative_to
+        if generator not in GENERATOR_OBJECTIVES:
+            raise ValueError(
+                f"generator must be one of {', '.join(GENERATOR_OBJECTIVES)}, not {generator!r}"
+            )
+        self.generator = generator
+        self._data_features: Tensor | None = None
         self.f = f
         self.units = units
         self.margin = float(auto_margin(spec, units) if margin is None else margin)
@@ -219,7 +253,13 @@ class MarginLoss(LossFunctional):
 
     def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
         margin = self.current_margin()
+        if self.relative_to == "data":
+            margin = margin * real.energy.detach().mean()
         loss = margin_energy_loss(real.energy, fake.energy, margin, self.f)
+        if self.generator == "feature-matching":
+            if real.features is None:
+                raise ValueError("generator=feature-matching needs an energy with features")
+            self._data_features = real.features.detach().mean(dim=0)
         # Metrics stay tensors: the engine reads them only when it logs (no host sync).
         with torch.no_grad():
             metrics: dict[str, Tensor | float] = {
@@ -231,6 +271,14 @@ class MarginLoss(LossFunctional):
         return LossOutput(loss, metrics)
 
     def sampler_loss(self, fake: EnergyOutput) -> LossOutput:
+        if self.generator == "feature-matching":
+            if fake.features is None or self._data_features is None:
+                raise ValueError(
+                    "generator=feature-matching needs the energy's features of the data "
+                    "(energy_loss first) and of the samples"
+                )
+            loss = (fake.features.mean(dim=0) - self._data_features).square().sum()
+            return LossOutput(loss, {"loss_sampler": loss.detach()})
         loss = margin_sampler_loss(fake.energy, self.f)
         return LossOutput(loss, {"loss_sampler": loss.detach()})
 
@@ -248,4 +296,8 @@ class MarginLoss(LossFunctional):
                 f", schedule={self.schedule!r}, final_margin={self.final_margin:g}, "
                 f"schedule_steps={self.schedule_steps}"
             )
+        if self.relative_to != "zero":
+            text += f", relative_to={self.relative_to!r}"
+        if self.generator != "energy":
+            text += f", generator={self.generator!r}"
         return text
