@@ -34,7 +34,11 @@ def test_hook_returns_the_margin_and_began_losses() -> None:
         "schedule": "constant",
         "final_margin": 0.0,
         "schedule_steps": 10000,
+        "relative_to": "zero",
+        "generator": "energy",
     }
+    assert component.option("relative_to").choices == ("zero", "data")
+    assert component.option("generator").choices == ("energy", "feature-matching")
     assert component.option("f").choices == ("identity", "square")
     assert component.option("units").choices == ("l2", "mse", "l1", "mae")
     assert component.option("schedule").choices == ("constant", "linear", "cosine")
