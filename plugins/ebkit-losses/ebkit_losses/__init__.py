@@ -141,8 +141,10 @@ def ebkit_losses() -> list[Component]:
                 Option(
                     "lambda_k",
                     float,
-                    0.001,
-                    "λ_k, the gain of k_{t+1} = clip(k_t + λ_k·(γ·L(x) − L(G(z_G))), k_min, 1)",
+                    None,
+                    "λ_k, the gain of k_{t+1} = clip(k_t + λ_k·(γ·L(x) − L(G(z_G))), k_min, 1); "
+                    "auto = 0.001 on images (the paper's), 0 on vectors (k_t stays at k0: "
+                    "the control steers 2-D points to a partial collapse)",
                     minimum=0.0,
                 ),
                 Option(
@@ -159,9 +161,9 @@ def ebkit_losses() -> list[Component]:
                     "k0",
                     float,
                     None,
-                    "k_0, the value of k_t at step 0; auto = 0 on images (the paper's), 0.3 on "
-                    "vectors (the energy pushes a generator off a mode only once k_t exceeds "
-                    "the mode's share of the data)",
+                    "k_0, the value of k_t at step 0; auto = 0 on images (the paper's), 1 on "
+                    "vectors (the energy pushes on every region the generator over-draws only "
+                    "at k_t = 1)",
                     minimum=0.0,
                     maximum=1.0,
                 ),
@@ -173,6 +175,16 @@ def ebkit_losses() -> list[Component]:
                     "−k_t·min(L(G(z)), bound): D raises it up to the bound and no further "
                     "(EBGAN's hinge weighted by k_t); 0 = none (the paper's); auto = 0",
                     minimum=0.0,
+                ),
+                Option(
+                    "r1",
+                    float,
+                    None,
+                    "γ of the R1 penalty γ/2·E‖∇_x E(x)‖² on the data (Mescheder et al. 2018, "
+                    "eq. 9), which keeps the energy's error from running away at k_t = 1; "
+                    "0: none; auto = 1 on vectors, 0 on images",
+                    minimum=0.0,
+                    saved_default=0.0,
                 ),
                 Option(
                     "constraint",

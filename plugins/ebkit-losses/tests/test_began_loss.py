@@ -148,15 +148,6 @@ def test_the_loss_reads_the_residual_and_draws_a_fresh_generator_batch() -> None
     assert float(loss.k) == 0.0
 
 
-def test_vectors_default_to_gamma_1_and_k0_0_3() -> None:
-    # On 2-D points γ < 1 and k_0 = 0 let the generator collapse onto one mode; an image
-    # spec keeps the paper's γ = 0.5 and k_0 = 0, and set values win on both.
-    points = BEGANLoss(DataSpec((2,)))
-    assert (points.gamma, points.k0, float(points.k)) == (1.0, 0.3, pytest.approx(0.3))
-    chosen = BEGANLoss(DataSpec((2,)), gamma=0.5, k0=0.0)
-    assert (chosen.gamma, chosen.k0, float(chosen.k)) == (0.5, 0.0, 0.0)
-
-
 def test_class_follows_the_stored_trajectory_step_by_step() -> None:
     loss = BEGANLoss(SPEC, gamma=GAMMA, lambda_k=LAMBDA_K, k0=K0)
     for real, fake_d, fake_g, k, loss_d, m_global, k_next in TRAJECTORY:

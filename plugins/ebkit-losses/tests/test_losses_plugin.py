@@ -53,10 +53,11 @@ def test_the_began_record_declares_the_papers_defaults_on_images() -> None:
     assert {option.name: option.default for option in component.options} == {
         "eta": 1.0,
         "gamma": None,  # auto: 0.5 on images, 1 on vectors
-        "lambda_k": 0.001,
+        "lambda_k": None,  # auto: 0.001 on images, 0 on vectors (k_t held at k_0)
         "k_min": 0.0,  # the paper's clip of k_t to [0, 1]
-        "k0": None,  # auto: 0 on images, 0.3 on vectors
+        "k0": None,  # auto: 0 on images, 1 on vectors
         "bound": None,  # auto: none on images
+        "r1": None,  # auto: none on images, 1 on vectors
         "constraint": 0.0,  # BEGAN-CS's latent constraint, off
         "constraint_generator": 0.0,
     }
