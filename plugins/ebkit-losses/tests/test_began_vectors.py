@@ -33,6 +33,7 @@ def test_vectors_hold_k_at_1_with_the_r1_penalty() -> None:
     for real, fake in ((0.1, 0.7), (0.9, 0.05)):
         loss.update_state(output_with_loss(real), output_with_loss(fake))
         assert float(loss.k) == 1.0
+    assert dict(loss.train_defaults()) == {"sampler_lr": 2e-3}
     (penalty,) = loss.step_extensions()
     assert isinstance(penalty, R1Penalty)
     assert penalty.gamma == pytest.approx(1.0)
@@ -40,6 +41,7 @@ def test_vectors_hold_k_at_1_with_the_r1_penalty() -> None:
 
 def test_images_keep_the_papers_control_and_no_penalty() -> None:
     loss = BEGANLoss(IMAGES)
+    assert dict(loss.train_defaults()) == {}
     assert (loss.gamma, loss.lambda_k, loss.k0, loss.r1) == (0.5, 0.001, 0.0, 0.0)
     assert list(loss.step_extensions()) == []
     # k_1 = clip(0 + 0.001·(0.5·0.4 − 0.1), 0, 1) = 0.0001
@@ -81,6 +83,7 @@ def test_a_run_on_points_logs_the_penalty_and_keeps_k_at_1(plugins: PluginManage
     assert all(float(m["penalty_r1"]) > 0 for m in metrics)
     assert [float(m["k"]) for m in metrics] == [1.0, 1.0]
     assert float(trainer.components.loss.k) == 1.0
+    assert trainer.settings.sampler_lr == 2e-3
 
 
 def test_a_run_on_images_has_no_penalty(plugins: PluginManager, tiny_began: list[str]) -> None:
