@@ -128,7 +128,7 @@ BEGAN = [
     "--energy", "autoencoder", "--sampler", "generator", "--loss", "began", "--data", "digits",
     "-o", "energy.arch=began", "-o", "energy.filters=2", "-o", "energy.embedding=4",
     "-o", "sampler.arch=began", "-o", "sampler.filters=2", "-o", "sampler.latent_dim=4",
-    "-o", "loss.lambda_k=0.5",
+    "-o", "loss.lambda_k=0.5", "-o", "loss.gamma=0.5", "-o", "loss.k0=0",  # k_t moves from 0
 ]  # fmt: skip
 EVERY_4 = [
     "--quiet", "-o", "train.log_every=4", "-o", "train.checkpoint_every=4",

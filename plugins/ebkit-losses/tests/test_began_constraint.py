@@ -100,9 +100,11 @@ def test_the_recorded_noise_is_the_one_the_generator_drew(tiny_trainer) -> None:
 def test_training_with_the_constraint_makes_the_encoder_invert_the_generator(
     tiny_trainer,
 ) -> None:
+    # The paper's γ and k_0 (k_t starts at 0), so the constraint is what the encoder learns.
     trainer = tiny_trainer(
-        "loss.constraint=5", "loss.constraint_generator=5", "train.energy_lr=0.01"
-    )
+        "loss.constraint=5", "loss.constraint_generator=5", "train.energy_lr=0.01",
+        "loss.gamma=0.5", "loss.k0=0",
+    )  # fmt: skip
     history = [trainer.train_step() for _ in range(30)]
     assert {"constraint", "constraint_sampler"} <= set(history[0])
     first = sum(float(m["constraint"]) for m in history[:3]) / 3

@@ -47,9 +47,9 @@ def test_the_loss_holds_k_at_the_floor_and_lets_it_rise_again() -> None:
 
 
 def test_an_automatic_k0_starts_at_the_floor_and_a_set_one_below_it_is_refused() -> None:
-    # Images: the paper's k_0 = 0 is raised to the floor; vectors' 1 stays above 0.2.
-    assert BEGANLoss(SPEC, k_min=0.6).k0 == pytest.approx(0.6)
-    assert float(BEGANLoss(SPEC, k_min=0.6).k) == pytest.approx(0.6)
+    # Images: the automatic k_0 = 0.8 is raised to the floor; vectors' 1 stays above 0.2.
+    assert BEGANLoss(SPEC, k_min=0.9).k0 == pytest.approx(0.9)
+    assert float(BEGANLoss(SPEC, k_min=0.9).k) == pytest.approx(0.9)
     assert BEGANLoss(DataSpec((2,)), k_min=0.2).k0 == pytest.approx(1.0)
     assert BEGANLoss(SPEC).k_min == 0.0
     with pytest.raises(ValueError, match="k0 must be at least k_min"):

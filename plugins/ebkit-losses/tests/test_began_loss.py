@@ -144,8 +144,11 @@ def test_the_loss_reads_the_residual_and_draws_a_fresh_generator_batch() -> None
     assert isinstance(loss, LossFunctional)
     assert loss.requires == frozenset({"residual"})
     assert loss.fresh_sampler_batch is True
-    assert (loss.eta, loss.gamma, loss.lambda_k, loss.k0) == (1.0, 0.5, 0.001, 0.0)
-    assert float(loss.k) == 0.0
+    # Images: γ = 1 and k_0 = 0.8 (the paper's 0.5 and 0 collapsed onto one class).
+    assert (loss.eta, loss.gamma, loss.lambda_k, loss.k0) == (1.0, 1.0, 0.001, 0.8)
+    assert float(loss.k) == pytest.approx(0.8)
+    papers = BEGANLoss(SPEC, gamma=0.5, k0=0.0)
+    assert (papers.gamma, papers.k0, float(papers.k)) == (0.5, 0.0, 0.0)
 
 
 def test_class_follows_the_stored_trajectory_step_by_step() -> None:
@@ -181,7 +184,7 @@ def test_the_logged_k_is_the_one_the_step_used_even_after_the_update() -> None:
 
 
 def test_eta_two_uses_squared_residuals() -> None:
-    loss = BEGANLoss(SPEC, eta=2.0)
+    loss = BEGANLoss(SPEC, eta=2.0, k0=0.0)
     real = EnergyOutput(energy=torch.zeros(2), residual=RESIDUAL)
     out = loss.energy_loss(real, output_with_loss(1.0))
     # k_0 = 0, so L_D = mean(3.5, 0.25) = 1.875.

@@ -29,7 +29,8 @@ from ebkit_losses.began import BEGANLoss
 def small(tiny_began: list[str]) -> list[str]:
     """BEGAN's nets on the 8×8 digits, with a large λ_k so that k_t moves visibly in a
     few steps."""
-    return [*tiny_began, "loss.lambda_k=0.5"]
+    # The paper's γ and k_0 = 0, so that k_t moves from 0 within a few steps.
+    return [*tiny_began, "loss.lambda_k=0.5", "loss.gamma=0.5", "loss.k0=0"]
 
 
 @pytest.fixture

@@ -42,11 +42,12 @@ def test_vectors_hold_k_at_1_with_the_r1_penalty() -> None:
 def test_images_keep_the_papers_control_and_no_penalty() -> None:
     loss = BEGANLoss(IMAGES)
     assert dict(loss.train_defaults()) == {}
-    assert (loss.gamma, loss.lambda_k, loss.k0, loss.r1) == (0.5, 0.001, 0.0, 0.0)
+    # The paper's control (λ_k = 0.001), started at k_0 = 0.8 with γ = 1.
+    assert (loss.gamma, loss.lambda_k, loss.k0, loss.r1) == (1.0, 0.001, 0.8, 0.0)
     assert list(loss.step_extensions()) == []
-    # k_1 = clip(0 + 0.001·(0.5·0.4 − 0.1), 0, 1) = 0.0001
+    # k_1 = clip(0.8 + 0.001·(1·0.4 − 0.1), 0, 1) = 0.8003
     loss.update_state(output_with_loss(0.4), output_with_loss(0.1))
-    assert float(loss.k) == pytest.approx(1e-4)
+    assert float(loss.k) == pytest.approx(0.8003)
 
 
 def test_set_values_win_and_the_penalty_joins_the_latent_constraint() -> None:
@@ -90,4 +91,4 @@ def test_a_run_on_images_has_no_penalty(plugins: PluginManager, tiny_began: list
     trainer = build(plugins, "digits", tiny_began)
     metrics = trainer.train_step()
     assert "penalty_r1" not in metrics
-    assert float(metrics["k"]) == 0.0
+    assert float(metrics["k"]) == pytest.approx(0.8, abs=0.01)  # k_0 on images, the control on

@@ -47,15 +47,15 @@ def test_hook_returns_the_margin_and_began_losses() -> None:
     assert component.option("schedule_steps").minimum == 1
 
 
-def test_the_began_record_declares_the_papers_defaults_on_images() -> None:
+def test_the_began_record_declares_its_options_and_defaults() -> None:
     component = the_component("began")
     assert component.factory == "ebkit_losses.began:BEGANLoss"
     assert {option.name: option.default for option in component.options} == {
         "eta": 1.0,
-        "gamma": None,  # auto: 0.5 on images, 1 on vectors
+        "gamma": None,  # auto: 1 (the paper's CelebA runs: 0.5)
         "lambda_k": None,  # auto: 0.001 on images, 0 on vectors (k_t held at k_0)
         "k_min": 0.0,  # the paper's clip of k_t to [0, 1]
-        "k0": None,  # auto: 0 on images, 1 on vectors
+        "k0": None,  # auto: 0.8 on images, 1 on vectors
         "bound": None,  # auto: none on images
         "r1": None,  # auto: none on images, 1 on vectors
         "constraint": 0.0,  # BEGAN-CS's latent constraint, off
@@ -66,7 +66,8 @@ def test_the_began_record_declares_the_papers_defaults_on_images() -> None:
     options = component.resolve_options({"eta": "2", "gamma": "0.7"}, prefix="loss")
     loss = component.load_factory()(DataSpec((1, 8, 8)), **options)
     assert isinstance(loss, BEGANLoss)
-    assert (loss.eta, loss.gamma, loss.lambda_k, float(loss.k)) == (2.0, 0.7, 0.001, 0.0)
+    assert (loss.eta, loss.gamma, loss.lambda_k) == (2.0, 0.7, 0.001)
+    assert float(loss.k) == pytest.approx(0.8)  # k0 auto on images
 
 
 @pytest.mark.parametrize(("name", "cls"), [("margin", MarginLoss), ("began", BEGANLoss)])
