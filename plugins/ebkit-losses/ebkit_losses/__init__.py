@@ -34,6 +34,14 @@ AUTO_MARGIN_FACTOR = 0.3
 [-1, 1] data; see :func:`ebkit_losses.margin.auto_margin`)."""
 
 
+MARGIN_VECTOR_R1 = 0.1
+"""The margin loss's R1 weight γ on vectors when ``r1`` is auto (images: none). The
+margin loss raises the energy under a mode the generator crowds and leaves an empty one at
+the data's energy; the steep walls between them move the generator's whole crowd from mode
+to mode. The zero-centred penalty at the data (Mescheder, Geiger & Nowozin 2018, eq. 9)
+flattens them (docs/quality.md)."""
+
+
 @hookimpl
 def ebkit_losses() -> list[Component]:
     return [
@@ -112,6 +120,17 @@ def ebkit_losses() -> list[Component]:
                     "feature-matching = ‖mean f(x) − mean f(G(z))‖² on the energy's "
                     "features (Salimans et al. 2016, §3.1), for an energy that provides them",
                     choices=GENERATOR_OBJECTIVES,
+                ),
+                Option(
+                    "r1",
+                    float,
+                    None,
+                    "weight γ of the R1 penalty γ/2 · mean ‖∇_x E(x)‖² on the data "
+                    "(Mescheder et al. 2018, eq. 9), which flattens the energy's walls at "
+                    "the data so that the generator stops hopping between modes; 0: none; "
+                    f"auto = {MARGIN_VECTOR_R1:g} for vectors, 0 for images",
+                    minimum=0.0,
+                    saved_default=0.0,
                 ),
             ),
         ),

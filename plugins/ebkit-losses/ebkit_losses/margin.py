@@ -9,12 +9,21 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput, energy_metrics
+from ebkit import (
+    DataSpec,
+    EnergyOutput,
+    LossFunctional,
+    LossOutput,
+    R1Penalty,
+    StepExtension,
+    energy_metrics,
+)
 from ebkit_losses import (
     AUTO_MARGIN_FACTOR,
     F_VARIANTS,
     GENERATOR_OBJECTIVES,
     MARGIN_REFERENCES,
+    MARGIN_VECTOR_R1,
     SCHEDULES,
     UNITS,
 )
@@ -184,6 +193,10 @@ class MarginLoss(LossFunctional):
     Nothing is detached inside the loss: the sampler's loss keeps the whole graph of
     ``fake.energy``, so a generator is trained through both its samples and their
     reconstructions.
+
+    ``r1`` > 0 adds the R1 penalty γ/2 · mean ‖∇_x E(x)‖² on the data batch to the
+    energy's loss (:meth:`step_extensions`; Mescheder, Geiger & Nowozin 2018, eq. 9);
+    ``None`` is :data:`~ebkit_losses.MARGIN_VECTOR_R1` on vectors and none on images.
     """
 
     step: Tensor
@@ -200,6 +213,7 @@ class MarginLoss(LossFunctional):
         schedule_steps: int = 10000,
         relative_to: str = "zero",
         generator: str = "energy",
+        r1: float | None = None,
     ) -> None:
         super().__init__(spec)
         _f(f)  # fail at construction, not at the first step
@@ -227,6 +241,11 @@ class MarginLoss(LossFunctional):
         self.schedule = schedule
         self.schedule_steps = int(schedule_steps)
         margin_at(0, self.margin, self.final_margin, self.schedule_steps, schedule)  # validate
+        if r1 is None:
+            r1 = 0.0 if spec.is_image else MARGIN_VECTOR_R1
+        if not r1 >= 0:
+            raise ValueError(f"r1 must be a non-negative number, not {r1!r}")
+        self.r1 = float(r1)
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
         # A constant margin needs no per-step arithmetic; not persistent, as it is derived.
         self.register_buffer(
@@ -242,6 +261,10 @@ class MarginLoss(LossFunctional):
         if self.spec.is_image:
             return {}
         return {"steps": VECTOR_STEPS, "sampler_lr": VECTOR_SAMPLER_LR}
+
+    def step_extensions(self) -> list[StepExtension]:
+        """The R1 penalty on the data when ``r1`` > 0 (metric ``penalty_r1``)."""
+        return [R1Penalty(self.r1)] if self.r1 > 0 else []
 
     def current_margin(self) -> Tensor:
         """The margin of the current step, a 0-d tensor on the loss's device."""
@@ -290,7 +313,7 @@ class MarginLoss(LossFunctional):
         return {}
 
     def extra_repr(self) -> str:
-        text = f"margin={self.margin:g}, f={self.f!r}"
+        text = f"margin={self.margin:g}, f={self.f!r}, r1={self.r1:g}"
         if self.schedule != "constant":
             text += (
                 f", schedule={self.schedule!r}, final_margin={self.final_margin:g}, "

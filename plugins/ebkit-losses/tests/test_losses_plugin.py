@@ -36,6 +36,7 @@ def test_hook_returns_the_margin_and_began_losses() -> None:
         "schedule_steps": 10000,
         "relative_to": "zero",
         "generator": "energy",
+        "r1": None,  # auto: 0.1 on vectors, none on images
     }
     assert component.option("relative_to").choices == ("zero", "data")
     assert component.option("generator").choices == ("energy", "feature-matching")
