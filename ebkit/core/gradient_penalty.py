@@ -47,7 +47,8 @@ def r1_penalty(
 
 class R1Penalty(StepExtension):
     """Adds :func:`r1_penalty` on the step's data batch to the energy's loss (the
-    ``gan`` loss's ``r1`` option brings it). Metric: ``penalty_r1`` (weighted)."""
+    ``r1`` option of the ``gan``, ``margin`` and ``began`` losses brings it). Metric:
+    ``penalty_r1`` (weighted)."""
 
     name = "r1-penalty"
 
