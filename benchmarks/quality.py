@@ -37,10 +37,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from quality_models import MODELS, SEED_MODELS, labels
 from quality_tables import (
     ALL_DATASETS,
     IMAGE_DATASETS,
@@ -50,79 +51,6 @@ from quality_tables import (
     load_average,
     report_text,
 )
-
-
-@dataclass(frozen=True)
-class Model:
-    """One row of the benchmark: the components ``ebkit train`` is given."""
-
-    label: str
-    energy: str
-    sampler: str
-    loss: str
-    regularizers: tuple[str, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
-    """Options of this model beyond the shared network widths."""
-    sampled_with: dict[str, Any] | None = None
-    """With ``--sampler none``: the options of the ``langevin`` sampler that draws them."""
-
-
-LANGEVIN_AT_T1 = dict(steps=1000, noise="coupled", noise_scale=1.0, mala=True)
-"""How rows trained with ``--sampler none`` are sampled: exact Langevin for exp(−E) with
-MALA's correction from uniform noise, η = 2·10⁻⁵·(high − low)², as
-``plugins/ebkit-estimation/examples/langevin_samples.py`` does."""
-
-
-EBGAN = ("autoencoder", "generator", "margin")
-REPLAY_HMC = {"sampler.kernel": "hmc", "sampler.kernel_options": "steps=5 leapfrog_steps=4"}
-MODELS: dict[str, Model] = {
-    "gan": Model("GAN", "mlp", "generator", "gan"),
-    "ebgan": Model("EBGAN", *EBGAN),
-    "ebgan-pt": Model("EBGAN-PT", *EBGAN, ("pt",)),
-    "began": Model("BEGAN", "autoencoder", "generator", "began"),
-    "hybrid": Model("hybrid", "mlp", "generator-langevin", "gan"),
-    "replay": Model("replay EBM", "mlp", "replay", "cd"),
-    "dsm": Model("DSM", "mlp", "none", "dsm", sampled_with=LANGEVIN_AT_T1),
-    "ssm": Model(
-        "SSM",
-        "mlp",
-        "none",
-        "ssm",
-        options={"energy.activation": "swish"},
-        sampled_with=LANGEVIN_AT_T1,
-    ),
-    "nce": Model("NCE", "mlp", "none", "nce", sampled_with=LANGEVIN_AT_T1),
-    "hmc": Model("HMC EBM", "mlp", "hmc", "cd"),
-    # The replay EBM with HMC chains at the Langevin chains' cost: 5 × 4 = 20 gradients a call.
-    "replay-hmc": Model("replay EBM, HMC", "mlp", "replay", "cd", options=REPLAY_HMC),
-    "ebgan-dae": Model(
-        "EBGAN, denoising AE", "denoising-ae", "generator", "margin", options={"loss.units": "mse"}
-    ),
-    "ebgan-cae": Model(
-        "EBGAN, contractive AE",
-        "contractive-ae",
-        "generator",
-        "margin",
-        options={"loss.units": "mse"},
-    ),
-    "ebgan-sae": Model(
-        "EBGAN, sparse AE", "sparse-ae", "generator", "margin", options={"loss.units": "mse"}
-    ),
-    **{  # EBGAN with each loss of LeCun et al. (2006, Table 1), from ebkit-lecun
-        loss: Model(f"EBGAN, {loss}", "autoencoder", "generator", loss)
-        for loss in ("square-square", "square-exponential", "pair-hinge", "log-loss", "mce")
-    },
-}
-"""The rows, in the order the tables print them. A row may name a plugin's components;
-running it needs that plugin installed (``--models`` picks the rows to run)."""
-SEED_MODELS = ("gan", "ebgan", "ebgan-pt", "began", "hybrid", "replay")
-"""The rows run by default; the plugins' rows run by name or with ``--models all``."""
-
-
-def labels() -> dict[str, str]:
-    """Each model's name mapped to the label the tables print, in the order of MODELS."""
-    return {name: model.label for name, model in MODELS.items()}
-
 
 QUIET_TRAIN_OPTIONS = {
     "train.log_every": 100,
@@ -156,6 +84,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 on the 2-D data")
     parser.add_argument("--image-seeds", type=int, default=3, help="seeds 0..N-1 on digits")
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="start the seeds here (FIRST..FIRST+N-1), to add seeds to an earlier --json run",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        default=None,
+        help="train nothing: print the tables of the runs of these --json files together",
+    )
+    parser.add_argument(
         "--steps", type=int, default=None, help="training steps of every run (default: auto)"
     )
     parser.add_argument("--batch-size", type=int, default=64, help="of every run")
@@ -188,6 +129,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.batch_size < 2 or args.samples < 2:
         parser.error("--batch-size and --samples must be at least 2")
+    if args.first_seed < 0:
+        parser.error("--first-seed must be at least 0")
+    for path in args.merge or ():
+        if not Path(path).is_file():
+            parser.error(f"--merge {path}: no such file (give the --json files of earlier runs)")
     return args
 
 
@@ -208,7 +154,8 @@ def plan(args: argparse.Namespace, work_dir: str) -> list[Task]:
     for data in args.datasets:
         image = data in IMAGE_DATASETS
         for model in args.image_models if image else args.models:
-            for seed in range(args.image_seeds if image else args.seeds):
+            count = args.image_seeds if image else args.seeds
+            for seed in range(args.first_seed, args.first_seed + count):
                 tasks.append(
                     Task(
                         data=data,
@@ -344,8 +291,52 @@ def run_all(
     )
 
 
+MERGED_SETTINGS = ("steps", "batch_size", "samples", "point_width", "image_width")
+"""What the runs of merged files must share to sit in one table."""
+
+
+def merged_runs(paths: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
+    """The settings, runs and summed wall time of earlier ``--json`` files, for one table
+    over all of them (say seeds 0–4 of one run and 5–9 of another). Raises ``ValueError``
+    naming the file that cannot join: unreadable, trained with other settings, or
+    repeating a run (same data, model and seed)."""
+    settings: dict[str, Any] = {}
+    records: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str, int], str] = {}
+    wall = 0.0
+    for path in paths:
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+            these, runs = payload["settings"], payload["runs"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"--merge {path}: not a quality.py --json file ({error})") from None
+        shared = {key: these.get(key) for key in MERGED_SETTINGS}
+        if settings and shared != settings:
+            raise ValueError(
+                f"--merge {path}: trained with {shared}, the first file with {settings}"
+            )
+        settings = shared
+        for run in runs:
+            key = (run["data"], run["model"], run["seed"])
+            if key in seen:
+                raise ValueError(f"--merge {path}: {key} is also in {seen[key]}")
+            seen[key] = path
+            records.append(run)
+        wall += float(payload.get("wall_seconds", 0.0))
+    return settings, records, wall
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        try:
+            settings, records, wall = merged_runs(args.merge)
+        except ValueError as error:
+            print(f"quality.py: error: {error}", file=sys.stderr)
+            return 2
+        args = argparse.Namespace(**{**vars(args), **settings})
+        args.datasets = [data for data in ALL_DATASETS if any(r["data"] == data for r in records)]
+        return report(args, records, wall)
     started = time.perf_counter()
     print(
         f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
@@ -357,7 +348,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(work_dir).mkdir(parents=True, exist_ok=True)
         tasks = plan(args, str(Path(work_dir).resolve()))
         records = run_all(tasks, args.jobs, lambda line: print(line, flush=True))
-    wall = time.perf_counter() - started
+    return report(args, records, time.perf_counter() - started)
+
+
+def report(args: argparse.Namespace, records: list[dict[str, Any]], wall: float) -> int:
+    """Print the tables of ``records`` and write them with the raw numbers to ``--json``."""
     references = {
         data: chance_references(data, args.samples)
         for data in args.datasets

@@ -30,11 +30,17 @@ def quality() -> Iterator[ModuleType]:
         sys.path.remove(str(SCRIPT.parent))
         sys.modules.pop(SCRIPT.stem, None)
         sys.modules.pop("quality_tables", None)
+        sys.modules.pop("quality_models", None)
 
 
 @pytest.fixture(scope="module")
 def tables(quality: ModuleType) -> ModuleType:
     return sys.modules["quality_tables"]  # imported by the script, beside it
+
+
+@pytest.fixture(scope="module")
+def models(quality: ModuleType) -> ModuleType:
+    return sys.modules["quality_models"]  # the rows, imported by the script
 
 
 def record(model: str, modes: int, share: float = 0.5, data: str = "25gaussians") -> dict:
@@ -194,7 +200,14 @@ def test_width_overrides_reach_the_energy_and_any_generator(quality: ModuleType)
 
 @pytest.mark.parametrize(
     "argv",
-    [["--models", "ebgan,vae"], ["--datasets", "mnist"], ["--steps", "0"], ["--samples", "1"]],
+    [
+        ["--models", "ebgan,vae"],
+        ["--datasets", "mnist"],
+        ["--steps", "0"],
+        ["--samples", "1"],
+        ["--first-seed", "-1"],
+        ["--merge", "/no/such/quality.json"],
+    ],
 )
 def test_bad_options_stop_with_status_2(quality: ModuleType, argv: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as stopped:
@@ -205,11 +218,11 @@ def test_bad_options_stop_with_status_2(quality: ModuleType, argv: list[str], ca
 
 @pytest.mark.integration("ebkit-estimation")
 def test_a_row_trained_without_a_sampler_is_scored_on_langevin_samples(
-    quality: ModuleType, tmp_path: Path, monkeypatch
+    quality: ModuleType, models: ModuleType, tmp_path: Path, monkeypatch
 ) -> None:
     import dataclasses
 
-    short = {**quality.LANGEVIN_AT_T1, "steps": 5}  # the pipeline, not the numbers
+    short = {**models.LANGEVIN_AT_T1, "steps": 5}  # the pipeline, not the numbers
     row = dataclasses.replace(quality.MODELS["dsm"], sampled_with=short)
     monkeypatch.setitem(quality.MODELS, "dsm", row)
     argv = ["--datasets", "8gaussians", "--models", "dsm", "--seeds", "1", "--steps", "3"]
@@ -301,3 +314,58 @@ def test_the_seed_systems_run_by_default_and_all_runs_every_row(quality) -> None
     assert quality.parse_args([]).models == list(quality.SEED_MODELS)
     assert quality.parse_args(["--models", "all"]).models == list(quality.MODELS)
     assert set(quality.SEED_MODELS) < set(quality.MODELS)
+
+
+def test_first_seed_starts_every_run_there(quality: ModuleType) -> None:
+    argv = ["--datasets", "8gaussians,digits", "--models", "gan", "--image-models", "gan"]
+    argv += ["--seeds", "2", "--image-seeds", "1", "--first-seed", "5"]
+    tasks = quality.plan(quality.parse_args(argv), "/tmp/nowhere")
+    assert [(task.data, task.seed) for task in tasks] == [
+        ("8gaussians", 5),
+        ("8gaussians", 6),
+        ("digits", 5),
+    ]
+
+
+def _saved(path: Path, seeds: list[int], modes: list[int], steps: int | None = None) -> str:
+    runs = [
+        {**record("gan", count, 0.5, data="8gaussians"), "seed": seed, "train_cpu_seconds": 60.0}
+        for seed, count in zip(seeds, modes, strict=True)
+    ]
+    for run in runs:
+        run["metrics"]["num_modes"] = 8
+    settings = {"steps": steps, "batch_size": 64, "samples": 2500}
+    payload = {"settings": settings, "runs": runs, "wall_seconds": 100.0}
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    return str(path)
+
+
+def test_merged_files_give_one_table_over_all_their_seeds(
+    quality: ModuleType, tmp_path: Path, capsys
+) -> None:
+    first = _saved(tmp_path / "a.json", [0, 1], [8, 6])
+    second = _saved(tmp_path / "b.json", [2, 3, 4], [7, 7, 8])
+    out = tmp_path / "merged.json"
+    assert quality.main(["--merge", first, second, "--json", str(out)]) == 0
+    # The median over all five seeds (6, 7, 7, 8, 8), not over either file alone.
+    assert (
+        "| 8gaussians | GAN | 7 [7–8] of 8 | 50.0 [50.0–50.0] | 60 | 5 |" in capsys.readouterr().out
+    )
+    merged = json.loads(out.read_text())
+    assert [run["seed"] for run in merged["runs"]] == [0, 1, 2, 3, 4]
+    assert merged["wall_seconds"] == 200.0 and merged["settings"]["steps"] is None
+
+
+@pytest.mark.parametrize(
+    ("second_seeds", "second_steps", "complaint"),
+    [([1, 2], None, "('8gaussians', 'gan', 1) is also in"), ([2], 3000, "trained with")],
+)
+def test_files_that_cannot_share_a_table_are_refused_in_one_line(
+    quality: ModuleType, tmp_path: Path, capsys, second_seeds, second_steps, complaint
+) -> None:
+    first = _saved(tmp_path / "a.json", [0, 1], [8, 8])
+    second = _saved(tmp_path / "b.json", second_seeds, [8] * len(second_seeds), second_steps)
+    assert quality.main(["--merge", first, second]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"quality.py: error: --merge {second}: ") and complaint in error
+    assert "\n" not in error
