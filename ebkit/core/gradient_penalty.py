@@ -36,10 +36,10 @@ def r1_penalty(
     ``x: (B, *event_shape)`` -> a scalar.
     """
     x = x.detach().requires_grad_(True)
-    # The module's eager call (its parameters and hooks; what evaluate() runs uncompiled):
-    # a graph compiled with --compile cannot be differentiated twice (create_graph).
-    eager = energy._call_impl
-    output = eager(x) if labels is None else eager(x, labels)
+    # Eagerly, even in a run with --compile: a graph compiled by torch.compile cannot be
+    # differentiated twice (create_graph), and the penalty needs the second derivative.
+    with torch.compiler.set_stance("force_eager"):
+        output = energy(x) if labels is None else energy(x, labels)
     values = output.in_full_precision().energy
     (gradient,) = torch.autograd.grad(values.sum(), x, create_graph=True)
     return 0.5 * gamma * gradient.flatten(1).pow(2).sum(dim=1).mean()
