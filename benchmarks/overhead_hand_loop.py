@@ -51,11 +51,13 @@ class HandLoop:
         self.batch_size = optimisation.batch_size
         betas = (optimisation.beta1, optimisation.beta2)
         energy_parameters = [*self.encoder.parameters(), *self.decoder.parameters()]
+        # PyTorch's fused Adam where it runs, as ebkit's engine uses (the same arithmetic).
+        fused = True if device.type in ("cpu", "cuda") else None
         self.energy_optimizer = torch.optim.Adam(
-            energy_parameters, lr=optimisation.energy_lr, betas=betas
+            energy_parameters, lr=optimisation.energy_lr, betas=betas, fused=fused
         )
         self.generator_optimizer = torch.optim.Adam(
-            self.generator.parameters(), lr=optimisation.sampler_lr, betas=betas
+            self.generator.parameters(), lr=optimisation.sampler_lr, betas=betas, fused=fused
         )
         seed = optimisation.seed
         self.data_generator = torch.Generator().manual_seed(seed)

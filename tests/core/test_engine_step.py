@@ -1,7 +1,8 @@
 """The engine's step is the textbook D/G step: three steps of ``Trainer.train_step``
-equal, bit for bit, the same steps written out in plain PyTorch (the GAN losses of
-Goodfellow et al. 2014 on the logit −E, and Adam's update of Kingma & Ba 2015,
-Algorithm 1, as torch computes it)."""
+equal the same steps written out in plain PyTorch (the GAN losses of Goodfellow et al.
+2014 on the logit −E, and Adam's update of Kingma & Ba 2015, Algorithm 1): the first
+loss bit for bit, everything after an Adam update up to float32 rounding, since the
+engine's fused Adam orders the update's arithmetic in its own way."""
 
 from __future__ import annotations
 
@@ -56,7 +57,12 @@ def adam_update(
             parameter.addcdiv_(m, denominator, value=-step_size)
 
 
-def test_three_engine_steps_equal_hand_written_d_and_g_steps_bit_for_bit() -> None:
+ROUNDING = {"rtol": 1e-6, "atol": 1e-7}
+"""A few float32 roundings of Adam's update, far below a wrong formula's differences
+(a β or a bias correction off changes the weights by 1e-4 and more here)."""
+
+
+def test_three_engine_steps_equal_hand_written_d_and_g_steps() -> None:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         energy = MLPEnergy(SPEC, width=16, n_layers=2)
@@ -90,11 +96,13 @@ def test_three_engine_steps_equal_hand_written_d_and_g_steps_bit_for_bit() -> No
         loss_g.backward()
         adam_update(list(G.parameters()), g_moments, step, SETTINGS.sampler_lr, betas)
 
-        assert torch.equal(metrics["loss_energy"], loss_d.detach()), step
-        assert torch.equal(metrics["loss_sampler"], loss_g.detach()), step
+        if step == 1:  # before any update: the same operations on the same weights
+            assert torch.equal(metrics["loss_energy"], loss_d.detach())
+        torch.testing.assert_close(metrics["loss_energy"], loss_d.detach(), **ROUNDING)
+        torch.testing.assert_close(metrics["loss_sampler"], loss_g.detach(), **ROUNDING)
         for mine, theirs in ((energy, D), (sampler, G)):
             for (name, value), hand in zip(
                 mine.state_dict().items(), theirs.state_dict().values(), strict=True
             ):
-                assert torch.equal(value, hand), (step, name)
+                torch.testing.assert_close(value, hand, **ROUNDING, msg=f"{step} {name}")
     assert trainer.step == SETTINGS.steps

@@ -39,6 +39,33 @@ def test_make_optimizer_builds_adam_with_betas_or_plain_sgd() -> None:
         make_optimizer("rmsprop", [weight], 0.1, (0.5, 0.9))
 
 
+def test_adam_is_fused_and_takes_adams_first_step() -> None:
+    weight = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    adam = make_optimizer("adam", [weight], 0.1, (0.5, 0.9))
+    assert adam.defaults["fused"] is True
+    weight.grad = torch.tensor([0.5, -4.0])
+    adam.step()
+    # Step 1: m̂ = g and v̂ = g² after bias correction, so w − lr·g / (|g| + ε).
+    expected = torch.tensor([1.0 - 0.1 * 0.5 / (0.5 + 1e-8), -2.0 + 0.1 * 4.0 / (4.0 + 1e-8)])
+    torch.testing.assert_close(weight.detach(), expected, rtol=0, atol=1e-7)
+
+
+def test_fused_adam_follows_the_per_tensor_implementation() -> None:
+    torch.manual_seed(0)
+    fused_weights = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
+    plain_weights = [torch.nn.Parameter(w.detach().clone()) for w in fused_weights]
+    fused = make_optimizer("adam", fused_weights, 1e-2, (0.5, 0.999))
+    plain = torch.optim.Adam(plain_weights, lr=1e-2, betas=(0.5, 0.999), foreach=False)
+    for _ in range(50):
+        for a, b in zip(fused_weights, plain_weights, strict=True):
+            a.grad = torch.randn_like(a)
+            b.grad = a.grad.clone()
+        fused.step()
+        plain.step()
+    for a, b in zip(fused_weights, plain_weights, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
 def test_each_network_gets_the_optimiser_its_option_names() -> None:
     chosen = trainer("train.energy_optimizer=sgd", "train.energy_lr=0.01")
     assert type(chosen.energy_optimizer) is torch.optim.SGD
