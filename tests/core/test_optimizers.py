@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ebkit import UsageError
-from ebkit.core.engine import OPTIMIZERS, make_optimizer
+from ebkit.core.optimizers import OPTIMIZERS, make_optimizer
 from ebkit.plugin.manager import get_plugin_manager
 from ebkit.runs.config import resolve_config
 from ebkit.runs.training import build_trainer
