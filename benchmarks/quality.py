@@ -334,7 +334,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as error:
             print(f"quality.py: error: {error}", file=sys.stderr)
             return 2
-        args = argparse.Namespace(**{**vars(args), **settings})
+        # The jobs and threads of the first file (the table prints them with the wall time).
+        first = json.loads(Path(args.merge[0]).read_text(encoding="utf-8"))["settings"]
+        shown = {key: first.get(key, getattr(args, key)) for key in ("jobs", "threads")}
+        args = argparse.Namespace(**{**vars(args), **settings, **shown})
         args.datasets = [data for data in ALL_DATASETS if any(r["data"] == data for r in records)]
         return report(args, records, wall)
     started = time.perf_counter()
