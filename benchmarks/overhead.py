@@ -345,7 +345,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
 
     components = step_trainer.components
     spec = components.dataset.spec
-    optimisation = config.train.optimisation
+    optimisation = settings_from_config(config)
     machine, load, cores = machine_line(device, args.threads is not None)
     out.print(
         f"  data      {config.data.id}, events {spec.event_shape}, batch {args.batch_size}\n"

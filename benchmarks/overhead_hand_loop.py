@@ -14,6 +14,7 @@ from ebkit.core.engine import Components
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import Dataset
 from ebkit.runs.config import RunConfig
+from ebkit.runs.training import settings_from_config
 from ebkit_autoencoder.conv import ConvAutoEncoderEnergy
 from ebkit_autoencoder.mlp import MLPAutoEncoderEnergy
 
@@ -47,7 +48,8 @@ class HandLoop:
         self.event_shape = spec.event_shape
         self.low, self.high = spec.low, spec.high
         self.device = device
-        optimisation = config.train.optimisation
+        # The engine's settings, as the timed Trainer gets them (auto options at its defaults).
+        optimisation = settings_from_config(config)
         self.batch_size = optimisation.batch_size
         betas = (optimisation.beta1, optimisation.beta2)
         energy_parameters = [*self.encoder.parameters(), *self.decoder.parameters()]

@@ -68,7 +68,8 @@ class Task:
     seed: int
     steps: int | None
     """None: the run's default (``train.steps`` auto: 20000 for EBGAN on 2-D data)."""
-    batch_size: int
+    batch_size: int | None
+    """None: the run's default (``train.batch_size`` auto: 256 for BEGAN on 2-D data)."""
     samples: int
     width: int | None  # None: every component's own width
     threads: int
@@ -99,7 +100,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--steps", type=int, default=None, help="training steps of every run (default: auto)"
     )
-    parser.add_argument("--batch-size", type=int, default=64, help="of every run")
+    parser.add_argument("--batch-size", type=int, default=None, help="of every run (default: auto)")
     parser.add_argument(
         "--models",
         default=",".join(SEED_MODELS),
@@ -127,7 +128,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name in ("seeds", "image_seeds", "steps", "jobs", "threads", "point_width", "image_width"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.batch_size < 2 or args.samples < 2:
+    if (args.batch_size is not None and args.batch_size < 2) or args.samples < 2:
         parser.error("--batch-size and --samples must be at least 2")
     if args.first_seed < 0:
         parser.error("--first-seed must be at least 0")

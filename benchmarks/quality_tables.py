@@ -305,7 +305,7 @@ def report_text(
     """The Markdown block printed at the end: settings line, tables, verdict."""
     lines = [
         f"Quality benchmark of {datetime.date.today().isoformat()}: {_setting(args.steps)} "
-        f"steps per run, batch {args.batch_size}, {args.samples} samples scored per run; "
+        f"steps per run, batch {_setting(args.batch_size)}, {args.samples} samples scored per run; "
         f"widths {_setting(args.point_width)} (2-D) and {_setting(args.image_width)} "
         "(digits); medians with the interquartile range [Q1–Q3] over seeds; wall time "
         f"{wall / 60:.1f} min with {args.jobs} job(s) × {args.threads} thread(s); load "

@@ -8,11 +8,9 @@ code they are typed attributes grouped by what they control::
     config.train.optimisation.energy_lr
     config.train.semi_supervised.labels
 
-Everything else is derived from the dataclass fields below: the :class:`Option` records
-that validate and coerce user values (:data:`TRAIN_OPTIONS`), ``ebkit components show
-train``, the help of the ``ebkit train`` flags, and the engine's
-:class:`ebkit.core.engine.TrainSettings` (built from :class:`OptimisationSettings`).
-Nothing here imports torch.
+Everything else derives from the dataclass fields below: the :class:`Option` records that
+validate user values (:data:`TRAIN_OPTIONS`), ``ebkit components show train``, the flags'
+help and the engine's TrainSettings (from :class:`OptimisationSettings`); no torch here.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ from typing import Any
 
 from ebkit.core.errors import UsageError
 from ebkit.plugin.components import Component, Option
+from ebkit.runs.setting_fields import setting
 
 __all__ = [
     "TRAIN_COMPONENT",
@@ -45,31 +44,6 @@ __all__ = [
 ]
 
 
-def setting(
-    default: Any,
-    help: str,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    minimum_inclusive: bool = True,
-    maximum_inclusive: bool = True,
-    choices: tuple[str, ...] | None = None,
-    flag: str | None = None,
-) -> Any:
-    """A dataclass field carrying what an :class:`Option` needs; ``flag`` names the
-    ``ebkit train`` flag that sets it too (``--steps``), if any."""
-    metadata = {
-        "help": help,
-        "minimum": minimum,
-        "maximum": maximum,
-        "minimum_inclusive": minimum_inclusive,
-        "maximum_inclusive": maximum_inclusive,
-        "choices": choices,
-        "flag": flag,
-    }
-    return field(default=default, metadata=metadata)
-
-
 @dataclass(frozen=True)
 class OptimisationSettings:
     """Steps, batches, seed and the optimisers (Adam, Kingma & Ba 2015, or SGD) of the
@@ -81,18 +55,26 @@ class OptimisationSettings:
         minimum=1,
         flag="--steps",
     )
-    batch_size: int = setting(
-        64, "samples per batch (data and contrastive)", minimum=2, flag="--batch-size"
+    batch_size: int | None = setting(
+        None,
+        "samples per batch (data and contrastive); auto = a component's choice, else 64",
+        minimum=2,
+        flag="--batch-size",
     )
     seed: int = setting(0, "seed of every random generator of the run", minimum=0, flag="--seed")
     energy_lr: float = setting(1e-3, "Adam learning rate of the energy", minimum=0.0)
     sampler_lr: float | None = setting(
         None, "Adam learning rate of a trainable sampler; auto = the loss's, else 0.001", minimum=0
     )
-    beta1: float = setting(
-        0.5, "Adam beta1 (Radford et al. 2016, DCGAN: 0.5)", minimum=0.0, maximum=1.0
+    beta1: float | None = setting(
+        None,
+        "Adam beta1; auto = a component's choice, else 0.5 (Radford et al. 2016, DCGAN)",
+        minimum=0.0,
+        maximum=1.0,
     )
-    beta2: float = setting(0.999, "Adam beta2", minimum=0.0, maximum=1.0)
+    beta2: float | None = setting(
+        None, "Adam beta2; auto = a component's choice, else 0.999", minimum=0.0, maximum=1.0
+    )
     energy_optimizer: str = setting(
         "adam",
         "optimiser of the energy: adam (energy_lr, beta1, beta2) or sgd (plain SGD at "
@@ -309,8 +291,7 @@ class TrainOptions:
         return self.from_values({**self.as_flat(), **values})
 
     def __getitem__(self, name: str) -> Any:
-        """Read an option by flat name, as ``config.train["seed"]`` did when the options
-        were a dict (kept for scripts written then; code in ebkit uses the attributes)."""
+        """Read an option by flat name (``config.train["seed"]``, for older scripts)."""
         flat = self.as_flat()
         if name not in flat:
             raise KeyError(name)

@@ -59,6 +59,11 @@ def test_the_engine_settings_are_the_optimisation_section() -> None:
             assert OptimisationSettings().sampler_lr is None
             assert TrainSettings().sampler_lr == 1e-3
             continue
+        if name in ("batch_size", "beta1", "beta2"):  # auto in a run; a Trainer: 64, Adam's
+            assert getattr(OptimisationSettings(), name) is None
+            assert (TrainSettings().batch_size, TrainSettings().beta1) == (64, 0.5)
+            assert TrainSettings().beta2 == 0.999
+            continue
         assert getattr(TrainSettings(), name) == getattr(OptimisationSettings(), name), name
 
 

@@ -27,12 +27,21 @@ def test_vectors_train_longer_with_a_learning_rate_decay_images_keep_2000_steps(
     assert (vector["steps"], vector["lr_decay_start"], vector["seed"]) == (8000, 0.5, 3)
     image = resolve_train_defaults(auto, DataSpec((1, 8, 8)))
     assert (image["steps"], image["lr_decay_start"]) == (2000, 1.0)
-    assert IMAGE_TRAIN_DEFAULTS == {"steps": 2000, "lr_decay_start": 1.0, "sampler_lr": 1e-3}
+    assert IMAGE_TRAIN_DEFAULTS == {
+        "steps": 2000,
+        "lr_decay_start": 1.0,
+        "sampler_lr": 1e-3,
+        "batch_size": 64,
+        "beta1": 0.5,
+        "beta2": 0.999,
+    }
+    assert auto["batch_size"] is None and vector["batch_size"] == image["batch_size"] == 64
     assert auto["sampler_lr"] is None and vector["sampler_lr"] == image["sampler_lr"] == 1e-3
 
 
 def test_every_auto_option_has_a_value_for_each_kind_of_data() -> None:
-    assert {"steps", "lr_decay_start", "sampler_lr"} == AUTO_TRAIN_OPTIONS
+    auto = {"steps", "lr_decay_start", "sampler_lr", "batch_size", "beta1", "beta2"}
+    assert auto == AUTO_TRAIN_OPTIONS
     assert set(VECTOR_TRAIN_DEFAULTS) == set(IMAGE_TRAIN_DEFAULTS) == AUTO_TRAIN_OPTIONS
 
 
@@ -72,7 +81,7 @@ def test_the_base_components_ask_for_nothing() -> None:
 @pytest.mark.parametrize(
     ("asked", "message"),
     [
-        ({"batch_size": 8}, "Asks.train_defaults() names 'batch_size'; a component may set only"),
+        ({"seed": 8}, "Asks.train_defaults() names 'seed'; a component may set only"),
         ({"steps": 0}, "Asks.train_defaults().steps"),
         ({"lr_decay_start": 2.0}, "Asks.train_defaults().lr_decay_start"),
         ({"sampler_lr": -1.0}, "Asks.train_defaults().sampler_lr"),

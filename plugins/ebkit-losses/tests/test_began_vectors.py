@@ -33,7 +33,8 @@ def test_vectors_hold_k_at_1_with_the_r1_penalty() -> None:
     for real, fake in ((0.1, 0.7), (0.9, 0.05)):
         loss.update_state(output_with_loss(real), output_with_loss(fake))
         assert float(loss.k) == 1.0
-    assert dict(loss.train_defaults()) == {"sampler_lr": 2e-3}
+    asked = {"sampler_lr": 2e-3, "batch_size": 256, "beta1": 0.0, "beta2": 0.9}
+    assert dict(loss.train_defaults()) == asked
     (penalty,) = loss.step_extensions()
     assert isinstance(penalty, R1Penalty)
     assert penalty.gamma == pytest.approx(1.0)
@@ -68,11 +69,13 @@ def test_runs_saved_before_the_penalty_resume_without_it() -> None:
     assert began.option("lambda_k").default is None
 
 
-def build(plugins: PluginManager, data: str, overrides: list[str]) -> Trainer:
+def build(
+    plugins: PluginManager, data: str, overrides: list[str], batch_size: int | None = 8
+) -> Trainer:
     config = resolve_config(
         plugins,
         names={"energy": "autoencoder", "sampler": "generator", "loss": "began", "data": data},
-        train={"steps": 2, "batch_size": 8},
+        train={"steps": 2, "batch_size": batch_size},
         overrides=overrides,
     )
     return build_trainer(config, plugins)
@@ -92,3 +95,24 @@ def test_a_run_on_images_has_no_penalty(plugins: PluginManager, tiny_began: list
     metrics = trainer.train_step()
     assert "penalty_r1" not in metrics
     assert float(metrics["k"]) == pytest.approx(0.8, abs=0.01)  # k_0 on images, the control on
+
+
+def test_points_train_on_256_with_adam_betas_0_and_0_9_images_keep_64_and_0_5(
+    plugins: PluginManager, tiny_began: list[str]
+) -> None:
+    tiny = ["energy.width=4", "sampler.width=4"]
+    points = build(plugins, "8gaussians", tiny, batch_size=None)
+    assert (points.settings.batch_size, points.settings.beta1, points.settings.beta2) == (
+        256,
+        0.0,
+        0.9,
+    )
+    assert points.energy_optimizer.defaults["betas"] == (0.0, 0.9)
+    assert build(plugins, "8gaussians", tiny, batch_size=32).settings.batch_size == 32
+    image_nets = [option for option in tiny_began if not option.startswith("train.batch_size")]
+    images = build(plugins, "digits", image_nets, batch_size=None)
+    assert (images.settings.batch_size, images.settings.beta1, images.settings.beta2) == (
+        64,
+        0.5,
+        0.999,
+    )
