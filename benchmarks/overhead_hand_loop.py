@@ -38,6 +38,10 @@ class HandLoop:
         # Copied before any step: the same initial weights and buffers as ebkit's.
         self.encoder: nn.Module = copy.deepcopy(energy.encoder).to(device)
         self.decoder: nn.Module = copy.deepcopy(energy.decoder).to(device)
+        # The MLP auto-encoder applies its code's ReLU between encoder and decoder.
+        self.code_activation: nn.Module = copy.deepcopy(
+            getattr(energy, "code_activation", nn.Identity())
+        )
         self.generator: nn.Module = copy.deepcopy(sampler.net).to(device)
         self.distance: str = energy.distance
         # F.pad's (left, right, top, bottom) for the conv energy; None for the MLP.
@@ -70,7 +74,8 @@ class HandLoop:
     def energy(self, x: Tensor) -> Tensor:
         batch = x.shape[0]
         if self.padding is None:
-            reconstruction = self.decoder(self.encoder(x.reshape(batch, -1))).reshape(x.shape)
+            code = self.code_activation(self.encoder(x.reshape(batch, -1)))
+            reconstruction = self.decoder(code).reshape(x.shape)
         else:
             left, right, top, bottom = self.padding
             decoded = self.decoder(self.encoder(torch.nn.functional.pad(x, self.padding)))
