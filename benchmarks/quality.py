@@ -297,11 +297,13 @@ MERGED_SETTINGS = ("steps", "batch_size", "samples", "point_width", "image_width
 
 
 def merged_runs(paths: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
-    """The settings, runs and summed wall time of earlier ``--json`` files, for one table
+    """The settings (with the first file's jobs and threads), runs and summed wall time of
+    earlier ``--json`` files, for one table
     over all of them (say seeds 0–4 of one run and 5–9 of another). Raises ``ValueError``
     naming the file that cannot join: unreadable, trained with other settings, or
     repeating a run (same data, model and seed)."""
     settings: dict[str, Any] = {}
+    shown: dict[str, Any] = {}  # the first file's jobs and threads, printed with the wall time
     records: list[dict[str, Any]] = []
     seen: dict[tuple[str, str, int], str] = {}
     wall = 0.0
@@ -317,6 +319,7 @@ def merged_runs(paths: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, An
                 f"--merge {path}: trained with {shared}, the first file with {settings}"
             )
         settings = shared
+        shown = shown or {key: these[key] for key in ("jobs", "threads") if key in these}
         for run in runs:
             key = (run["data"], run["model"], run["seed"])
             if key in seen:
@@ -324,7 +327,7 @@ def merged_runs(paths: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, An
             seen[key] = path
             records.append(run)
         wall += float(payload.get("wall_seconds", 0.0))
-    return settings, records, wall
+    return {**settings, **shown}, records, wall
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -335,10 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as error:
             print(f"quality.py: error: {error}", file=sys.stderr)
             return 2
-        # The jobs and threads of the first file (the table prints them with the wall time).
-        first = json.loads(Path(args.merge[0]).read_text(encoding="utf-8"))["settings"]
-        shown = {key: first.get(key, getattr(args, key)) for key in ("jobs", "threads")}
-        args = argparse.Namespace(**{**vars(args), **settings, **shown})
+        args = argparse.Namespace(**{**vars(args), **settings})
         args.datasets = [data for data in ALL_DATASETS if any(r["data"] == data for r in records)]
         return report(args, records, wall)
     started = time.perf_counter()

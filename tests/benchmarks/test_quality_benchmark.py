@@ -334,7 +334,7 @@ def _saved(path: Path, seeds: list[int], modes: list[int], steps: int | None = N
     ]
     for run in runs:
         run["metrics"]["num_modes"] = 8
-    settings = {"steps": steps, "batch_size": 64, "samples": 2500}
+    settings = {"steps": steps, "batch_size": 64, "samples": 2500, "jobs": 1, "threads": 1}
     payload = {"settings": settings, "runs": runs, "wall_seconds": 100.0}
     path.write_text(json.dumps(payload), encoding="utf-8")
     return str(path)
@@ -347,10 +347,10 @@ def test_merged_files_give_one_table_over_all_their_seeds(
     second = _saved(tmp_path / "b.json", [2, 3, 4], [7, 7, 8])
     out = tmp_path / "merged.json"
     assert quality.main(["--merge", first, second, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "with 1 job(s) × 1 thread(s)" in printed  # the files' own, not --jobs' default 2
     # The median over all five seeds (6, 7, 7, 8, 8), not over either file alone.
-    assert (
-        "| 8gaussians | GAN | 7 [7–8] of 8 | 50.0 [50.0–50.0] | 60 | 5 |" in capsys.readouterr().out
-    )
+    assert "| 8gaussians | GAN | 7 [7–8] of 8 | 50.0 [50.0–50.0] | 60 | 5 |" in printed
     merged = json.loads(out.read_text())
     assert [run["seed"] for run in merged["runs"]] == [0, 1, 2, 3, 4]
     assert merged["wall_seconds"] == 200.0 and merged["settings"]["steps"] is None
