@@ -87,6 +87,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "multiple of the batch's mean data energy E(x) (e.g. --margin 1.2: 1.2·E(x) -> 0)",
     )
     parser.add_argument(
+        "--hinge-weight",
+        type=float,
+        default=1.0,
+        help="weight λ of the hinge term in the energy's loss, E(x) + λ·[m − E(G(z))]⁺ "
+        "(eq. 1: 1); below 1 the margin term is a weak contrastive regulariser",
+    )
+    parser.add_argument(
         "--generator-objective",
         choices=("energy", "feature-matching"),
         default="energy",
@@ -102,6 +109,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.steps < 3 or args.seeds < 1 or args.labels < 10:
         parser.error("--steps must be >= 3, --seeds >= 1 and --labels >= 10")
+    if not 0 <= args.hinge_weight < float("inf"):
+        parser.error(f"--hinge-weight must be finite and >= 0, not {args.hinge_weight:g}")
     if not 0 < args.generator_share <= 1:
         parser.error(f"--generator-share must be in (0, 1], not {args.generator_share:g}")
     return args
@@ -142,7 +151,8 @@ def ebgan_ln_options(args: argparse.Namespace) -> dict[str, float | int | str]:
     ``--margin`` to ``--final-margin`` (App. D: 16 → 0) while the generator trains, during
     the first ``--generator-share`` of the steps (Zhao et al. 2017, App. D), the generator
     at ``--generator-lr`` with ``--generator-objective``; with ``--margin-relative-to
-    data`` both margins are multiples of the batch's mean data energy E(x)."""
+    data`` both margins are multiples of the batch's mean data energy E(x); the hinge
+    term is weighted by ``--hinge-weight`` (eq. 1: 1)."""
     generator_steps = max(1, int(args.steps * args.generator_share))
     return {
         "loss.margin": args.margin,
@@ -151,6 +161,7 @@ def ebgan_ln_options(args: argparse.Namespace) -> dict[str, float | int | str]:
         "loss.schedule_steps": generator_steps,
         "loss.relative_to": args.margin_relative_to,
         "loss.generator": args.generator_objective,
+        "loss.hinge_weight": args.hinge_weight,
         "train.sampler_steps": generator_steps,
         "train.sampler_lr": args.generator_lr,
     }

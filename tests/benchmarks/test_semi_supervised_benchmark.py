@@ -122,3 +122,17 @@ def test_the_margin_is_in_the_energys_units_unless_asked_relative_to_the_data(
     assert relative["loss.relative_to"] == "data" and relative["loss.margin"] == 0.0
     assert relative["loss.final_margin"] == 1.0
     assert relative["loss.generator"] == "feature-matching"
+
+
+def test_the_hinge_weight_reaches_the_margin_loss_and_must_be_non_negative(
+    script: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    default = script.ebgan_ln_options(script.parse_args(["--data-path", "."]))
+    assert default["loss.hinge_weight"] == 1.0  # eq. 1
+    weak = script.parse_args(["--data-path", ".", "--hinge-weight", "0.1"])
+    assert script.ebgan_ln_options(weak)["loss.hinge_weight"] == 0.1
+    for bad in ("-0.5", "inf"):
+        with pytest.raises(SystemExit) as exit_info:
+            script.parse_args(["--data-path", ".", "--hinge-weight", bad])
+        assert exit_info.value.code == 2
+        assert "--hinge-weight must be finite and >= 0" in capsys.readouterr().err

@@ -132,6 +132,15 @@ def ebkit_losses() -> list[Component]:
                     minimum=0.0,
                     saved_default=0.0,
                 ),
+                Option(
+                    "hinge_weight",
+                    float,
+                    1.0,
+                    "weight λ of the hinge term: L_D = mean f(E(x)) + λ·mean f([m − E(G(z))]⁺) "
+                    "(Zhao et al. 2017, eq. 1: λ = 1); below 1 the contrastive term is a weak "
+                    "regulariser, 0 leaves the data term alone",
+                    minimum=0.0,
+                ),
             ),
         ),
         Component(

@@ -59,12 +59,16 @@ def _f(name: str) -> Callable[[Tensor], Tensor]:
 
 
 def margin_energy_loss(
-    real_energy: Tensor, fake_energy: Tensor, margin: float | Tensor, f: str = "identity"
+    real_energy: Tensor,
+    fake_energy: Tensor,
+    margin: float | Tensor,
+    f: str = "identity",
+    hinge_weight: float = 1.0,
 ) -> Tensor:
     """The energy's (discriminator's) hinge loss, EBGAN eq. 1 in the generalised form of
-    LeCun's slides::
+    LeCun's slides, with a weight λ on the hinge term (eq. 1: λ = 1)::
 
-        L_D = mean_b f(D(x_b)) + mean_b f([m − D(G(z_b))]⁺),   [·]⁺ = max(0, ·)
+        L_D = mean_b f(D(x_b)) + λ · mean_b f([m − D(G(z_b))]⁺),   [·]⁺ = max(0, ·)
 
     With equal batch sizes this is mean_b( f(D(x_b)) + f([m − D(G(z_b))]⁺) ); each term
     is averaged over its own batch so that the two batches may differ in size.
@@ -75,7 +79,9 @@ def margin_energy_loss(
     """
     apply = _f(f)
     hinge = torch.clamp(margin - fake_energy, min=0)
-    return apply(real_energy).mean() + apply(hinge).mean()
+    if hinge_weight == 1.0:
+        return apply(real_energy).mean() + apply(hinge).mean()
+    return apply(real_energy).mean() + hinge_weight * apply(hinge).mean()
 
 
 def margin_sampler_loss(fake_energy: Tensor, f: str = "identity") -> Tensor:
@@ -178,6 +184,10 @@ class MarginLoss(LossFunctional):
     equilibrium has the data's energy within the margin (Zhao et al. 2017, Theorem 2),
     which m_t ≥ 1 keeps true at every step. m_t = 0 still gives a hinge of 0.
 
+    ``hinge_weight`` λ scales the hinge term of L_D (eq. 1 has λ = 1): λ < 1 makes the
+    contrastive term a weak regulariser on an energy that mostly learns from the data
+    term, λ = 0 leaves only the data term (the generator still trains on its own loss).
+
     ``generator="feature-matching"`` trains the generator to match the batch mean of
     the energy's ``features`` on the data (read, detached, in the same step's
     :meth:`energy_loss`) instead of lowering its energy (Salimans et al. 2016, §3.1:
@@ -214,6 +224,7 @@ class MarginLoss(LossFunctional):
         relative_to: str = "zero",
         generator: str = "energy",
         r1: float | None = None,
+        hinge_weight: float = 1.0,
     ) -> None:
         super().__init__(spec)
         _f(f)  # fail at construction, not at the first step
@@ -223,6 +234,11 @@ class MarginLoss(LossFunctional):
             raise ValueError(f"final_margin must be a non-negative number, not {final_margin!r}")
         if units not in UNITS:
             raise ValueError(f"units must be one of {', '.join(UNITS)}, not {units!r}")
+        if not 0 <= hinge_weight < math.inf:
+            raise ValueError(
+                f"hinge_weight must be a finite non-negative number, not {hinge_weight!r}"
+            )
+        self.hinge_weight = float(hinge_weight)
         if relative_to not in MARGIN_REFERENCES:
             raise ValueError(
                 f"relative_to must be one of {', '.join(MARGIN_REFERENCES)}, not {relative_to!r}"
@@ -278,7 +294,7 @@ class MarginLoss(LossFunctional):
         margin = self.current_margin()
         if self.relative_to == "data":
             margin = margin * real.energy.detach().mean()
-        loss = margin_energy_loss(real.energy, fake.energy, margin, self.f)
+        loss = margin_energy_loss(real.energy, fake.energy, margin, self.f, self.hinge_weight)
         if self.generator == "feature-matching":
             if real.features is None:
                 raise ValueError("generator=feature-matching needs an energy with features")
@@ -321,6 +337,8 @@ class MarginLoss(LossFunctional):
             )
         if self.relative_to != "zero":
             text += f", relative_to={self.relative_to!r}"
+        if self.hinge_weight != 1.0:
+            text += f", hinge_weight={self.hinge_weight:g}"
         if self.generator != "energy":
             text += f", generator={self.generator!r}"
         return text

@@ -37,6 +37,7 @@ def test_hook_returns_the_margin_and_began_losses() -> None:
         "relative_to": "zero",
         "generator": "energy",
         "r1": None,  # auto: 0.1 on vectors, none on images
+        "hinge_weight": 1.0,  # eq. 1
     }
     assert component.option("relative_to").choices == ("zero", "data")
     assert component.option("generator").choices == ("energy", "feature-matching")
