@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ebkit.core.extensions import StepExtension
-from ebkit.core.interfaces import EnergyFunction, EnergyOutput, LossOutput
+from ebkit.core.interfaces import DataSpec, EnergyFunction, EnergyOutput, LossOutput
 
 if TYPE_CHECKING:
     from ebkit.core.engine import Trainer
@@ -56,6 +56,23 @@ class R1Penalty(StepExtension):
         if not gamma > 0:
             raise ValueError(f"the R1 weight must be positive, not {gamma!r}")
         self.gamma = float(gamma)
+
+    @staticmethod
+    def weight_of(option: float | None, spec: DataSpec, *, on_vectors: float) -> float:
+        """A loss's ``r1`` option as the weight γ: ``None`` (auto) is ``on_vectors`` on
+        vector data and 0 (no penalty) on images; a negative number or NaN is a
+        ``ValueError``."""
+        if option is None:
+            option = 0.0 if spec.is_image else on_vectors
+        if not option >= 0:
+            raise ValueError(f"r1 must be a non-negative number (0: none), not {option!r}")
+        return float(option)
+
+    @classmethod
+    def extensions(cls, gamma: float) -> list[StepExtension]:
+        """What a loss's ``step_extensions()`` returns for the weight γ: the penalty, or
+        nothing when γ is 0."""
+        return [cls(gamma)] if gamma > 0 else []
 
     def energy_terms(
         self, trainer: Trainer, real: EnergyOutput, fake: EnergyOutput | None

@@ -83,15 +83,11 @@ class GANLoss(LossFunctional):
                 f"not {generator_loss!r}"
             )
         self.generator_loss = generator_loss
-        if r1 is None:
-            r1 = 0.0 if spec.is_image else VECTOR_R1
-        if not r1 >= 0:
-            raise ValueError(f"r1 must be a non-negative number, not {r1!r}")
-        self.r1 = float(r1)
+        self.r1 = R1Penalty.weight_of(r1, spec, on_vectors=VECTOR_R1)
         """γ of the R1 penalty γ/2 · mean ‖∇_x E(x)‖² on the data (0: none)."""
 
     def step_extensions(self) -> list[StepExtension]:
-        return [R1Penalty(self.r1)] if self.r1 > 0 else []
+        return R1Penalty.extensions(self.r1)
 
     def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
         loss = gan_energy_loss(real.energy, fake.energy)

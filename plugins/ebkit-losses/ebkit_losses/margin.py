@@ -257,11 +257,7 @@ class MarginLoss(LossFunctional):
         self.schedule = schedule
         self.schedule_steps = int(schedule_steps)
         margin_at(0, self.margin, self.final_margin, self.schedule_steps, schedule)  # validate
-        if r1 is None:
-            r1 = 0.0 if spec.is_image else MARGIN_VECTOR_R1
-        if not r1 >= 0:
-            raise ValueError(f"r1 must be a non-negative number, not {r1!r}")
-        self.r1 = float(r1)
+        self.r1 = R1Penalty.weight_of(r1, spec, on_vectors=MARGIN_VECTOR_R1)
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
         # A constant margin needs no per-step arithmetic; not persistent, as it is derived.
         self.register_buffer(
@@ -280,7 +276,7 @@ class MarginLoss(LossFunctional):
 
     def step_extensions(self) -> list[StepExtension]:
         """The R1 penalty on the data when ``r1`` > 0 (metric ``penalty_r1``)."""
-        return [R1Penalty(self.r1)] if self.r1 > 0 else []
+        return R1Penalty.extensions(self.r1)
 
     def current_margin(self) -> Tensor:
         """The margin of the current step, a 0-d tensor on the loss's device."""

@@ -193,6 +193,19 @@ def test_r1_auto_is_on_for_vectors_only_and_brings_its_step_extension() -> None:
         component().resolve_options({"r1": -1}, prefix="loss")
 
 
+def test_r1_weight_of_a_loss_option() -> None:
+    images = DataSpec((1, 8, 8), 0.0, 1.0)
+    assert R1Penalty.weight_of(None, SPEC, on_vectors=0.3) == 0.3  # auto on vectors
+    assert R1Penalty.weight_of(None, images, on_vectors=0.3) == 0.0  # auto on images: none
+    assert R1Penalty.weight_of(2, images, on_vectors=0.3) == 2.0  # an explicit weight stays
+    for bad in (-0.1, math.nan):
+        with pytest.raises(ValueError, match=r"r1 must be a non-negative number \(0: none\)"):
+            R1Penalty.weight_of(bad, SPEC, on_vectors=0.3)
+    (extension,) = R1Penalty.extensions(0.5)
+    assert isinstance(extension, R1Penalty) and extension.gamma == 0.5
+    assert R1Penalty.extensions(0.0) == []
+
+
 def test_r1_penalty_is_added_to_the_energy_loss_of_a_training_step() -> None:
     energy = Quadratic(SPEC, centre=0.5, scale=2.0)
     extension = R1Penalty(4.0)
