@@ -261,11 +261,7 @@ class BEGANLoss(LossFunctional):
         self.constraint = float(constraint or 0.0)
         self.constraint_generator = float(constraint_generator or 0.0)
         self.bound = float(bound or 0.0)
-        if r1 is None:
-            r1 = VECTOR_R1 if vectors else 0.0
-        if not r1 >= 0:
-            raise ValueError(f"r1 must be a non-negative number (0: off), not {r1!r}")
-        self.r1 = float(r1)
+        self.r1 = R1Penalty.weight_of(r1, spec, on_vectors=VECTOR_R1)
         # The generator's latest noise z, recorded by LatentConstraintStep.
         self.latent: Tensor | None = None
 
@@ -273,9 +269,7 @@ class BEGANLoss(LossFunctional):
         extensions: list[StepExtension] = []
         if self.constraint > 0 or self.constraint_generator > 0:
             extensions.append(LatentConstraintStep(self))
-        if self.r1 > 0:
-            extensions.append(R1Penalty(self.r1))
-        return extensions
+        return extensions + R1Penalty.extensions(self.r1)
 
     def train_defaults(self) -> dict[str, int | float]:
         """On vectors, the generator's learning rate :data:`VECTOR_SAMPLER_LR`, the batch
