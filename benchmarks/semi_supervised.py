@@ -59,7 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--data-path", required=True, help="directory of the MNIST IDX files")
     parser.add_argument("--labels", type=int, default=100)
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1")
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="the first seed: seeds K .. K+N-1, to add seeds to an earlier run",
+    )
     parser.add_argument("--steps", type=int, default=1000, help="steps of every model")
     parser.add_argument("--lr", type=float, default=2e-3, help="classifier/energy learning rate")
     parser.add_argument("--generator-lr", type=float, default=1e-3)
@@ -107,8 +113,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated subset of mlp, ladder, ebgan-ln",
     )
     args = parser.parse_args(argv)
-    if args.steps < 3 or args.seeds < 1 or args.labels < 10:
-        parser.error("--steps must be >= 3, --seeds >= 1 and --labels >= 10")
+    if args.steps < 3 or args.seeds < 1 or args.labels < 10 or args.first_seed < 0:
+        parser.error("--steps must be >= 3, --seeds >= 1, --first-seed >= 0 and --labels >= 10")
     if not 0 <= args.hinge_weight < float("inf"):
         parser.error(f"--hinge-weight must be finite and >= 0, not {args.hinge_weight:g}")
     if not 0 < args.generator_share <= 1:
@@ -263,14 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"semi-supervised MNIST: {args.labels} labels, 8000 training / 2000 held-out digits "
         f"of the MNIST test set, {args.steps} steps, batch 100, lr {args.lr:g}, seeds "
-        f"0..{args.seeds - 1}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{os.cpu_count()} CPUs"
+        f"{args.first_seed}..{args.first_seed + args.seeds - 1}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs"
     )
     errors: dict[str, list[float]] = {name: [] for name in models}
     seconds: dict[str, float] = dict.fromkeys(models, 0.0)
     with tempfile.TemporaryDirectory(prefix="ebkit-semi-") as folder:
         workdir = Path(folder)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for name in models:
                 start = time.perf_counter()
                 history: list[dict] = []

@@ -71,12 +71,14 @@ def test_margin_activity_averages_the_logged_steps_with_a_margin(script: ModuleT
 @pytest.mark.integration("ebkit-ladder", "ebkit-losses")
 def test_a_tiny_run_prints_every_model_and_the_verdict():
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--data-path", str(SHARED_MNIST), *TINY],
+        [sys.executable, str(SCRIPT), "--data-path", str(SHARED_MNIST), *TINY, "--first-seed", "3"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
+    assert "seeds 3..3;" in result.stdout  # --first-seed: the seeds an earlier run did not have
+    assert re.search(r"^  seed 3  ladder ", result.stdout, re.M), result.stdout
     for model in ("mlp", "ladder", "ebgan-ln"):
         line = re.search(rf"^{model}\s+(\d+\.\d+) ± (\d+\.\d+)\s+\d+$", result.stdout, re.M)
         assert line is not None, result.stdout
@@ -136,3 +138,10 @@ def test_the_hinge_weight_reaches_the_margin_loss_and_must_be_non_negative(
             script.parse_args(["--data-path", ".", "--hinge-weight", bad])
         assert exit_info.value.code == 2
         assert "--hinge-weight must be finite and >= 0" in capsys.readouterr().err
+
+
+def test_a_negative_first_seed_is_refused(script: ModuleType) -> None:
+    with pytest.raises(SystemExit) as exited:
+        script.parse_args(["--data-path", ".", "--first-seed", "-1"])
+    assert exited.value.code == 2
+    assert script.parse_args(["--data-path", ".", "--first-seed", "10"]).first_seed == 10
