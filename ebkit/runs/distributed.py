@@ -30,6 +30,7 @@ The rules a run follows (``docs/scaling.md`` shows the commands):
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sized
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ __all__ = [
     "describe",
     "join_ranks",
     "make_data_parallel",
+    "mark_finished",
     "on_main",
     "rank_seed",
     "requested_world_size",
@@ -144,14 +146,32 @@ def setup(device: torch.device) -> Parallel | None:
     return _current
 
 
+_finished = False
+
+
+def mark_finished() -> None:
+    """Note that this rank's work ended without an error: at exit it then waits for the
+    other ranks before the process group is shut down (:func:`_leave_process_group`)."""
+    global _finished
+    _finished = True
+
+
 def _leave_process_group() -> None:
     """Shut the process group down while the interpreter still runs: left to the
     interpreter's own teardown, its backend's threads were at times destroyed while
     still running ("terminate called without an active exception"), aborting a rank
-    that had finished its work."""
+    that had finished its work. A rank that finished waits for the others first: one
+    that shut down and exited while another still tore its group down aborted that one
+    the same way (3 of 16 two-rank runs on a 2-core machine; none of 32 with the wait).
+    A rank that failed does not wait, so its launcher stops the job at once."""
     import torch.distributed as dist
 
     if dist.is_initialized():
+        if _finished and _current is not None:
+            # A rank that failed meanwhile ends the wait (with the collective timeout at
+            # the latest); its launcher reports it.
+            with contextlib.suppress(Exception):
+                dist.barrier(group=_current.control)
         dist.destroy_process_group()
 
 

@@ -41,6 +41,7 @@ from ebkit.runs.distributed import (
     describe,
     join_ranks,
     make_data_parallel,
+    mark_finished,
     on_main,
     requested_world_size,
     saved_world_size,
@@ -378,6 +379,8 @@ def _fit(
             metrics.loggers.finish()
     if pictures:
         _write_curves(run_dir, metrics)
+    if parallel is not None:
+        mark_finished()  # this rank waits for the others at exit
 
 
 def _write_curves(run_dir: Path, metrics: MetricsLog) -> None:
