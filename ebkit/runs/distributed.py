@@ -162,7 +162,7 @@ def _leave_process_group() -> None:
     still running ("terminate called without an active exception"), aborting a rank
     that had finished its work. A rank that finished waits for the others first: one
     that shut down and exited while another still tore its group down aborted that one
-    the same way (3 of 16 two-rank runs on a 2-core machine; none of 32 with the wait).
+    the same way (3 of 16 two-rank runs on a 2-core machine; none of 48 with the wait).
     A rank that failed does not wait, so its launcher stops the job at once."""
     import torch.distributed as dist
 

@@ -15,26 +15,24 @@ AUTO_TRAIN_OPTIONS = frozenset(option.name for option in TRAIN_OPTIONS if option
 """The ``train`` options whose default is auto (``None``): the only ones a component's
 ``train_defaults()`` may set, each with a value by data kind below."""
 
-VECTOR_TRAIN_DEFAULTS: dict[str, Any] = {
-    "steps": 8000,
-    "lr_decay_start": 0.5,
+_OPTIMISER_DEFAULTS: dict[str, Any] = {
     "sampler_lr": 1e-3,
     "batch_size": 64,
     "beta1": 0.5,
     "beta2": 0.999,
+}
+"""The auto ``train`` options whose value does not depend on the data kind."""
+
+VECTOR_TRAIN_DEFAULTS: dict[str, Any] = {
+    "steps": 8000,
+    "lr_decay_start": 0.5,
+    **_OPTIMISER_DEFAULTS,
 }
 """``train`` options left at auto on vector data (the 2-D toys): their steps are cheap,
 and a linear decay of the learning rates over the second half settles the samples onto
 narrow modes."""
 
-IMAGE_TRAIN_DEFAULTS: dict[str, Any] = {
-    "steps": 2000,
-    "lr_decay_start": 1.0,
-    "sampler_lr": 1e-3,
-    "batch_size": 64,
-    "beta1": 0.5,
-    "beta2": 0.999,
-}
+IMAGE_TRAIN_DEFAULTS: dict[str, Any] = {"steps": 2000, "lr_decay_start": 1.0, **_OPTIMISER_DEFAULTS}
 """``train`` options left at auto on images."""
 
 

@@ -24,7 +24,18 @@ def test_the_hinge_term_is_scaled_by_its_weight() -> None:
     assert real.grad.tolist() == pytest.approx([0.5, 0.5])  # the data term is untouched
     assert fake.grad.tolist() == pytest.approx([-0.125, 0.0])  # −λ/B under the margin
     # square: mean(4, 16) = 10 and mean(16, 0) = 8; 10 + 0.25 · 8.
-    assert float(margin_energy_loss(real, fake, 5.0, "square", 0.25)) == pytest.approx(12.0)
+    assert margin_energy_loss(real, fake, 5.0, "square", 0.25).item() == pytest.approx(12.0)
+
+
+def test_weight_1_is_eq_1_to_the_bit_gradients_included() -> None:
+    real = torch.tensor([2.3, 4.1, 0.7], requires_grad=True)
+    fake = torch.tensor([1.9, 6.2, 3.3], requires_grad=True)
+    weighted = margin_energy_loss(real, fake, 5.1, "square", 1.0)
+    (weighted_real, weighted_fake) = torch.autograd.grad(weighted, (real, fake))
+    eq_1 = real.square().mean() + torch.clamp(5.1 - fake, min=0).square().mean()
+    (eq_1_real, eq_1_fake) = torch.autograd.grad(eq_1, (real, fake))
+    assert torch.equal(weighted, eq_1)
+    assert torch.equal(weighted_real, eq_1_real) and torch.equal(weighted_fake, eq_1_fake)
 
 
 def test_the_loss_weights_its_hinge_and_weight_1_is_eq_1() -> None:
