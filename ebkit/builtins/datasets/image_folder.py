@@ -136,17 +136,21 @@ def pixel_batch(pixels: Sequence[np.ndarray], size: int, mode: str) -> Tensor:
 
     The images are stacked as they come out of Pillow (rows, columns, channels) and
     turned channels-first in one copy of the whole batch: a copy per image costs about
-    a tenth of the decoding itself."""
+    a tenth of the decoding itself. NumPy makes that copy: for uint8 its transposing
+    copy is 3 µs per 64×64 RGB image against 9–20 µs for ``Tensor.contiguous``."""
     channels = 1 if mode == "L" else 3
     stacked = np.empty((len(pixels), size, size, channels), dtype=np.uint8)
     for row, image in enumerate(pixels):
         stacked[row] = image.reshape(size, size, channels)
-    return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)))
 
 
-def decode_pixels(file: Path, size: int, mode: str, content: bytes | None = None) -> np.ndarray:
+def decode_pixels(
+    file: Path | str, size: int, mode: str, content: bytes | None = None
+) -> np.ndarray:
     """One image as Pillow decodes it: ``(size, size)`` (mode ``L``) or ``(size, size, 3)``
-    uint8, centre-cropped to a square and resized (bicubic)."""
+    uint8, centre-cropped to a square and resized (bicubic). ``file`` is read, or only
+    named in errors when ``content`` holds the file's bytes."""
     from PIL import Image
 
     try:
@@ -154,7 +158,7 @@ def decode_pixels(file: Path, size: int, mode: str, content: bytes | None = None
             # Pillow only warns between 89 and 179 megapixels; an image that large is
             # refused before its pixels are allocated, like the larger ones.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opened: Path | IO[bytes] = file if content is None else io.BytesIO(content)
+            opened: Path | str | IO[bytes] = file if content is None else io.BytesIO(content)
             image = Image.open(opened)
         with image:
             image.seek(0)
