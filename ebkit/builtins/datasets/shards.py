@@ -39,8 +39,10 @@ from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataBatch, DataSpec
 from ebkit.core.streaming import Streamed, epoch_seed
 
-__all__ = ["ImageShards", "read_shard"]
+__all__ = ["SHARD_SUFFIXES", "ImageShards", "read_shard"]
 
+SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+"""The names of the shards read from a ``--data-path`` directory."""
 _UNREADABLE = (TarFormatError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError)
 
 
@@ -125,7 +127,8 @@ class ImageShards(Streamed):
     """Images in WebDataset-style tar shards (see the module docstring for the order
     and how exactly a run resumes).
 
-    ``path`` is a directory (its ``*.tar`` files, sorted) or one ``.tar`` file. Images
+    ``path`` is a directory (its files named in :data:`SHARD_SUFFIXES`, sorted) or one
+    shard. Images
     are centre-cropped and resized like ``folder``'s; with ``classes`` > 0 each sample's
     ``.cls`` member is its class. Every shard must be a readable tar archive (checked
     when the dataset is built, with the first sample decoded); damage inside a shard met
@@ -148,13 +151,17 @@ class ImageShards(Streamed):
             raise UsageError(f"data.channels: {channels!r} must be 1 (grayscale) or 3 (RGB)")
         root = Path(path)
         if root.is_dir():
-            shards = sorted(str(file) for file in root.glob("*.tar") if file.is_file())
+            shards = sorted(
+                str(file)
+                for file in root.iterdir()
+                if file.is_file() and file.name.endswith(SHARD_SUFFIXES)
+            )
         elif root.is_file():
             shards = [str(root)]
         else:
             raise UsageError(f"dataset 'shards': --data-path {root} does not exist")
         if not shards:
-            raise UsageError(f"no .tar shards found in {root}")
+            raise UsageError(f"no shards ({', '.join(SHARD_SUFFIXES)}) found in {root}")
         for shard in shards:
             if not tarfile.is_tarfile(shard):
                 raise UsageError(f"cannot read shard {shard}: not a tar archive")

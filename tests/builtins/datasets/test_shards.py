@@ -4,6 +4,7 @@ and one line for every bad input."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import sys
 import tarfile
@@ -134,7 +135,7 @@ def test_bad_shards_are_one_line(shards: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError) as error:
         ImageShards(tmp_path / "empty")
-    one_line(error, "no .tar shards found")
+    one_line(error, "no shards (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz) found")
     garbage = write_shards(tmp_path / "garbage", 2, 3)
     (garbage / "train-0001.tar").write_bytes(b"not a tar archive at all" * 40)
     with pytest.raises(UsageError) as error:
@@ -154,6 +155,25 @@ def test_a_shard_damaged_inside_stops_with_one_line(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as error:
         batches(dataset, 3, size=4)
     one_line(error, "train-0001.tar")
+
+
+def test_compressed_shards_are_found_and_read_with_the_others(shards: Path, tmp_path) -> None:
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for index, source in enumerate(sorted(shards.glob("*.tar"))):
+        data = source.read_bytes()
+        suffix, packed = [(".tar", data), (".tar.gz", gzip.compress(data))][index % 2]
+        (mixed / f"train-{index:04d}{suffix}").write_bytes(packed)
+    (mixed / "notes.txt").write_text("not a shard")
+    dataset = ImageShards(mixed, size=6, classes=4)
+    assert [Path(shard).name for shard in dataset.shards] == [
+        "train-0000.tar",
+        "train-0001.tar.gz",
+        "train-0002.tar",
+        "train-0003.tar.gz",
+    ]
+    original = ImageShards(shards, size=6, classes=4).in_memory(1000)
+    assert torch.equal(dataset.in_memory(1000).x, original.x)
 
 
 def test_shards_need_no_webdataset(shards: Path, monkeypatch) -> None:
