@@ -12,8 +12,8 @@ interleave the configurations, and the medians are printed with the ratio to the
 loop and, per worker, to the bare loop times the number of workers (target ≥ 0.9: a
 worker decodes as fast as the bare loop). The shards pay for their archive format too:
 a second bare loop reads the same tar shards with Python's ``tarfile`` and decodes the
-members with Pillow, and the shard rows are also given per worker against it, which is
-what ebkit adds on top of the format. On a machine with fewer free cores than
+members with Pillow, and the shard rows are also given per worker against it (above 1:
+ebkit's own tar reader costs less per member than ``tarfile``). On a machine with fewer free cores than
 workers the per-worker ratio measures the machine, not ebkit: the load average is
 printed before and after.
 
