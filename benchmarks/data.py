@@ -13,9 +13,9 @@ loop and, per worker, to the bare loop times the number of workers (target ≥ 0
 worker decodes as fast as the bare loop). The shards pay for their archive format too:
 a second bare loop reads the same tar shards with Python's ``tarfile`` and decodes the
 members with Pillow, and the shard rows are also given per worker against it (above 1:
-ebkit's own tar reader costs less per member than ``tarfile``). On a machine with fewer free cores than
-workers the per-worker ratio measures the machine, not ebkit: the load average is
-printed before and after.
+ebkit's own tar reader costs less per member than ``tarfile``). On a machine with fewer
+free cores than workers the per-worker ratio measures the machine, not ebkit: the load
+average is printed before and after.
 
 Memory. ``ebkit train`` runs over a generated folder of ``--memory-images`` images with
 ``--workers 2``; the peak resident memory of the training process and of its whole
