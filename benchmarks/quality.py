@@ -11,10 +11,12 @@ component's defaults for the kind of data, so the table measures what a user get
 ``--steps``, ``--point-width`` and ``--image-width`` override them for quick checks.
 
 The default run: the mixtures, ``moons`` and ``swissroll``, every model, seeds 0–4, and
-``digits`` with GAN and EBGAN, seeds 0–2; 2500 samples scored per run, one thread per
-run: hours of one core, so pick ``--datasets`` and ``--models``. Beside the models the
-tables print uniform noise on the data's box (chance), exact samples of the mixture (the
-ceiling) and PacGAN's (Lin et al. 2018) and VEEGAN's (Srivastava et al. 2017) Table 1.
+``digits`` with GAN and EBGAN, seeds 0–2 (``--datasets checkerboard,pinwheel,2spirals``
+adds Grathwohl et al.'s 2019 toy densities, scored like ``moons``); 2500 samples scored
+per run, one thread per run: hours of one core, so pick ``--datasets`` and ``--models``.
+Beside the models the tables print uniform noise on the data's box (chance), exact
+samples of the mixture (the ceiling) and PacGAN's (Lin et al. 2018) and VEEGAN's
+(Srivastava et al. 2017) Table 1.
 
 Output: one line per run as it finishes, then Markdown tables (medians with the
 interquartile range over seeds) ready to paste into ``docs/quality.md``. ``--json FILE``
@@ -44,6 +46,7 @@ from typing import Any
 from quality_models import MODELS, SEED_MODELS, labels
 from quality_tables import (
     ALL_DATASETS,
+    DEFAULT_DATASETS,
     IMAGE_DATASETS,
     POINT_DATASETS,
     chance_references,
@@ -109,7 +112,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-models", default="gan,ebgan", help="models on digits")
     parser.add_argument(
         "--datasets",
-        default=",".join(ALL_DATASETS),
+        default=",".join(DEFAULT_DATASETS),
         help=f"comma-separated, of: {', '.join(ALL_DATASETS)}",
     )
     parser.add_argument("--samples", type=int, default=2500, help="samples scored per run")

@@ -18,9 +18,12 @@ from typing import Any
 import numpy as np
 
 POINT_DATASETS = ("8gaussians", "25gaussians")
-SHAPE_DATASETS = ("moons", "swissroll")
+SHAPE_DATASETS = ("moons", "swissroll", "checkerboard", "pinwheel", "2spirals")
 IMAGE_DATASETS = ("digits",)
 ALL_DATASETS = (*POINT_DATASETS, *SHAPE_DATASETS, *IMAGE_DATASETS)
+DEFAULT_DATASETS = ("8gaussians", "25gaussians", "moons", "swissroll", "digits")
+"""What a run without ``--datasets`` trains on; Grathwohl et al.'s (2019) checkerboard,
+pinwheel and two spirals run by name."""
 
 PUBLISHED: dict[tuple[str, str], str] = {
     ("8gaussians", "gan"): "6.3 modes, 98.2 % (PacGAN Table 1)",
@@ -207,7 +210,8 @@ SHAPE_COLUMNS = (
 
 
 def shape_table(records: Sequence[dict[str, Any]], labels: Mapping[str, str]) -> list[str]:
-    """Markdown rows of the distances to held-out data on moons and swissroll, with the
+    """Markdown rows of the distances to held-out data on the shapes (moons, swissroll and
+    FFJORD's), with the
     median CPU time of a run's training."""
     header = " | ".join(title for _, title, _ in SHAPE_COLUMNS)
     lines = [

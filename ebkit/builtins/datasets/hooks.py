@@ -32,6 +32,9 @@ def ebkit_datasets() -> list[Component]:
         ("moons", "Moons", "two interleaving half circles", 0.05),
         ("swissroll", "SwissRoll", "a 2-D swiss roll", 0.05),
         ("rings", "Rings", "concentric rings", 0.02),
+        ("checkerboard", "Checkerboard", "the 8 dark squares of a 4x4 checkerboard", 0.0),
+        ("pinwheel", "Pinwheel", "a pinwheel of 5 curved arms", 0.0),
+        ("2spirals", "TwoSpirals", "two interleaved spirals", 0.03),
     ]
     records = [
         Component(

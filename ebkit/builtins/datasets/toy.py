@@ -10,9 +10,11 @@ plus five noise standard deviations, rounded up to one decimal. Points beyond it
 one in a million at 5σ) are clamped so that samples always lie in ``[low, high]``, as
 :class:`ebkit.DataSpec` promises.
 
-The two Gaussian mixtures follow VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al.
-2018), with the modes of :mod:`ebkit.core.mixtures`, and expose ``modes`` ``(K, 2)`` and
-``mode_std`` for the mode-coverage metrics.
+``checkerboard``, ``pinwheel`` and ``2spirals`` are the toy densities of Grathwohl et al.
+(2019, FFJORD), scaled into about the unit square. The two Gaussian mixtures follow
+VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018), with the modes of
+:mod:`ebkit.core.mixtures`, and expose ``modes`` ``(K, 2)`` and ``mode_std`` for the
+mode-coverage metrics.
 """
 
 from __future__ import annotations
@@ -29,7 +31,17 @@ from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataBatch, Dataset, DataSpec
 from ebkit.core.mixtures import MIXTURES, eight_gaussians_modes, twenty_five_gaussians_modes
 
-__all__ = ["EightGaussians", "Moons", "Rings", "SwissRoll", "ToyDataset", "TwentyFiveGaussians"]
+__all__ = [
+    "Checkerboard",
+    "EightGaussians",
+    "Moons",
+    "Pinwheel",
+    "Rings",
+    "SwissRoll",
+    "ToyDataset",
+    "TwentyFiveGaussians",
+    "TwoSpirals",
+]
 
 
 class ToyDataset(Dataset):
@@ -183,3 +195,83 @@ class Rings(ToyDataset):
         ]
         angle = 2 * math.pi * torch.rand(batch_size, generator=generator)
         return radius[:, None] * torch.stack([angle.cos(), angle.sin()], dim=1)
+
+
+class Checkerboard(ToyDataset):
+    """The 8 dark squares of a 4×4 checkerboard on [−1, 1]², uniform within them: the
+    ``checkerboard`` of Grathwohl et al. (2019, FFJORD), scaled by 1/2. Unlike the other
+    toys it fills an area, so a generator must spread its samples over squares rather
+    than gather them on points or curves. ``noise`` defaults to 0 (sharp edges)."""
+
+    name = "checkerboard"
+    default_noise = 0.0
+    extent = 1.0
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, noise: float = default_noise
+    ) -> None:
+        super().__init__(path, noise=noise)
+
+    def _draw(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        x1 = 4 * torch.rand(batch_size, generator=generator) - 2
+        lower = torch.randint(2, (batch_size,), generator=generator) * 2 - 2
+        x2 = torch.rand(batch_size, generator=generator) + lower + x1.floor().remainder(2)
+        return torch.stack([x1, x2], dim=1) / 2
+
+
+class Pinwheel(ToyDataset):
+    """Five curved arms: the ``pinwheel`` of Grathwohl et al. (2019), scaled by 1/4. A
+    point of arm k (each with probability 1/5) has features f = (1 + 0.3·a, 0.1·b),
+    a, b ~ N(0, 1), turned clockwise by the angle 2πk/5 + 0.25·exp(f₁) (so the arms
+    curve), then doubled as FFJORD does: ‖x‖ = ‖f‖ / 2. Its spread is part of the shape,
+    so ``noise`` defaults to 0."""
+
+    name = "pinwheel"
+    default_noise = 0.0
+    extent = 1.25  # radius 0.5 typically; 1.25 lies 5σ out along an arm
+    arms: ClassVar[int] = 5
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, noise: float = default_noise
+    ) -> None:
+        super().__init__(path, noise=noise)
+
+    def _draw(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        features = torch.randn(batch_size, 2, generator=generator) * torch.tensor([0.3, 0.1])
+        features[:, 0] += 1
+        arm = torch.randint(self.arms, (batch_size,), generator=generator)
+        angle = 2 * math.pi * arm / self.arms + 0.25 * features[:, 0].exp()
+        cos, sin = angle.cos(), angle.sin()
+        rotated = torch.stack(
+            [
+                features[:, 0] * cos + features[:, 1] * sin,
+                -features[:, 0] * sin + features[:, 1] * cos,
+            ],
+            dim=1,
+        )
+        return 2 * rotated / 4
+
+
+class TwoSpirals(ToyDataset):
+    """Two interleaved spirals, point-symmetric about the origin: the ``2spirals`` of
+    Grathwohl et al. (2019) scaled into the unit square. n = 3π·√u, u ~ U[0, 1], and a
+    point of the first spiral is (−n·cos n + v₁/2, n·sin n + v₂/2) / (3π + ½) with
+    v ~ U[0, 1]²; the second is its negative. ``noise`` 0.03 is FFJORD's 0.1 in these
+    units."""
+
+    name = "2spirals"
+    default_noise = 0.03
+    extent = 1.0
+    scale: ClassVar[float] = 3 * math.pi + 0.5
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, noise: float = default_noise
+    ) -> None:
+        super().__init__(path, noise=noise)
+
+    def _draw(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        n = 3 * math.pi * torch.rand(batch_size, generator=generator).sqrt()
+        offset = torch.rand(batch_size, 2, generator=generator) / 2
+        first = torch.stack([-n * n.cos(), n * n.sin()], dim=1) + offset
+        sign = torch.randint(2, (batch_size, 1), generator=generator) * 2 - 1
+        return sign * first / self.scale

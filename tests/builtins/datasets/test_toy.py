@@ -7,17 +7,38 @@ import math
 import pytest
 import torch
 
-from ebkit.builtins.datasets.toy import EightGaussians, Moons, Rings, SwissRoll, TwentyFiveGaussians
+from ebkit.builtins.datasets.toy import (
+    Checkerboard,
+    EightGaussians,
+    Moons,
+    Pinwheel,
+    Rings,
+    SwissRoll,
+    TwentyFiveGaussians,
+    TwoSpirals,
+)
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import Dataset
 
-ALL_TOYS = [EightGaussians, TwentyFiveGaussians, Moons, SwissRoll, Rings]
+ALL_TOYS = [
+    EightGaussians,
+    TwentyFiveGaussians,
+    Moons,
+    SwissRoll,
+    Rings,
+    Checkerboard,
+    Pinwheel,
+    TwoSpirals,
+]
 DEFAULT_NOISE = {
     EightGaussians: 0.01,
     TwentyFiveGaussians: 0.05,
     Moons: 0.05,
     SwissRoll: 0.05,
     Rings: 0.02,
+    Checkerboard: 0.0,
+    Pinwheel: 0.0,
+    TwoSpirals: 0.03,
 }
 
 
@@ -155,3 +176,39 @@ def test_noise_free_rings_hit_each_radius_equally() -> None:
     assert distance.max() < 1e-5
     counts = torch.bincount(ring, minlength=3)
     assert counts.min() > 0.9 * 2000 and counts.max() < 1.1 * 2000
+
+
+def test_the_checkerboard_fills_its_eight_dark_squares_uniformly() -> None:
+    x = draw(Checkerboard(), 80000)
+    column, row = ((x + 1) / 0.5).floor().long().unbind(dim=1)
+    assert column.min() >= 0 and column.max() <= 3 and row.min() >= 0 and row.max() <= 3
+    assert ((column + row) % 2 == 0).all()  # FFJORD's squares: (0, 0) is one
+    counts = torch.bincount(4 * row + column, minlength=16)
+    dark = counts[counts > 0]
+    assert len(dark) == 8
+    assert (dark - 10000).abs().max() < 4 * math.sqrt(10000 * 7 / 8)  # 4 s.e. of 1/8
+    within = (x + 1) % 0.5  # uniform in each square: mean 0.25, variance 0.5²/12
+    assert torch.allclose(within.mean(0), torch.tensor([0.25, 0.25]), atol=0.003)
+    assert torch.allclose(within.var(0), torch.full((2,), 0.25 / 12), rtol=0.02)
+
+
+def test_the_pinwheel_has_its_exact_radius_moment_and_five_fold_symmetry() -> None:
+    x = draw(Pinwheel(), 200000).double()
+    # ‖x‖ = ‖f‖ / 2 with f = (1 + 0.3a, 0.1b): E‖x‖² = (1 + 0.09 + 0.01) / 4.
+    squared = x.square().sum(dim=1)
+    assert abs(squared.mean() - 1.1 / 4) < 4 * squared.std() / math.sqrt(len(x))
+    sector = (torch.atan2(x[:, 1], x[:, 0]) % (2 * math.pi) / (2 * math.pi / 5)).long()
+    counts = torch.bincount(sector, minlength=5)
+    assert (counts - 40000).abs().max() < 4 * math.sqrt(40000 * 4 / 5)
+
+
+def test_the_two_spirals_are_point_symmetric_with_their_exact_radius_moment() -> None:
+    x = draw(TwoSpirals(noise=0.0), 200000).double()
+    assert x.mean(0).abs().max() < 0.01
+    # E‖(−n cos n + v₁/2, n sin n + v₂/2)‖² for n = 3π√u, by quadrature over u.
+    u = torch.linspace(0, 1, 200001, dtype=torch.float64)
+    n = 3 * math.pi * u.sqrt()
+    cross = torch.trapezoid(n * n.sin() - n * n.cos(), u) / 2  # E[v] = 1/2
+    expected = ((3 * math.pi) ** 2 / 2 + 2 / 12 + cross) / TwoSpirals.scale**2
+    squared = x.square().sum(dim=1)
+    assert abs(squared.mean() - expected) < 4 * squared.std() / math.sqrt(len(x))
