@@ -22,7 +22,7 @@ def test_the_margin_is_a_multiple_of_the_batch_mean_data_energy() -> None:
     real, fake = outputs([2.0, 4.0], [1.0, 6.0])  # m = 1.5 · 3 = 4.5
     result = loss.energy_loss(real, fake)
     # mean E(x) = 3; hinge [4.5 − 1]⁺ = 3.5 and [4.5 − 6]⁺ = 0, mean 1.75.
-    assert float(result.loss) == pytest.approx(3.0 + 1.75)
+    assert float(result.loss.detach()) == pytest.approx(3.0 + 1.75)
     assert float(result.metrics["margin"]) == pytest.approx(4.5)
     assert float(result.metrics["fake_above_margin"]) == pytest.approx(0.5)
     result.loss.backward()
@@ -37,11 +37,11 @@ def test_the_relative_margin_follows_the_schedule_to_no_hinge() -> None:
         SPEC, margin=1.0, schedule="linear", final_margin=0.0, schedule_steps=2, relative_to="data"
     )
     real, fake = outputs([4.0, 4.0], [1.0, 3.0])
-    assert float(loss.energy_loss(real, fake).loss) == pytest.approx(4.0 + 2.0)
+    assert float(loss.energy_loss(real, fake).loss.detach()) == pytest.approx(4.0 + 2.0)
     loss.update_state(real, fake)
     assert float(loss.energy_loss(real, fake).metrics["margin"]) == pytest.approx(2.0)
     loss.update_state(real, fake)
-    assert float(loss.energy_loss(real, fake).loss) == pytest.approx(4.0)  # m_T = 0
+    assert float(loss.energy_loss(real, fake).loss.detach()) == pytest.approx(4.0)  # m_T = 0
 
 
 def test_the_default_margin_is_in_the_energys_units() -> None:
@@ -67,7 +67,7 @@ def test_feature_matching_trains_the_generator_towards_the_datas_mean_features()
     loss.energy_loss(real, fake)
     term = loss.sampler_loss(fake)
     # mean f(x) = (1, 3), mean f(G(z)) = (2, 1): ‖(1, −2)‖² = 5; the energy has no say.
-    assert float(term.loss) == pytest.approx(5.0)
+    assert float(term.loss.detach()) == pytest.approx(5.0)
     term.loss.backward()
     assert fake_features.grad is not None and fake.energy.grad is None
     assert fake_features.grad.flatten().tolist() == pytest.approx([1.0, -2.0, 1.0, -2.0])
