@@ -49,7 +49,7 @@ from quality_tables import (
     DEFAULT_DATASETS,
     IMAGE_DATASETS,
     POINT_DATASETS,
-    chance_references,
+    computed_references,
     describe,
     load_average,
     report_text,
@@ -360,11 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def report(args: argparse.Namespace, records: list[dict[str, Any]], wall: float) -> int:
     """Print the tables of ``records`` and write them with the raw numbers to ``--json``."""
-    references = {
-        data: chance_references(data, args.samples)
-        for data in args.datasets
-        if data in POINT_DATASETS
-    }
+    references = computed_references(args.datasets, args.samples)
     text = report_text(args, records, wall, references, labels())
     print()
     print(text, end="", flush=True)

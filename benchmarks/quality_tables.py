@@ -99,6 +99,57 @@ def chance_references(data: str, samples: int, seed: int = 0) -> dict[str, dict[
     }
 
 
+def shape_references(
+    data: str, samples: int, draws: int = 5, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """The distances of two samplers that need no training, scored like the models and
+    averaged over ``draws`` draws: ``exact`` samples of the data (the noise floor of the
+    distances at ``samples`` points) and ``gaussian``, a Gaussian with the data's mean and
+    covariance (what ignoring the shape costs)."""
+    import torch
+
+    import ebkit
+    from ebkit.metrics import rbf_mmd2, sliced_wasserstein
+
+    shape = ebkit.build_component("dataset", data)  # as the runs build it
+    generator = torch.Generator().manual_seed(seed)
+    large = shape.sample(20 * samples, generator).x
+    factor = torch.linalg.cholesky(torch.cov(large.T))
+    scores: dict[str, list[tuple[float, float]]] = {"exact": [], "gaussian": []}
+    for draw in range(draws):
+        real = shape.sample(samples, generator).x
+        gaussian = torch.randn(samples, 2, generator=generator) @ factor.T + large.mean(0)
+        for name, points in (("exact", shape.sample(samples, generator).x), ("gaussian", gaussian)):
+            directions = torch.Generator().manual_seed(seed + draw)
+            distance = float(sliced_wasserstein(real, points, generator=directions))
+            scores[name].append((distance, float(rbf_mmd2(real, points))))
+    return {
+        name: {
+            "sliced_wasserstein": float(np.mean([pair[0] for pair in pairs])),
+            "mmd2": float(np.mean([pair[1] for pair in pairs])),
+        }
+        for name, pairs in scores.items()
+    }
+
+
+def computed_references(datasets: Sequence[str], samples: int) -> dict[str, dict[str, Any]]:
+    """The reference rows of each dataset's table: :func:`chance_references` on the
+    mixtures, :func:`shape_references` on the shapes."""
+    references: dict[str, dict[str, Any]] = {}
+    for data in datasets:
+        if data in POINT_DATASETS:
+            references[data] = chance_references(data, samples)
+        elif data in SHAPE_DATASETS:
+            references[data] = shape_references(data, samples)
+    return references
+
+
+SHAPE_REFERENCE_LABELS = {
+    "exact": "exact samples of the data (computed): the noise floor",
+    "gaussian": "a Gaussian with the data's mean and covariance (computed)",
+}
+
+
 # -- summaries ----------------------------------------------------------------------------
 
 
@@ -209,10 +260,14 @@ SHAPE_COLUMNS = (
 )
 
 
-def shape_table(records: Sequence[dict[str, Any]], labels: Mapping[str, str]) -> list[str]:
+def shape_table(
+    records: Sequence[dict[str, Any]],
+    labels: Mapping[str, str],
+    references: Mapping[str, dict[str, dict[str, float]]] | None = None,
+) -> list[str]:
     """Markdown rows of the distances to held-out data on the shapes (moons, swissroll and
-    FFJORD's), with the
-    median CPU time of a run's training."""
+    FFJORD's), with the median CPU time of a run's training, then the computed
+    ``references`` (:func:`shape_references` by dataset)."""
     header = " | ".join(title for _, title, _ in SHAPE_COLUMNS)
     lines = [
         f"| data | model | {header} | train CPU s | seeds |",
@@ -232,6 +287,12 @@ def shape_table(records: Sequence[dict[str, Any]], labels: Mapping[str, str]) ->
             lines.append(
                 f"| {data} | {labels[model]} | {' | '.join(cells)} | {_seeds_cell(group)} |"
             )
+        if not any(key[0] == data for key in groups):
+            continue
+        for name, scores in (references or {}).get(data, {}).items():
+            cells = [fmt(scores[key]) for key, _, fmt in SHAPE_COLUMNS]
+            label = SHAPE_REFERENCE_LABELS[name]
+            lines.append(f"| {data} | {label} | {' | '.join(cells)} | — | — |")
     return lines
 
 
@@ -319,7 +380,7 @@ def report_text(
     if any(record["data"] in POINT_DATASETS for record in records):
         lines += [*point_table(records, references, labels), ""]
     if any(record["data"] in SHAPE_DATASETS for record in records):
-        lines += [*shape_table(records, labels), ""]
+        lines += [*shape_table(records, labels, references), ""]
     if any(record["data"] in IMAGE_DATASETS for record in records):
         lines += [*image_table(records, labels), ""]
     verdict = pt_verdict(records)

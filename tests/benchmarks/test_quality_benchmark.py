@@ -120,6 +120,22 @@ def test_the_shape_table_gives_the_distances_to_held_out_data(
     assert rows[2] == (
         "| moons | replay EBM | 0.0200 [0.0150–0.0250] | 0.00100 [0.00100–0.00100] | 100 | 2 |"
     )
+    references = {"moons": {"exact": {"sliced_wasserstein": 0.0005, "mmd2": 0.00001}}}
+    rows = tables.shape_table(runs, quality.labels(), references)
+    assert rows[3] == (
+        "| moons | exact samples of the data (computed): the noise floor | 0.0005 | 0.00001 "
+        "| — | — |"
+    )
+
+
+def test_the_shape_references_are_the_noise_floor_and_a_gaussian_fit(tables: ModuleType) -> None:
+    references = tables.shape_references("checkerboard", 1000, draws=2)
+    floor, gaussian = references["exact"], references["gaussian"]
+    # A second exact draw is close; a Gaussian cannot make the squares: both distances
+    # are several times larger for it.
+    assert floor["sliced_wasserstein"] * 5 < gaussian["sliced_wasserstein"]
+    assert abs(floor["mmd2"]) * 5 < gaussian["mmd2"]
+    assert tables.shape_references("checkerboard", 1000, draws=2) == references  # seeded
 
 
 def test_failed_runs_are_counted_not_summarised(quality: ModuleType, tables: ModuleType) -> None:
