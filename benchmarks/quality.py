@@ -11,9 +11,10 @@ component's defaults for the kind of data, so the table measures what a user get
 ``--steps``, ``--point-width`` and ``--image-width`` override them for quick checks.
 
 The default run: the mixtures, ``moons`` and ``swissroll``, every model, seeds 0–4, and
-``digits`` with GAN and EBGAN, seeds 0–2 (``--datasets checkerboard,pinwheel,2spirals``
-adds Grathwohl et al.'s 2019 toy densities, scored like ``moons``); 2500 samples scored
-per run, one thread per run: hours of one core, so pick ``--datasets`` and ``--models``.
+``digits`` with GAN and EBGAN, seeds 0–2; ``--datasets rings,checkerboard,pinwheel,2spirals``
+adds the concentric rings and Grathwohl et al.'s 2019 toy densities, scored like
+``moons``. 2500 samples scored per run, one thread per run: hours of one core, so pick
+``--datasets`` and ``--models``.
 Beside the models the tables print uniform noise on the data's box (chance), exact
 samples of the mixture (the ceiling) and PacGAN's (Lin et al. 2018) and VEEGAN's
 (Srivastava et al. 2017) Table 1.

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 POINT_DATASETS = ("8gaussians", "25gaussians")
-SHAPE_DATASETS = ("moons", "swissroll", "checkerboard", "pinwheel", "2spirals")
+SHAPE_DATASETS = ("moons", "swissroll", "rings", "checkerboard", "pinwheel", "2spirals")
 IMAGE_DATASETS = ("digits",)
 ALL_DATASETS = (*POINT_DATASETS, *SHAPE_DATASETS, *IMAGE_DATASETS)
 DEFAULT_DATASETS = ("8gaussians", "25gaussians", "moons", "swissroll", "digits")
-"""What a run without ``--datasets`` trains on; Grathwohl et al.'s (2019) checkerboard,
-pinwheel and two spirals run by name."""
+"""What a run without ``--datasets`` trains on; ``rings`` and Grathwohl et al.'s (2019)
+checkerboard, pinwheel and two spirals run by name."""
 
 PUBLISHED: dict[tuple[str, str], str] = {
     ("8gaussians", "gan"): "6.3 modes, 98.2 % (PacGAN Table 1)",
