@@ -138,6 +138,14 @@ def test_the_shape_references_are_the_noise_floor_and_a_gaussian_fit(tables: Mod
     assert tables.shape_references("checkerboard", 1000, draws=2) == references  # seeded
 
 
+def test_each_dataset_gets_the_references_of_its_kind(tables: ModuleType) -> None:
+    references = tables.computed_references(["8gaussians", "moons", "digits"], 200)
+    assert set(references) == {"8gaussians", "moons"}  # digits has none
+    assert set(references["8gaussians"]) == {"uniform", "exact"}  # mode coverage
+    assert set(references["moons"]) == {"exact", "gaussian"}  # distances
+    assert set(references["moons"]["exact"]) == {"sliced_wasserstein", "mmd2"}
+
+
 def test_failed_runs_are_counted_not_summarised(quality: ModuleType, tables: ModuleType) -> None:
     failed = {**record("ebgan", 0), "error": "the energy's loss became nan at step 7"}
     rows = tables.point_table(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import lzma
 import os
-import tarfile
 import zlib
 from collections.abc import Iterator
 from itertools import count
@@ -33,7 +32,12 @@ from torch import Tensor
 
 from ebkit.builtins.datasets.files import one_line
 from ebkit.builtins.datasets.image_folder import IMAGE_SUFFIXES, decode_pixels, pixel_batch
-from ebkit.builtins.datasets.tar_samples import TarFormatError, open_shard, tar_samples
+from ebkit.builtins.datasets.tar_samples import (
+    TarFormatError,
+    open_shard,
+    tar_files,
+    tar_samples,
+)
 from ebkit.core.data import TensorDataset
 from ebkit.core.errors import UsageError
 from ebkit.core.interfaces import DataBatch, DataSpec
@@ -69,6 +73,17 @@ def read_shard(path: str, size: int, mode: str, classes: int) -> tuple[Tensor, T
     return pixel_batch(images, size, mode), torch.tensor(
         labels, dtype=torch.int64
     ) if classes else None
+
+
+def _check_first_member(path: str) -> None:
+    """Read ``path`` up to its first file with the reader training uses, so that a file
+    that is not a tar archive is refused when the dataset is built."""
+    try:
+        with open_shard(path) as stream:
+            next(tar_files(stream), None)
+    except _UNREADABLE as error:
+        first = error.args[0] if error.args else error
+        raise UsageError(f"cannot read shard {path}: {one_line(first)}") from None
 
 
 def _label(key: str, sample: dict[str, bytes], path: str, classes: int) -> int:
@@ -162,9 +177,8 @@ class ImageShards(Streamed):
             raise UsageError(f"dataset 'shards': --data-path {root} does not exist")
         if not shards:
             raise UsageError(f"no shards ({', '.join(SHARD_SUFFIXES)}) found in {root}")
-        for shard in shards:
-            if not tarfile.is_tarfile(shard):
-                raise UsageError(f"cannot read shard {shard}: not a tar archive")
+        for shard in shards[1:]:  # the first is read whole below
+            _check_first_member(shard)
         self.shards, self.size, self.classes = shards, size, classes
         self.mode = "L" if channels == 1 else "RGB"
         first, _ = read_shard(shards[0], size, self.mode, classes)

@@ -101,7 +101,6 @@ def tar_files(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
         content, padding = stream.read(length), -length % BLOCK
         if len(content) < length or len(stream.read(padding)) < padding:
             raise TarFormatError(f"the archive ends inside the member at byte {offset}")
-        offset += BLOCK + length + padding
         if kind == b"x":
             member_pax = _pax_records(content, offset)
         elif kind == b"g":
@@ -114,6 +113,7 @@ def tar_files(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
             if kind in _FILE_TYPES:
                 yield long_name or pax.get("path") or _ustar_name(header), content
             member_pax, long_name = {}, None
+        offset += BLOCK + length + padding
 
 
 def _check_sum(header: bytes, offset: int) -> None:
@@ -164,7 +164,8 @@ def _ustar_name(header: bytes) -> str:
 
 
 def _pax_records(content: bytes, offset: int) -> dict[str, str]:
-    """The ``"<length> <key>=<value>\\n"`` records of a pax header (POSIX.1-2001)."""
+    """The ``"<length> <key>=<value>\\n"`` records of the pax header at byte ``offset``
+    (POSIX.1-2001)."""
     records, position = {}, 0
     while position < len(content) and content[position] != 0:
         space = content.find(b" ", position)
@@ -175,7 +176,7 @@ def _pax_records(content: bytes, offset: int) -> dict[str, str]:
         end = position + length
         key, equals, value = content[space + 1 : end - 1].partition(b"=")
         if space < 0 or not space < end <= len(content) or content[end - 1] != 0x0A or not equals:
-            raise TarFormatError(f"a malformed pax header before byte {offset}")
+            raise TarFormatError(f"a malformed pax header at byte {offset}")
         records[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
         position += length
     return records

@@ -140,7 +140,7 @@ def test_bad_shards_are_one_line(shards: Path, tmp_path: Path) -> None:
     (garbage / "train-0001.tar").write_bytes(b"not a tar archive at all" * 40)
     with pytest.raises(UsageError) as error:
         ImageShards(garbage, size=6)
-    one_line(error, "cannot read shard", "train-0001.tar", "not a tar archive")
+    one_line(error, "cannot read shard", "train-0001.tar", "not a tar header at byte 0")
     with pytest.raises(UsageError) as error:
         ImageShards(shards, size=6, classes=2)  # a .cls of 2 or 3
     one_line(error, "outside 0..1 (data.classes=2)")
