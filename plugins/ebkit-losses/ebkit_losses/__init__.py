@@ -202,7 +202,8 @@ def ebkit_losses() -> list[Component]:
                     None,
                     "cap on each generated sample's L in the energy's loss, "
                     "−k_t·min(L(G(z)), bound): D raises it up to the bound and no further "
-                    "(EBGAN's hinge weighted by k_t); 0 = none (the paper's); auto = 0",
+                    "(EBGAN's hinge weighted by k_t); 0 = none (the paper's); auto = 0 on images, "
+                    "(high − low)^eta on vectors (the data's box width)",
                     minimum=0.0,
                 ),
                 Option(

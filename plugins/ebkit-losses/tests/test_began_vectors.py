@@ -1,6 +1,7 @@
 """The began loss's defaults on vectors: k_t held at 1 (λ_k = 0, k_0 = 1) with the R1
-penalty on the data; images keep the paper's control and no penalty, and runs saved
-before the penalty existed resume without it."""
+penalty on the data and the generated samples' loss capped at the box's width; images
+keep the paper's control and no penalty, and runs saved before the penalty existed
+resume without it."""
 
 from __future__ import annotations
 
@@ -38,6 +39,23 @@ def test_vectors_hold_k_at_1_with_the_r1_penalty() -> None:
     (penalty,) = loss.step_extensions()
     assert isinstance(penalty, R1Penalty)
     assert penalty.gamma == pytest.approx(1.0)
+
+
+def test_vectors_cap_the_generated_loss_at_the_box_width() -> None:
+    # auto: (high − low)^η, the loss of a reconstruction off by the box's width everywhere.
+    assert BEGANLoss(DataSpec((2,), low=-1.4, high=1.4)).bound == pytest.approx(2.8)
+    assert BEGANLoss(DataSpec((2,), low=-1.0, high=2.0), eta=2.0).bound == pytest.approx(9.0)
+    assert BEGANLoss(IMAGES).bound == 0.0  # the paper's: no cap
+    assert BEGANLoss(POINTS, bound=0.0).bound == 0.0  # a set value wins, 0 included
+    # L(x) and L(G(z)) rising together: above the cap only L(x) moves L_D, so D lowers it.
+    loss = BEGANLoss(POINTS)  # the box [-1, 1]: cap 2
+    real = torch.full((2, 2), 5.0, requires_grad=True)
+    fake = torch.full((2, 2), 5.0, requires_grad=True)
+    as_output = [EnergyOutput(energy=v.abs().sum(1), residual=v) for v in (real, fake)]
+    term = loss.energy_loss(*as_output)
+    assert float(term.loss.detach()) == pytest.approx(5.0 - 2.0)
+    term.loss.backward()
+    assert torch.all(real.grad > 0) and torch.all(fake.grad == 0)
 
 
 def test_images_keep_the_papers_control_and_no_penalty() -> None:

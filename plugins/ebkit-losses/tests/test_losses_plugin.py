@@ -58,7 +58,7 @@ def test_the_began_record_declares_its_options_and_defaults() -> None:
         "lambda_k": None,  # auto: 0.001 on images, 0 on vectors (k_t held at k_0)
         "k_min": 0.0,  # the paper's clip of k_t to [0, 1]
         "k0": None,  # auto: 0.8 on images, 1 on vectors
-        "bound": None,  # auto: none on images
+        "bound": None,  # auto: none on images, (high − low)^η on vectors
         "r1": None,  # auto: none on images, 1 on vectors
         "constraint": 0.0,  # BEGAN-CS's latent constraint, off
         "constraint_generator": 0.0,
