@@ -275,9 +275,10 @@ def shape_table(
     ]
     groups = _group([record for record in records if record["data"] in SHAPE_DATASETS], labels)
     for data in SHAPE_DATASETS:
-        for (group_data, model), group in groups.items():
-            if group_data != data:
-                continue
+        runs = [(model, group) for (shape, model), group in groups.items() if shape == data]
+        if not runs:
+            continue
+        for model, group in runs:
             done = _succeeded(group)
             cells = [
                 format_spread([record["metrics"][key] for record in done], fmt) if done else "—"
@@ -287,8 +288,6 @@ def shape_table(
             lines.append(
                 f"| {data} | {labels[model]} | {' | '.join(cells)} | {_seeds_cell(group)} |"
             )
-        if not any(key[0] == data for key in groups):
-            continue
         for name, scores in (references or {}).get(data, {}).items():
             cells = [fmt(scores[key]) for key, _, fmt in SHAPE_COLUMNS]
             label = SHAPE_REFERENCE_LABELS[name]

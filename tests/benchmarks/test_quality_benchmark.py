@@ -340,6 +340,13 @@ def test_the_seed_systems_run_by_default_and_all_runs_every_row(quality) -> None
     assert set(quality.SEED_MODELS) < set(quality.MODELS)
 
 
+def test_the_held_out_shapes_run_by_name_only(quality: ModuleType, tables: ModuleType) -> None:
+    assert quality.parse_args([]).datasets == list(tables.DEFAULT_DATASETS)
+    shapes = ["rings", "checkerboard", "pinwheel", "2spirals"]
+    assert not set(shapes) & set(tables.DEFAULT_DATASETS)
+    assert quality.parse_args(["--datasets", ",".join(shapes)]).datasets == shapes
+
+
 def test_first_seed_starts_every_run_there(quality: ModuleType) -> None:
     argv = ["--datasets", "8gaussians,digits", "--models", "gan", "--image-models", "gan"]
     argv += ["--seeds", "2", "--image-seeds", "1", "--first-seed", "5"]
