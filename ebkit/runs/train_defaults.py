@@ -3,7 +3,7 @@ components ask for, then from the kind of data (vectors or images)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from typing import Any
 
 from ebkit.core.contributions import RunContributions
@@ -66,3 +66,20 @@ def _checked_train_defaults(component: RunContributions) -> dict[str, int | floa
     except UsageError as error:
         raise PluginError(str(error)) from None
     return asked
+
+
+def batch_size_for(train: TrainOptions, dataset: object, *, auto: bool) -> TrainOptions:
+    """``train`` with a batch that ``dataset`` can fill. A batch size at auto (``auto``:
+    the user did not set it) larger than a finite dataset is cut to its number of
+    examples, so that a small data file trains with the defaults (``config.json`` records
+    the cut); a larger one the user set is refused with one line, before the run
+    directory is created."""
+    batch_size = train.optimisation.batch_size
+    if not isinstance(dataset, Sized) or batch_size <= len(dataset):
+        return train
+    if auto and len(dataset) >= 2:
+        return train.replace(batch_size=len(dataset))
+    raise UsageError(
+        f"--batch-size {batch_size} exceeds the {len(dataset)} training examples of the "
+        f"dataset (accepted: 2 to {len(dataset)})"
+    )

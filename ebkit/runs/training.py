@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Sized
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +54,7 @@ from ebkit.runs.rank_agreement import (
 from ebkit.runs.rank_checkpoints import RankCheckpoints, load_agreed_checkpoint
 from ebkit.runs.schedules import LRHalving, lr_schedule_from_train_options
 from ebkit.runs.splits import semi_supervised
-from ebkit.runs.train_defaults import resolve_train_defaults
+from ebkit.runs.train_defaults import batch_size_for, resolve_train_defaults
 from ebkit.tracking.logger import build_loggers
 
 if TYPE_CHECKING:
@@ -73,13 +72,14 @@ def build_trainer(config: RunConfig, manager: PluginManager) -> Trainer:
     """The components of ``config`` in a :class:`Trainer`, with the step extensions its
     ``train`` options ask for (:func:`step_extensions`)."""
     components = build_components(manager, config)
+    batch_size_auto = config.train.optimisation.batch_size is None
     config.train = resolve_train_defaults(
         config.train,
         components.dataset.spec,
         (components.energy, components.sampler, components.loss),
     )
     extensions = step_extensions(config, components)
-    _check_batch_size(components.dataset, config.train.optimisation.batch_size)
+    config.train = batch_size_for(config.train, components.dataset, auto=batch_size_auto)
     # Refuse a bad schedule pairing before anything is trained or written.
     lr_schedule_from_train_options(config.train.schedule)
     hardware = config.train.hardware
@@ -113,16 +113,6 @@ def step_extensions(config: RunConfig, components: Components) -> list[StepExten
     if train.schedule.sampler_steps:
         extensions.append(FreezeSampler(after=train.schedule.sampler_steps))
     return extensions
-
-
-def _check_batch_size(dataset: object, batch_size: int) -> None:
-    """A finite dataset smaller than a batch cannot fill one (checked before the run
-    directory is created)."""
-    if isinstance(dataset, Sized) and batch_size > len(dataset):
-        raise UsageError(
-            f"--batch-size {batch_size} exceeds the {len(dataset)} training examples of the "
-            f"dataset (accepted: 2 to {len(dataset)})"
-        )
 
 
 def train_run(

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from ebkit import Component, EnergyOutput, LossFunctional, LossOutput
 from ebkit.core.contributions import RunContributions
-from ebkit.core.errors import PluginError
+from ebkit.core.errors import PluginError, UsageError
 from ebkit.core.interfaces import DataSpec
 from ebkit.plugin.manager import PluginManager, module_plugin
-from ebkit.runs.config import resolve_config
+from ebkit.runs.config import RunConfig, resolve_config
 from ebkit.runs.settings import TrainOptions
 from ebkit.runs.train_defaults import (
     AUTO_TRAIN_OPTIONS,
     IMAGE_TRAIN_DEFAULTS,
     VECTOR_TRAIN_DEFAULTS,
+    batch_size_for,
     resolve_train_defaults,
 )
 from ebkit.runs.training import build_trainer
@@ -103,7 +105,9 @@ class LongerOnVectors(LossFunctional):
         return LossOutput(real.energy.mean() - fake.energy.mean())
 
     def train_defaults(self) -> dict[str, int | float]:
-        return {} if self.spec.is_image else {"steps": 30, "sampler_lr": 0.004}
+        if self.spec.is_image:
+            return {}
+        return {"steps": 30, "sampler_lr": 0.004, "batch_size": 256}
 
 
 @pytest.mark.parametrize(
@@ -128,3 +132,40 @@ def test_a_built_run_records_the_steps_its_loss_asked_for(data, given, steps, sa
     trainer = build_trainer(config, manager)
     assert trainer.settings.steps == steps == config.as_json()["train"]["steps"]
     assert trainer.settings.sampler_lr == sampler_lr == config.as_json()["train"]["sampler_lr"]
+
+
+def _built_on_points(tmp_path, n: int, train: dict[str, int]) -> tuple[RunConfig, object]:
+    data = tmp_path / "points.npz"
+    np.savez(data, x=np.random.default_rng(0).uniform(-1, 1, (n, 2)).astype(np.float32))
+    plugin = module_plugin(
+        "longer",
+        ebkit_losses=lambda: [
+            Component(name="longer", summary="asks for batches of 256", factory=LongerOnVectors)
+        ],
+    )
+    manager = PluginManager(environ={}, extra_plugins={"longer": plugin})
+    config = resolve_config(
+        manager,
+        names={"energy": "mlp", "sampler": "langevin", "loss": "longer", "data": "npz"},
+        data_path=str(data),
+        train=train,
+    )
+    return config, build_trainer(config, manager)
+
+
+def test_an_automatic_batch_larger_than_the_data_is_cut_to_it_and_recorded(tmp_path) -> None:
+    config, trainer = _built_on_points(tmp_path, 100, {})
+    assert trainer.settings.batch_size == 100 == config.as_json()["train"]["batch_size"]
+    config, trainer = _built_on_points(tmp_path, 300, {})
+    assert trainer.settings.batch_size == 256  # the loss's ask, which the data can fill
+
+
+def test_a_batch_the_user_set_larger_than_the_data_is_refused(tmp_path) -> None:
+    with pytest.raises(UsageError, match="--batch-size 128 exceeds the 100 training examples"):
+        _built_on_points(tmp_path, 100, {"batch_size": 128})
+
+
+def test_batch_size_for_leaves_an_endless_or_large_enough_dataset_alone() -> None:
+    train = TrainOptions().replace(batch_size=64)
+    assert batch_size_for(train, object(), auto=True) is train  # a stream has no length
+    assert batch_size_for(train, range(64), auto=False) is train
