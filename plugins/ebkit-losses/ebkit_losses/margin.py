@@ -45,6 +45,15 @@ from mode to mode instead of spreading it, and leaves modes empty when the learn
 rates' decay freezes it (8 Gaussians, 20,000 steps: seed 3 4 of 8 modes at 10⁻³, 8 of 8
 at 2·10⁻³; seed 0 6 and 7; docs/quality.md)."""
 
+VECTOR_BATCH_SIZE = 256
+"""EBGAN's batch on vectors unless the run sets it. The margin loss raises the energy
+where the batch holds more generated points than data points, so with 64 of each the
+energy follows the batches' noise about where the modes are crowded, and the generator
+hops after it; with 256 (the batch BEGAN's loss asks for on vectors too) seeds 0–4 held
+every mode of both mixtures at 94.7 % (ring) and 90.5 % (grid) median high quality,
+against 88.6 % and 78.6 % with 64, at about 2.5 times the cost of a step
+(docs/quality.md)."""
+
 _F: dict[str, Callable[[Tensor], Tensor]] = {
     "identity": lambda t: t,
     "square": torch.square,
@@ -266,12 +275,17 @@ class MarginLoss(LossFunctional):
         )
 
     def train_defaults(self) -> dict[str, int | float]:
-        """On vectors, :data:`VECTOR_STEPS` training steps and the generator's learning
-        rate :data:`VECTOR_SAMPLER_LR` when the run leaves ``train.steps`` and
-        ``train.sampler_lr`` at auto; images keep the data kind's defaults."""
+        """On vectors, :data:`VECTOR_STEPS` training steps, the generator's learning rate
+        :data:`VECTOR_SAMPLER_LR` and batches of :data:`VECTOR_BATCH_SIZE` where the run
+        leaves ``train.steps``, ``train.sampler_lr`` and ``train.batch_size`` at auto;
+        images keep the data kind's defaults."""
         if self.spec.is_image:
             return {}
-        return {"steps": VECTOR_STEPS, "sampler_lr": VECTOR_SAMPLER_LR}
+        return {
+            "steps": VECTOR_STEPS,
+            "sampler_lr": VECTOR_SAMPLER_LR,
+            "batch_size": VECTOR_BATCH_SIZE,
+        }
 
     def step_extensions(self) -> list[StepExtension]:
         """The R1 penalty on the data when ``r1`` > 0 (metric ``penalty_r1``)."""

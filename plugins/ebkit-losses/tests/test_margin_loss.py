@@ -10,6 +10,7 @@ import torch
 from ebkit import DataSpec, EnergyOutput, LossFunctional, LossOutput
 from ebkit_losses import F_VARIANTS
 from ebkit_losses.margin import (
+    VECTOR_BATCH_SIZE,
     VECTOR_SAMPLER_LR,
     VECTOR_STEPS,
     MarginLoss,
@@ -214,8 +215,12 @@ def test_sampler_loss_keeps_the_graph_through_a_reconstruction() -> None:
     torch.testing.assert_close(theta.grad, torch.tensor(5.0))
 
 
-def test_ebgan_trains_longer_and_its_generator_faster_on_vectors() -> None:
+def test_ebgan_trains_longer_on_larger_batches_and_its_generator_faster_on_vectors() -> None:
     asked = MarginLoss(DataSpec((2,))).train_defaults()
-    assert asked == {"steps": VECTOR_STEPS, "sampler_lr": VECTOR_SAMPLER_LR}
-    assert (VECTOR_STEPS, VECTOR_SAMPLER_LR) == (20000, 2e-3)
+    assert asked == {
+        "steps": VECTOR_STEPS,
+        "sampler_lr": VECTOR_SAMPLER_LR,
+        "batch_size": VECTOR_BATCH_SIZE,
+    }
+    assert (VECTOR_STEPS, VECTOR_SAMPLER_LR, VECTOR_BATCH_SIZE) == (20000, 2e-3, 256)
     assert MarginLoss(DataSpec((1, 28, 28))).train_defaults() == {}
