@@ -77,7 +77,12 @@ def batch_size_for(train: TrainOptions, dataset: object, *, auto: bool) -> Train
     batch_size = train.optimisation.batch_size
     if not isinstance(dataset, Sized) or batch_size <= len(dataset):
         return train
-    if auto and len(dataset) >= 2:
+    if auto:
+        if len(dataset) < 2:
+            raise UsageError(
+                f"the dataset holds {len(dataset)} training example"
+                f"{'' if len(dataset) == 1 else 's'}; a batch needs at least 2"
+            )
         return train.replace(batch_size=len(dataset))
     raise UsageError(
         f"--batch-size {batch_size} exceeds the {len(dataset)} training examples of the "

@@ -7,6 +7,7 @@ import pytest
 
 from ebkit import Component, EnergyOutput, LossFunctional, LossOutput
 from ebkit.core.contributions import RunContributions
+from ebkit.core.engine import Trainer
 from ebkit.core.errors import PluginError, UsageError
 from ebkit.core.interfaces import DataSpec
 from ebkit.plugin.manager import PluginManager, module_plugin
@@ -99,7 +100,8 @@ def test_a_component_asking_for_what_it_may_not_is_a_plugin_error(
 
 
 class LongerOnVectors(LossFunctional):
-    """A loss that asks for 30 steps and a sampler lr on vectors (like EBGAN's margin)."""
+    """A loss that asks for 30 steps, a sampler lr and batches of 256 on vectors (like EBGAN's
+    margin)."""
 
     def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
         return LossOutput(real.energy.mean() - fake.energy.mean())
@@ -110,47 +112,39 @@ class LongerOnVectors(LossFunctional):
         return {"steps": 30, "sampler_lr": 0.004, "batch_size": 256}
 
 
-@pytest.mark.parametrize(
-    ("data", "given", "steps", "sampler_lr"),
-    [("moons", {}, 30, 0.004), ("moons", {"steps": 5, "sampler_lr": 0.01}, 5, 0.01)],
-)
-def test_a_built_run_records_the_steps_its_loss_asked_for(data, given, steps, sampler_lr) -> None:
+def _built_with_longer(
+    data: str, train: dict[str, int | float], data_path: str | None = None
+) -> tuple[RunConfig, Trainer]:
+    """A run of the ``LongerOnVectors`` loss on ``data``, built as ``ebkit train`` builds it."""
     plugin = module_plugin(
         "longer",
         ebkit_losses=lambda: [
-            Component(
-                name="longer", summary="asks for 30 steps on vectors", factory=LongerOnVectors
-            )
+            Component(name="longer", summary="asks for more on vectors", factory=LongerOnVectors)
         ],
     )
     manager = PluginManager(environ={}, extra_plugins={"longer": plugin})
     config = resolve_config(
         manager,
-        names={"energy": "mlp", "sampler": "langevin", "loss": "longer", "data": "moons"},
-        train=given,
+        names={"energy": "mlp", "sampler": "langevin", "loss": "longer", "data": data},
+        data_path=data_path,
+        train=train,
     )
-    trainer = build_trainer(config, manager)
+    return config, build_trainer(config, manager)
+
+
+@pytest.mark.parametrize(
+    ("given", "steps", "sampler_lr"), [({}, 30, 0.004), ({"steps": 5, "sampler_lr": 0.01}, 5, 0.01)]
+)
+def test_a_built_run_records_the_steps_its_loss_asked_for(given, steps, sampler_lr) -> None:
+    config, trainer = _built_with_longer("moons", given)
     assert trainer.settings.steps == steps == config.as_json()["train"]["steps"]
     assert trainer.settings.sampler_lr == sampler_lr == config.as_json()["train"]["sampler_lr"]
 
 
-def _built_on_points(tmp_path, n: int, train: dict[str, int]) -> tuple[RunConfig, object]:
+def _built_on_points(tmp_path, n: int, train: dict[str, int]) -> tuple[RunConfig, Trainer]:
     data = tmp_path / "points.npz"
     np.savez(data, x=np.random.default_rng(0).uniform(-1, 1, (n, 2)).astype(np.float32))
-    plugin = module_plugin(
-        "longer",
-        ebkit_losses=lambda: [
-            Component(name="longer", summary="asks for batches of 256", factory=LongerOnVectors)
-        ],
-    )
-    manager = PluginManager(environ={}, extra_plugins={"longer": plugin})
-    config = resolve_config(
-        manager,
-        names={"energy": "mlp", "sampler": "langevin", "loss": "longer", "data": "npz"},
-        data_path=str(data),
-        train=train,
-    )
-    return config, build_trainer(config, manager)
+    return _built_with_longer("npz", train, data_path=str(data))
 
 
 def test_an_automatic_batch_larger_than_the_data_is_cut_to_it_and_recorded(tmp_path) -> None:
@@ -163,6 +157,12 @@ def test_an_automatic_batch_larger_than_the_data_is_cut_to_it_and_recorded(tmp_p
 def test_a_batch_the_user_set_larger_than_the_data_is_refused(tmp_path) -> None:
     with pytest.raises(UsageError, match="--batch-size 128 exceeds the 100 training examples"):
         _built_on_points(tmp_path, 100, {"batch_size": 128})
+
+
+def test_a_data_file_of_one_point_is_refused_without_naming_an_unset_batch_size() -> None:
+    train = TrainOptions().replace(batch_size=64)
+    with pytest.raises(UsageError, match="holds 1 training example; a batch needs at least 2"):
+        batch_size_for(train, range(1), auto=True)
 
 
 def test_batch_size_for_leaves_an_endless_or_large_enough_dataset_alone() -> None:
