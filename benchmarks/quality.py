@@ -73,8 +73,8 @@ class Task:
     steps: int | None
     """None: the run's default (``train.steps`` auto: 20000 for EBGAN on 2-D data)."""
     batch_size: int | None
-    """None: the run's default (``train.batch_size`` auto: 256 for the margin loss and
-    BEGAN on 2-D data)."""
+    """None: the run's default (``train.batch_size`` auto: 256 for the margin, BEGAN and
+    GAN losses on 2-D data)."""
     samples: int
     width: int | None  # None: every component's own width
     threads: int

@@ -18,7 +18,22 @@ from ebkit.core.extensions import StepExtension
 from ebkit.core.gradient_penalty import R1Penalty
 from ebkit.core.interfaces import DataSpec, EnergyOutput, LossFunctional, LossOutput, energy_metrics
 
-__all__ = ["GANLoss", "discriminator_probability", "gan_energy_loss", "gan_sampler_loss"]
+__all__ = [
+    "VECTOR_BATCH_SIZE",
+    "GANLoss",
+    "discriminator_probability",
+    "gan_energy_loss",
+    "gan_sampler_loss",
+]
+
+VECTOR_BATCH_SIZE = 256
+"""The GAN's batch on vectors unless the run sets it. The discriminator estimates the
+ratio of the data's density to the generator's from one batch of each; with 64 points over
+8 or 25 modes that estimate is noisy where modes are crowded, and the generator follows
+the noise. With 256 (as EBGAN's and BEGAN's losses ask on vectors) the GAN reached
+94.1 % (ring of 8) and 89.5 % (5×5 grid) median high quality over seeds 0–4 against
+92.7 % and 82.2 %, and the GAN–Langevin hybrid 96.5 % and 93.0 % against 95.0 % and
+82.7 %, every mode on every seed, at about 2.5 times the cost of a step."""
 
 
 def discriminator_probability(energy: Tensor) -> Tensor:
@@ -88,6 +103,11 @@ class GANLoss(LossFunctional):
 
     def step_extensions(self) -> list[StepExtension]:
         return R1Penalty.extensions(self.r1)
+
+    def train_defaults(self) -> dict[str, int | float]:
+        """Batches of :data:`VECTOR_BATCH_SIZE` on vectors where the run leaves
+        ``train.batch_size`` at auto; images keep the data kind's default."""
+        return {} if self.spec.is_image else {"batch_size": VECTOR_BATCH_SIZE}
 
     def energy_loss(self, real: EnergyOutput, fake: EnergyOutput) -> LossOutput:
         loss = gan_energy_loss(real.energy, fake.energy)

@@ -15,6 +15,7 @@ from sampler_doubles import Quadratic
 
 from ebkit import DataSpec, EnergyFunction, EnergyOutput, UsageError
 from ebkit.builtins.losses.gan import (
+    VECTOR_BATCH_SIZE,
     GANLoss,
     discriminator_probability,
     gan_energy_loss,
@@ -23,6 +24,8 @@ from ebkit.builtins.losses.gan import (
 from ebkit.builtins.losses.hooks import GAN_GENERATOR_LOSSES, VECTOR_R1, ebkit_losses
 from ebkit.core.gradient_penalty import R1Penalty, r1_penalty
 from ebkit.core.interfaces import DataBatch
+from ebkit.runs.settings import TrainOptions
+from ebkit.runs.train_defaults import resolve_train_defaults
 from ebkit.testing import check_loss, check_option_round_trip
 
 SPEC = DataSpec((2,), -1.0, 1.0)
@@ -191,6 +194,18 @@ def test_r1_auto_is_on_for_vectors_only_and_brings_its_step_extension() -> None:
     assert component().option("r1").saved_default == 0.0  # saved runs train as before
     with pytest.raises(UsageError, match=r"loss\.r1"):
         component().resolve_options({"r1": -1}, prefix="loss")
+
+
+def test_batches_of_256_on_vectors_unless_the_run_sets_the_batch() -> None:
+    assert GANLoss(SPEC).train_defaults() == {"batch_size": VECTOR_BATCH_SIZE}
+    assert VECTOR_BATCH_SIZE == 256
+    images = DataSpec((1, 8, 8), 0.0, 1.0)
+    assert GANLoss(images).train_defaults() == {}
+    auto = TrainOptions.from_values({})
+    assert resolve_train_defaults(auto, SPEC, (GANLoss(SPEC),))["batch_size"] == 256
+    assert resolve_train_defaults(auto, images, (GANLoss(images),))["batch_size"] == 64
+    given = TrainOptions.from_values({"batch_size": 32})
+    assert resolve_train_defaults(given, SPEC, (GANLoss(SPEC),))["batch_size"] == 32
 
 
 def test_r1_weight_of_a_loss_option() -> None:
