@@ -163,6 +163,7 @@ class ProgressBar(Callback):
         self.keys = keys
         self._progress: Any = None
         self._task: Any = None
+        self._next_refresh = 0.0  # time.monotonic() of the next redraw
 
     def on_train_start(self, trainer: Trainer) -> None:
         from rich.progress import (
