@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
+import numpy as np
 import pytest
+import torch
+
+import ebkit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "benchmarks" / "semi_supervised.py"
@@ -145,3 +150,76 @@ def test_a_negative_first_seed_is_refused(script: ModuleType) -> None:
         script.parse_args(["--data-path", ".", "--first-seed", "-1"])
     assert exited.value.code == 2
     assert script.parse_args(["--data-path", ".", "--first-seed", "10"]).first_seed == 10
+
+
+def test_a_generator_warmup_needs_steps_and_a_frozen_one_needs_a_warmup(
+    script: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for bad, message in (
+        (["--generator-warmup", "-1"], "--generator-warmup must be >= 0, not -1"),
+        (["--freeze-generator"], "--freeze-generator needs --generator-warmup STEPS > 0"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            script.parse_args(["--data-path", ".", *bad])
+        assert exited.value.code == 2
+        assert message in capsys.readouterr().err
+    args = script.parse_args(["--data-path", ".", "--generator-warmup", "5", "--freeze-generator"])
+    assert (args.generator_warmup, args.freeze_generator) == (5, True)
+
+
+def write_digits(folder: Path, count: int = 400) -> None:
+    """``count`` random 28×28 "digits" with labels 0–9 in turn, as MNIST's IDX files."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+    labels = (np.arange(count) % 10).astype(np.uint8)
+    for name, magic, array in (
+        ("t10k-images-idx3-ubyte", 2051, images),
+        ("t10k-labels-idx1-ubyte", 2049, labels),
+    ):
+        header = struct.pack(f">I{array.ndim}I", magic, *array.shape)
+        (folder / name).write_bytes(header + array.tobytes())
+
+
+@pytest.mark.integration("ebkit-ladder", "ebkit-losses", "ebkit-autoencoder")
+def test_ebgan_ln_starts_from_the_warmed_up_generator_and_keeps_it_frozen(
+    script: ModuleType, tmp_path: Path
+) -> None:
+    data = tmp_path / "mnist"
+    data.mkdir()
+    write_digits(data)
+    options = ["--data-path", str(data), "--steps", "3", "--generator-warmup", "2"]
+    args = script.parse_args([*options, "--freeze-generator"])
+    args.generator_share = 1.0  # the generator would train on every step
+    script.ebkit_run(1, args, ebgan=True, workdir=tmp_path)
+
+    warmed_up = ebkit.load_run(tmp_path / "generator-warmup-1", device="cpu")
+    assert warmed_up.step == 2
+    # The warm-up never saw the held-out digits: it trained on the 80 % the split keeps.
+    assert np.load(tmp_path / "training-digits-1.npz")["x"].shape == (320, 1, 28, 28)
+    ebgan_ln = ebkit.load_run(tmp_path / "ebgan-ln-1", device="cpu")
+    before, after = warmed_up.sampler.state_dict(), ebgan_ln.sampler.state_dict()
+    weights = [key for key in before if key.endswith("weight")]
+    assert weights and all(torch.equal(before[key], after[key]) for key in weights)
+
+
+@pytest.mark.integration("ebkit-ladder", "ebkit-losses", "ebkit-autoencoder")
+@pytest.mark.parametrize("freeze", [True, False])
+def test_the_warmed_up_generator_is_loaded_at_the_first_step_only(
+    script: ModuleType, tmp_path: Path, freeze: bool
+) -> None:
+    data = tmp_path / "mnist"
+    data.mkdir()
+    write_digits(data)
+    args = script.parse_args(["--data-path", str(data), "--generator-warmup", "2"])
+    run_dir = script.warmed_up_generator(4, args, tmp_path)
+    saved = ebkit.load_run(run_dir, device="cpu").sampler.state_dict()
+    sampler = ebkit.build_component("sampler", "generator", ebkit.load_run(run_dir).spec, seed=9)
+    trainer = SimpleNamespace(step=7, components=SimpleNamespace(sampler=sampler))
+    start = script.StartGeneratorFrom(run_dir, freeze)
+
+    start.on_train_start(trainer)  # a resumed run: its checkpoint holds the generator
+    assert not torch.equal(sampler.state_dict()["net.0.weight"], saved["net.0.weight"])
+    trainer.step = 0
+    start.on_train_start(trainer)
+    assert all(torch.equal(sampler.state_dict()[key], value) for key, value in saved.items())
+    assert all(parameter.requires_grad is not freeze for parameter in sampler.parameters())
