@@ -55,6 +55,8 @@ from ebkit.core.engine import Callback, Trainer
 from ebkit.runs.splits import semi_supervised_split
 
 LADDER_SIZES = (1000, 500, 250, 250, 250)
+TEST_FRACTION = 0.2
+"""The held-out share of every class: 2,000 of the 10,000 digits."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -147,7 +149,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def supervised_mlp_error(seed: int, args: argparse.Namespace) -> float:
     """Train an MLP of the Ladder's sizes on the labelled digits only."""
     split = semi_supervised_split(
-        MNIST(args.data_path), labels=args.labels, test_fraction=0.2, seed=seed
+        MNIST(args.data_path), labels=args.labels, test_fraction=TEST_FRACTION, seed=seed
     )
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
@@ -219,7 +221,7 @@ def warmed_up_generator(seed: int, args: argparse.Namespace, workdir: Path) -> P
     App. D's generator trains 60,000 steps before the margin reaches 0, so its samples
     are near-digits while the hinge acts (Zhao et al. 2017, Fig. 10); a few hundred
     steps of EBGAN-LN alone give blobs."""
-    split = semi_supervised_split(MNIST(args.data_path), args.labels, 0.2, seed)
+    split = semi_supervised_split(MNIST(args.data_path), args.labels, TEST_FRACTION, seed)
     digits = workdir / f"training-digits-{seed}.npz"
     np.savez(digits, x=torch.cat([split.unlabelled.x, split.labelled.x]).numpy())
     out = workdir / f"generator-warmup-{seed}"
@@ -248,10 +250,9 @@ class StartGeneratorFrom(Callback):
 
     def on_train_start(self, trainer: Trainer) -> None:
         sampler = trainer.components.sampler
-        if trainer.step:  # resumed: the checkpoint holds the generator
-            sampler.requires_grad_(not self.freeze)
-            return
-        sampler.load_state_dict(ebkit.load_run(self.run_dir, device="cpu").sampler.state_dict())
+        if trainer.step == 0:  # a resumed run's checkpoint holds its generator already
+            warmed_up = ebkit.load_run(self.run_dir, device="cpu").sampler
+            sampler.load_state_dict(warmed_up.state_dict())
         if self.freeze:
             sampler.requires_grad_(False)
 
@@ -263,7 +264,7 @@ def ebkit_run(
     held-out error it logged and the run's logged records."""
     options: dict[str, float | int | str] = {
         "train.labels": args.labels,
-        "train.test_fraction": 0.2,
+        "train.test_fraction": TEST_FRACTION,
         "train.energy_lr": args.lr,
         "train.lr_decay_start": 2 / 3,
         "train.eval_every": args.steps,
