@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +14,11 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from idx_files import write_idx_set
 
 import ebkit
+from ebkit.builtins.datasets.mnist import MNIST
+from ebkit.runs.splits import semi_supervised_split
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "benchmarks" / "semi_supervised.py"
@@ -167,26 +169,13 @@ def test_a_generator_warmup_needs_steps_and_a_frozen_one_needs_a_warmup(
     assert (args.generator_warmup, args.freeze_generator) == (5, True)
 
 
-def write_digits(folder: Path, count: int = 400) -> None:
-    """``count`` random 28×28 "digits" with labels 0–9 in turn, as MNIST's IDX files."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
-    labels = (np.arange(count) % 10).astype(np.uint8)
-    for name, magic, array in (
-        ("t10k-images-idx3-ubyte", 2051, images),
-        ("t10k-labels-idx1-ubyte", 2049, labels),
-    ):
-        header = struct.pack(f">I{array.ndim}I", magic, *array.shape)
-        (folder / name).write_bytes(header + array.tobytes())
-
-
 @pytest.mark.integration("ebkit-ladder", "ebkit-losses", "ebkit-autoencoder")
 def test_ebgan_ln_starts_from_the_warmed_up_generator_and_keeps_it_frozen(
     script: ModuleType, tmp_path: Path
 ) -> None:
     data = tmp_path / "mnist"
     data.mkdir()
-    write_digits(data)
+    write_idx_set(data, "t10k", n=400)
     options = ["--data-path", str(data), "--steps", "3", "--generator-warmup", "2"]
     args = script.parse_args([*options, "--freeze-generator"])
     args.generator_share = 1.0  # the generator would train on every step
@@ -194,8 +183,12 @@ def test_ebgan_ln_starts_from_the_warmed_up_generator_and_keeps_it_frozen(
 
     warmed_up = ebkit.load_run(tmp_path / "generator-warmup-1", device="cpu")
     assert warmed_up.step == 2
-    # The warm-up never saw the held-out digits: it trained on the 80 % the split keeps.
-    assert np.load(tmp_path / "training-digits-1.npz")["x"].shape == (320, 1, 28, 28)
+    # The warm-up never saw the held-out digits: it trained on the rest of the split.
+    split = semi_supervised_split(MNIST(data), 100, script.TEST_FRACTION, 1)
+    trained_on = np.load(tmp_path / "training-digits-1.npz")["x"]
+    assert len(trained_on) == 400 - len(split.test_y)
+    held_out = {row.tobytes() for row in split.test_x.numpy()}
+    assert not any(row.tobytes() in held_out for row in trained_on)
     ebgan_ln = ebkit.load_run(tmp_path / "ebgan-ln-1", device="cpu")
     before, after = warmed_up.sampler.state_dict(), ebgan_ln.sampler.state_dict()
     weights = [key for key in before if key.endswith("weight")]
@@ -209,11 +202,12 @@ def test_the_warmed_up_generator_is_loaded_at_the_first_step_only(
 ) -> None:
     data = tmp_path / "mnist"
     data.mkdir()
-    write_digits(data)
+    write_idx_set(data, "t10k", n=400)
     args = script.parse_args(["--data-path", str(data), "--generator-warmup", "2"])
     run_dir = script.warmed_up_generator(4, args, tmp_path)
-    saved = ebkit.load_run(run_dir, device="cpu").sampler.state_dict()
-    sampler = ebkit.build_component("sampler", "generator", ebkit.load_run(run_dir).spec, seed=9)
+    warmed_up = ebkit.load_run(run_dir, device="cpu")
+    saved = warmed_up.sampler.state_dict()
+    sampler = ebkit.build_component("sampler", "generator", warmed_up.spec, seed=9)
     trainer = SimpleNamespace(step=7, components=SimpleNamespace(sampler=sampler))
     start = script.StartGeneratorFrom(run_dir, freeze)
 

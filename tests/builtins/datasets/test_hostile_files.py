@@ -3,15 +3,14 @@ size before they allocate anything that large (a few bytes must never cost gigab
 
 from __future__ import annotations
 
-import gzip
 import io
-import struct
 import tracemalloc
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from idx_files import idx_bytes, write_idx_files
 from PIL import Image
 
 from ebkit.builtins.datasets.image_folder import ImageFolder
@@ -21,18 +20,6 @@ from ebkit.core.errors import UsageError
 
 MAX_ALLOCATED = 50 * 2**20
 """Far below what any lying header here claims (gigabytes to terabytes)."""
-
-
-def idx(magic: int, dims: tuple[int, ...], payload: bytes) -> bytes:
-    return struct.pack(f">I{len(dims)}I", magic, *dims) + payload
-
-
-def write_mnist(folder: Path, images: bytes, labels: bytes, *, gz: bool = False) -> None:
-    for name, data in (("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels)):
-        if gz:
-            (folder / f"{name}.gz").write_bytes(gzip.compress(data))
-        else:
-            (folder / name).write_bytes(data)
 
 
 def load_with_peak(load) -> tuple[pytest.ExceptionInfo[UsageError], int]:
@@ -52,8 +39,8 @@ def load_with_peak(load) -> tuple[pytest.ExceptionInfo[UsageError], int]:
 def test_an_idx_label_header_claiming_four_billion_labels_allocates_nothing(
     tmp_path: Path, gz: bool
 ) -> None:
-    labels = idx(2049, (0xFFFFFFFF,), bytes(10))  # 18 bytes claiming 4.3 GB
-    write_mnist(tmp_path, idx(2051, (10, 1, 1), bytes(10)), labels, gz=gz)
+    labels = idx_bytes(2049, (0xFFFFFFFF,), bytes(10))  # 18 bytes claiming 4.3 GB
+    write_idx_files(tmp_path, idx_bytes(2051, (10, 1, 1), bytes(10)), labels, gz=gz)
     error, peak = load_with_peak(lambda: MNIST(tmp_path))
     assert "train-labels-idx1-ubyte" in str(error.value) and "4294967295" in str(error.value)
     assert "\n" not in str(error.value)
@@ -64,8 +51,8 @@ def test_an_idx_label_header_claiming_four_billion_labels_allocates_nothing(
 def test_an_idx_image_header_claiming_65535_squared_pixels_is_one_line(
     tmp_path: Path, gz: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    images = idx(2051, (1, 65535, 65535), bytes(2))
-    write_mnist(tmp_path, images, idx(2049, (1,), bytes(1)), gz=gz)
+    images = idx_bytes(2051, (1, 65535, 65535), bytes(2))
+    write_idx_files(tmp_path, images, idx_bytes(2049, (1,), bytes(1)), gz=gz)
 
     def no_allocation(*args: object, **kwargs: object) -> None:
         raise AssertionError("the image tensor was allocated before the header was checked")

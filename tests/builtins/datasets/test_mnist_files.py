@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import torch
 from cli_runs import ebkit
 from dataset_checks import assert_one_line
+from idx_files import write_idx_set
 
 from ebkit.builtins.datasets.image_folder import ImageFolder
 from ebkit.builtins.datasets.mnist import MNIST, mnist_dataset
@@ -96,40 +96,6 @@ def test_real_mnist_has_no_train_split() -> None:
 
 # --------------------------------------------------------------------------------------
 # MNIST on small synthetic IDX files
-
-
-def idx_bytes(magic: int, dims: tuple[int, ...], payload: bytes) -> bytes:
-    return struct.pack(f">I{len(dims)}I", magic, *dims) + payload
-
-
-def write_idx_set(
-    directory: Path,
-    prefix: str = "train",
-    *,
-    n: int = 5,
-    n_labels: int | None = None,
-    gz: bool = False,
-    image_magic: int = 2051,
-    label_magic: int = 2049,
-    cut_images: int = 0,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Write ``n`` random 28×28 images and their labels as IDX files; return them."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=n if n_labels is None else n_labels, dtype=np.uint8)
-    payloads = {
-        f"{prefix}-images-idx3-ubyte": idx_bytes(image_magic, (n, 28, 28), images.tobytes()),
-        f"{prefix}-labels-idx1-ubyte": idx_bytes(label_magic, (len(labels),), labels.tobytes()),
-    }
-    for name, data in payloads.items():
-        if cut_images and "images" in name:
-            data = data[:-cut_images]
-        if gz:
-            (directory / f"{name}.gz").write_bytes(gzip.compress(data))
-        else:
-            (directory / name).write_bytes(data)
-    return images, labels
 
 
 @pytest.mark.parametrize("gz", [False, True])

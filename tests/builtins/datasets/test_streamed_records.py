@@ -3,38 +3,15 @@ batch by batch from memory-mapped record files (or a uint8 array for gzipped IDX
 
 from __future__ import annotations
 
-import gzip
-import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from idx_files import write_idx_set
 
 from ebkit.builtins.datasets.byte_records import StreamedByteImages
 from ebkit.builtins.datasets.mnist import MNIST, mnist_dataset
 from ebkit.core.errors import UsageError
-
-
-def write_idx_set(
-    directory: Path, *, n: int, gz: bool = False, cut_images: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` random 28×28 training images and labels as IDX files (LeCun et al. 1998's
-    format: a big-endian magic number, the dimensions, then the bytes)."""
-    rng = np.random.default_rng(n)
-    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, n, dtype=np.uint8)
-    files = {
-        "train-images-idx3-ubyte": struct.pack(">4I", 2051, n, 28, 28) + images.tobytes(),
-        "train-labels-idx1-ubyte": struct.pack(">2I", 2049, n) + labels.tobytes(),
-    }
-    for name, data in files.items():
-        data = data[:-cut_images] if cut_images and "images" in name else data
-        if gz:
-            (directory / f"{name}.gz").write_bytes(gzip.compress(data))
-        else:
-            (directory / name).write_bytes(data)
-    return images, labels
 
 
 def all_samples(data: StreamedByteImages) -> tuple[torch.Tensor, torch.Tensor]:
